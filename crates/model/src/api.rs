@@ -1,0 +1,218 @@
+//! Request and response bodies of the admin service's REST API.
+//!
+//! Field names follow the seed's API reference (`topic_id`, `topic_name`, ...), which is
+//! streamhub's compatibility contract; fields beyond the seed are added, never renamed.
+//! Request bodies refuse unknown fields, so a client cannot set what it must not
+//! (a topic's status, a user's own role) by adding a field.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{Action, DataType, Role, TopicName, TopicStatus};
+
+/// A topic as the API shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Topic {
+    pub topic_id: i64,
+    pub topic_name: String,
+    pub status: TopicStatus,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub description: String,
+    pub data_type: DataType,
+    /// Messages per second the producer publishes; `None` means the seed's default
+    /// of one message every 0.5–1.5 s.
+    pub rate_per_second: Option<f64>,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub approved_at: Option<DateTime<Utc>>,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    /// Why an admin rejected the request, readable by the requester.
+    pub rejection_reason: Option<String>,
+}
+
+/// `POST /api/topics`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopic {
+    pub name: TopicName,
+    /// Defaults to the signed-in principal.
+    #[serde(default)]
+    pub created_by: Option<String>,
+    #[serde(default = "default_partitions")]
+    pub partitions: i32,
+    #[serde(default = "default_replication_factor")]
+    pub replication_factor: i32,
+    #[serde(default)]
+    pub description: String,
+    /// Inferred from the name when absent.
+    #[serde(default)]
+    pub data_type: Option<DataType>,
+    #[serde(default)]
+    pub rate_per_second: Option<f64>,
+}
+
+fn default_partitions() -> i32 {
+    3
+}
+
+fn default_replication_factor() -> i32 {
+    1
+}
+
+/// `POST /api/topics/<id>/reject`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectTopic {
+    pub reason: String,
+}
+
+/// `POST /api/topics/activate_by_name`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateByName {
+    pub topic_name: String,
+}
+
+/// `GET /api/topics/active`: the seed's three fields plus what a consumer needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActiveTopic {
+    pub topic_id: i64,
+    pub topic_name: String,
+    pub description: String,
+    pub activated_at: Option<DateTime<Utc>>,
+    pub data_type: DataType,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub rate_per_second: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub subscription_id: i64,
+    pub user_id: String,
+    pub topic_name: String,
+    pub subscribed_at: DateTime<Utc>,
+    pub status: String,
+}
+
+/// `POST` and `DELETE /api/subscriptions`. `user_id` defaults to the signed-in user.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionRequest {
+    #[serde(default)]
+    pub user_id: Option<String>,
+    pub topic_name: String,
+}
+
+/// `GET /api/stats`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub total_topics: i64,
+    pub pending_topics: i64,
+    pub approved_topics: i64,
+    pub active_topics: i64,
+    pub inactive_topics: i64,
+    pub rejected_topics: i64,
+    pub total_subscriptions: i64,
+    pub total_users: i64,
+    pub timestamp: DateTime<Utc>,
+    /// Message totals from Kafka, or why there are none.
+    pub kafka: KafkaFigures,
+}
+
+/// Figures read from Kafka; `enabled: false` with a `note` when the admin service
+/// was started without `--bootstrap-servers` or Kafka did not answer.
+#[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
+pub struct KafkaFigures {
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_messages: Option<i64>,
+}
+
+/// A row of the audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub audit_id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    /// `approve`, `subscribe`, `user.create`, ...
+    pub action: String,
+    pub topic_id: Option<i64>,
+    /// What was acted on: a topic name, `user/topic`, a username.
+    pub target: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoginResponse {
+    pub token: String,
+    pub role: Role,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `GET /api/auth/me`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Me {
+    pub username: String,
+    pub role: Role,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct User {
+    pub username: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /api/users`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUser {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+}
+
+/// `{"message": ...}`, the seed's success body, with ids where the seed has them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<i64>,
+}
+
+/// Every error: `{"error": "...", "code": "..."}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    pub code: String,
+}
+
+/// One server-sent event on `GET /api/events`; the SSE event name is `kind`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    /// A topic was created or changed state.
+    Topic {
+        action: Option<Action>,
+        topic: Topic,
+    },
+    /// A subscription was added or removed.
+    Subscription {
+        subscribed: bool,
+        subscription: Subscription,
+    },
+}

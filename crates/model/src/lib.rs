@@ -1,0 +1,20 @@
+//! Domain types shared by every streamhub component. Nothing here does I/O.
+//!
+//! - [`TopicName`]: a name Kafka accepts, checked once at the edge.
+//! - [`TopicStatus`] and [`Action`]: the topic lifecycle, the one place its rules live.
+//! - [`DataType`]: what a topic carries, inferred from its name when not given.
+//! - [`Envelope`]: the JSON value of every message the producer publishes.
+//! - [`api`]: request and response bodies of the admin service's REST API.
+
+pub mod api;
+mod data_type;
+mod envelope;
+mod lifecycle;
+mod role;
+mod topic_name;
+
+pub use data_type::DataType;
+pub use envelope::Envelope;
+pub use lifecycle::{Action, TopicStatus, Transition, TransitionError};
+pub use role::Role;
+pub use topic_name::{InvalidTopicName, TopicName};

@@ -1,0 +1,336 @@
+//! The web dashboard: hand-written static assets embedded in the binary, served at `/`
+//! and `/assets/<file>`. Nothing is fetched from a CDN, so it works offline.
+//!
+//! Caching: `index.html` links every asset as `/assets/<file>?v=<version>`, where the
+//! version is a hash of all assets. A request carrying the current version may be cached
+//! for a year (`immutable`); any other request revalidates with the strong `ETag`, so a
+//! new binary never serves a stale script next to a new page.
+
+use std::sync::LazyLock;
+
+use axum::{
+    Router,
+    extract::{Path, Query},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+/// The placeholder in `index.html` replaced by the asset version.
+const VERSION_PLACEHOLDER: &str = "__ASSET_VERSION__";
+
+const INDEX_HTML: &str = include_str!("../dashboard/index.html");
+
+struct Asset {
+    name: &'static str,
+    content_type: &'static str,
+    body: &'static [u8],
+}
+
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "app.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../dashboard/app.js"),
+    },
+    Asset {
+        name: "charts.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../dashboard/charts.js"),
+    },
+    Asset {
+        name: "app.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../dashboard/app.css"),
+    },
+    Asset {
+        name: "favicon.svg",
+        content_type: "image/svg+xml",
+        body: include_bytes!("../dashboard/favicon.svg"),
+    },
+];
+
+/// Hashes and the rendered page, computed once on first use.
+struct Built {
+    version: String,
+    index: Vec<u8>,
+    index_etag: HeaderValue,
+    asset_etags: Vec<HeaderValue>,
+}
+
+static BUILT: LazyLock<Built> = LazyLock::new(|| {
+    let mut all = Sha256::new();
+    let asset_etags = ASSETS
+        .iter()
+        .map(|a| {
+            all.update(a.name.as_bytes());
+            all.update(a.body);
+            etag_of(a.body)
+        })
+        .collect();
+    let version = hex::encode(&all.finalize()[..8]);
+    let index = INDEX_HTML
+        .replace(VERSION_PLACEHOLDER, &version)
+        .into_bytes();
+    let index_etag = etag_of(&index);
+    Built {
+        version,
+        index,
+        index_etag,
+        asset_etags,
+    }
+});
+
+fn etag_of(body: &[u8]) -> HeaderValue {
+    let digest = Sha256::digest(body);
+    HeaderValue::from_str(&format!("\"{}\"", hex::encode(&digest[..16])))
+        .expect("a quoted hex string is a valid header value")
+}
+
+/// The dashboard's routes: `/`, `/index.html` and `/assets/<file>`. Security headers
+/// (CSP and friends) are the application's, set around every response.
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
+    Router::new()
+        .route("/", get(index))
+        .route("/index.html", get(index))
+        .route("/assets/{file}", get(asset))
+}
+
+/// The version string the page puts on asset URLs.
+pub fn asset_version() -> &'static str {
+    &BUILT.version
+}
+
+async fn index(headers: HeaderMap) -> Response {
+    let built = &*BUILT;
+    respond(
+        &headers,
+        &built.index_etag,
+        "text/html; charset=utf-8",
+        HeaderValue::from_static("no-cache"),
+        built.index.clone(),
+    )
+}
+
+#[derive(Deserialize)]
+struct AssetQuery {
+    v: Option<String>,
+}
+
+async fn asset(
+    Path(file): Path<String>,
+    Query(q): Query<AssetQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let built = &*BUILT;
+    let Some(i) = ASSETS.iter().position(|a| a.name == file) else {
+        return not_found();
+    };
+    let cache = if q.v.as_deref() == Some(built.version.as_str()) {
+        HeaderValue::from_static("public, max-age=31536000, immutable")
+    } else {
+        HeaderValue::from_static("no-cache")
+    };
+    let a = &ASSETS[i];
+    respond(
+        &headers,
+        &built.asset_etags[i],
+        a.content_type,
+        cache,
+        a.body.to_vec(),
+    )
+}
+
+fn respond(
+    headers: &HeaderMap,
+    etag: &HeaderValue,
+    content_type: &'static str,
+    cache: HeaderValue,
+    body: Vec<u8>,
+) -> Response {
+    let common = [
+        (header::ETAG, etag.clone()),
+        (header::CACHE_CONTROL, cache),
+        (
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ),
+    ];
+    if if_none_match(headers, etag) {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    (
+        StatusCode::OK,
+        common,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        body,
+    )
+        .into_response()
+}
+
+/// Whether `If-None-Match` names `etag` (or `*`). Weak validators match by their opaque
+/// part, as RFC 9110 asks for this weak comparison.
+fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
+    let Ok(want) = etag.to_str() else {
+        return false;
+    };
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|tag| tag.trim())
+        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == want)
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "error": "no such dashboard asset",
+            "code": "not_found",
+        })),
+    )
+        .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    async fn get_with(uri: &str, if_none_match: Option<&str>) -> Response {
+        let mut req = Request::get(uri);
+        if let Some(tag) = if_none_match {
+            req = req.header(header::IF_NONE_MATCH, tag);
+        }
+        routes::<()>()
+            .oneshot(req.body(Body::empty()).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn body_text(res: Response) -> String {
+        String::from_utf8(to_bytes(res.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn index_links_versioned_assets_and_revalidates() {
+        let res = get_with("/", None).await;
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "text/html; charset=utf-8"
+        );
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-cache");
+        let etag = res.headers()[header::ETAG].to_str().unwrap().to_owned();
+        assert!(
+            etag.starts_with('"') && etag.ends_with('"'),
+            "strong ETag: {etag}"
+        );
+        let html = body_text(res).await;
+        assert!(!html.contains(VERSION_PLACEHOLDER));
+        assert!(html.contains(&format!("/assets/app.js?v={}", asset_version())));
+
+        let again = get_with("/", Some(&etag)).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+        assert!(body_text(again).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn every_asset_has_its_content_type_and_etag() {
+        for (file, ty) in [
+            ("app.js", "text/javascript; charset=utf-8"),
+            ("charts.js", "text/javascript; charset=utf-8"),
+            ("app.css", "text/css; charset=utf-8"),
+            ("favicon.svg", "image/svg+xml"),
+        ] {
+            let res = get_with(&format!("/assets/{file}"), None).await;
+            assert_eq!(res.status(), StatusCode::OK, "{file}");
+            assert_eq!(res.headers()[header::CONTENT_TYPE], ty, "{file}");
+            assert_eq!(res.headers()[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+            let etag = res.headers()[header::ETAG].to_str().unwrap().to_owned();
+            let cached = get_with(
+                &format!("/assets/{file}"),
+                Some(&format!("W/{etag}, \"x\"")),
+            )
+            .await;
+            assert_eq!(cached.status(), StatusCode::NOT_MODIFIED, "{file}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_current_version_is_cached_for_long() {
+        let current = get_with(&format!("/assets/app.css?v={}", asset_version()), None).await;
+        assert_eq!(
+            current.headers()[header::CACHE_CONTROL],
+            "public, max-age=31536000, immutable"
+        );
+        let stale = get_with("/assets/app.css?v=0000", None).await;
+        assert_eq!(stale.headers()[header::CACHE_CONTROL], "no-cache");
+    }
+
+    #[tokio::test]
+    async fn unknown_assets_are_json_404s() {
+        for uri in ["/assets/nope.js", "/assets/..%2Fdashboard.rs", "/assets/"] {
+            let res = get_with(uri, None).await;
+            assert_eq!(res.status(), StatusCode::NOT_FOUND, "{uri}");
+        }
+        let body = body_text(get_with("/assets/nope.js", None).await).await;
+        assert!(body.contains("\"code\":\"not_found\""), "{body}");
+    }
+
+    /// The CSP allows scripts and styles from files only; the page must not need more.
+    #[test]
+    fn page_has_no_inline_script_style_or_handlers() {
+        let lower = INDEX_HTML.to_ascii_lowercase();
+        for (i, _) in lower.match_indices("<script") {
+            let tag_end = i + lower[i..].find('>').unwrap();
+            assert!(
+                lower[i..tag_end].contains(" src="),
+                "inline <script> at byte {i}"
+            );
+        }
+        assert!(!lower.contains("<style"), "inline <style>");
+        assert!(!lower.contains(" style="), "style attribute");
+        assert!(!lower.contains("javascript:"), "javascript: URL");
+        for attr in [
+            " onclick=",
+            " onload=",
+            " onerror=",
+            " onsubmit=",
+            " onchange=",
+        ] {
+            assert!(!lower.contains(attr), "inline handler {attr}");
+        }
+        assert!(
+            !lower.contains("http://") && !lower.contains("https://"),
+            "external URL"
+        );
+    }
+
+    /// Data reaches the page only as text: no HTML parsing sinks, no code from strings.
+    #[test]
+    fn scripts_use_no_html_or_eval_sinks() {
+        for a in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            let src = std::str::from_utf8(a.body).unwrap();
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "new Function",
+                "setAttribute('style'",
+                "DOMParser",
+                "createContextualFragment",
+            ] {
+                assert!(!src.contains(sink), "{} uses {sink}", a.name);
+            }
+        }
+    }
+}

@@ -1,1 +1,264 @@
-//! streamhub-store
+//! Metadata store of streamhub: topics, subscriptions, users, tokens and the audit log.
+//!
+//! Handlers see only the [`Store`] trait, so a second engine (PostgreSQL) can be added
+//! without touching them. Every engine keeps these promises:
+//!
+//! - every mutation and its audit row commit in one transaction;
+//! - lifecycle changes are decided by [`TopicStatus::apply`] inside that transaction and
+//!   written with a conditional update, so two concurrent approvals of one topic make
+//!   exactly one transition and one audit row; [`Transition::Unchanged`] writes nothing;
+//! - one live (non-deleted) topic per name, one subscription per user and topic;
+//! - [`Store::stats`] reads maintained counters and never scans a table.
+
+mod error;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
+use streamhub_model::{Action, DataType, Role, TopicName, TopicStatus, Transition};
+
+pub use error::StoreError;
+pub use sqlite::SqliteStore;
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A topic request, validated by the caller (see [`NewTopic::validate`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewTopic {
+    pub name: TopicName,
+    pub created_by: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub description: String,
+    pub data_type: DataType,
+    pub rate_per_second: Option<f64>,
+}
+
+impl NewTopic {
+    pub const MAX_PARTITIONS: i32 = 1000;
+    pub const MAX_REPLICATION_FACTOR: i32 = 32;
+    pub const MAX_RATE_PER_SECOND: f64 = 100_000.0;
+    pub const MAX_DESCRIPTION_CHARS: usize = 4096;
+
+    /// Checks the figures a topic name's parser cannot: the store refuses what Kafka
+    /// or the producer could not honour.
+    pub fn validate(&self) -> Result<()> {
+        if !(1..=Self::MAX_PARTITIONS).contains(&self.partitions) {
+            return Err(StoreError::Invalid(format!(
+                "partitions must be between 1 and {}, got {}",
+                Self::MAX_PARTITIONS,
+                self.partitions
+            )));
+        }
+        if !(1..=Self::MAX_REPLICATION_FACTOR).contains(&self.replication_factor) {
+            return Err(StoreError::Invalid(format!(
+                "replication_factor must be between 1 and {}, got {}",
+                Self::MAX_REPLICATION_FACTOR,
+                self.replication_factor
+            )));
+        }
+        if let Some(rate) = self.rate_per_second
+            && !(rate.is_finite() && rate > 0.0 && rate <= Self::MAX_RATE_PER_SECOND)
+        {
+            return Err(StoreError::Invalid(format!(
+                "rate_per_second must be a number above 0 and at most {}, got {rate}",
+                Self::MAX_RATE_PER_SECOND
+            )));
+        }
+        if self.description.chars().count() > Self::MAX_DESCRIPTION_CHARS {
+            return Err(StoreError::Invalid(format!(
+                "description is longer than {} characters",
+                Self::MAX_DESCRIPTION_CHARS
+            )));
+        }
+        if self.created_by.trim().is_empty() {
+            return Err(StoreError::Invalid("created_by must not be empty".into()));
+        }
+        Ok(())
+    }
+}
+
+/// Which topic a lifecycle request names.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TopicRef {
+    /// Any topic, deleted ones included.
+    Id(i64),
+    /// The live (non-deleted) topic of that name.
+    Name(String),
+}
+
+impl std::fmt::Display for TopicRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TopicRef::Id(id) => write!(f, "topic {id}"),
+            TopicRef::Name(name) => write!(f, "topic '{name}'"),
+        }
+    }
+}
+
+/// The result of an allowed lifecycle request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TransitionOutcome {
+    /// The topic after the request.
+    pub topic: Topic,
+    pub transition: Transition,
+    /// The status before the request.
+    pub from: TopicStatus,
+}
+
+impl TransitionOutcome {
+    pub fn changed(&self) -> bool {
+        matches!(self.transition, Transition::To(_))
+    }
+}
+
+/// The result of a subscription request: `created` is false when it already existed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SubscribeOutcome {
+    pub subscription: Subscription,
+    pub created: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TopicFilter {
+    /// `None` lists every topic but deleted ones.
+    pub status: Option<TopicStatus>,
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SubscriptionFilter {
+    pub user_id: Option<String>,
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
+/// Audit rows newest first.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub topic_id: Option<i64>,
+    pub action: Option<String>,
+    pub limit: i64,
+    pub offset: i64,
+}
+
+/// Maintained counts: reading them costs the same whatever the size of the store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub pending: i64,
+    pub approved: i64,
+    pub active: i64,
+    pub inactive: i64,
+    pub rejected: i64,
+    pub deleted: i64,
+    pub subscriptions: i64,
+    pub users: i64,
+}
+
+impl Counts {
+    /// Topics that are not deleted.
+    pub fn live_topics(&self) -> i64 {
+        self.pending + self.approved + self.active + self.inactive + self.rejected
+    }
+}
+
+/// A user with the hash of their password, for sign-in only.
+#[derive(Clone, PartialEq)]
+pub struct Credentials {
+    pub user: User,
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("user", &self.user)
+            .field("password_hash", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The metadata store. `actor` is the principal a mutation is audited under.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // Topics.
+    async fn create_topic(&self, actor: &str, topic: NewTopic) -> Result<Topic>;
+    /// Any topic by id, deleted ones included.
+    async fn topic(&self, topic_id: i64) -> Result<Topic>;
+    /// The live topic of that name.
+    async fn topic_by_name(&self, name: &str) -> Result<Topic>;
+    async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>>;
+    /// Applies `action` through [`TopicStatus::apply`]. `reason` is kept for `Reject`.
+    async fn transition(
+        &self,
+        actor: &str,
+        topic: TopicRef,
+        action: Action,
+        reason: Option<String>,
+    ) -> Result<TransitionOutcome>;
+
+    // Subscriptions.
+    /// Subscribes `user_id` to the live topic `topic_name`, which must be active.
+    async fn subscribe(
+        &self,
+        actor: &str,
+        user_id: &str,
+        topic_name: &str,
+    ) -> Result<SubscribeOutcome>;
+    async fn unsubscribe(
+        &self,
+        actor: &str,
+        user_id: &str,
+        topic_name: &str,
+    ) -> Result<Subscription>;
+    async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>>;
+
+    async fn counts(&self) -> Result<Counts>;
+
+    // Users and tokens.
+    async fn create_user(
+        &self,
+        actor: &str,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<User>;
+    async fn users(&self) -> Result<Vec<User>>;
+    /// Deletes a user and their tokens; refuses to delete the last admin.
+    async fn delete_user(&self, actor: &str, username: &str) -> Result<User>;
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>>;
+    /// Stores a token by its hash (the token itself is never stored).
+    async fn create_token(
+        &self,
+        username: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// The user a token belongs to, if it exists and has not expired at `now`.
+    async fn token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>>;
+    async fn delete_token(&self, token_hash: &str) -> Result<()>;
+    /// Removes tokens expired at `now`; returns how many.
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> Result<u64>;
+
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+}
+
+/// Opens the store a `--database` value names: `sqlite://<path>`, `sqlite:<path>` or a
+/// plain file path. Creates the file and its directory, and applies migrations.
+pub async fn open(database: &str) -> Result<Arc<dyn Store>> {
+    if database.starts_with("postgres://") || database.starts_with("postgresql://") {
+        return Err(StoreError::Invalid(
+            "PostgreSQL is not supported by this build yet; use a SQLite file".into(),
+        ));
+    }
+    let path = database
+        .strip_prefix("sqlite://")
+        .or_else(|| database.strip_prefix("sqlite:"))
+        .unwrap_or(database);
+    Ok(Arc::new(SqliteStore::open(path).await?))
+}

@@ -1,1 +1,22 @@
-//! streamhub-kafka
+//! Kafka layer of streamhub: client configuration shared by every component, topic
+//! administration, watermarks, consumer-group offsets and lag, and (feature
+//! `embedded-broker`) the embedded Kafka-compatible broker.
+//!
+//! Every blocking librdkafka call is bounded by [`KafkaConfig::timeout`], so an unreachable
+//! cluster is reported as [`KafkaError::Unreachable`] naming the bootstrap servers.
+
+mod admin;
+mod config;
+mod error;
+
+#[cfg(feature = "embedded-broker")]
+pub mod broker;
+
+pub use admin::{Admin, Created, MAX_PARTITIONS, PartitionLag, PartitionWatermarks, TopicSpec};
+pub use config::{
+    DEFAULT_TIMEOUT, KafkaArgs, KafkaConfig, Secret, SecurityProtocol, parse_property,
+};
+pub use error::KafkaError;
+
+/// rdkafka, re-exported so that components use the same version.
+pub use rdkafka;

@@ -1,0 +1,407 @@
+//! `streamhub consumer read`: scriptable reads, like kcat.
+
+use std::collections::BTreeSet;
+use std::io::{self, Write};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures::FutureExt;
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use streamhub_model::TopicName;
+use tokio_util::sync::CancellationToken;
+
+use crate::kafka::{self, Progress};
+use crate::render::{Format, Palette, Record, Renderer};
+use crate::session::{Session, SessionArgs, SignIn};
+use crate::start::{StartFrom, clamp_offset, tail_offset};
+
+/// How long Kafka has to answer a metadata or offset request before the read fails.
+const KAFKA_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReadArgs {
+    /// Topic to read (repeatable). Without --direct, defaults to all of the user's
+    /// subscriptions.
+    #[arg(short = 't', long = "topic", value_name = "TOPIC")]
+    pub topics: Vec<String>,
+
+    /// Where to start: beginning, end, stored (the group's committed offsets), an offset
+    /// in every partition (42; -10 for the last ten), or an RFC 3339 time.
+    /// Defaults to stored with --group, else beginning.
+    #[arg(long, value_name = "WHERE")]
+    pub from: Option<StartFrom>,
+
+    /// Stop after this many messages.
+    #[arg(short = 'c', long, value_name = "N")]
+    pub max_messages: Option<u64>,
+
+    /// Stop once no message has arrived for this many seconds.
+    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    pub timeout: Option<Duration>,
+
+    #[arg(short = 'f', long, value_enum, default_value_t = Format::Pretty)]
+    pub format: Format,
+
+    /// Consumer group. Offsets are committed after output when a group is given or
+    /// --from stored is used; otherwise the read leaves no trace in any group.
+    #[arg(short = 'g', long, value_name = "GROUP")]
+    pub group: Option<String>,
+
+    /// Read any topic straight from Kafka, without the admin service or a sign-in.
+    #[arg(long)]
+    pub direct: bool,
+
+    #[command(flatten)]
+    pub session: SessionArgs,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
+    Duration::try_from_secs_f64(secs)
+        .map_err(|_| format!("'{s}' is not a usable number of seconds"))
+}
+
+impl ReadArgs {
+    /// A read of `topics` with every option at its default.
+    pub fn new(session: SessionArgs, topics: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            topics: topics.into_iter().map(Into::into).collect(),
+            from: None,
+            max_messages: None,
+            timeout: None,
+            format: Format::Pretty,
+            group: None,
+            direct: false,
+            session,
+        }
+    }
+}
+
+/// Why a read ended, and what it wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReadSummary {
+    pub messages: u64,
+    /// Messages that were not streamhub envelopes (written all the same).
+    pub not_envelopes: u64,
+    pub ended_by: EndedBy,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EndedBy {
+    #[default]
+    MaxMessages,
+    Idle,
+    Shutdown,
+    /// The reader of the output went away (a closed pipe): not an error.
+    OutputClosed,
+}
+
+/// Reads to the process's stdout (warnings to stderr).
+pub async fn read(args: ReadArgs, shutdown: CancellationToken) -> anyhow::Result<ReadSummary> {
+    let palette = if args.format == Format::Pretty {
+        Palette::for_stdout()
+    } else {
+        Palette::PLAIN
+    };
+    // Large writes to the line-buffered stdout: one syscall per batch, not per line.
+    let mut out = io::BufWriter::with_capacity(64 * 1024, io::stdout());
+    let mut err = io::stderr();
+    read_to(args, palette, &mut out, &mut err, shutdown).await
+}
+
+/// Reads to `out`, flushing whenever no further message is already waiting, so that a
+/// reader of a pipe sees every message as soon as it is consumed.
+pub async fn read_to(
+    args: ReadArgs,
+    palette: Palette,
+    out: &mut (dyn Write + Send),
+    warnings: &mut (dyn Write + Send),
+    shutdown: CancellationToken,
+) -> anyhow::Result<ReadSummary> {
+    let mut topics: Vec<String> = Vec::new();
+    for t in &args.topics {
+        let name: TopicName = t.parse().with_context(|| format!("--topic {t}"))?;
+        if !topics.contains(&name.to_string()) {
+            topics.push(name.into_string());
+        }
+    }
+    let user = if args.direct {
+        if topics.is_empty() {
+            bail!("--direct needs at least one --topic");
+        }
+        None
+    } else {
+        let session = Session::sign_in(&args.session, SignIn::Once, &shutdown).await?;
+        let subscribed: BTreeSet<String> = session
+            .client
+            .subscriptions(&session.user)
+            .await
+            .context("cannot list the subscriptions")?
+            .into_iter()
+            .map(|s| s.topic_name)
+            .collect();
+        if topics.is_empty() {
+            if subscribed.is_empty() {
+                bail!(
+                    "'{}' has no subscriptions: subscribe with `streamhub consumer`, or read with --direct --topic T",
+                    session.user
+                );
+            }
+            topics = subscribed.iter().cloned().collect();
+        } else if let Some(missing) = topics.iter().find(|t| !subscribed.contains(*t)) {
+            let list = if subscribed.is_empty() {
+                "none".to_owned()
+            } else {
+                subscribed.iter().cloned().collect::<Vec<_>>().join(", ")
+            };
+            bail!(
+                "'{}' is not subscribed to topic '{missing}' (subscriptions: {list}); subscribe first, or read with --direct",
+                session.user
+            );
+        }
+        Some(session.user)
+    };
+
+    let from = args.from.unwrap_or(if args.group.is_some() {
+        StartFrom::Stored
+    } else {
+        StartFrom::Beginning
+    });
+    let (group, progress) = match (&args.group, from, &user) {
+        (Some(g), _, _) => (g.clone(), Progress::Commit),
+        (None, StartFrom::Stored, Some(user)) => (format!("streamhub-{user}"), Progress::Commit),
+        (None, StartFrom::Stored, None) => bail!("--from stored needs --group with --direct"),
+        (None, _, _) => (
+            format!("streamhub-read-{}-{}", std::process::id(), rand_suffix()),
+            Progress::Nothing,
+        ),
+    };
+
+    let consumer = kafka::consumer(&args.session.kafka, &group, progress)?;
+    let bootstrap = args.session.kafka.describe();
+    let consumer = tokio::task::spawn_blocking(move || -> anyhow::Result<StreamConsumer> {
+        position(&consumer, &topics, from, &bootstrap)?;
+        Ok(consumer)
+    })
+    .await
+    .context("the partition assignment task failed")??;
+
+    let mut renderer = Renderer::new(args.format, palette);
+    let ended_by = consume(
+        &consumer,
+        &mut renderer,
+        &args,
+        progress,
+        out,
+        warnings,
+        &shutdown,
+    )
+    .await?;
+    if progress == Progress::Commit {
+        commit_now(&consumer)?;
+    }
+    Ok(ReadSummary {
+        messages: renderer.shown,
+        not_envelopes: renderer.not_envelopes,
+        ended_by,
+    })
+}
+
+fn rand_suffix() -> u32 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    nanos ^ std::process::id().rotate_left(16)
+}
+
+/// Subscribes (stored offsets) or assigns every partition at the requested offset.
+fn position(
+    consumer: &StreamConsumer,
+    topics: &[String],
+    from: StartFrom,
+    bootstrap: &str,
+) -> anyhow::Result<()> {
+    let mut partitions: Vec<(String, i32)> = Vec::new();
+    for topic in topics {
+        let metadata = consumer
+            .fetch_metadata(Some(topic), KAFKA_REQUEST_TIMEOUT)
+            .with_context(|| format!("cannot reach Kafka at {bootstrap}"))?;
+        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+            bail!("topic '{topic}' does not exist in Kafka at {bootstrap}");
+        };
+        if t.error().is_some() || t.partitions().is_empty() {
+            bail!("topic '{topic}' does not exist in Kafka at {bootstrap}");
+        }
+        partitions.extend(t.partitions().iter().map(|p| (topic.clone(), p.id())));
+    }
+    if from == StartFrom::Stored {
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer
+            .subscribe(&names)
+            .context("cannot subscribe to the topics")?;
+        return Ok(());
+    }
+
+    let mut tpl = TopicPartitionList::new();
+    match from {
+        StartFrom::Beginning | StartFrom::End => {
+            let offset = if from == StartFrom::Beginning {
+                Offset::Beginning
+            } else {
+                Offset::End
+            };
+            for (t, p) in &partitions {
+                tpl.add_partition_offset(t, *p, offset)?;
+            }
+        }
+        StartFrom::Offset(_) | StartFrom::Tail(_) => {
+            for (t, p) in &partitions {
+                let (low, high) = consumer
+                    .fetch_watermarks(t, *p, KAFKA_REQUEST_TIMEOUT)
+                    .with_context(|| format!("cannot read the offsets of {t}[{p}]"))?;
+                let at = match from {
+                    StartFrom::Offset(n) => clamp_offset(n, low, high),
+                    StartFrom::Tail(n) => tail_offset(n, low, high),
+                    _ => unreachable!("only offsets here"),
+                };
+                tpl.add_partition_offset(t, *p, Offset::Offset(at))?;
+            }
+        }
+        StartFrom::Time(at) => {
+            let mut query = TopicPartitionList::new();
+            for (t, p) in &partitions {
+                query.add_partition_offset(t, *p, Offset::Offset(at.timestamp_millis()))?;
+            }
+            let found = consumer
+                .offsets_for_times(query, KAFKA_REQUEST_TIMEOUT)
+                .context("cannot look up offsets by time")?;
+            for e in found.elements() {
+                // No message at or after the time: start at the end.
+                let offset = match e.offset() {
+                    Offset::Offset(o) if o >= 0 => Offset::Offset(o),
+                    _ => Offset::End,
+                };
+                tpl.add_partition_offset(e.topic(), e.partition(), offset)?;
+            }
+        }
+        StartFrom::Stored => unreachable!("handled above"),
+    }
+    consumer
+        .assign(&tpl)
+        .context("cannot assign the partitions")?;
+    Ok(())
+}
+
+fn is_closed_output(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+}
+
+async fn consume(
+    consumer: &StreamConsumer,
+    renderer: &mut Renderer,
+    args: &ReadArgs,
+    progress: Progress,
+    out: &mut (dyn Write + Send),
+    warnings: &mut (dyn Write + Send),
+    shutdown: &CancellationToken,
+) -> anyhow::Result<EndedBy> {
+    let mut reported_errors = 0u32;
+    loop {
+        if args.max_messages.is_some_and(|max| renderer.shown >= max) {
+            return finish(out, EndedBy::MaxMessages);
+        }
+        let next = match consumer.recv().now_or_never() {
+            Some(next) => next,
+            None => {
+                // Nothing is waiting: hand what was written to the reader now.
+                if let Err(e) = out.flush() {
+                    return output_error(e);
+                }
+                let idle = async {
+                    match args.timeout {
+                        Some(d) => tokio::time::sleep(d).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    next = consumer.recv() => next,
+                    _ = idle => return finish(out, EndedBy::Idle),
+                    _ = shutdown.cancelled() => return finish(out, EndedBy::Shutdown),
+                }
+            }
+        };
+        match next {
+            Ok(message) => {
+                let record = Record {
+                    topic: message.topic(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    key: message.key(),
+                    timestamp_ms: message.timestamp().to_millis(),
+                    value: message.payload(),
+                };
+                if let Err(e) = renderer.write(out, warnings, &record) {
+                    return output_error(e);
+                }
+                if progress == Progress::Commit {
+                    consumer
+                        .store_offset_from_message(&message)
+                        .context("cannot store the consumed offset")?;
+                }
+            }
+            Err(e) => {
+                if let Some(fatal) = fatal_consume_error(&e) {
+                    return Err(fatal);
+                }
+                // Transient (a broker restarting, a rebalance): librdkafka retries.
+                reported_errors += 1;
+                if reported_errors <= 10 {
+                    let _ = writeln!(warnings, "warning: {e}; still trying");
+                }
+            }
+        }
+    }
+}
+
+fn finish(out: &mut (dyn Write + Send), ended_by: EndedBy) -> anyhow::Result<EndedBy> {
+    match out.flush() {
+        Ok(()) => Ok(ended_by),
+        Err(e) => output_error(e),
+    }
+}
+
+fn output_error(e: io::Error) -> anyhow::Result<EndedBy> {
+    if is_closed_output(&e) {
+        Ok(EndedBy::OutputClosed)
+    } else {
+        Err(anyhow::Error::new(e).context("cannot write the output"))
+    }
+}
+
+/// Errors after which reading cannot go on.
+fn fatal_consume_error(e: &KafkaError) -> Option<anyhow::Error> {
+    let code = e.rdkafka_error_code()?;
+    match code {
+        RDKafkaErrorCode::TopicAuthorizationFailed
+        | RDKafkaErrorCode::GroupAuthorizationFailed
+        | RDKafkaErrorCode::SaslAuthenticationFailed
+        | RDKafkaErrorCode::Authentication
+        | RDKafkaErrorCode::Fatal => Some(anyhow::anyhow!("Kafka refused the read: {e}")),
+        _ => None,
+    }
+}
+
+/// Commits what was stored, synchronously; nothing stored is not an error.
+pub(crate) fn commit_now(consumer: &StreamConsumer) -> anyhow::Result<()> {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) => Ok(()),
+        Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
+        Err(e) => Err(anyhow::Error::new(e).context("cannot commit the consumed offsets")),
+    }
+}

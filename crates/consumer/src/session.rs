@@ -1,0 +1,236 @@
+//! Signing in to the admin service: a token, or a user and password (prompted for on a
+//! terminal when not given).
+
+use std::io::{self, IsTerminal, Write};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use crate::admin_client::{AdminClient, AdminError};
+use crate::kafka::KafkaArgs;
+use crate::menu;
+use crate::render::Palette;
+
+/// Where the admin service and Kafka are, and who is signing in. Shared by the interactive
+/// consumer and `consumer read`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct SessionArgs {
+    /// The admin service to sign in to.
+    #[arg(
+        long,
+        env = "STREAMHUB_ADMIN_URL",
+        default_value = "http://127.0.0.1:5000",
+        value_name = "URL"
+    )]
+    pub admin_url: Url,
+
+    /// The user to sign in as.
+    #[arg(long, short = 'u', env = "STREAMHUB_USER", value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// The user's password; prompted for (without echo) on a terminal when absent.
+    /// Prefer the environment variable: a flag is visible to other local users.
+    #[arg(
+        long,
+        env = "STREAMHUB_PASSWORD",
+        hide_env_values = true,
+        value_name = "PASSWORD"
+    )]
+    pub password: Option<String>,
+
+    /// A bearer token from `POST /api/auth/login`, instead of a user and password.
+    #[arg(
+        long,
+        env = "STREAMHUB_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+}
+
+impl SessionArgs {
+    /// Arguments for a given admin service and Kafka cluster, everything else unset.
+    pub fn new(admin_url: Url, kafka: KafkaArgs) -> Self {
+        Self {
+            admin_url,
+            user: None,
+            password: None,
+            token: None,
+            kafka,
+        }
+    }
+
+    pub fn with_login(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
+        self.user = Some(user.into());
+        self.password = Some(password.into());
+        self
+    }
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub client: AdminClient,
+    pub user: String,
+    /// Kept to sign in again when the token expires during a long interactive run.
+    password: Option<String>,
+}
+
+/// How persistent signing in is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignIn {
+    /// Scripts: fail at once with one line.
+    Once,
+    /// The interactive consumer: prompt for what is missing, and wait for an unreachable
+    /// service, telling the person so, until it answers or they press Ctrl-C.
+    Patiently,
+}
+
+fn can_prompt() -> bool {
+    io::stdin().is_terminal()
+}
+
+impl Session {
+    pub async fn sign_in(
+        args: &SessionArgs,
+        mode: SignIn,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Session> {
+        let client = AdminClient::new(args.admin_url.clone())?;
+        if let Some(token) = args.token.as_deref().filter(|t| !t.is_empty()) {
+            let client = client.with_token(token);
+            let me = retry_unreachable(mode, shutdown, || client.me())
+                .await
+                .context("cannot sign in with STREAMHUB_TOKEN")?;
+            if let Some(user) = &args.user
+                && user != &me.username
+            {
+                bail!(
+                    "the token belongs to '{}', not to '{user}' given by --user/STREAMHUB_USER",
+                    me.username
+                );
+            }
+            return Ok(Session {
+                client,
+                user: me.username,
+                password: None,
+            });
+        }
+
+        let user = match args.user.clone().filter(|u| !u.is_empty()) {
+            Some(u) => u,
+            None if mode == SignIn::Patiently && can_prompt() => read_line("User: ")?,
+            None => {
+                bail!("no user to sign in as: set --user or STREAMHUB_USER (or STREAMHUB_TOKEN)")
+            }
+        };
+        let given = args.password.clone();
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let password = match &given {
+                Some(p) => p.clone(),
+                None if can_prompt() => menu::prompt_password(&format!("Password for {user}: "))
+                    .context("cannot read the password from the terminal")?,
+                None => bail!(
+                    "no password for '{user}': set STREAMHUB_PASSWORD (or STREAMHUB_TOKEN), or run on a terminal to be asked"
+                ),
+            };
+            let mut client = client.clone();
+            let result = retry_unreachable(mode, shutdown, || {
+                let mut c = client.clone();
+                let (u, p) = (user.clone(), password.clone());
+                async move { c.login(&u, &p).await.map(|r| (c, r)) }
+            })
+            .await;
+            match result {
+                Ok((signed_in, _)) => {
+                    client = signed_in;
+                    return Ok(Session {
+                        client,
+                        user,
+                        password: Some(password),
+                    });
+                }
+                Err(e @ AdminError::Api { .. })
+                    if given.is_none() && mode == SignIn::Patiently && attempts < 3 =>
+                {
+                    eprintln!(
+                        "{}",
+                        Palette::for_stderr().red(&format!("sign-in failed: {e}"))
+                    );
+                }
+                Err(e) => {
+                    return Err(anyhow::Error::new(e).context(format!("cannot sign in as '{user}'")));
+                }
+            }
+        }
+    }
+
+    /// Runs a call, signing in again once if the token has expired meanwhile.
+    pub async fn call<T>(
+        &mut self,
+        f: impl AsyncFn(&AdminClient) -> Result<T, AdminError>,
+    ) -> Result<T, AdminError> {
+        match f(&self.client).await {
+            Err(e) if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED) => {
+                let Some(password) = self.password.clone() else {
+                    return Err(e);
+                };
+                self.client.login(&self.user, &password).await?;
+                f(&self.client).await
+            }
+            other => other,
+        }
+    }
+}
+
+/// In [`SignIn::Patiently`] mode, retries while the admin service is unreachable.
+async fn retry_unreachable<T, F, Fut>(
+    mode: SignIn,
+    shutdown: &CancellationToken,
+    mut call: F,
+) -> Result<T, AdminError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, AdminError>>,
+{
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match call().await {
+            Err(e) if e.is_unreachable() && mode == SignIn::Patiently => {
+                eprintln!(
+                    "{}",
+                    Palette::for_stderr().yellow(&format!(
+                        "{e}; retrying in {} s (Ctrl-C to quit)",
+                        delay.as_secs()
+                    ))
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = shutdown.cancelled() => return Err(e),
+                    _ = tokio::signal::ctrl_c() => return Err(e),
+                }
+                delay = (delay * 2).min(Duration::from_secs(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+fn read_line(prompt: &str) -> anyhow::Result<String> {
+    print!("{prompt}");
+    io::stdout().flush()?;
+    let mut line = String::new();
+    io::stdin().read_line(&mut line)?;
+    let line = line.trim().to_owned();
+    if line.is_empty() {
+        bail!("no user given");
+    }
+    Ok(line)
+}

@@ -1,0 +1,50 @@
+use axum::Json as JsonBody;
+use axum::extract::{Query, State};
+use serde::Deserialize;
+use streamhub_model::api::AuditEntry;
+use streamhub_store::AuditFilter;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const DEFAULT_LIMIT: i64 = 100;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    actor: Option<String>,
+    /// A topic id, or the name of a live topic.
+    topic: Option<String>,
+    action: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /api/audit?actor=&topic=&action=&limit=&offset=` (admin), newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    Query(q): Query<AuditQuery>,
+) -> Result<JsonBody<Vec<AuditEntry>>, ApiError> {
+    principal.require_admin()?;
+    let (limit, offset) = super::page(q.limit, q.offset)?;
+    let topic_id = match q.topic.filter(|t| !t.is_empty()) {
+        None => None,
+        Some(t) => match t.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => Some(state.store().topic_by_name(&t).await?.topic_id),
+        },
+    };
+    let entries = state
+        .store()
+        .audit(&AuditFilter {
+            actor: q.actor.filter(|a| !a.is_empty()),
+            topic_id,
+            action: q.action.filter(|a| !a.is_empty()),
+            limit: limit.unwrap_or(DEFAULT_LIMIT),
+            offset,
+        })
+        .await?;
+    Ok(JsonBody(entries))
+}

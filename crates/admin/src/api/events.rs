@@ -1,0 +1,60 @@
+//! `GET /api/events`: every committed change as a server-sent event. The SSE event name
+//! is the kind (`topic`, `subscription`) and the data its JSON. A client that falls too
+//! far behind gets a `resync` event and should reload what it shows.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures::{Stream, StreamExt, stream};
+use streamhub_model::api::Event;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::{AppState, MAX_EVENT_STREAMS};
+
+fn to_sse(event: &Event) -> SseEvent {
+    let kind = match event {
+        Event::Topic { .. } => "topic",
+        Event::Subscription { .. } => "subscription",
+    };
+    SseEvent::default()
+        .event(kind)
+        .json_data(event)
+        .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}"))
+}
+
+pub async fn stream(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let slot = state
+        .inner
+        .event_streams
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::unavailable(format!(
+                "{MAX_EVENT_STREAMS} event streams are open already; try again later"
+            ))
+        })?;
+    let receiver = state.subscribe_events();
+    let hello = stream::once(async { Ok(SseEvent::default().comment("connected")) });
+    let events = BroadcastStream::new(receiver).map(move |item| {
+        // The slot is given back when the stream is dropped.
+        let _slot = &slot;
+        Ok(match item {
+            Ok(event) => to_sse(&event),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => SseEvent::default()
+                .event("resync")
+                .data(format!("{{\"missed\":{missed}}}")),
+        })
+    });
+    let body = hello
+        .chain(events)
+        .take_until(state.inner.shutdown.clone().cancelled_owned());
+    Ok(Sse::new(body).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}

@@ -1,0 +1,107 @@
+//! The REST endpoints under `/api`.
+
+pub mod audit;
+pub mod events;
+pub mod subscriptions;
+pub mod topics;
+pub mod users;
+
+use axum::Json;
+use axum::extract::State;
+use chrono::Utc;
+use serde::Serialize;
+use streamhub_model::TopicStatus;
+use streamhub_model::api::Stats;
+use streamhub_store::TopicFilter;
+
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Page sizes are bounded so one request cannot ask for the whole store at once.
+pub const MAX_PAGE: i64 = 10_000;
+
+pub(crate) fn page(
+    limit: Option<i64>,
+    offset: Option<i64>,
+) -> Result<(Option<i64>, i64), ApiError> {
+    if let Some(limit) = limit
+        && !(1..=MAX_PAGE).contains(&limit)
+    {
+        return Err(ApiError::invalid(format!(
+            "limit must be between 1 and {MAX_PAGE}, got {limit}"
+        )));
+    }
+    let offset = offset.unwrap_or(0);
+    if offset < 0 {
+        return Err(ApiError::invalid(format!(
+            "offset must not be negative, got {offset}"
+        )));
+    }
+    Ok((limit, offset))
+}
+
+#[derive(Serialize)]
+pub struct Health {
+    status: &'static str,
+    timestamp: chrono::DateTime<Utc>,
+}
+
+/// `GET /api/health`, the one endpoint without authentication. 503 when the
+/// metadata store does not answer.
+pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
+    state.store().counts().await.map_err(|e| {
+        tracing::error!(error = %e, "health check: metadata store failed");
+        ApiError::unavailable("the metadata store does not answer")
+    })?;
+    Ok(Json(Health {
+        status: "healthy",
+        timestamp: Utc::now(),
+    }))
+}
+
+/// `GET /api/stats`: maintained counters, so its cost does not grow with the store.
+pub async fn stats(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> Result<Json<Stats>, ApiError> {
+    let counts = state.store().counts().await?;
+    let kafka = if state.has_cluster() {
+        let store = state.store().clone();
+        let cluster_state = state.clone();
+        state
+            .cached_kafka_stats(async move {
+                let mut names = Vec::new();
+                for status in [TopicStatus::Active, TopicStatus::Inactive] {
+                    match store
+                        .topics(&TopicFilter {
+                            status: Some(status),
+                            ..Default::default()
+                        })
+                        .await
+                    {
+                        Ok(topics) => names.extend(topics.into_iter().map(|t| t.topic_name)),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot list topics for Kafka figures")
+                        }
+                    }
+                }
+                cluster_state.kafka_figures(&names).await
+            })
+            .await
+    } else {
+        AppState::kafka_off()
+    };
+    Ok(Json(Stats {
+        total_topics: counts.live_topics(),
+        pending_topics: counts.pending,
+        approved_topics: counts.approved,
+        active_topics: counts.active,
+        inactive_topics: counts.inactive,
+        rejected_topics: counts.rejected,
+        total_subscriptions: counts.subscriptions,
+        total_users: counts.users,
+        timestamp: Utc::now(),
+        kafka,
+    }))
+}

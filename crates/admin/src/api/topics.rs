@@ -1,0 +1,310 @@
+use axum::Json as JsonBody;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use streamhub_model::api::{
+    ActivateByName, ActiveTopic, CreateTopic, Event, KafkaFigures, Message, RejectTopic, Topic,
+};
+use streamhub_model::{Action, DataType, Role, TopicStatus};
+use streamhub_store::{NewTopic, TopicFilter, TopicRef};
+
+use crate::auth::Principal;
+use crate::error::{ApiError, Json};
+use crate::state::AppState;
+
+const MAX_REASON_CHARS: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /api/topics?status=&limit=&offset=`: every topic but deleted ones unless
+/// `status` asks for them, in id order.
+pub async fn list(
+    State(state): State<AppState>,
+    _principal: Principal,
+    Query(q): Query<ListQuery>,
+) -> Result<JsonBody<Vec<Topic>>, ApiError> {
+    let status = q
+        .status
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse::<TopicStatus>().map_err(ApiError::invalid))
+        .transpose()?;
+    let (limit, offset) = super::page(q.limit, q.offset)?;
+    let topics = state
+        .store()
+        .topics(&TopicFilter {
+            status,
+            limit,
+            offset,
+        })
+        .await?;
+    Ok(JsonBody(topics))
+}
+
+/// `POST /api/topics`: any signed-in principal requests a topic; it starts pending.
+pub async fn create(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<CreateTopic>,
+) -> Result<(StatusCode, JsonBody<Message>), ApiError> {
+    let created_by = req
+        .created_by
+        .filter(|c| !c.trim().is_empty())
+        .unwrap_or_else(|| principal.username.clone());
+    if created_by != principal.username && !principal.is_admin() {
+        return Err(ApiError::forbidden(format!(
+            "'{}' may request topics only in their own name, not as '{created_by}'",
+            principal.username
+        )));
+    }
+    let data_type = req
+        .data_type
+        .unwrap_or_else(|| DataType::infer_from_name(req.name.as_str()));
+    let topic = state
+        .store()
+        .create_topic(
+            &principal.username,
+            NewTopic {
+                name: req.name,
+                created_by,
+                partitions: req.partitions,
+                replication_factor: req.replication_factor,
+                description: req.description,
+                data_type,
+                rate_per_second: req.rate_per_second,
+            },
+        )
+        .await?;
+    tracing::info!(topic = %topic.topic_name, topic_id = topic.topic_id, by = %principal.username, "topic requested");
+    let topic_id = topic.topic_id;
+    state.publish(Event::Topic {
+        action: None,
+        topic,
+    });
+    Ok((
+        StatusCode::CREATED,
+        JsonBody(Message {
+            message: "Topic creation request submitted".into(),
+            topic_id: Some(topic_id),
+        }),
+    ))
+}
+
+/// A topic with the Kafka figures of `GET /api/topics/<id>`.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct TopicDetails {
+    #[serde(flatten)]
+    pub topic: Topic,
+    pub kafka: KafkaFigures,
+}
+
+/// `GET /api/topics/<id>`, deleted topics included.
+pub async fn get(
+    State(state): State<AppState>,
+    _principal: Principal,
+    Path(topic_id): Path<i64>,
+) -> Result<JsonBody<TopicDetails>, ApiError> {
+    let topic = state.store().topic(topic_id).await?;
+    let kafka = if matches!(topic.status, TopicStatus::Active | TopicStatus::Inactive) {
+        state
+            .kafka_figures(std::slice::from_ref(&topic.topic_name))
+            .await
+    } else if state.has_cluster() {
+        KafkaFigures {
+            enabled: true,
+            note: Some(format!(
+                "the topic is {}, so it has no messages in Kafka",
+                topic.status
+            )),
+            total_messages: None,
+        }
+    } else {
+        AppState::kafka_off()
+    };
+    Ok(JsonBody(TopicDetails { topic, kafka }))
+}
+
+/// `GET /api/topics/active`.
+pub async fn active(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> Result<JsonBody<Vec<ActiveTopic>>, ApiError> {
+    let topics = state
+        .store()
+        .topics(&TopicFilter {
+            status: Some(TopicStatus::Active),
+            ..Default::default()
+        })
+        .await?;
+    Ok(JsonBody(
+        topics
+            .into_iter()
+            .map(|t| ActiveTopic {
+                topic_id: t.topic_id,
+                topic_name: t.topic_name,
+                description: t.description,
+                activated_at: t.activated_at,
+                data_type: t.data_type,
+                partitions: t.partitions,
+                replication_factor: t.replication_factor,
+                rate_per_second: t.rate_per_second,
+            })
+            .collect(),
+    ))
+}
+
+/// Applies a lifecycle action and answers with the seed's message; a repeated request
+/// answers 200 and says so.
+async fn apply(
+    state: &AppState,
+    principal: &Principal,
+    target: TopicRef,
+    action: Action,
+    reason: Option<String>,
+    done: &str,
+) -> Result<JsonBody<Message>, ApiError> {
+    let outcome = state
+        .store()
+        .transition(&principal.username, target, action, reason)
+        .await?;
+    let topic_id = outcome.topic.topic_id;
+    let message = if outcome.changed() {
+        tracing::info!(
+            topic = %outcome.topic.topic_name, topic_id, %action, from = %outcome.from,
+            to = %outcome.topic.status, by = %principal.username, "topic changed"
+        );
+        let message = done.to_owned();
+        state.publish(Event::Topic {
+            action: Some(action),
+            topic: outcome.topic,
+        });
+        message
+    } else {
+        format!("Topic is already {}", outcome.topic.status)
+    };
+    Ok(JsonBody(Message {
+        message,
+        topic_id: Some(topic_id),
+    }))
+}
+
+pub async fn approve(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(topic_id): Path<i64>,
+) -> Result<JsonBody<Message>, ApiError> {
+    principal.require_admin()?;
+    apply(
+        &state,
+        &principal,
+        TopicRef::Id(topic_id),
+        Action::Approve,
+        None,
+        "Topic approved successfully",
+    )
+    .await
+}
+
+pub async fn reject(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(topic_id): Path<i64>,
+    Json(req): Json<RejectTopic>,
+) -> Result<JsonBody<Message>, ApiError> {
+    principal.require_admin()?;
+    let reason = req.reason.trim().to_owned();
+    if reason.is_empty() {
+        return Err(ApiError::invalid(
+            "reason must not be empty: the requester reads it",
+        ));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(ApiError::invalid(format!(
+            "reason is longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    apply(
+        &state,
+        &principal,
+        TopicRef::Id(topic_id),
+        Action::Reject,
+        Some(reason),
+        "Topic rejected",
+    )
+    .await
+}
+
+pub async fn deactivate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(topic_id): Path<i64>,
+) -> Result<JsonBody<Message>, ApiError> {
+    principal.require_admin()?;
+    apply(
+        &state,
+        &principal,
+        TopicRef::Id(topic_id),
+        Action::Deactivate,
+        None,
+        "Topic deactivated successfully",
+    )
+    .await
+}
+
+pub async fn reactivate(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(topic_id): Path<i64>,
+) -> Result<JsonBody<Message>, ApiError> {
+    principal.require_admin()?;
+    apply(
+        &state,
+        &principal,
+        TopicRef::Id(topic_id),
+        Action::Reactivate,
+        None,
+        "Topic reactivated successfully",
+    )
+    .await
+}
+
+/// `DELETE /api/topics/<id>`: refused (409) while anyone subscribes to it.
+pub async fn delete(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(topic_id): Path<i64>,
+) -> Result<JsonBody<Message>, ApiError> {
+    principal.require_admin()?;
+    apply(
+        &state,
+        &principal,
+        TopicRef::Id(topic_id),
+        Action::Delete,
+        None,
+        "Topic deleted successfully",
+    )
+    .await
+}
+
+/// `POST /api/topics/activate_by_name`: the producer, once the topic exists in Kafka.
+pub async fn activate_by_name(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<ActivateByName>,
+) -> Result<JsonBody<Message>, ApiError> {
+    principal.require(&[Role::Producer, Role::Admin])?;
+    apply(
+        &state,
+        &principal,
+        TopicRef::Name(req.topic_name),
+        Action::Activate,
+        None,
+        "Topic activated",
+    )
+    .await
+}

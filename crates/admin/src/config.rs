@@ -1,0 +1,173 @@
+use std::convert::Infallible;
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ClusterInfo;
+
+/// A secret from the command line or the environment; `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl FromStr for Secret {
+    type Err = Infallible;
+    fn from_str(s: &str) -> Result<Self, Infallible> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+/// `streamhub admin`: the REST API, the dashboard and the metadata store.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AdminArgs {
+    /// Address to listen on.
+    #[arg(long, env = "STREAMHUB_LISTEN", default_value = "127.0.0.1:5000")]
+    pub listen: String,
+    /// Metadata store: `sqlite://<path>` or a file path. Defaults to `<data-dir>/streamhub.db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database: Option<String>,
+    /// Directory for streamhub's files.
+    #[arg(long, env = "STREAMHUB_DATA_DIR", default_value = "./streamhub-data")]
+    pub data_dir: PathBuf,
+    /// Shared secret the producer sends as `X-Producer-Key`; unset, the header is refused.
+    #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
+    pub producer_secret: Option<Secret>,
+    /// Password of the `admin` user created at the first start; random (and logged once) when unset.
+    #[arg(long, env = "STREAMHUB_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+    /// Lifetime of sign-in tokens and session cookies: `3600`, `90s`, `30m`, `12h`, `7d`.
+    #[arg(long, env = "STREAMHUB_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]
+    pub token_ttl: Duration,
+    /// Kafka bootstrap servers, for message figures in statistics and topic details.
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
+    pub bootstrap_servers: Option<String>,
+}
+
+impl AdminArgs {
+    /// The settings these flags describe. Kafka figures stay off until the caller sets
+    /// [`AdminConfig::cluster`] (built from `bootstrap_servers`).
+    pub fn into_config(self) -> AdminConfig {
+        let database = self.database.unwrap_or_else(|| {
+            format!("sqlite://{}", self.data_dir.join("streamhub.db").display())
+        });
+        AdminConfig {
+            listen: self.listen,
+            database,
+            producer_secret: self.producer_secret,
+            admin_password: self.admin_password,
+            token_ttl: self.token_ttl,
+            cluster: None,
+        }
+    }
+}
+
+/// Everything the admin service needs to start.
+#[derive(Clone)]
+pub struct AdminConfig {
+    /// `host:port`; port 0 picks a free one (see [`crate::AdminHandle::url`]).
+    pub listen: String,
+    /// `sqlite://<path>` or a file path.
+    pub database: String,
+    pub producer_secret: Option<Secret>,
+    pub admin_password: Option<Secret>,
+    pub token_ttl: Duration,
+    pub cluster: Option<Arc<dyn ClusterInfo>>,
+}
+
+impl AdminConfig {
+    /// Loopback on a free port with its database under `data_dir`.
+    pub fn local(data_dir: impl Into<PathBuf>) -> Self {
+        let data_dir = data_dir.into();
+        AdminConfig {
+            listen: "127.0.0.1:0".into(),
+            database: format!("sqlite://{}", data_dir.join("streamhub.db").display()),
+            producer_secret: None,
+            admin_password: None,
+            token_ttl: Duration::from_secs(12 * 3600),
+            cluster: None,
+        }
+    }
+}
+
+impl fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("listen", &self.listen)
+            .field("database", &self.database)
+            .field("producer_secret", &self.producer_secret)
+            .field("admin_password", &self.admin_password)
+            .field("token_ttl", &self.token_ttl)
+            .field("cluster", &self.cluster.is_some())
+            .finish()
+    }
+}
+
+/// Parses `3600`, `90s`, `30m`, `12h` or `7d`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => text.split_at(i),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration; use e.g. 3600, 90s, 30m, 12h or 7d"))?;
+    let seconds = match unit {
+        "s" => Some(n),
+        "m" => n.checked_mul(60),
+        "h" => n.checked_mul(3600),
+        "d" => n.checked_mul(86_400),
+        _ => None,
+    }
+    .ok_or_else(|| format!("'{text}' is not a duration; use e.g. 3600, 90s, 30m, 12h or 7d"))?;
+    if seconds == 0 || seconds > 366 * 86_400 {
+        return Err(format!("'{text}' must be between 1 second and 366 days"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_take_a_unit_or_seconds() {
+        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let config = AdminConfig {
+            producer_secret: Some(Secret::new("hunter2")),
+            admin_password: Some(Secret::new("swordfish")),
+            ..AdminConfig::local("/tmp/x")
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("swordfish"),
+            "{shown}"
+        );
+    }
+}

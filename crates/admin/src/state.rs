@@ -1,0 +1,138 @@
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use streamhub_model::api::{Event, KafkaFigures};
+use streamhub_store::Store;
+use tokio::sync::{Mutex, Semaphore, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::{ClusterInfo, Secret};
+
+/// How many server-sent event streams may be open at once.
+pub const MAX_EVENT_STREAMS: usize = 256;
+/// Password hashing takes about 19 MiB each: few at a time keeps memory small.
+const CONCURRENT_HASHES: usize = 2;
+const EVENT_BUFFER: usize = 1024;
+/// Kafka figures in statistics are reused this long, so polling stats stays cheap.
+const KAFKA_FIGURES_TTL: Duration = Duration::from_secs(5);
+
+/// Shared by every request.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub events: broadcast::Sender<Event>,
+    pub producer_secret: Option<Secret>,
+    pub token_ttl: Duration,
+    pub cluster: Option<Arc<dyn ClusterInfo>>,
+    pub event_streams: Arc<Semaphore>,
+    pub hashing: Semaphore,
+    /// Cancelled when the service stops, which ends open event streams.
+    pub shutdown: CancellationToken,
+    pub kafka_stats: Mutex<Option<(Instant, KafkaFigures)>>,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        producer_secret: Option<Secret>,
+        token_ttl: Duration,
+        cluster: Option<Arc<dyn ClusterInfo>>,
+    ) -> Self {
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                events,
+                producer_secret,
+                token_ttl,
+                cluster,
+                event_streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
+                hashing: Semaphore::new(CONCURRENT_HASHES),
+                shutdown: CancellationToken::new(),
+                kafka_stats: Mutex::new(None),
+            }),
+        }
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// Live events, as `GET /api/events` streams them.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<Event> {
+        self.inner.events.subscribe()
+    }
+
+    /// Sends an event to every open stream; call after the change committed.
+    pub(crate) fn publish(&self, event: Event) {
+        // No receiver is not an error: nobody is watching.
+        let _ = self.inner.events.send(event);
+    }
+
+    /// Ends the open event streams (graceful shutdown waits for them otherwise).
+    pub fn close_event_streams(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    pub(crate) fn kafka_off() -> KafkaFigures {
+        KafkaFigures {
+            enabled: false,
+            note: Some(
+                "Kafka figures are off: start the admin service with --bootstrap-servers".into(),
+            ),
+            total_messages: None,
+        }
+    }
+
+    /// Message totals of `topics` summed, or why there are none.
+    pub(crate) async fn kafka_figures(&self, topics: &[String]) -> KafkaFigures {
+        let Some(cluster) = &self.inner.cluster else {
+            return Self::kafka_off();
+        };
+        match tokio::time::timeout(Duration::from_secs(3), cluster.topic_message_totals(topics))
+            .await
+        {
+            Ok(Ok(totals)) => KafkaFigures {
+                enabled: true,
+                note: None,
+                total_messages: Some(totals.values().sum()),
+            },
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read message totals from Kafka");
+                KafkaFigures {
+                    enabled: false,
+                    note: Some("Kafka did not answer; see the admin service log".into()),
+                    total_messages: None,
+                }
+            }
+            Err(_) => KafkaFigures {
+                enabled: false,
+                note: Some("Kafka did not answer within 3 seconds".into()),
+                total_messages: None,
+            },
+        }
+    }
+
+    pub(crate) fn has_cluster(&self) -> bool {
+        self.inner.cluster.is_some()
+    }
+
+    pub(crate) async fn cached_kafka_stats(
+        &self,
+        compute: impl std::future::Future<Output = KafkaFigures>,
+    ) -> KafkaFigures {
+        let mut cached = self.inner.kafka_stats.lock().await;
+        if let Some((at, figures)) = &*cached
+            && at.elapsed() < KAFKA_FIGURES_TTL
+        {
+            return figures.clone();
+        }
+        let figures = compute.await;
+        *cached = Some((Instant::now(), figures.clone()));
+        figures
+    }
+}

@@ -1,0 +1,11 @@
+//! The admin service over HTTP: the real server on 127.0.0.1:0 with a temporary SQLite
+//! file, driven with reqwest. One binary, one module per concern.
+
+mod common;
+
+mod auth;
+mod concurrency;
+mod errors;
+mod events;
+mod restart;
+mod workflow;

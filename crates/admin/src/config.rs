@@ -157,6 +157,39 @@ mod tests {
         assert!(parse_duration("h").is_err());
     }
 
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        admin: AdminArgs,
+    }
+
+    #[test]
+    fn flags_build_the_config_with_the_database_under_the_data_dir() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "streamhub",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            "/var/lib/sh",
+            "--token-ttl",
+            "30m",
+            "--producer-secret",
+            "s3cret",
+        ])
+        .unwrap();
+        assert!(!format!("{:?}", cli.admin).contains("s3cret"));
+        let explicit_database = std::env::var_os("DATABASE_URL").is_some();
+        let config = cli.admin.into_config();
+        assert_eq!(config.listen, "127.0.0.1:0");
+        assert_eq!(config.token_ttl, Duration::from_secs(1800));
+        assert_eq!(config.producer_secret.unwrap().expose(), "s3cret");
+        if !explicit_database {
+            assert_eq!(config.database, "sqlite:///var/lib/sh/streamhub.db");
+        }
+        assert!(Cli::try_parse_from(["streamhub", "--token-ttl", "soon"]).is_err());
+    }
+
     #[test]
     fn secrets_are_redacted_in_debug() {
         let config = AdminConfig {

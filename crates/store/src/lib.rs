@@ -142,6 +142,8 @@ pub struct SubscriptionFilter {
 pub struct AuditFilter {
     pub actor: Option<String>,
     pub topic_id: Option<i64>,
+    /// Every topic that had this name, deleted ones included.
+    pub topic_name: Option<String>,
     pub action: Option<String>,
     pub limit: i64,
     pub offset: i64,

@@ -14,7 +14,7 @@ const DEFAULT_LIMIT: i64 = 100;
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     actor: Option<String>,
-    /// A topic id, or the name of a live topic.
+    /// A topic id, or a name (every topic that had it, deleted ones included).
     topic: Option<String>,
     action: Option<String>,
     limit: Option<i64>,
@@ -29,18 +29,18 @@ pub async fn list(
 ) -> Result<JsonBody<Vec<AuditEntry>>, ApiError> {
     principal.require_admin()?;
     let (limit, offset) = super::page(q.limit, q.offset)?;
-    let topic_id = match q.topic.filter(|t| !t.is_empty()) {
-        None => None,
-        Some(t) => match t.parse::<i64>() {
-            Ok(id) => Some(id),
-            Err(_) => Some(state.store().topic_by_name(&t).await?.topic_id),
-        },
+    let topic = q.topic.filter(|t| !t.is_empty());
+    let (topic_id, topic_name) = match topic.as_deref().map(str::parse::<i64>) {
+        Some(Ok(id)) => (Some(id), None),
+        Some(Err(_)) => (None, topic),
+        None => (None, None),
     };
     let entries = state
         .store()
         .audit(&AuditFilter {
             actor: q.actor.filter(|a| !a.is_empty()),
             topic_id,
+            topic_name,
             action: q.action.filter(|a| !a.is_empty()),
             limit: limit.unwrap_or(DEFAULT_LIMIT),
             offset,

@@ -318,6 +318,15 @@ async fn audit_filters_by_actor_topic_and_action_and_pages() {
     assert_eq!(approvals[0]["actor"], "admin");
     let (_, by_name) = s.get("/api/audit?topic=audited_a", &s.admin).await;
     assert_eq!(by_name.as_array().unwrap().len(), 2);
+    s.delete(&format!("/api/topics/{a}"), &s.admin, None).await;
+    let (_, deleted) = s.get("/api/audit?topic=audited_a", &s.admin).await;
+    assert_eq!(
+        deleted.as_array().unwrap().len(),
+        3,
+        "a deleted topic's history stays readable"
+    );
+    let (_, none) = s.get("/api/audit?topic=never_existed", &s.admin).await;
+    assert_eq!(none, serde_json::json!([]));
     let (_, page) = s.get("/api/audit?limit=1&offset=1", &s.admin).await;
     assert_eq!(page.as_array().unwrap().len(), 1);
     let (status, _) = s.get("/api/audit", &dave).await;

@@ -866,6 +866,13 @@ impl Store for SqliteStore {
             values.push(topic_id.into());
             sql.push_str(&format!(" AND topic_id = ?{}", values.len()));
         }
+        if let Some(name) = &filter.topic_name {
+            values.push(name.clone().into());
+            sql.push_str(&format!(
+                " AND topic_id IN (SELECT topic_id FROM topics WHERE name = ?{})",
+                values.len()
+            ));
+        }
         if let Some(action) = &filter.action {
             values.push(action.clone().into());
             sql.push_str(&format!(" AND action = ?{}", values.len()));

@@ -461,3 +461,37 @@ async fn in_memory_database_is_refused() {
     let r = SqliteStore::open(":memory:").await;
     assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
 }
+
+#[tokio::test]
+async fn audit_by_topic_name_covers_deleted_topics_of_that_name() {
+    let (_dir, store) = temp_store().await;
+    let first = store
+        .create_topic("alice", new_topic("reused"))
+        .await
+        .unwrap();
+    store
+        .transition("admin", TopicRef::Id(first.topic_id), Action::Delete, None)
+        .await
+        .unwrap();
+    store
+        .create_topic("bob", new_topic("reused"))
+        .await
+        .unwrap();
+    store.create_topic("bob", new_topic("other")).await.unwrap();
+    let rows = store
+        .audit(&AuditFilter {
+            topic_name: Some("reused".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = rows
+        .iter()
+        .map(|r| (r.actor.as_str(), r.action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("bob", "create"), ("admin", "delete"), ("alice", "create")]
+    );
+}

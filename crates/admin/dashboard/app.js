@@ -83,6 +83,7 @@
   }
 
   function toast(message, kind) {
+    if (!state.me) return; // signed out meanwhile: nothing to report on
     const t = el('div', { class: 'toast' + (kind === 'error' ? ' toast-error' : ''), role: kind === 'error' ? 'alert' : 'status', text: message });
     $('#toasts').appendChild(t);
     setTimeout(() => t.remove(), kind === 'error' ? 7000 : 3500);
@@ -106,10 +107,15 @@
     return '';
   }
 
-  async function api(method, path, body) {
+  /**
+   * One JSON request. Requests of a signed-in page share an AbortController, so signing out
+   * cancels whatever is still in flight instead of letting it come back as a 401.
+   */
+  async function api(method, path, body, opts) {
+    const o = opts || {};
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = cookie('streamhub_csrf');
+    if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = o.csrf || cookie('streamhub_csrf');
     let res;
     try {
       res = await fetch(path, {
@@ -118,8 +124,10 @@
         body: body === undefined ? undefined : JSON.stringify(body),
         credentials: 'same-origin',
         cache: 'no-store',
+        signal: o.signal === undefined ? state.abort.signal : o.signal,
       });
     } catch (e) {
+      if (e.name === 'AbortError') throw new ApiError(0, 'cancelled', 'aborted');
       throw new ApiError(0, 'The admin service cannot be reached.', 'network');
     }
     let data = null;
@@ -166,6 +174,7 @@
     audit: { offset: 0, filters: {} },
     events: null,
     eventsRetry: 0,
+    abort: new AbortController(),
     timers: [],
     view: 'overview',
   };
@@ -213,8 +222,8 @@
       await api('POST', '/api/auth/login', {
         username: form.username.value.trim(),
         password: form.password.value,
-      });
-      state.me = await api('GET', '/api/auth/me');
+      }, { signal: null });
+      state.me = await api('GET', '/api/auth/me', undefined, { signal: null });
       form.password.value = '';
       startApp();
     } catch (e) {
@@ -225,12 +234,13 @@
   }
 
   async function logout() {
-    try {
-      await api('POST', '/api/auth/logout');
-    } catch (e) {
-      // The session is gone either way.
-    }
+    const csrf = cookie('streamhub_csrf');
     stopApp();
+    try {
+      await api('POST', '/api/auth/logout', undefined, { csrf, signal: null });
+    } catch (e) {
+      // The page forgets the session either way.
+    }
     showLogin('');
   }
 
@@ -241,6 +251,9 @@
 
   function stopApp() {
     state.me = null;
+    state.abort.abort();
+    // The server clears it too; dropping it here keeps a reload from probing a dead session.
+    document.cookie = 'streamhub_csrf=; Max-Age=0; Path=/; SameSite=Strict';
     if (state.events) state.events.close();
     state.events = null;
     for (const t of state.timers) clearInterval(t);
@@ -253,6 +266,7 @@
   }
 
   function startApp() {
+    state.abort = new AbortController();
     $('#login-view').hidden = true;
     $('#app-view').hidden = false;
     $('#who-name').textContent = state.me.username;
@@ -311,6 +325,7 @@
     const q = isAdmin() ? '' : '?user_id=' + encodeURIComponent(state.me.username);
     state.subs = asList(await api('GET', '/api/subscriptions' + q), 'subscriptions');
     renderSubs();
+    renderTopics(); // a user's Subscribe / Unsubscribe buttons depend on their subscriptions
   }
 
   let statsTimer = null;
@@ -413,15 +428,19 @@
       state.kafka = { enabled: !!m.enabled, note: m.note || null };
       if (m.enabled) {
         const seen = new Set();
+        // Rates divide by the server's clock (when Kafka was asked, which a shared cached
+        // answer keeps), and are plotted on this browser's clock.
+        const at = Date.parse(m.timestamp) || now;
         for (const t of m.topics || []) {
           seen.add(t.topic_name);
           const total = Number(t.total_messages) || 0;
           state.totals.set(t.topic_name, total);
           const prev = state.lastSample.get(t.topic_name);
-          state.lastSample.set(t.topic_name, { t: now, total });
-          if (prev && now > prev.t) {
+          if (prev && at <= prev.t) continue; // the same answer again
+          state.lastSample.set(t.topic_name, { t: at, total });
+          if (prev) {
             // A smaller total means the topic was recreated: start again from zero.
-            const rate = total >= prev.total ? ((total - prev.total) * 1000) / (now - prev.t) : 0;
+            const rate = total >= prev.total ? ((total - prev.total) * 1000) / (at - prev.t) : 0;
             const ring = state.rates.get(t.topic_name) || [];
             ring.push([now, rate]);
             while (ring.length && ring[0][0] < now - RATE_WINDOW_MS) ring.shift();
@@ -872,9 +891,9 @@
       const lag = lagOf(s);
       const canRemove = isAdmin() || s.user_id === state.me.username;
       const tr = el('tr', { 'data-user': s.user_id, 'data-topic': s.topic_name },
-        el('td', { class: 'nowrap' }, el('strong', { text: s.user_id })),
-        el('td', { text: s.topic_name }),
-        el('td', {}, timeEl(s.subscribed_at)),
+        el('td', { class: 'nowrap col-user' }, el('strong', { text: s.user_id })),
+        el('td', { class: 'strong-sm', text: s.topic_name }),
+        el('td', { class: 'hide-sm' }, timeEl(s.subscribed_at)),
         el('td', { class: 'num', 'data-lag': lag === null ? '' : String(lag), text: lag === null ? '–' : fmtNum(lag) }),
         el('td', { class: 'actions' }, canRemove
           ? el('button', { type: 'button', class: 'btn btn-sm btn-ghost btn-danger-text', text: 'Unsubscribe', onclick: () => unsubscribe(s.user_id, s.topic_name) })

@@ -1,33 +1,32 @@
-//! Serves the embedded dashboard on a local port, with the CSP the admin app sets, for
-//! working on the page: `cargo run -p streamhub-admin --example dashboard_dev -- 127.0.0.1:5080`.
+//! Runs the admin service with its dashboard on a local port and a throwaway database,
+//! for working on the page and for the browser test without the rest of streamhub:
+//!
+//!     cargo run -p streamhub-admin --example dashboard_dev -- 127.0.0.1:5080
+//!
+//! The `admin` password comes from STREAMHUB_ADMIN_PASSWORD or is printed. Kafka
+//! figures are off here (no cluster), which is also how the page shows that state.
 
-#[path = "../src/dashboard.rs"]
-mod dashboard;
-
-use axum::http::{HeaderValue, header};
-
-const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'";
+use streamhub_admin::{AdminConfig, AdminService, Secret};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let addr = std::env::args()
+    let listen = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:5080".to_owned());
-    let app = dashboard::routes::<()>().layer(axum::middleware::map_response(
-        |mut res: axum::response::Response| async move {
-            res.headers_mut().insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static(CSP),
-            );
-            res
-        },
-    ));
-    let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!(
-        "dashboard on http://{} (assets v{})",
-        listener.local_addr()?,
-        dashboard::asset_version()
-    );
-    axum::serve(listener, app).await?;
-    Ok(())
+    let data = tempfile::tempdir()?;
+    let config = AdminConfig {
+        listen,
+        admin_password: std::env::var("STREAMHUB_ADMIN_PASSWORD")
+            .ok()
+            .map(Secret::new),
+        producer_secret: std::env::var("PRODUCER_SECRET").ok().map(Secret::new),
+        ..AdminConfig::local(data.path())
+    };
+    let handle = AdminService::start(config).await?;
+    println!("dashboard on {}/", handle.url());
+    if let Some(password) = handle.admin_password() {
+        println!("sign in as admin / {password}");
+    }
+    tokio::signal::ctrl_c().await?;
+    handle.stop().await
 }

@@ -1,0 +1,671 @@
+//! Kafka figures for the dashboard's pictures, read through [`ClusterInfo`]:
+//!
+//! - `GET /api/metrics/topics`: message totals of the active and inactive topics. The page samples it every few seconds and turns the totals
+//!   into messages per second itself.
+//! - `GET /api/metrics/lag`: how far each subscription's consumer group is behind.
+//! - `GET /api/topics/{id}/tail`: the newest messages of a topic as server-sent events.
+//!
+//! Without a cluster (no `--bootstrap-servers`) each says so plainly: `enabled: false`
+//! with a `note`, and the tail sends one `status` event saying the same.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream;
+use serde::Serialize;
+use streamhub_model::{Role, TopicStatus};
+use streamhub_store::{SubscriptionFilter, TopicFilter};
+use tokio::sync::{Mutex, Semaphore};
+
+use crate::auth::Principal;
+use crate::cluster::ClusterInfo;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long one answer from Kafka is reused: a hundred open dashboards sampling every
+/// few seconds then cost Kafka one watermark round per second, not a hundred.
+const FIGURES_TTL: Duration = Duration::from_secs(1);
+/// Bound on every call into the cluster reader.
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(3);
+/// Tails open at once in this process; each one is a Kafka consumer.
+const MAX_TAILS: usize = 16;
+/// Messages sent to a new tail before the live ones.
+const TAIL_BACKLOG: usize = 20;
+
+/// The routes, to be nested under `/api` beside the other endpoints.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/metrics/topics", get(topic_figures))
+        .route("/metrics/lag", get(lag_figures))
+        .route("/topics/{id}/tail", get(tail))
+}
+
+/// The consumer group of a user's consumer, as `streamhub consumer` names it.
+pub fn consumer_group_of(user: &str) -> String {
+    format!("streamhub-{user}")
+}
+
+fn off_note() -> String {
+    "Kafka figures are off: start the admin service with --bootstrap-servers".into()
+}
+
+fn cluster(state: &AppState) -> Option<Arc<dyn ClusterInfo>> {
+    state.inner.cluster.clone()
+}
+
+// ---------------------------------------------------------------- topic figures
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TopicFigures {
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub topics: Vec<TopicTotal>,
+    /// When Kafka was asked: rates are computed between two such instants.
+    pub timestamp: DateTime<Utc>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TopicTotal {
+    pub topic_name: String,
+    /// Messages held: the sum over partitions of high minus low watermark.
+    pub total_messages: i64,
+}
+
+/// Figures of the last Kafka round, per application state (tests run several at once).
+static FIGURES_CACHE: LazyLock<Mutex<HashMap<usize, (Instant, TopicFigures)>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+/// `GET /api/metrics/topics`, for every signed-in principal.
+async fn topic_figures(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> Result<Json<TopicFigures>, ApiError> {
+    let Some(cluster) = cluster(&state) else {
+        return Ok(Json(TopicFigures {
+            enabled: false,
+            note: Some(off_note()),
+            topics: Vec::new(),
+            timestamp: Utc::now(),
+        }));
+    };
+    let key = Arc::as_ptr(&state.inner) as usize;
+    // Held across the Kafka round, so concurrent requests wait for one answer.
+    let mut cache = FIGURES_CACHE.lock().await;
+    if let Some((at, figures)) = cache.get(&key)
+        && at.elapsed() < FIGURES_TTL
+    {
+        return Ok(Json(figures.clone()));
+    }
+    let names = kafka_topic_names(&state).await?;
+    let figures = read_topic_figures(cluster.as_ref(), &names).await;
+    cache.retain(|_, (at, _)| at.elapsed() < FIGURES_TTL * 60);
+    cache.insert(key, (Instant::now(), figures.clone()));
+    Ok(Json(figures))
+}
+
+/// Topics that exist in Kafka: the producer created them before activating.
+async fn kafka_topic_names(state: &AppState) -> Result<Vec<String>, ApiError> {
+    let mut names = Vec::new();
+    for status in [TopicStatus::Active, TopicStatus::Inactive] {
+        let topics = state
+            .store()
+            .topics(&TopicFilter {
+                status: Some(status),
+                ..Default::default()
+            })
+            .await?;
+        names.extend(topics.into_iter().map(|t| t.topic_name));
+    }
+    Ok(names)
+}
+
+async fn read_topic_figures(cluster: &dyn ClusterInfo, names: &[String]) -> TopicFigures {
+    let timestamp = Utc::now();
+    let failed = |note: String| TopicFigures {
+        enabled: false,
+        note: Some(note),
+        topics: Vec::new(),
+        timestamp,
+    };
+    if names.is_empty() {
+        return TopicFigures {
+            enabled: true,
+            note: None,
+            topics: Vec::new(),
+            timestamp,
+        };
+    }
+    let totals =
+        match tokio::time::timeout(KAFKA_TIMEOUT, cluster.topic_message_totals(names)).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot read topic watermarks from Kafka");
+                return failed("Kafka did not answer; see the admin service log".into());
+            }
+            Err(_) => return failed("Kafka did not answer within 3 seconds".into()),
+        };
+    let mut topics: Vec<TopicTotal> = names
+        .iter()
+        .filter_map(|name| {
+            Some(TopicTotal {
+                topic_name: name.clone(),
+                total_messages: *totals.get(name)?,
+            })
+        })
+        .collect();
+    topics.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));
+    TopicFigures {
+        enabled: true,
+        note: None,
+        topics,
+        timestamp,
+    }
+}
+
+// ---------------------------------------------------------------- consumer lag
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LagFigures {
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub subscriptions: Vec<SubscriptionLag>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct SubscriptionLag {
+    pub user_id: String,
+    pub topic_name: String,
+    /// Messages the user's consumer group has not committed yet.
+    pub lag: i64,
+}
+
+/// `GET /api/metrics/lag`: every subscription for admins, a user's own for a user.
+async fn lag_figures(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<LagFigures>, ApiError> {
+    principal.require(&[Role::Admin, Role::User])?;
+    let Some(cluster) = cluster(&state) else {
+        return Ok(Json(LagFigures {
+            enabled: false,
+            note: Some(off_note()),
+            subscriptions: Vec::new(),
+        }));
+    };
+    let subscriptions = state
+        .store()
+        .subscriptions(&SubscriptionFilter {
+            user_id: (principal.role == Role::User).then(|| principal.username.clone()),
+            ..Default::default()
+        })
+        .await?;
+    let mut by_user: HashMap<String, Vec<String>> = HashMap::new();
+    for s in &subscriptions {
+        by_user
+            .entry(s.user_id.clone())
+            .or_default()
+            .push(s.topic_name.clone());
+    }
+    let mut out = Vec::with_capacity(subscriptions.len());
+    for (user, topics) in by_user {
+        let group = consumer_group_of(&user);
+        let lag =
+            match tokio::time::timeout(KAFKA_TIMEOUT, cluster.group_lag(&group, &topics)).await {
+                Ok(Ok(lag)) => lag,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, group, "cannot read consumer lag from Kafka");
+                    return Ok(Json(LagFigures {
+                        enabled: false,
+                        note: Some("Kafka did not answer; see the admin service log".into()),
+                        subscriptions: Vec::new(),
+                    }));
+                }
+                Err(_) => {
+                    return Ok(Json(LagFigures {
+                        enabled: false,
+                        note: Some("Kafka did not answer within 3 seconds".into()),
+                        subscriptions: Vec::new(),
+                    }));
+                }
+            };
+        for topic in topics {
+            if let Some(&lag) = lag.get(&topic) {
+                out.push(SubscriptionLag {
+                    user_id: user.clone(),
+                    topic_name: topic,
+                    lag,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.user_id, &a.topic_name).cmp(&(&b.user_id, &b.topic_name)));
+    Ok(Json(LagFigures {
+        enabled: true,
+        note: None,
+        subscriptions: out,
+    }))
+}
+
+// ---------------------------------------------------------------- live tail
+
+static TAILS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(MAX_TAILS)));
+
+#[derive(Serialize)]
+struct TailStatus {
+    enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    note: Option<String>,
+}
+
+fn status_event(enabled: bool, note: Option<String>) -> SseEvent {
+    SseEvent::default()
+        .event("status")
+        .json_data(TailStatus { enabled, note })
+        .unwrap_or_else(|_| SseEvent::default().event("status").data("{}"))
+}
+
+/// `GET /api/topics/{id}/tail`: server-sent events. First a `status` event
+/// (`{"enabled":true}`, or `false` with a `note` when Kafka figures are off, after which
+/// the stream ends), then one `message` event per message, newest last.
+async fn tail(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    principal.require(&[Role::Admin, Role::User])?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| ApiError::bad_request(format!("'{id}' is not a topic id")))?;
+    let topic = state.store().topic(id).await?;
+    if !matches!(topic.status, TopicStatus::Active | TopicStatus::Inactive) {
+        return Err(ApiError::conflict(format!(
+            "topic '{}' is {}: it has no messages in Kafka",
+            topic.topic_name, topic.status
+        )));
+    }
+    let Some(cluster) = cluster(&state) else {
+        return Ok(once_status(Some(off_note())));
+    };
+    let slot = TAILS.clone().try_acquire_owned().map_err(|_| {
+        ApiError::unavailable(format!(
+            "{MAX_TAILS} message tails are open already; try again later"
+        ))
+    })?;
+    let messages =
+        match tokio::time::timeout(KAFKA_TIMEOUT, cluster.tail(&topic.topic_name, TAIL_BACKLOG))
+            .await
+        {
+            Ok(Ok(messages)) => messages,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, topic = %topic.topic_name, "cannot tail topic");
+                let note = Some(format!(
+                    "cannot read '{}' from Kafka: {e}",
+                    topic.topic_name
+                ));
+                return Ok(once_status(note));
+            }
+            Err(_) => {
+                let note = Some("Kafka did not answer within 3 seconds".to_owned());
+                return Ok(once_status(note));
+            }
+        };
+    let events = messages.map(move |item| {
+        // The slot is given back when the client goes away and the stream is dropped.
+        let _slot = &slot;
+        Ok::<_, Infallible>(match item {
+            Ok(message) => SseEvent::default()
+                .event("message")
+                .json_data(&message)
+                .unwrap_or_else(|_| status_event(true, None)),
+            Err(e) => status_event(false, Some(e)),
+        })
+    });
+    let body = stream::once(async { Ok::<_, Infallible>(status_event(true, None)) })
+        .chain(events)
+        .take_until(state.inner.shutdown.clone().cancelled_owned());
+    Ok(Sse::new(body)
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response())
+}
+
+/// A stream of one `status` event saying the tail is off, and why.
+fn once_status(note: Option<String>) -> Response {
+    let once = stream::once(async move { Ok::<_, Infallible>(status_event(false, note)) });
+    Sse::new(once).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{AdminConfig, AdminHandle, AdminService, Secret, TailMessage};
+    use futures::stream::BoxStream;
+    use serde_json::{Value, json};
+
+    /// A cluster reader with fixed figures: the handlers' mapping is under test here,
+    /// the Kafka side in the kafka crate and the browser test under `streamhub up`.
+    struct FixedCluster {
+        totals: HashMap<String, i64>,
+        lag: HashMap<(String, String), i64>,
+    }
+
+    #[async_trait::async_trait]
+    impl ClusterInfo for FixedCluster {
+        async fn topic_message_totals(
+            &self,
+            topics: &[String],
+        ) -> Result<HashMap<String, i64>, String> {
+            Ok(topics
+                .iter()
+                .filter_map(|t| Some((t.clone(), *self.totals.get(t)?)))
+                .collect())
+        }
+
+        async fn group_lag(
+            &self,
+            group: &str,
+            topics: &[String],
+        ) -> Result<HashMap<String, i64>, String> {
+            Ok(topics
+                .iter()
+                .filter_map(|t| Some((t.clone(), *self.lag.get(&(group.to_owned(), t.clone()))?)))
+                .collect())
+        }
+
+        async fn tail(
+            &self,
+            topic: &str,
+            _backlog: usize,
+        ) -> Result<BoxStream<'static, Result<TailMessage, String>>, String> {
+            let message = TailMessage {
+                partition: 0,
+                offset: 41,
+                timestamp: None,
+                key: Some("sensor-1".into()),
+                value: json!({"topic": topic, "payload": {"t": 21.5}}),
+            };
+            Ok(stream::iter([Ok(message)]).chain(stream::pending()).boxed())
+        }
+    }
+
+    struct Service {
+        handle: AdminHandle,
+        http: reqwest::Client,
+        admin: String,
+        _dir: tempfile::TempDir,
+    }
+
+    const PRODUCER_KEY: &str = "producer-key-for-tests";
+
+    async fn start(cluster: Option<Arc<dyn ClusterInfo>>) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = AdminService::start(AdminConfig {
+            admin_password: Some(Secret::new("admin-password-1")),
+            producer_secret: Some(Secret::new(PRODUCER_KEY)),
+            cluster,
+            ..AdminConfig::local(dir.path())
+        })
+        .await
+        .unwrap();
+        let http = reqwest::Client::new();
+        let admin = login(&http, handle.url(), "admin", "admin-password-1").await;
+        Service {
+            handle,
+            http,
+            admin,
+            _dir: dir,
+        }
+    }
+
+    async fn login(http: &reqwest::Client, url: &str, user: &str, password: &str) -> String {
+        let res: Value = http
+            .post(format!("{url}/api/auth/login"))
+            .json(&json!({"username": user, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        res["token"].as_str().unwrap().to_owned()
+    }
+
+    impl Service {
+        async fn call(
+            &self,
+            method: &str,
+            path: &str,
+            token: &str,
+            body: Option<Value>,
+        ) -> (u16, Value) {
+            let url = format!("{}{path}", self.handle.url());
+            let mut req = self
+                .http
+                .request(method.parse().unwrap(), url)
+                .bearer_auth(token);
+            if let Some(body) = body {
+                req = req.json(&body);
+            }
+            let res = req.send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json().await.unwrap_or(Value::Null))
+        }
+
+        /// A topic taken to active the way the producer does it; returns its id.
+        async fn active_topic(&self, name: &str) -> i64 {
+            let (s, created) = self
+                .call(
+                    "POST",
+                    "/api/topics",
+                    &self.admin,
+                    Some(json!({"name": name})),
+                )
+                .await;
+            assert_eq!(s, 201, "{created}");
+            let id = created["topic_id"].as_i64().unwrap();
+            let (s, _) = self
+                .call(
+                    "POST",
+                    &format!("/api/topics/{id}/approve"),
+                    &self.admin,
+                    None,
+                )
+                .await;
+            assert_eq!(s, 200);
+            let res = self
+                .http
+                .post(format!("{}/api/topics/activate_by_name", self.handle.url()))
+                .header("X-Producer-Key", PRODUCER_KEY)
+                .json(&json!({"topic_name": name}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200);
+            id
+        }
+
+        /// The first `limit` bytes of an event stream.
+        async fn sse_head(&self, path: &str, limit: usize) -> (u16, String, String) {
+            let mut res = self
+                .http
+                .get(format!("{}{path}", self.handle.url()))
+                .bearer_auth(&self.admin)
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let ty = res
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            let mut body = Vec::new();
+            while body.len() < limit {
+                match tokio::time::timeout(Duration::from_secs(5), res.chunk()).await {
+                    Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+                    _ => break,
+                }
+            }
+            (status, ty, String::from_utf8_lossy(&body).into_owned())
+        }
+    }
+
+    #[tokio::test]
+    async fn figures_say_plainly_when_kafka_is_off() {
+        let svc = start(None).await;
+        let id = svc.active_topic("sensor_off").await;
+        for path in ["/api/metrics/topics", "/api/metrics/lag"] {
+            let (s, body) = svc.call("GET", path, &svc.admin, None).await;
+            assert_eq!(s, 200, "{path}");
+            assert_eq!(body["enabled"], false, "{path}: {body}");
+            assert!(
+                body["note"]
+                    .as_str()
+                    .unwrap()
+                    .contains("--bootstrap-servers"),
+                "{path}: {body}"
+            );
+        }
+        let (s, ty, text) = svc.sse_head(&format!("/api/topics/{id}/tail"), 1).await;
+        assert_eq!(s, 200);
+        assert!(ty.starts_with("text/event-stream"), "{ty}");
+        assert!(text.contains("event: status"), "{text}");
+        assert!(text.contains("\"enabled\":false"), "{text}");
+        svc.handle.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn figures_come_from_the_cluster_and_users_see_their_own_lag() {
+        let cluster = FixedCluster {
+            totals: HashMap::from([("sensor_a".to_owned(), 1200), ("sensor_b".to_owned(), 5)]),
+            lag: HashMap::from([
+                (("streamhub-alice".to_owned(), "sensor_a".to_owned()), 17),
+                (("streamhub-bob".to_owned(), "sensor_a".to_owned()), 3),
+            ]),
+        };
+        let svc = start(Some(Arc::new(cluster))).await;
+        svc.active_topic("sensor_a").await;
+        svc.active_topic("sensor_b").await;
+        // Pending topics are not in Kafka yet and are not asked about.
+        svc.call(
+            "POST",
+            "/api/topics",
+            &svc.admin,
+            Some(json!({"name": "sensor_c"})),
+        )
+        .await;
+
+        let (s, figures) = svc
+            .call("GET", "/api/metrics/topics", &svc.admin, None)
+            .await;
+        assert_eq!(s, 200);
+        assert_eq!(figures["enabled"], true, "{figures}");
+        assert_eq!(
+            figures["topics"],
+            json!([
+                {"topic_name": "sensor_a", "total_messages": 1200},
+                {"topic_name": "sensor_b", "total_messages": 5},
+            ])
+        );
+        assert!(figures["timestamp"].is_string());
+
+        for user in ["alice", "bob"] {
+            let (s, _) = svc
+                .call(
+                    "POST",
+                    "/api/users",
+                    &svc.admin,
+                    Some(json!({"username": user, "password": "password-of-user", "role": "user"})),
+                )
+                .await;
+            assert_eq!(s, 201);
+            let (s, _) = svc
+                .call(
+                    "POST",
+                    "/api/subscriptions",
+                    &svc.admin,
+                    Some(json!({"user_id": user, "topic_name": "sensor_a"})),
+                )
+                .await;
+            assert_eq!(s, 201);
+        }
+        let (_, lag) = svc.call("GET", "/api/metrics/lag", &svc.admin, None).await;
+        assert_eq!(
+            lag["subscriptions"],
+            json!([
+                {"user_id": "alice", "topic_name": "sensor_a", "lag": 17},
+                {"user_id": "bob", "topic_name": "sensor_a", "lag": 3},
+            ])
+        );
+        let alice = login(&svc.http, svc.handle.url(), "alice", "password-of-user").await;
+        let (_, own) = svc.call("GET", "/api/metrics/lag", &alice, None).await;
+        assert_eq!(
+            own["subscriptions"],
+            json!([{"user_id": "alice", "topic_name": "sensor_a", "lag": 17}])
+        );
+        svc.handle.stop().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn tail_streams_messages_of_topics_in_kafka_only() {
+        let cluster = FixedCluster {
+            totals: HashMap::new(),
+            lag: HashMap::new(),
+        };
+        let svc = start(Some(Arc::new(cluster))).await;
+        let id = svc.active_topic("sensor_tail").await;
+        let (s, ty, text) = svc.sse_head(&format!("/api/topics/{id}/tail"), 120).await;
+        assert_eq!(s, 200);
+        assert!(ty.starts_with("text/event-stream"), "{ty}");
+        assert!(
+            text.contains("event: status\ndata: {\"enabled\":true}"),
+            "{text}"
+        );
+        assert!(text.contains("event: message"), "{text}");
+        assert!(text.contains("\"offset\":41"), "{text}");
+
+        let (_, pending) = svc
+            .call(
+                "POST",
+                "/api/topics",
+                &svc.admin,
+                Some(json!({"name": "sensor_pending"})),
+            )
+            .await;
+        let pending = pending["topic_id"].as_i64().unwrap();
+        let (s, body) = svc
+            .call(
+                "GET",
+                &format!("/api/topics/{pending}/tail"),
+                &svc.admin,
+                None,
+            )
+            .await;
+        assert_eq!(s, 409, "{body}");
+        let (s, _) = svc
+            .call("GET", "/api/topics/99999/tail", &svc.admin, None)
+            .await;
+        assert_eq!(s, 404);
+        let (s, body) = svc
+            .call("GET", "/api/topics/abc/tail", &svc.admin, None)
+            .await;
+        assert_eq!(s, 400, "{body}");
+        assert!(body["error"].is_string());
+        let (s, _) = svc
+            .call("GET", "/api/metrics/topics", "not-a-token", None)
+            .await;
+        assert_eq!(s, 401);
+        svc.handle.stop().await.unwrap();
+    }
+}

@@ -1,0 +1,347 @@
+// The dashboard in headless Chromium against a running streamhub (`streamhub up`):
+// admin URL and password from STREAMHUB_E2E_URL and STREAMHUB_E2E_PASSWORD.
+// Uses Debian's chromium (CHROMIUM_PATH to override) driven by playwright-core;
+// no browser is downloaded. Screenshots go to STREAMHUB_E2E_SCREENSHOTS
+// (default: ./screenshots beside this file).
+//
+//   cd tests/e2e && npm ci && STREAMHUB_E2E_URL=http://127.0.0.1:5000 \
+//     STREAMHUB_E2E_PASSWORD=... node --test
+
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BASE = (process.env.STREAMHUB_E2E_URL || '').replace(/\/+$/, '');
+const ADMIN_PASSWORD = process.env.STREAMHUB_E2E_PASSWORD || '';
+const ADMIN_USER = process.env.STREAMHUB_E2E_USER || 'admin';
+const SHOTS = process.env.STREAMHUB_E2E_SCREENSHOTS || path.join(here, 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+// Activation by the producer and the first measured rate take a few seconds; these bound
+// how long the test waits, they are not speed assertions.
+const LIVE_TIMEOUT = Number(process.env.STREAMHUB_E2E_TIMEOUT_MS || 60000);
+
+if (!BASE || !ADMIN_PASSWORD) {
+  throw new Error('set STREAMHUB_E2E_URL and STREAMHUB_E2E_PASSWORD (see the top of this file)');
+}
+
+const suffix = crypto.randomBytes(4).toString('hex');
+const TOPIC = `e2e_sensor_${suffix}`;
+const REJECTED = `e2e_rejected_${suffix}`;
+const VIEWER = `e2e_viewer_${suffix}`;
+const VIEWER_PASSWORD = crypto.randomBytes(12).toString('base64url');
+const XSS = '<img src=x onerror=alert(1)>';
+
+// ---------------------------------------------------------------- API client (bearer token)
+
+let adminToken = '';
+
+async function call(method, route, body, token = adminToken) {
+  const res = await fetch(BASE + route, {
+    method,
+    headers: {
+      Accept: 'application/json',
+      ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    data = text;
+  }
+  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
+  return data;
+}
+
+const listOf = (data, key) => (Array.isArray(data) ? data : (data && data[key]) || []);
+
+async function topicByName(name) {
+  const topics = listOf(await call('GET', '/api/topics?limit=1000'), 'topics');
+  return topics.find((t) => t.topic_name === name);
+}
+
+// ---------------------------------------------------------------- browser
+
+const problems = []; // console errors, page errors and dialogs: each fails the test
+const sessions = [];
+let browserDirs = [];
+
+async function openSession(label, viewport = { width: 1440, height: 900 }) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'streamhub-e2e-chromium-'));
+  browserDirs.push(dir);
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const page = context.pages()[0] || (await context.newPage());
+  page.on('console', (m) => {
+    if (m.type() === 'error') problems.push(`${label} console: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => problems.push(`${label} page error: ${e.message}`));
+  // An alert would mean injected markup ran.
+  page.on('dialog', async (d) => {
+    problems.push(`${label} unexpected ${d.type()} dialog: ${d.message()}`);
+    await d.dismiss();
+  });
+  sessions.push(context);
+  return page;
+}
+
+async function shot(page, name) {
+  fs.mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+async function signIn(page, username, password) {
+  await page.goto(BASE + '/');
+  await page.waitForSelector('#login-form:visible');
+  await page.fill('#login-username', username);
+  await page.fill('#login-password', password);
+  await page.click('#login-submit');
+  await page.waitForSelector('#app-view:visible');
+  // Marks this document: if it survives, nothing below reloaded the page.
+  await page.evaluate(() => {
+    window.__noReload = true;
+  });
+}
+
+async function assertNotReloaded(page) {
+  assert.equal(await page.evaluate(() => window.__noReload === true), true, 'the page was reloaded');
+}
+
+const row = (name) => `#topics-body tr[data-topic="${name}"]`;
+
+async function waitStatus(page, name, status) {
+  await page.waitForSelector(`${row(name)}[data-status="${status}"]`, { timeout: LIVE_TIMEOUT });
+}
+
+async function goTo(page, view) {
+  await page.click(`#tabs a[data-view="${view}"]`);
+  await page.waitForSelector(`#view-${view}:visible`);
+}
+
+// ---------------------------------------------------------------- the scenario
+
+let admin;
+let viewer;
+
+before(async () => {
+  const login = await call('POST', '/api/auth/login', { username: ADMIN_USER, password: ADMIN_PASSWORD }, '');
+  adminToken = login.token;
+  assert.equal(login.role, 'admin');
+  await call('POST', '/api/users', { username: VIEWER, password: VIEWER_PASSWORD, role: 'user' });
+});
+
+after(async () => {
+  for (const c of sessions) await c.close().catch(() => {});
+  for (const d of browserDirs) fs.rmSync(d, { recursive: true, force: true });
+  try {
+    await call('DELETE', '/api/users/' + encodeURIComponent(VIEWER));
+  } catch {
+    // best effort: the server's data directory is temporary anyway
+  }
+});
+
+test('an admin drives a topic through its life on a live page', async (t) => {
+  admin = await openSession('admin');
+
+  await t.test('sign in shows the stat cards', async () => {
+    await admin.goto(BASE + '/');
+    await admin.waitForSelector('#login-form:visible');
+    await shot(admin, '01-login');
+    await signIn(admin, ADMIN_USER, ADMIN_PASSWORD);
+    await admin.waitForFunction(() => /^\d/.test(document.querySelector('#stat-total').textContent));
+    await admin.waitForSelector('#conn[data-state="live"]', { timeout: 10000 });
+  });
+
+  await t.test('a topic created in the form appears as pending, its description as text', async () => {
+    await goTo(admin, 'topics');
+    await admin.click('#open-create');
+    await admin.fill('#create-form [name=name]', TOPIC);
+    await admin.selectOption('#create-form [name=data_type]', 'sensor');
+    await admin.fill('#create-form [name=rate_per_second]', '20');
+    await admin.fill('#create-form [name=description]', XSS);
+    await admin.click('#create-form button[type=submit]');
+    await waitStatus(admin, TOPIC, 'pending');
+    const shown = await admin.textContent(`${row(TOPIC)} .cell-sub`);
+    assert.equal(shown, XSS, 'the description is shown as typed');
+    assert.equal(await admin.locator('img[src="x"]').count(), 0, 'no <img> was created from the description');
+    assert.equal(await admin.evaluate(() => document.querySelectorAll('#topics-body img').length), 0);
+  });
+
+  await t.test('approving it makes it active and its message rate rise, without a reload', async () => {
+    await admin.click(`${row(TOPIC)} button[data-action="approve"]`);
+    await waitStatus(admin, TOPIC, 'active');
+    await admin.waitForFunction(
+      (sel) => {
+        const cell = document.querySelector(sel);
+        return cell && Number(cell.dataset.rate) > 0;
+      },
+      `${row(TOPIC)} td.c-rate`,
+      { timeout: LIVE_TIMEOUT },
+    );
+    await assertNotReloaded(admin);
+  });
+
+  await t.test('a subscription made through the API appears live', async () => {
+    await goTo(admin, 'subscriptions');
+    const before = Number((await admin.textContent('#stat-subs')).replace(/\D/g, '')) || 0;
+    await call('POST', '/api/subscriptions', { user_id: VIEWER, topic_name: TOPIC });
+    await admin.waitForSelector(`#subs-body tr[data-user="${VIEWER}"][data-topic="${TOPIC}"]`, { timeout: 5000 });
+    await admin.waitForFunction(
+      (n) => Number(document.querySelector('#stat-subs').textContent.replace(/\D/g, '')) > n,
+      before,
+      { timeout: 5000 },
+    );
+    await assertNotReloaded(admin);
+  });
+
+  await t.test('the overview charts show the topic', async () => {
+    await goTo(admin, 'overview');
+    await admin.waitForSelector(`#chart-rate-legend [data-topic="${TOPIC}"]`, { timeout: LIVE_TIMEOUT });
+    await admin.waitForSelector('#chart-rate svg path.line', { timeout: LIVE_TIMEOUT });
+    await admin.waitForSelector('#chart-totals svg rect.bar');
+    await admin.waitForFunction(() => /^\d/.test(document.querySelector('#stat-messages').textContent));
+    assert.equal(await admin.isVisible('#kafka-banner'), false, 'Kafka figures are on under streamhub up');
+    await shot(admin, '02-overview-live');
+  });
+
+  await t.test('the live tail shows messages and pauses', async (st) => {
+    const topic = await topicByName(TOPIC);
+    const probe = await fetch(`${BASE}/api/topics/${topic.topic_id}/tail`, {
+      headers: { Authorization: `Bearer ${adminToken}`, Accept: 'text/event-stream' },
+      signal: AbortSignal.timeout(5000),
+    }).catch((e) => ({ status: 0, error: e }));
+    if (probe.body) await probe.body.cancel().catch(() => {});
+    if (probe.status === 404 || probe.status === 405) {
+      st.skip('this admin service has no /api/topics/<id>/tail');
+      return;
+    }
+    await goTo(admin, 'topics');
+    await admin.click(`${row(TOPIC)} .topic-link`);
+    await admin.waitForSelector('#topic-dialog[open]');
+    await admin.waitForSelector('#tail .msg', { timeout: LIVE_TIMEOUT });
+    assert.match(await admin.textContent('#tail .msg pre'), new RegExp(TOPIC));
+    await shot(admin, '03-topic-tail');
+    await admin.click('#tail-toggle');
+    const frozen = await admin.locator('#tail .msg').count();
+    await admin.waitForFunction(() => /paused · \d+ new/.test(document.querySelector('#tail-state').textContent), null, {
+      timeout: LIVE_TIMEOUT,
+    });
+    assert.equal(await admin.locator('#tail .msg').count(), frozen, 'no message is added while paused');
+    await admin.click('#tail-toggle');
+    await admin.waitForFunction((n) => document.querySelectorAll('#tail .msg').length > n, Math.min(frozen, 199));
+    await admin.keyboard.press('Escape');
+    await admin.waitForSelector('#topic-dialog', { state: 'hidden' });
+  });
+
+  await t.test('a user sees the topic and their subscription but no admin actions', async () => {
+    viewer = await openSession('viewer', { width: 390, height: 844 });
+    await signIn(viewer, VIEWER, VIEWER_PASSWORD);
+    assert.equal(await viewer.textContent('#who-role'), 'user');
+    assert.equal(await viewer.isVisible('#tabs a[data-view="audit"]'), false);
+    assert.equal(await viewer.isVisible('#tabs a[data-view="users"]'), false);
+    await goTo(viewer, 'topics');
+    await viewer.waitForSelector(row(TOPIC));
+    for (const action of ['approve', 'reject', 'deactivate', 'reactivate', 'delete']) {
+      assert.equal(await viewer.locator(`#topics-body [data-action="${action}"]`).count(), 0, `no ${action} button`);
+    }
+    await goTo(viewer, 'subscriptions');
+    await viewer.waitForSelector(`#subs-body tr[data-user="${VIEWER}"][data-topic="${TOPIC}"]`);
+    await shot(viewer, '04-user-phone');
+  });
+
+  await t.test('the user unsubscribes and subscribes themselves', async () => {
+    await goTo(viewer, 'topics');
+    await viewer.click(`${row(TOPIC)} button[data-action="unsubscribe"]`);
+    await viewer.waitForSelector(`${row(TOPIC)} button[data-action="subscribe"]`, { timeout: 5000 });
+    await admin.waitForFunction(
+      ([u, tn]) => !document.querySelector(`#subs-body tr[data-user="${u}"][data-topic="${tn}"]`),
+      [VIEWER, TOPIC],
+      { timeout: 5000 },
+    );
+    await viewer.click(`${row(TOPIC)} button[data-action="subscribe"]`);
+    await viewer.waitForSelector(`${row(TOPIC)} button[data-action="unsubscribe"]`, { timeout: 5000 });
+    // The admin's page shows another view: the row only has to be there.
+    await admin.waitForSelector(`#subs-body tr[data-user="${VIEWER}"][data-topic="${TOPIC}"]`, {
+      state: 'attached',
+      timeout: 5000,
+    });
+  });
+
+  await t.test('deactivating shows on both pages without a reload', async () => {
+    await goTo(admin, 'topics');
+    await admin.click(`${row(TOPIC)} button[data-action="deactivate"]`);
+    await waitStatus(admin, TOPIC, 'inactive');
+    await waitStatus(viewer, TOPIC, 'inactive');
+    await assertNotReloaded(admin);
+    await assertNotReloaded(viewer);
+    await shot(admin, '05-topics');
+  });
+
+  await t.test('a request is rejected with a reason the details show', async () => {
+    await call('POST', '/api/topics', { name: REJECTED, description: 'rejected by the browser test' });
+    await waitStatus(admin, REJECTED, 'pending');
+    await admin.click(`${row(REJECTED)} button[data-action="reject"]`);
+    await admin.waitForSelector('#confirm-dialog[open]');
+    await admin.fill('#confirm-form [name=reason]', `duplicate of ${TOPIC} ${XSS}`);
+    await admin.click('#confirm-ok');
+    await waitStatus(admin, REJECTED, 'rejected');
+    await admin.click(`${row(REJECTED)} .topic-link`);
+    await admin.waitForSelector('#td-reason:visible');
+    assert.equal(await admin.textContent('#td-reason'), `Rejected: duplicate of ${TOPIC} ${XSS}`);
+    assert.equal(await admin.locator('img[src="x"]').count(), 0);
+    await admin.keyboard.press('Escape');
+  });
+
+  await t.test('the audit log lists what happened, filtered by topic', async () => {
+    await goTo(admin, 'audit');
+    await admin.fill('#audit-filters [name=topic]', TOPIC);
+    await admin.click('#audit-filters button[type=submit]');
+    await admin.waitForFunction(() => document.querySelectorAll("#audit-body tr").length >= 2);
+    const actions = await admin.$$eval('#audit-body tr td:nth-child(3)', (tds) => tds.map((td) => td.textContent));
+    for (const a of ['approve', 'deactivate']) {
+      assert.ok(actions.some((x) => x.includes(a)), `audit has ${a}: ${actions.join(', ')}`);
+    }
+  });
+
+  await t.test('a topic without subscribers can be deleted', async () => {
+    await call('DELETE', '/api/subscriptions', { user_id: VIEWER, topic_name: TOPIC });
+    await goTo(admin, 'topics');
+    await admin.click(`${row(REJECTED)} button[data-action="delete"]`);
+    await admin.waitForSelector('#confirm-dialog[open]');
+    await admin.click('#confirm-ok');
+    await admin.waitForSelector(row(REJECTED), { state: 'detached', timeout: 5000 });
+  });
+
+  await t.test('signing out returns to the sign-in form', async () => {
+    await admin.click('#logout');
+    await admin.waitForSelector('#login-form:visible');
+    await admin.reload();
+    await admin.waitForSelector('#login-form:visible');
+  });
+
+  await t.test('no console error, page error or dialog on any page', () => {
+    assert.deepEqual(problems, []);
+  });
+});

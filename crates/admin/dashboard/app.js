@@ -466,6 +466,14 @@
     renderKafka();
   }
 
+  /** "Kafka figures are off: <why>", whether or not the server's note already says the first part. */
+  function kafkaOff(note) {
+    const lead = 'Kafka figures are off';
+    if (!note) return lead + '.';
+    const text = /^kafka figures are off/i.test(note) ? note : `${lead}: ${note}`;
+    return /[.!]$/.test(text) ? text : text + '.';
+  }
+
   function currentRate(name) {
     const ring = state.rates.get(name);
     return ring && ring.length ? ring[ring.length - 1][1] : null;
@@ -475,8 +483,7 @@
     const banner = $('#kafka-banner');
     if (state.kafka.enabled === false) {
       banner.hidden = false;
-      banner.textContent = 'Kafka figures are off' + (state.kafka.note ? ': ' + state.kafka.note : '.') +
-        ' Topic states and subscriptions are still live.';
+      banner.textContent = kafkaOff(state.kafka.note) + ' Topic states and subscriptions are still live.';
     } else {
       banner.hidden = true;
     }
@@ -768,7 +775,7 @@
       const s = parseEvent(e);
       if (s && s.enabled === false) {
         es.close();
-        tailNote('Kafka figures are off' + (s.note ? ': ' + s.note : '.'));
+        tailNote(kafkaOff(s.note));
         $('#tail-state').textContent = '';
         $('#tail-toggle').disabled = true;
       }
@@ -800,7 +807,6 @@
         const res = await fetch(url, { headers: { Accept: 'application/json' }, signal: ctl.signal, credentials: 'same-origin' });
         const body = await res.json();
         if (body && body.error) why = body.error;
-        if (res.status === 503 || (body && body.code === 'kafka_disabled')) why = 'Kafka figures are off: ' + body.error;
         if (res.status === 404 && body && body.code !== 'not_found') why = 'This admin service has no message tail.';
       } catch (err) {
         // keep the generic text
@@ -975,7 +981,8 @@
   function drawCharts() {
     if (state.view !== 'overview' || $('#view-overview').hidden) return;
     const off = state.kafka.enabled === false;
-    const offText = 'Kafka figures are off' + (state.kafka.note ? ': ' + state.kafka.note : '');
+    // The banner says why; the charts only say that they are empty for that reason.
+    const offText = 'Kafka figures are off';
     const active = Array.from(state.topics.values()).filter((t) => t.status === 'active');
     const names = new Set(active.map((t) => t.topic_name));
     for (const [name, ring] of state.rates) if (ring.some(([, v]) => v > 0)) names.add(name);
@@ -1005,7 +1012,7 @@
 
     const lagBox = $('#chart-lag');
     if (state.lagEnabled === false) {
-      Charts.empty(lagBox, 'Kafka figures are off' + (state.lagNote ? ': ' + state.lagNote : ''));
+      Charts.empty(lagBox, state.kafka.enabled === false ? offText : kafkaOff(state.lagNote));
     } else {
       const items = state.subs.map((s) => ({ label: `${s.user_id} → ${s.topic_name}`, value: lagOf(s) || 0, colour: colourOf(s.topic_name) }));
       Charts.bars(lagBox, items, { emptyText: 'No subscriptions yet.' });

@@ -60,6 +60,7 @@ const Charts = (() => {
   }
 
   function empty(container, message) {
+    container.classList.remove('chart-bars');
     container.replaceChildren();
     const div = document.createElement('div');
     div.className = 'chart-empty';

@@ -13,6 +13,9 @@ use streamhub_model::TopicName;
 use crate::config::KafkaConfig;
 use crate::error::KafkaError;
 
+/// Cluster id of streamhub's embedded broker, as its metadata reports it.
+pub const EMBEDDED_CLUSTER_ID: &str = "streamhub";
+
 /// Most partitions a streamhub topic may have.
 pub const MAX_PARTITIONS: i32 = 1000;
 
@@ -155,6 +158,22 @@ impl Admin {
             .await
     }
 
+    /// The cluster id the brokers report.
+    pub async fn cluster_id(&self) -> Result<Option<String>, KafkaError> {
+        // fetch_cluster_id gives no reason on failure: check reachability with metadata first.
+        self.broker_count().await?;
+        let client = Arc::clone(&self.client);
+        let timeout = self.timeout();
+        tokio::task::spawn_blocking(move || client.inner().fetch_cluster_id(timeout))
+            .await
+            .map_err(|e| KafkaError::Broker(format!("metadata task failed: {e}")))
+    }
+
+    /// True when the cluster is streamhub's embedded broker.
+    pub async fn is_embedded_broker(&self) -> Result<bool, KafkaError> {
+        Ok(self.cluster_id().await?.as_deref() == Some(EMBEDDED_CLUSTER_ID))
+    }
+
     /// Brokers the cluster reports in its metadata.
     pub async fn broker_count(&self) -> Result<usize, KafkaError> {
         Ok(self.metadata(None).await?.brokers().len())
@@ -255,8 +274,25 @@ impl Admin {
 
     /// Deletes a topic. An unknown topic is [`KafkaError::UnknownTopic`].
     /// Returns once the cluster's metadata no longer lists the topic (bounded by the timeout).
+    ///
+    /// On the embedded broker, deleting a topic while other topics exist is refused
+    /// ([`KafkaError::Unsupported`]): its storage (tansu 0.6.0) deletes every topic of the
+    /// cluster along with the named one.
     pub async fn delete_topic(&self, name: &str) -> Result<(), KafkaError> {
         validate_topic_name(name)?;
+        if self.is_embedded_broker().await? {
+            let topics = self.list_topics().await?;
+            if !topics.iter().any(|t| t == name) {
+                return Err(KafkaError::UnknownTopic(name.to_owned()));
+            }
+            if topics.len() > 1 {
+                return Err(KafkaError::Unsupported(format!(
+                    "the embedded broker cannot delete topic {name:?} while {} other topic(s) \
+                     exist: its storage would delete them all; the topic is kept",
+                    topics.len() - 1
+                )));
+            }
+        }
         let results = self
             .admin_call("delete topic", |client, opts| {
                 client.delete_topics(&[name], opts)

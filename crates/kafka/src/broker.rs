@@ -17,7 +17,7 @@ use url::Url;
 use crate::error::KafkaError;
 
 /// Cluster id stored with the data: a restart on the same storage must keep it.
-const CLUSTER_ID: &str = "streamhub";
+const CLUSTER_ID: &str = crate::EMBEDDED_CLUSTER_ID;
 const NODE_ID: i32 = tansu_broker::NODE_ID;
 /// Bound on start (storage open + listener ready).
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -267,21 +267,47 @@ impl EmbeddedBroker {
             ))));
         }
 
-        let mut broker = tokio::time::timeout(
-            START_TIMEOUT,
-            Broker::<Controller<StorageContainer>, StorageContainer>::builder()
-                .node_id(NODE_ID)
-                .cluster_id(CLUSTER_ID)
-                .incarnation_id(uuid::Uuid::new_v4())
-                .advertised_listener(advertised_url)
-                .storage(storage_url)
-                .listener(listener_url)
-                .silent(true)
-                .build(),
-        )
-        .await
-        .map_err(|_| fatal(format!("opening storage took more than {START_TIMEOUT:?}")))?
-        .map_err(|e| fatal(format!("opening storage {}: {e:?}", config.storage)))?;
+        // A broker stopped just before may still be closing the same SQLite file
+        // (checkpointing its WAL): a locked database is retried until the start bound.
+        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
+        let mut broker = loop {
+            let built = tokio::time::timeout_at(
+                deadline,
+                Broker::<Controller<StorageContainer>, StorageContainer>::builder()
+                    .node_id(NODE_ID)
+                    .cluster_id(CLUSTER_ID)
+                    .incarnation_id(uuid::Uuid::new_v4())
+                    .advertised_listener(advertised_url.clone())
+                    .storage(storage_url.clone())
+                    .listener(listener_url.clone())
+                    .silent(true)
+                    .build(),
+            )
+            .await
+            .map_err(|_| fatal(format!("opening storage took more than {START_TIMEOUT:?}")))?;
+            match built {
+                Ok(broker) => break broker,
+                Err(e) => {
+                    let reason = format!("{e:?}");
+                    if reason.contains("database is locked")
+                        && tokio::time::Instant::now() + Duration::from_millis(50) < deadline
+                    {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                    if reason.contains("database is locked") {
+                        return Err(fatal(format!(
+                            "storage {} is locked: is another broker using it?",
+                            config.storage
+                        )));
+                    }
+                    return Err(fatal(format!(
+                        "opening storage {}: {reason}",
+                        config.storage
+                    )));
+                }
+            }
+        };
 
         let task = tokio::spawn(async move {
             broker
@@ -301,7 +327,6 @@ impl EmbeddedBroker {
         } else {
             listen
         };
-        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
         loop {
             if task.is_finished() {
                 let outcome = task

@@ -7,15 +7,20 @@
 
 mod admin;
 mod config;
+mod consume;
 mod error;
 
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
 
-pub use admin::{Admin, Created, MAX_PARTITIONS, PartitionLag, PartitionWatermarks, TopicSpec};
+pub use admin::{
+    Admin, Created, EMBEDDED_CLUSTER_ID, MAX_PARTITIONS, PartitionLag, PartitionWatermarks,
+    TopicSpec,
+};
 pub use config::{
     DEFAULT_TIMEOUT, KafkaArgs, KafkaConfig, Secret, SecurityProtocol, parse_property,
 };
+pub use consume::commit_stored_offsets;
 pub use error::KafkaError;
 
 /// rdkafka, re-exported so that components use the same version.

@@ -9,7 +9,9 @@
 
 mod rows;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -37,13 +39,19 @@ const TOPIC_COLUMNS: &str = "topic_id, name, status, partitions, replication_fac
      description, data_type, rate_per_second, created_by, created_at, updated_at, \
      approved_at, activated_at, deactivated_at, rejection_reason";
 
+static TOPIC_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE topic_id = ?1"));
+static LIVE_TOPIC_BY_NAME: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE name = ?1 AND status <> 'deleted'")
+});
+
 const SUBSCRIPTION_SELECT: &str = "SELECT s.subscription_id, s.user_id, t.name, \
      s.subscribed_at, s.status FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id";
 
 pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
+    readers: Vec<Mutex<Reader>>,
     next_reader: AtomicUsize,
     // Dropped last: the connections above belong to it.
     _db: Database,
@@ -54,6 +62,50 @@ impl std::fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
             .finish_non_exhaustive()
+    }
+}
+
+/// A read connection with its prepared statements: preparing costs more than running
+/// the small queries of the API, so each connection keeps the ones it has run.
+struct Reader {
+    conn: Connection,
+    statements: HashMap<String, libsql::Statement>,
+}
+
+impl Reader {
+    async fn all<T>(
+        &mut self,
+        sql: &str,
+        params: impl libsql::params::IntoParams,
+        map: fn(&libsql::Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        if !self.statements.contains_key(sql) {
+            let statement = self.conn.prepare(sql).await?;
+            self.statements.insert(sql.to_owned(), statement);
+        }
+        let statement = &self.statements[sql];
+        statement.reset();
+        let result = async {
+            let mut rows = statement.query(params).await?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next().await? {
+                out.push(map(&row)?);
+            }
+            Ok(out)
+        }
+        .await;
+        // A statement left mid-way would hold its read snapshot (and block checkpoints).
+        statement.reset();
+        result
+    }
+
+    async fn opt<T>(
+        &mut self,
+        sql: &str,
+        params: impl libsql::params::IntoParams,
+        map: fn(&libsql::Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        Ok(self.all(sql, params, map).await?.into_iter().next())
     }
 }
 
@@ -96,20 +148,6 @@ async fn configure(conn: &Connection, read_only: bool) -> Result<()> {
         conn.execute("PRAGMA query_only = ON", ()).await?;
     }
     Ok(())
-}
-
-async fn query_all<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl libsql::params::IntoParams,
-    map: fn(&libsql::Row) -> Result<T>,
-) -> Result<Vec<T>> {
-    let mut rows = conn.query(sql, params).await?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().await? {
-        out.push(map(&row)?);
-    }
-    Ok(out)
 }
 
 async fn query_opt<T>(
@@ -169,23 +207,11 @@ async fn audit(
 }
 
 async fn topic_by_id(conn: &Connection, topic_id: i64) -> Result<Option<Topic>> {
-    query_opt(
-        conn,
-        &format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE topic_id = ?1"),
-        params![topic_id],
-        topic_from_row,
-    )
-    .await
+    query_opt(conn, &TOPIC_BY_ID, params![topic_id], topic_from_row).await
 }
 
 async fn live_topic_by_name(conn: &Connection, name: &str) -> Result<Option<Topic>> {
-    query_opt(
-        conn,
-        &format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE name = ?1 AND status <> 'deleted'"),
-        params![name],
-        topic_from_row,
-    )
-    .await
+    query_opt(conn, &LIVE_TOPIC_BY_NAME, params![name], topic_from_row).await
 }
 
 fn no_such_topic(name: &str) -> StoreError {
@@ -218,7 +244,10 @@ impl SqliteStore {
         for _ in 0..READERS {
             let conn = db.connect()?;
             configure(&conn, true).await?;
-            readers.push(Mutex::new(conn));
+            readers.push(Mutex::new(Reader {
+                conn,
+                statements: HashMap::new(),
+            }));
         }
         Ok(SqliteStore {
             path,
@@ -233,7 +262,7 @@ impl SqliteStore {
         &self.path
     }
 
-    async fn reader(&self) -> MutexGuard<'_, Connection> {
+    async fn reader(&self) -> MutexGuard<'_, Reader> {
         let n = self.readers.len();
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
@@ -379,24 +408,27 @@ impl Store for SqliteStore {
     }
 
     async fn topic(&self, topic_id: i64) -> Result<Topic> {
-        topic_by_id(&*self.reader().await, topic_id)
+        self.reader()
+            .await
+            .opt(&TOPIC_BY_ID, params![topic_id], topic_from_row)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("topic {topic_id} does not exist")))
     }
 
     async fn topic_by_name(&self, name: &str) -> Result<Topic> {
-        live_topic_by_name(&*self.reader().await, name)
+        self.reader()
+            .await
+            .opt(&LIVE_TOPIC_BY_NAME, params![name], topic_from_row)
             .await?
             .ok_or_else(|| no_such_topic(name))
     }
 
     async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
         let limit = filter.limit.unwrap_or(-1);
-        let conn = self.reader().await;
+        let mut conn = self.reader().await;
         match filter.status {
             Some(status) => {
-                query_all(
-                    &conn,
+                conn.all(
                     &format!(
                         "SELECT {TOPIC_COLUMNS} FROM topics WHERE status = ?1 \
                          ORDER BY topic_id LIMIT ?2 OFFSET ?3"
@@ -407,8 +439,7 @@ impl Store for SqliteStore {
                 .await
             }
             None => {
-                query_all(
-                    &conn,
+                conn.all(
                     &format!(
                         "SELECT {TOPIC_COLUMNS} FROM topics WHERE status <> 'deleted' \
                          ORDER BY topic_id LIMIT ?1 OFFSET ?2"
@@ -632,11 +663,10 @@ impl Store for SqliteStore {
 
     async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>> {
         let limit = filter.limit.unwrap_or(-1);
-        let conn = self.reader().await;
+        let mut conn = self.reader().await;
         match &filter.user_id {
             Some(user_id) => {
-                query_all(
-                    &conn,
+                conn.all(
                     &format!(
                         "{SUBSCRIPTION_SELECT} WHERE s.user_id = ?1 \
                          ORDER BY s.subscription_id LIMIT ?2 OFFSET ?3"
@@ -647,8 +677,7 @@ impl Store for SqliteStore {
                 .await
             }
             None => {
-                query_all(
-                    &conn,
+                conn.all(
                     &format!("{SUBSCRIPTION_SELECT} ORDER BY s.subscription_id LIMIT ?1 OFFSET ?2"),
                     params![limit, filter.offset],
                     subscription_from_row,
@@ -659,11 +688,12 @@ impl Store for SqliteStore {
     }
 
     async fn counts(&self) -> Result<Counts> {
-        let conn = self.reader().await;
-        let pairs = query_all(&conn, "SELECT name, value FROM counters", (), |r| {
-            Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
-        })
-        .await?;
+        let mut conn = self.reader().await;
+        let pairs = conn
+            .all("SELECT name, value FROM counters", (), |r| {
+                Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
+            })
+            .await?;
         let mut counts = Counts::default();
         for (name, value) in pairs {
             let slot = match name.as_str() {
@@ -733,13 +763,14 @@ impl Store for SqliteStore {
     }
 
     async fn users(&self) -> Result<Vec<User>> {
-        query_all(
-            &*self.reader().await,
-            "SELECT username, role, created_at FROM users ORDER BY username",
-            (),
-            user_from_row,
-        )
-        .await
+        self.reader()
+            .await
+            .all(
+                "SELECT username, role, created_at FROM users ORDER BY username",
+                (),
+                user_from_row,
+            )
+            .await
     }
 
     async fn delete_user(&self, actor: &str, username: &str) -> Result<User> {
@@ -781,18 +812,19 @@ impl Store for SqliteStore {
     }
 
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
-        query_opt(
-            &*self.reader().await,
-            "SELECT username, role, created_at, password_hash FROM users WHERE username = ?1",
-            params![username],
-            |r| {
-                Ok(Credentials {
-                    user: user_from_row(r)?,
-                    password_hash: r.get(3)?,
-                })
-            },
-        )
-        .await
+        self.reader()
+            .await
+            .opt(
+                "SELECT username, role, created_at, password_hash FROM users WHERE username = ?1",
+                params![username],
+                |r| {
+                    Ok(Credentials {
+                        user: user_from_row(r)?,
+                        password_hash: r.get(3)?,
+                    })
+                },
+            )
+            .await
     }
 
     async fn create_token(
@@ -818,15 +850,16 @@ impl Store for SqliteStore {
     }
 
     async fn token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
-        query_opt(
-            &*self.reader().await,
-            "SELECT u.username, u.role, u.created_at FROM tokens t \
+        self.reader()
+            .await
+            .opt(
+                "SELECT u.username, u.role, u.created_at FROM tokens t \
              JOIN users u ON u.user_id = t.user_id \
              WHERE t.token_hash = ?1 AND t.expires_at > ?2",
-            params![token_hash, ts(now)],
-            user_from_row,
-        )
-        .await
+                params![token_hash, ts(now)],
+                user_from_row,
+            )
+            .await
     }
 
     async fn delete_token(&self, token_hash: &str) -> Result<()> {
@@ -884,7 +917,7 @@ impl Store for SqliteStore {
             values.len() - 1,
             values.len()
         ));
-        query_all(&*self.reader().await, &sql, values, audit_from_row).await
+        self.reader().await.all(&sql, values, audit_from_row).await
     }
 }
 

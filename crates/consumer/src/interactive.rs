@@ -44,7 +44,7 @@ pub async fn run(args: SessionArgs, shutdown: CancellationToken) -> anyhow::Resu
         p.bold("streamhub consumer"),
         p.cyan(&session.user),
         session.client.base_url(),
-        args.kafka.describe()
+        args.kafka.bootstrap_servers
     );
     let items: Vec<String> = MENU.iter().map(|s| (*s).to_owned()).collect();
     loop {
@@ -248,7 +248,7 @@ async fn consume(
         return Ok(());
     }
     let group = group_of(&session.user);
-    let consumer = kafka::consumer(&args.kafka, &group, Progress::Commit)?;
+    let consumer = kafka::consumer(&args.kafka.config(), &group, Progress::Commit)?;
     let list: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&list)

@@ -1,6 +1,6 @@
 //! `streamhub consumer read`: scriptable reads, like kcat.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -13,13 +13,10 @@ use rdkafka::{Offset, TopicPartitionList};
 use streamhub_model::TopicName;
 use tokio_util::sync::CancellationToken;
 
-use crate::kafka::{self, Progress};
+use crate::kafka::{self, KafkaConfig, Progress};
 use crate::render::{Format, Palette, Record, Renderer};
 use crate::session::{Session, SessionArgs, SignIn};
 use crate::start::{StartFrom, clamp_offset, tail_offset};
-
-/// How long Kafka has to answer a metadata or offset request before the read fails.
-const KAFKA_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReadArgs {
@@ -182,26 +179,26 @@ pub async fn read_to(
         ),
     };
 
-    let consumer = kafka::consumer(&args.session.kafka, &group, progress)?;
-    let bootstrap = args.session.kafka.describe();
+    let config = args.session.kafka.config();
+    let consumer = kafka::consumer(&config, &group, progress)?;
     let consumer = tokio::task::spawn_blocking(move || -> anyhow::Result<StreamConsumer> {
-        position(&consumer, &topics, from, &bootstrap)?;
+        position(&consumer, &topics, from, &config)?;
         Ok(consumer)
     })
     .await
     .context("the partition assignment task failed")??;
 
     let mut renderer = Renderer::new(args.format, palette);
-    let ended_by = consume(
-        &consumer,
-        &mut renderer,
-        &args,
-        progress,
+    let mut seek = match from {
+        StartFrom::Time(at) => Some(TimeSeek::new(at.timestamp_millis())),
+        _ => None,
+    };
+    let mut sink = Sink {
+        renderer: &mut renderer,
         out,
         warnings,
-        &shutdown,
-    )
-    .await?;
+    };
+    let ended_by = consume(&consumer, &mut sink, &args, progress, &mut seek, &shutdown).await?;
     if progress == Progress::Commit {
         commit_now(&consumer)?;
     }
@@ -225,13 +222,15 @@ fn position(
     consumer: &StreamConsumer,
     topics: &[String],
     from: StartFrom,
-    bootstrap: &str,
+    config: &KafkaConfig,
 ) -> anyhow::Result<()> {
+    let bootstrap = config.bootstrap_servers();
+    let timeout = config.timeout();
     let mut partitions: Vec<(String, i32)> = Vec::new();
     for topic in topics {
-        let metadata = consumer
-            .fetch_metadata(Some(topic), KAFKA_REQUEST_TIMEOUT)
-            .with_context(|| format!("cannot reach Kafka at {bootstrap}"))?;
+        let metadata = consumer.fetch_metadata(Some(topic), timeout).map_err(|e| {
+            anyhow::anyhow!("cannot reach Kafka at {bootstrap}: {}", kafka_reason(&e))
+        })?;
         let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
             bail!("topic '{topic}' does not exist in Kafka at {bootstrap}");
         };
@@ -263,7 +262,7 @@ fn position(
         StartFrom::Offset(_) | StartFrom::Tail(_) => {
             for (t, p) in &partitions {
                 let (low, high) = consumer
-                    .fetch_watermarks(t, *p, KAFKA_REQUEST_TIMEOUT)
+                    .fetch_watermarks(t, *p, timeout)
                     .with_context(|| format!("cannot read the offsets of {t}[{p}]"))?;
                 let at = match from {
                     StartFrom::Offset(n) => clamp_offset(n, low, high),
@@ -279,7 +278,7 @@ fn position(
                 query.add_partition_offset(t, *p, Offset::Offset(at.timestamp_millis()))?;
             }
             let found = consumer
-                .offsets_for_times(query, KAFKA_REQUEST_TIMEOUT)
+                .offsets_for_times(query, timeout)
                 .context("cannot look up offsets by time")?;
             for e in found.elements() {
                 // No message at or after the time: start at the end.
@@ -298,19 +297,63 @@ fn position(
     Ok(())
 }
 
+/// `--from <time>` per partition: messages before the time are passed over until the
+/// first one at or after it. Kafka's offset lookup already starts there; this also keeps
+/// the promise on a broker whose lookup answers an earlier offset (the embedded broker
+/// answers 0 for a time after the last message).
+#[derive(Debug)]
+struct TimeSeek {
+    at_ms: i64,
+    reached: HashSet<(String, i32)>,
+}
+
+impl TimeSeek {
+    fn new(at_ms: i64) -> Self {
+        Self {
+            at_ms,
+            reached: HashSet::new(),
+        }
+    }
+
+    /// Whether a message is before the start and should be passed over.
+    fn passes_over(&mut self, topic: &str, partition: i32, timestamp_ms: Option<i64>) -> bool {
+        if self.reached.contains(&(topic.to_owned(), partition)) {
+            return false;
+        }
+        match timestamp_ms {
+            Some(ts) if ts < self.at_ms => true,
+            _ => {
+                self.reached.insert((topic.to_owned(), partition));
+                false
+            }
+        }
+    }
+}
+
 fn is_closed_output(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
 }
 
+/// Where messages go.
+struct Sink<'a> {
+    renderer: &'a mut Renderer,
+    out: &'a mut (dyn Write + Send),
+    warnings: &'a mut (dyn Write + Send),
+}
+
 async fn consume(
     consumer: &StreamConsumer,
-    renderer: &mut Renderer,
+    sink: &mut Sink<'_>,
     args: &ReadArgs,
     progress: Progress,
-    out: &mut (dyn Write + Send),
-    warnings: &mut (dyn Write + Send),
+    seek: &mut Option<TimeSeek>,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<EndedBy> {
+    let Sink {
+        renderer,
+        out,
+        warnings,
+    } = sink;
     let mut reported_errors = 0u32;
     loop {
         if args.max_messages.is_some_and(|max| renderer.shown >= max) {
@@ -346,6 +389,11 @@ async fn consume(
                     timestamp_ms: message.timestamp().to_millis(),
                     value: message.payload(),
                 };
+                if let Some(seek) = seek.as_mut()
+                    && seek.passes_over(record.topic, record.partition, record.timestamp_ms)
+                {
+                    continue;
+                }
                 if let Err(e) = renderer.write(out, warnings, &record) {
                     return output_error(e);
                 }
@@ -384,6 +432,14 @@ fn output_error(e: io::Error) -> anyhow::Result<EndedBy> {
     }
 }
 
+/// librdkafka's description of an error, without the code name repeated around it.
+pub(crate) fn kafka_reason(e: &KafkaError) -> String {
+    match e.rdkafka_error_code() {
+        Some(code) => code.to_string(),
+        None => e.to_string(),
+    }
+}
+
 /// Errors after which reading cannot go on.
 fn fatal_consume_error(e: &KafkaError) -> Option<anyhow::Error> {
     let code = e.rdkafka_error_code()?;
@@ -403,5 +459,21 @@ pub(crate) fn commit_now(consumer: &StreamConsumer) -> anyhow::Result<()> {
         Ok(()) => Ok(()),
         Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
         Err(e) => Err(anyhow::Error::new(e).context("cannot commit the consumed offsets")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_seek_passes_over_only_the_head_of_each_partition() {
+        let mut seek = TimeSeek::new(1000);
+        assert!(seek.passes_over("t", 0, Some(999)));
+        assert!(!seek.passes_over("t", 0, Some(1000)));
+        // Once reached, later messages with earlier timestamps are shown, as in Kafka.
+        assert!(!seek.passes_over("t", 0, Some(10)));
+        assert!(seek.passes_over("t", 1, Some(5)));
+        assert!(!seek.passes_over("t", 1, None));
     }
 }

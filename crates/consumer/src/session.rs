@@ -54,15 +54,23 @@ pub struct SessionArgs {
 }
 
 impl SessionArgs {
-    /// Arguments for a given admin service and Kafka cluster, everything else unset.
-    pub fn new(admin_url: Url, kafka: KafkaArgs) -> Self {
-        Self {
+    /// Arguments for a given admin service and Kafka cluster; the other Kafka flags come
+    /// from their environment variables or defaults, as on the command line.
+    pub fn new(admin_url: Url, bootstrap_servers: &str) -> anyhow::Result<Self> {
+        #[derive(clap::Parser)]
+        struct Flags {
+            #[command(flatten)]
+            kafka: KafkaArgs,
+        }
+        let flags = <Flags as clap::Parser>::try_parse_from(["streamhub", "-b", bootstrap_servers])
+            .map_err(|e| anyhow::anyhow!("invalid Kafka settings: {e}"))?;
+        Ok(Self {
             admin_url,
             user: None,
             password: None,
             token: None,
-            kafka,
-        }
+            kafka: flags.kafka,
+        })
     }
 
     pub fn with_login(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
@@ -166,7 +174,9 @@ impl Session {
                     );
                 }
                 Err(e) => {
-                    return Err(anyhow::Error::new(e).context(format!("cannot sign in as '{user}'")));
+                    return Err(
+                        anyhow::Error::new(e).context(format!("cannot sign in as '{user}'"))
+                    );
                 }
             }
         }

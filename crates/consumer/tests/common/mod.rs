@@ -1,0 +1,225 @@
+//! A world for consumer tests: the embedded broker, the real admin service on a temporary
+//! SQLite store, users, topics in every lifecycle state, and sequenced messages.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use rand::Rng;
+use rdkafka::producer::FutureRecord;
+use serde_json::{Value, json};
+use streamhub_admin::{AdminConfig, AdminHandle, AdminService, Secret};
+use streamhub_consumer::SessionArgs;
+use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker};
+use streamhub_kafka::{KafkaConfig, TopicSpec};
+
+pub const ADMIN_PASSWORD: &str = "admin-password-1";
+pub const USER_PASSWORD: &str = "alice-password-1";
+
+pub struct World {
+    pub broker: EmbeddedBroker,
+    pub admin: AdminHandle,
+    pub kafka: KafkaConfig,
+    pub http: reqwest::Client,
+    admin_token: String,
+    _dir: tempfile::TempDir,
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{:08x}", rand::thread_rng().r#gen::<u32>())
+}
+
+impl World {
+    pub async fn start() -> World {
+        let broker = EmbeddedBroker::start(BrokerConfig::ephemeral())
+            .await
+            .expect("embedded broker starts");
+        let dir = tempfile::tempdir().unwrap();
+        let config = AdminConfig {
+            admin_password: Some(Secret::new(ADMIN_PASSWORD)),
+            ..AdminConfig::local(dir.path())
+        };
+        let admin = AdminService::start(config)
+            .await
+            .expect("admin service starts");
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{}/api/auth/login", admin.url()))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let admin_token = login["token"].as_str().expect("admin token").to_owned();
+        let kafka = KafkaConfig::new(broker.bootstrap_servers());
+        World {
+            broker,
+            admin,
+            kafka,
+            http,
+            admin_token,
+            _dir: dir,
+        }
+    }
+
+    pub fn admin_url(&self) -> url::Url {
+        self.admin.url().parse().unwrap()
+    }
+
+    /// Session flags for `user`, signed in with [`USER_PASSWORD`].
+    pub fn session(&self, user: &str) -> SessionArgs {
+        SessionArgs::new(self.admin_url(), &self.broker.bootstrap_servers())
+            .unwrap()
+            .with_login(user, USER_PASSWORD)
+    }
+
+    /// Session flags that reach no admin service (for `--direct`).
+    pub fn direct_session(&self) -> SessionArgs {
+        SessionArgs::new(
+            "http://127.0.0.1:9".parse().unwrap(),
+            &self.broker.bootstrap_servers(),
+        )
+        .unwrap()
+    }
+
+    async fn admin_call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let response = self
+            .http
+            .request(method, format!("{}{path}", self.admin.url()))
+            .bearer_auth(&self.admin_token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    pub async fn add_user(&self, name: &str) {
+        self.admin_call(
+            reqwest::Method::POST,
+            "/api/users",
+            json!({"username": name, "password": USER_PASSWORD, "role": "user"}),
+        )
+        .await;
+    }
+
+    /// Requests a topic and returns its id; it stays pending.
+    pub async fn pending_topic(&self, name: &str, partitions: i32) -> i64 {
+        let body = self
+            .admin_call(
+                reqwest::Method::POST,
+                "/api/topics",
+                json!({"name": name, "partitions": partitions, "description": format!("{name} for tests")}),
+            )
+            .await;
+        body["topic_id"].as_i64().expect("topic id")
+    }
+
+    /// A topic that is active in the admin service and exists in Kafka.
+    pub async fn active_topic(&self, name: &str, partitions: i32) -> i64 {
+        let id = self.pending_topic(name, partitions).await;
+        self.admin_call(
+            reqwest::Method::POST,
+            &format!("/api/topics/{id}/approve"),
+            json!({}),
+        )
+        .await;
+        self.kafka_topic(name, partitions).await;
+        self.admin_call(
+            reqwest::Method::POST,
+            "/api/topics/activate_by_name",
+            json!({"topic_name": name}),
+        )
+        .await;
+        id
+    }
+
+    /// A topic in Kafka only, unknown to the admin service.
+    pub async fn kafka_topic(&self, name: &str, partitions: i32) {
+        self.kafka
+            .admin()
+            .unwrap()
+            .ensure_topic(&TopicSpec::new(name, partitions, 1))
+            .await
+            .expect("topic created in Kafka");
+    }
+
+    pub async fn deactivate(&self, id: i64) {
+        self.admin_call(
+            reqwest::Method::POST,
+            &format!("/api/topics/{id}/deactivate"),
+            json!({}),
+        )
+        .await;
+    }
+
+    pub async fn subscribe_as_admin(&self, user: &str, topic: &str) {
+        self.admin_call(
+            reqwest::Method::POST,
+            "/api/subscriptions",
+            json!({"user_id": user, "topic_name": topic}),
+        )
+        .await;
+    }
+
+    /// Publishes envelopes with `seq` in `seqs`, keyed so they spread over partitions,
+    /// and waits for every acknowledgement.
+    pub async fn produce(&self, topic: &str, seqs: std::ops::Range<u64>) {
+        let producer = self.kafka.producer().unwrap();
+        for seq in seqs {
+            let value = envelope(topic, seq);
+            let key = format!("entity-{}", seq % 7);
+            producer
+                .send(
+                    FutureRecord::to(topic).key(&key).payload(&value),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .expect("message acknowledged");
+        }
+    }
+
+    pub async fn produce_bytes(&self, topic: &str, key: Option<&str>, value: &[u8]) {
+        let producer = self.kafka.producer().unwrap();
+        let mut record = FutureRecord::<str, [u8]>::to(topic).payload(value);
+        if let Some(k) = key {
+            record = record.key(k);
+        }
+        producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .map_err(|(e, _)| e)
+            .expect("message acknowledged");
+    }
+}
+
+pub fn envelope(topic: &str, seq: u64) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "topic": topic,
+        "data_type": "sensor",
+        "timestamp": chrono::Utc::now().to_rfc3339(),
+        "producer_id": "test-producer",
+        "seq": seq,
+        "payload": {"sensor_id": format!("s{}", seq % 7), "temperature": 20.5}
+    }))
+    .unwrap()
+}
+
+/// The `seq` of every JSON line of `read --format json`.
+pub fn seqs_of_json(output: &str) -> Vec<u64> {
+    output
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+            v["envelope"]["seq"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("no seq in {l}"))
+        })
+        .collect()
+}

@@ -1,1 +1,136 @@
-fn main() {}
+//! `streamhub`: one binary for every role of the system. This file parses the command
+//! line, sets up logging and signals, and hands over to the component crates.
+
+mod cluster;
+mod logging;
+mod up;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use logging::LogFormat;
+
+#[derive(Parser, Debug)]
+#[command(name = "streamhub", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+
+    /// Log format: text for people, json for log shippers. RUST_LOG sets the level.
+    #[arg(
+        long,
+        global = true,
+        env = "STREAMHUB_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run everything on one machine: embedded broker, admin service and producer.
+    #[cfg(feature = "embedded-broker")]
+    Up(up::UpArgs),
+    /// Run the admin service: REST API, dashboard, metadata store.
+    Admin(streamhub_admin::AdminArgs),
+    /// Provision approved topics and publish generated data (or `producer generate`).
+    Producer(streamhub_producer::ProducerCommand),
+    /// Read subscribed topics: an interactive menu, or `consumer read` for scripts.
+    Consumer(streamhub_consumer::ConsumerArgs),
+    /// Run the embedded Kafka-compatible broker on its own.
+    #[cfg(feature = "embedded-broker")]
+    Broker(streamhub_kafka::broker::BrokerArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_file = match &cli.command {
+        Command::Producer(cmd) if cmd.command.is_none() => cmd.run.log_file.clone(),
+        _ => None,
+    };
+    if let Err(e) = logging::init(cli.log_format, log_file.as_deref()) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, the whole cause chain.
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        #[cfg(feature = "embedded-broker")]
+        Command::Up(args) => up::run(args, shutdown_on_signals(true)).await,
+        Command::Admin(args) => up::run_admin(args, shutdown_on_signals(true)).await,
+        Command::Producer(cmd) => streamhub_producer::main(cmd, shutdown_on_signals(true)).await,
+        // The interactive consumer turns Ctrl-C into "back to the menu"; only SIGTERM stops it.
+        Command::Consumer(cmd) => {
+            let interactive = cmd.command.is_none();
+            streamhub_consumer::run(cmd, shutdown_on_signals(!interactive)).await
+        }
+        #[cfg(feature = "embedded-broker")]
+        Command::Broker(args) => {
+            streamhub_kafka::broker::run(args, shutdown_on_signals(true)).await
+        }
+    }
+}
+
+/// A token cancelled on SIGTERM, and on SIGINT (Ctrl-C) when `on_interrupt`.
+fn shutdown_on_signals(on_interrupt: bool) -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        let interrupt = async {
+            if on_interrupt {
+                let _ = tokio::signal::ctrl_c().await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
+        #[cfg(unix)]
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let terminate = std::future::pending::<()>();
+        tokio::select! {
+            _ = interrupt => tracing::info!("interrupted, shutting down"),
+            _ = terminate => tracing::info!("terminated, shutting down"),
+        }
+        cancel.cancel();
+    });
+    token
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Clap checks flag clashes (two components flattening the same name) only when a
+    /// command is built: check every subcommand here rather than at a user's first run.
+    #[test]
+    fn command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,49 @@
+//! Log setup shared by every subcommand: `RUST_LOG` filters (info by default), text for
+//! people or JSON for log shippers, on stderr and, for the producer's `--log-file`, also
+//! appended to a file (like the seed's producer.log).
+
+use std::path::Path;
+
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+pub fn init(format: LogFormat, file: Option<&Path>) -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        // librdkafka and the embedded broker are chatty at info; their warnings still show.
+        EnvFilter::new(
+            "info,tansu_broker=warn,tansu_storage=warn,tansu_sans_io=warn,librdkafka=warn",
+        )
+    });
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let stderr = match format {
+        LogFormat::Text => stderr.boxed(),
+        LogFormat::Json => stderr.json().boxed(),
+    };
+    let file = match file {
+        Some(path) => {
+            let file = streamhub_producer::open_log_file(path)?;
+            let layer = tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(std::sync::Mutex::new(file));
+            Some(match format {
+                LogFormat::Text => layer.boxed(),
+                LogFormat::Json => layer.json().boxed(),
+            })
+        }
+        None => None,
+    };
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(stderr)
+        .with(file)
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}

@@ -1,0 +1,193 @@
+//! `streamhub up` (embedded broker + admin service + producer in one process) and
+//! `streamhub admin` with its Kafka figures wired in.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use streamhub_admin::{AdminArgs, AdminConfig, AdminService, Secret};
+use streamhub_kafka::KafkaConfig;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::KafkaCluster;
+
+/// `streamhub admin`: Kafka figures are on when `--bootstrap-servers` is given.
+pub async fn run_admin(args: AdminArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let cluster = match &args.bootstrap_servers {
+        Some(servers) => Some(KafkaCluster::connect(&KafkaConfig::new(servers.clone()))?),
+        None => None,
+    };
+    streamhub_admin::run_with_cluster(args, cluster, shutdown).await
+}
+
+#[cfg(feature = "embedded-broker")]
+pub use embedded::{UpArgs, run};
+
+#[cfg(feature = "embedded-broker")]
+mod embedded {
+    use super::*;
+    use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker, Storage};
+
+    /// `streamhub up`: everything on one machine.
+    #[derive(clap::Args, Debug)]
+    pub struct UpArgs {
+        /// Directory for the broker's log, the metadata store and the admin password.
+        #[arg(long, env = "STREAMHUB_DATA_DIR", default_value = "./streamhub-data")]
+        pub data_dir: PathBuf,
+        /// Address of the admin service and dashboard.
+        #[arg(long, env = "STREAMHUB_LISTEN", default_value = "127.0.0.1:5000")]
+        pub listen: String,
+        /// Address of the embedded Kafka-compatible broker.
+        #[arg(
+            long,
+            env = "STREAMHUB_BROKER_LISTEN",
+            default_value = "127.0.0.1:9092"
+        )]
+        pub broker_listen: SocketAddr,
+        /// Keep the broker's data in memory only (lost at exit).
+        #[arg(long)]
+        pub ephemeral: bool,
+        /// Password of user `admin` at the first start; random when unset.
+        #[arg(long, env = "STREAMHUB_ADMIN_PASSWORD", hide_env_values = true)]
+        pub admin_password: Option<Secret>,
+        /// Key the producer authenticates with; random for this run when unset.
+        #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
+        pub producer_secret: Option<Secret>,
+        /// Messages per second for every topic, overriding each topic's own rate.
+        #[arg(long)]
+        pub rate: Option<f64>,
+        /// Makes the generated data reproducible.
+        #[arg(long)]
+        pub seed: Option<u64>,
+    }
+
+    pub async fn run(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&args.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                args.data_dir.display()
+            )
+        })?;
+        let storage = if args.ephemeral {
+            Storage::Memory
+        } else {
+            Storage::Sqlite(absolute(&args.data_dir)?.join("broker.db"))
+        };
+        let broker = EmbeddedBroker::start(BrokerConfig {
+            listen: args.broker_listen,
+            advertised: None,
+            storage,
+        })
+        .await
+        .context("cannot start the embedded broker")?;
+        let bootstrap = broker.bootstrap_servers();
+        let kafka = KafkaConfig::new(bootstrap.clone());
+
+        let producer_secret = args
+            .producer_secret
+            .clone()
+            .unwrap_or_else(|| Secret::new(streamhub_admin::auth::random_token(24)));
+        let mut admin_config = AdminConfig::local(&args.data_dir);
+        admin_config.listen = args.listen.clone();
+        admin_config.producer_secret = Some(producer_secret.clone());
+        admin_config.admin_password = args.admin_password.clone();
+        admin_config.cluster = Some(KafkaCluster::connect(&kafka)?);
+        let admin = AdminService::start(admin_config).await?;
+
+        let password_line = admin_password_line(&args, admin.admin_password())?;
+        eprintln!(
+            "\nstreamhub is up\n  dashboard  {url}\n  admin      {password_line}\n  broker     {bootstrap}\n  data       {data}\nCtrl-C stops everything.\n",
+            url = admin.url(),
+            data = args.data_dir.display(),
+        );
+
+        let producer_stop = CancellationToken::new();
+        let producer_args = producer_args(admin.url(), &bootstrap, &producer_secret, &args)?;
+        let producer = tokio::spawn(streamhub_producer::run(
+            producer_args,
+            producer_stop.clone(),
+        ));
+
+        shutdown.cancelled().await;
+        // Stop in dependency order: the producer flushes into a broker that still runs.
+        producer_stop.cancel();
+        match producer.await {
+            Ok(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "producer stopped with an error")
+            }
+            Err(e) => tracing::warn!(error = %e, "producer task failed"),
+            Ok(Ok(())) => {}
+        }
+        admin.stop().await?;
+        broker.shutdown().await?;
+        eprintln!("streamhub stopped");
+        Ok(())
+    }
+
+    /// The producer's flags as `streamhub producer` would take them, so that `up` runs
+    /// exactly the producer a user would start by hand.
+    fn producer_args(
+        admin_url: &str,
+        bootstrap: &str,
+        secret: &Secret,
+        args: &UpArgs,
+    ) -> anyhow::Result<streamhub_producer::ProducerArgs> {
+        #[derive(clap::Parser)]
+        struct Producer {
+            #[command(flatten)]
+            args: streamhub_producer::ProducerArgs,
+        }
+        let mut argv = vec![
+            "producer".to_owned(),
+            format!("--admin-url={admin_url}"),
+            format!("--bootstrap-servers={bootstrap}"),
+            format!("--producer-secret={}", secret.expose()),
+        ];
+        if let Some(rate) = args.rate {
+            argv.push(format!("--rate={rate}"));
+        }
+        if let Some(seed) = args.seed {
+            argv.push(format!("--seed={seed}"));
+        }
+        use clap::Parser;
+        Ok(Producer::try_parse_from(argv)
+            .map_err(|e| anyhow::anyhow!("invalid producer settings: {e}"))?
+            .args)
+    }
+
+    /// What to tell the operator about the admin password. A generated one is kept in
+    /// `<data-dir>/admin-password` (mode 0600) so a later start can show it again.
+    fn admin_password_line(args: &UpArgs, generated: Option<&str>) -> anyhow::Result<String> {
+        let file = args.data_dir.join("admin-password");
+        if args.admin_password.is_some() {
+            return Ok("user admin, password from STREAMHUB_ADMIN_PASSWORD".into());
+        }
+        if let Some(password) = generated {
+            write_private(&file, password)?;
+            return Ok(format!(
+                "user admin, password {password} (kept in {})",
+                file.display()
+            ));
+        }
+        Ok(match std::fs::read_to_string(&file) {
+            Ok(p) => format!("user admin, password {}", p.trim()),
+            Err(_) => "user admin, password as set at the first start".into(),
+        })
+    }
+
+    fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+        use std::io::Write;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut f = options
+            .open(path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        writeln!(f, "{content}").with_context(|| format!("cannot write {}", path.display()))
+    }
+
+    fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
+        std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+    }
+}

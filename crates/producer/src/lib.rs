@@ -1,4 +1,170 @@
 //! The streamhub producer: watches the admin service for approved topics, creates them
 //! in Kafka, activates them and publishes generated events to every active topic.
+//!
+//! - [`generate`]: one realistic generator per data type, reproducible with a seed.
+//! - [`publish`]: the envelope, `seq`, bulk-awaited and counted deliveries.
+//! - [`run`]: `streamhub producer`, the long-running producer.
+//! - [`generate()`](fn@burst::generate): `streamhub producer generate`, N events straight to Kafka.
 
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+mod admin_api;
+mod args;
+mod burst;
 pub mod generate;
+pub mod publish;
+mod watch;
+
+pub use admin_api::{Activation, AdminClient, AdminError};
+pub use args::{GenerateArgs, ProducerArgs, ProducerCommand, ProducerSubcommand};
+pub use burst::{Summary, generate, publish_burst};
+
+/// Bound on the final flush of librdkafka's queue at shutdown.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `streamhub producer [generate ...]`.
+pub async fn main(cmd: ProducerCommand, shutdown: CancellationToken) -> anyhow::Result<()> {
+    match cmd.command {
+        Some(ProducerSubcommand::Generate(args)) => generate(args, shutdown).await.map(|_| ()),
+        None => run(cmd.run, shutdown).await,
+    }
+}
+
+/// `streamhub producer`: runs until `shutdown`, then flushes what is in flight and logs
+/// the totals. A producer key the admin service refuses is an error; an unreachable admin
+/// service or broker is waited for.
+pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let producer_id: Arc<str> = args
+        .producer_id
+        .clone()
+        .unwrap_or_else(default_producer_id)
+        .into();
+    let config = args.kafka.config();
+    tracing::info!(
+        producer_id = %producer_id,
+        admin_url = %args.admin_url,
+        bootstrap_servers = config.bootstrap_servers(),
+        "producer starting"
+    );
+    let admin = AdminClient::new(args.admin_url.clone(), &args.producer_secret)?;
+    match watch::wait_for_admin(&admin, &shutdown).await? {
+        Some(()) => {}
+        None => return Ok(()),
+    }
+    let kafka = config
+        .admin()
+        .context("cannot create the Kafka admin client")?;
+    let mut attempts = 0;
+    loop {
+        match kafka.broker_count().await {
+            Ok(n) => {
+                tracing::info!(brokers = n, "connected to Kafka");
+                break;
+            }
+            Err(e) if e.is_unreachable() => {
+                attempts += 1;
+                let delay = watch::backoff(attempts, Duration::from_secs(30));
+                tracing::warn!(error = %e, retry_in = ?delay, "waiting for Kafka");
+                if watch::sleep_or_shutdown(delay, &shutdown).await {
+                    return Ok(());
+                }
+            }
+            Err(e) => return Err(e).context("cannot reach Kafka"),
+        }
+    }
+    let producer = config
+        .producer()
+        .context("cannot create the Kafka producer")?;
+    let ctx = watch::Context {
+        admin,
+        kafka: Arc::new(kafka),
+        producer: producer.clone(),
+        producer_id,
+        rate: args.rate,
+        seed: args.seed,
+        poll_interval: args.poll_interval,
+    };
+    let totals = watch::supervise(ctx, shutdown).await;
+    if let Err(e) = publish::flush(&producer, FLUSH_TIMEOUT).await {
+        tracing::warn!(error = %e, "flush at shutdown did not complete");
+    }
+    let mut failed = 0;
+    for (topic, t) in &totals {
+        failed += t.failed;
+        tracing::info!(
+            topic,
+            sent = t.sent,
+            acknowledged = t.acknowledged,
+            failed = t.failed,
+            "totals"
+        );
+    }
+    tracing::info!(topics = totals.len(), failed, "producer stopped");
+    Ok(())
+}
+
+/// `<hostname>-<pid>-<4 random hex digits>`: stable for the process, distinct between
+/// producers on one machine and across restarts.
+pub fn default_producer_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "producer".to_owned());
+    format!(
+        "{host}-{}-{:04x}",
+        std::process::id(),
+        rand::random::<u16>()
+    )
+}
+
+/// The generator seed of one topic under `--seed`: distinct topics get distinct streams,
+/// the same seed and topic always the same one (FNV-1a of the name, stable everywhere).
+pub fn topic_seed(seed: u64, topic: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in topic.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    seed ^ h
+}
+
+/// Opens `--log-file` for appending, creating it and its directory.
+pub fn open_log_file(path: &Path) -> anyhow::Result<std::fs::File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the log directory {}", dir.display()))?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("cannot open the log file {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topic_seeds_differ_per_topic_and_repeat() {
+        assert_eq!(topic_seed(7, "a"), topic_seed(7, "a"));
+        assert_ne!(topic_seed(7, "a"), topic_seed(7, "b"));
+        assert_ne!(topic_seed(7, "a"), topic_seed(8, "a"));
+    }
+
+    #[test]
+    fn producer_ids_are_distinct() {
+        let a = default_producer_id();
+        assert!(a.contains(&std::process::id().to_string()));
+        // Two ids differ in their random part most of the time; ten tries make a
+        // collision of all of them practically impossible.
+        assert!((0..10).any(|_| default_producer_id() != a));
+    }
+}

@@ -1,0 +1,172 @@
+//! `streamhub producer generate`: a fixed number of events straight to Kafka, for load
+//! tests and demos, with a summary of what was delivered.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::Serialize;
+use streamhub_kafka::{Created, TopicSpec};
+use streamhub_model::DataType;
+use tokio_util::sync::CancellationToken;
+
+use crate::args::GenerateArgs;
+use crate::generate::Generator;
+use crate::publish::{TopicPublisher, flush};
+use crate::{default_producer_id, topic_seed};
+
+/// How long deliveries still in flight are awaited after the last send.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// What `generate` did. `seconds` runs from the first send to the last acknowledgement.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Summary {
+    pub topic: String,
+    pub data_type: DataType,
+    pub producer_id: String,
+    pub requested: u64,
+    pub sent: u64,
+    pub acknowledged: u64,
+    pub failed: u64,
+    pub seconds: f64,
+    pub messages_per_second: f64,
+    pub topic_created: bool,
+}
+
+impl Summary {
+    /// The human-readable line.
+    pub fn line(&self) -> String {
+        format!(
+            "published {} of {} {} events to {} in {:.2} s ({:.0} msg/s), {} failed",
+            self.acknowledged,
+            self.requested,
+            self.data_type,
+            self.topic,
+            self.seconds,
+            self.messages_per_second,
+            self.failed,
+        )
+    }
+}
+
+/// Publishes `args.count` envelopes, prints the summary on stdout (one JSON line with
+/// `--json`) and fails when a delivery failed or the run was interrupted.
+pub async fn generate(args: GenerateArgs, shutdown: CancellationToken) -> anyhow::Result<Summary> {
+    let summary = publish_burst(&args, &shutdown).await?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!("{}", summary.line());
+    }
+    if summary.failed > 0 {
+        bail!(
+            "{} of {} deliveries to {} failed (reasons in the log)",
+            summary.failed,
+            summary.sent,
+            summary.topic
+        );
+    }
+    if summary.acknowledged < summary.requested {
+        bail!(
+            "interrupted: {} of {} events delivered to {}",
+            summary.acknowledged,
+            summary.requested,
+            summary.topic
+        );
+    }
+    Ok(summary)
+}
+
+/// [`generate`] without printing or judging the outcome.
+pub async fn publish_burst(
+    args: &GenerateArgs,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Summary> {
+    let topic = args.topic.as_str();
+    let data_type = args
+        .data_type
+        .unwrap_or_else(|| DataType::infer_from_name(topic));
+    let config = args.kafka.config();
+    let admin = config
+        .admin()
+        .context("cannot create the Kafka admin client")?;
+    let created = admin
+        .ensure_topic(&TopicSpec::new(
+            topic,
+            args.partitions,
+            args.replication_factor,
+        ))
+        .await
+        .with_context(|| format!("cannot create topic {topic:?}"))?;
+    if created == Created::New {
+        tracing::info!(topic, partitions = args.partitions, "created topic");
+    }
+    let producer = config
+        .producer()
+        .context("cannot create the Kafka producer")?;
+    let producer_id = args.producer_id.clone().unwrap_or_else(default_producer_id);
+    let generator = match args.seed {
+        Some(seed) => Generator::new(data_type, topic_seed(seed, topic)),
+        None => Generator::from_entropy(data_type),
+    };
+    let mut publisher =
+        TopicPublisher::new(producer.clone(), topic, producer_id.as_str(), generator);
+
+    let start = Instant::now();
+    let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
+    let mut send_error = None;
+    for i in 0..args.count {
+        if shutdown.is_cancelled() {
+            break;
+        }
+        if let Some(interval) = interval {
+            let due = tokio::time::Instant::from_std(start) + interval.mul_f64(i as f64);
+            if due > tokio::time::Instant::now() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+        }
+        if let Err(e) = publisher.send_next().await {
+            // A refused send (message too large, unknown topic, fatal client error)
+            // would refuse the next ones too.
+            tracing::error!(topic, error = %e, "stopping: Kafka refused a message");
+            send_error = Some(e);
+            break;
+        }
+    }
+    let pending = publisher.drain(DRAIN_TIMEOUT).await;
+    if pending > 0 {
+        tracing::warn!(
+            topic,
+            pending,
+            "deliveries still unknown after {DRAIN_TIMEOUT:?}"
+        );
+    }
+    if let Err(e) = flush(&producer, Duration::from_secs(5)).await {
+        tracing::warn!(topic, error = %e, "flush did not complete");
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let totals = publisher.counters().totals();
+    if let Some(e) = send_error
+        && totals.acknowledged == 0
+    {
+        return Err(e).context("no event was published");
+    }
+    Ok(Summary {
+        topic: topic.to_owned(),
+        data_type,
+        producer_id,
+        requested: args.count,
+        sent: totals.sent,
+        acknowledged: totals.acknowledged,
+        failed: totals.failed + pending as u64,
+        seconds,
+        messages_per_second: if seconds > 0.0 {
+            totals.acknowledged as f64 / seconds
+        } else {
+            0.0
+        },
+        topic_created: created == Created::New,
+    })
+}

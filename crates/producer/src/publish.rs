@@ -1,0 +1,285 @@
+//! Publishing generated events to one topic: the envelope, `seq`, bulk-awaited
+//! deliveries and per-topic counters.
+//!
+//! Deliveries are never awaited one at a time: each send puts its `DeliveryFuture` in a
+//! bounded window (a `FuturesUnordered`) that is reaped without blocking after every send,
+//! and awaited only when the window is full, when librdkafka's local queue is full, or
+//! when the publisher drains before stopping.
+//!
+//! Retries: librdkafka already retries retriable produce errors until
+//! `message.timeout.ms`; with idempotence on, its retries keep order and do not
+//! duplicate. A delivery that fails after that is final: it is counted as failed and
+//! logged with its reason, and its `seq` stays missing so a consumer sees the loss.
+//! A full local queue (`QueueFull`) is retried here once in-flight messages complete.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use serde::Serialize;
+use streamhub_kafka::rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
+use streamhub_kafka::rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use streamhub_model::DataType;
+
+use crate::generate::{Generator, Payload};
+
+/// What a `DeliveryFuture` resolves to.
+type DeliveryOutcome = <DeliveryFuture as std::future::Future>::Output;
+
+/// Deliveries awaited at most at once per topic. librdkafka bounds its own queue
+/// (100k messages by default in streamhub); this bounds the futures on our side.
+pub const DEFAULT_WINDOW: usize = 32_768;
+
+/// Sent, acknowledged and failed messages of one topic, shared with the status line.
+#[derive(Debug, Default)]
+pub struct Counters {
+    sent: AtomicU64,
+    acknowledged: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Totals {
+    pub sent: u64,
+    pub acknowledged: u64,
+    pub failed: u64,
+}
+
+impl Totals {
+    /// Messages handed to librdkafka whose outcome is not known yet.
+    pub fn in_flight(&self) -> u64 {
+        self.sent.saturating_sub(self.acknowledged + self.failed)
+    }
+}
+
+impl Counters {
+    pub fn totals(&self) -> Totals {
+        Totals {
+            sent: self.sent.load(Ordering::Relaxed),
+            acknowledged: self.acknowledged.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The envelope of `streamhub_model::Envelope`, borrowed, so a message is serialized
+/// straight from the generator's record into a reused buffer.
+#[derive(Serialize)]
+struct EnvelopeRef<'a> {
+    topic: &'a str,
+    data_type: DataType,
+    timestamp: DateTime<Utc>,
+    producer_id: &'a str,
+    seq: u64,
+    payload: &'a Payload,
+}
+
+/// A send that librdkafka refused outright (not a full queue): the message was
+/// counted as failed.
+#[derive(Debug, thiserror::Error)]
+#[error("publishing to {topic:?} failed: {source}")]
+pub struct SendError {
+    pub topic: String,
+    #[source]
+    pub source: RdKafkaError,
+}
+
+impl SendError {
+    /// True when librdkafka's client is no longer usable (fatal idempotence error ...).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self.source,
+            RdKafkaError::MessageProduction(RDKafkaErrorCode::Fatal)
+        )
+    }
+}
+
+/// Generates and publishes the events of one topic.
+pub struct TopicPublisher {
+    producer: FutureProducer,
+    topic: Arc<str>,
+    producer_id: Arc<str>,
+    generator: Generator,
+    next_seq: u64,
+    counters: Arc<Counters>,
+    in_flight: FuturesUnordered<DeliveryFuture>,
+    window: usize,
+    buf: Vec<u8>,
+    /// Failures logged so far, to keep a failing broker from flooding the log.
+    failures_logged: u64,
+}
+
+impl TopicPublisher {
+    pub fn new(
+        producer: FutureProducer,
+        topic: impl Into<Arc<str>>,
+        producer_id: impl Into<Arc<str>>,
+        generator: Generator,
+    ) -> Self {
+        Self {
+            producer,
+            topic: topic.into(),
+            producer_id: producer_id.into(),
+            generator,
+            next_seq: 0,
+            counters: Arc::default(),
+            in_flight: FuturesUnordered::new(),
+            window: DEFAULT_WINDOW,
+            buf: Vec::with_capacity(512),
+            failures_logged: 0,
+        }
+    }
+
+    /// Bounds the deliveries awaited at once (at least 1).
+    pub fn with_window(mut self, window: usize) -> Self {
+        self.window = window.max(1);
+        self
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn data_type(&self) -> DataType {
+        self.generator.data_type()
+    }
+
+    /// The `seq` the next message gets. Starts at 0 and grows by one per message.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    pub fn counters(&self) -> Arc<Counters> {
+        Arc::clone(&self.counters)
+    }
+
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Generates the next event and hands it to librdkafka. Returns once it is queued;
+    /// its delivery is counted later. Waits for in-flight deliveries when the window or
+    /// librdkafka's queue is full.
+    pub async fn send_next(&mut self) -> Result<(), SendError> {
+        while self.in_flight.len() >= self.window {
+            self.await_one().await;
+        }
+        let record = self.generator.next_record();
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        // The buffer and topic are held outside `self` while the record borrows them,
+        // so that a full queue can be waited out with `&mut self`.
+        let mut buf = std::mem::take(&mut self.buf);
+        let topic = Arc::clone(&self.topic);
+        buf.clear();
+        let envelope = EnvelopeRef {
+            topic: &topic,
+            data_type: record.payload.data_type(),
+            timestamp: Utc::now(),
+            producer_id: &self.producer_id,
+            seq,
+            payload: &record.payload,
+        };
+        // Writing plain structs of strings and numbers to a Vec cannot fail.
+        if let Err(e) = serde_json::to_writer(&mut buf, &envelope) {
+            unreachable!("serializing an envelope failed: {e}");
+        }
+        let mut fut = FutureRecord::to(&topic)
+            .key(record.key.as_bytes())
+            .payload(&buf[..]);
+        let outcome = loop {
+            match self.producer.send_result(fut) {
+                Ok(delivery) => {
+                    self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                    self.in_flight.push(delivery);
+                    self.reap_ready();
+                    break Ok(());
+                }
+                Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    fut = back;
+                    if self.in_flight.is_empty() {
+                        // Another publisher sharing the producer filled the queue.
+                        tokio::time::sleep(Duration::from_millis(5)).await;
+                    } else {
+                        self.await_one().await;
+                    }
+                }
+                Err((source, _)) => {
+                    self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                    self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    break Err(SendError {
+                        topic: topic.to_string(),
+                        source,
+                    });
+                }
+            }
+        };
+        self.buf = buf;
+        outcome
+    }
+
+    /// Counts the deliveries that completed, without waiting.
+    pub fn reap_ready(&mut self) {
+        use futures::FutureExt;
+        while let Some(Some(result)) = self.in_flight.next().now_or_never() {
+            self.count(result);
+        }
+    }
+
+    /// Waits for one in-flight delivery; returns at once when none is in flight.
+    pub async fn await_one(&mut self) {
+        if let Some(result) = self.in_flight.next().await {
+            self.count(result);
+        }
+    }
+
+    /// Waits for every in-flight delivery, at most `timeout`, then flushes librdkafka.
+    /// Returns the deliveries still unknown at the deadline.
+    pub async fn drain(&mut self, timeout: Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !self.in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline, self.in_flight.next()).await {
+                Ok(Some(result)) => self.count(result),
+                Ok(None) => break,
+                Err(_) => break,
+            }
+        }
+        self.in_flight.len()
+    }
+
+    fn count(&mut self, result: DeliveryOutcome) {
+        match result {
+            Ok(Ok(_)) => {
+                self.counters.acknowledged.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Err((error, _message))) => {
+                let failed = self.counters.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                self.log_failure(failed, &error.to_string());
+            }
+            Err(_canceled) => {
+                let failed = self.counters.failed.fetch_add(1, Ordering::Relaxed) + 1;
+                self.log_failure(failed, "the producer was dropped before delivery");
+            }
+        }
+    }
+
+    fn log_failure(&mut self, failed: u64, reason: &str) {
+        // The first ten failures, then one in a thousand: enough to see the reason.
+        if self.failures_logged < 10 || failed.is_multiple_of(1000) {
+            self.failures_logged += 1;
+            tracing::warn!(topic = %self.topic, failed, reason, "delivery failed");
+        }
+    }
+}
+
+/// Flushes librdkafka's queue off the async runtime, bounded by `timeout`.
+pub async fn flush(producer: &FutureProducer, timeout: Duration) -> Result<(), RdKafkaError> {
+    let producer = producer.clone();
+    tokio::task::spawn_blocking(move || producer.flush(timeout))
+        .await
+        .unwrap_or(Err(RdKafkaError::Canceled))
+}

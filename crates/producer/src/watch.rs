@@ -1,0 +1,680 @@
+//! The producer's control loop: learns topic states from the admin service (event stream
+//! plus periodic listings), provisions approved topics in Kafka, activates them, and runs
+//! one publishing task per topic that it pauses and resumes as the topic's state changes.
+//!
+//! A publishing task lives as long as the process once started, so a topic that is
+//! deactivated and brought back continues its `seq` where it stopped.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{IsTerminal, Write};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use rand::Rng;
+use streamhub_kafka::rdkafka::producer::FutureProducer;
+use streamhub_kafka::{Admin, Created, TopicSpec};
+use streamhub_model::TopicStatus;
+use streamhub_model::api::Topic;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin_api::{Activation, AdminClient, AdminError, ServerEvent};
+use crate::generate::Generator;
+use crate::publish::{Counters, TopicPublisher, Totals};
+use crate::topic_seed;
+
+/// Bound on awaiting in-flight deliveries when a topic pauses or the producer stops.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const PROVISION_MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// The server sends a keep-alive every 15 s; silence this long means a dead connection.
+const EVENT_STREAM_SILENCE: Duration = Duration::from_secs(45);
+
+/// How fast a topic publishes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Pace {
+    /// Messages per second.
+    PerSecond(f64),
+    /// The seed's producer: one message every 0.5–1.5 s, at random.
+    SeedDefault,
+}
+
+impl Pace {
+    fn next_interval(self) -> Duration {
+        match self {
+            Pace::PerSecond(r) => Duration::from_secs_f64(1.0 / r),
+            Pace::SeedDefault => Duration::from_secs_f64(rand::thread_rng().gen_range(0.5..1.5)),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Desired {
+    active: bool,
+    pace: Pace,
+}
+
+/// What the control loop needs beside its own state.
+pub(crate) struct Context {
+    pub admin: AdminClient,
+    pub kafka: Arc<Admin>,
+    pub producer: FutureProducer,
+    pub producer_id: Arc<str>,
+    pub rate: Option<f64>,
+    pub seed: Option<u64>,
+    pub poll_interval: Duration,
+}
+
+enum Signal {
+    Event(ServerEvent),
+    /// The event stream (re)connected: what happened meanwhile is unknown.
+    Connected,
+    Provisioned {
+        name: String,
+        outcome: Provisioning,
+    },
+}
+
+#[derive(Debug)]
+enum Provisioning {
+    /// The topic exists in Kafka and is active.
+    Active,
+    /// The topic exists in Kafka; the admin service refused to activate it.
+    Refused(String),
+    /// The admin service no longer knows the topic.
+    Unknown,
+    /// Kafka refused or did not answer, or activation failed: retried later.
+    Failed(String),
+}
+
+struct Publishing {
+    desired: watch::Sender<Desired>,
+    counters: Arc<Counters>,
+    task: JoinHandle<Totals>,
+    last: Totals,
+}
+
+struct Retry {
+    attempts: u32,
+    due: Instant,
+}
+
+struct Supervisor {
+    ctx: Arc<Context>,
+    signals: mpsc::Sender<Signal>,
+    shutdown: CancellationToken,
+    /// Latest known state of every topic.
+    known: HashMap<String, Topic>,
+    /// Topics that exist in Kafka (created or checked by this process).
+    provisioned: HashSet<String>,
+    provisioning: HashSet<String>,
+    retries: HashMap<String, Retry>,
+    publishing: HashMap<String, Publishing>,
+    admin_reachable: bool,
+}
+
+/// Runs the control loop until `shutdown`, then drains and returns the per-topic totals.
+pub(crate) async fn supervise(ctx: Context, shutdown: CancellationToken) -> Vec<(String, Totals)> {
+    let ctx = Arc::new(ctx);
+    let (tx, mut rx) = mpsc::channel(1024);
+    let events = tokio::spawn(follow_events(
+        ctx.admin.clone(),
+        tx.clone(),
+        shutdown.clone(),
+    ));
+    let mut sup = Supervisor {
+        ctx: Arc::clone(&ctx),
+        signals: tx,
+        shutdown: shutdown.clone(),
+        known: HashMap::new(),
+        provisioned: HashSet::new(),
+        provisioning: HashSet::new(),
+        retries: HashMap::new(),
+        publishing: HashMap::new(),
+        admin_reachable: true,
+    };
+    let mut poll = tokio::time::interval(ctx.poll_interval);
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let status = StatusLine::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(signal) = rx.recv() => sup.on_signal(signal).await,
+            _ = poll.tick() => sup.relist().await,
+            _ = tick.tick() => {
+                sup.retry_due();
+                status.show(&mut sup.publishing);
+            }
+        }
+    }
+    status.clear();
+    events.abort();
+    let mut totals = Vec::new();
+    for (name, p) in sup.publishing.drain() {
+        match p.task.await {
+            Ok(t) => totals.push((name, t)),
+            Err(e) => {
+                tracing::error!(topic = %name, error = %e, "publishing task failed");
+                totals.push((name, p.counters.totals()));
+            }
+        }
+    }
+    totals.sort_by(|a, b| a.0.cmp(&b.0));
+    totals
+}
+
+impl Supervisor {
+    async fn on_signal(&mut self, signal: Signal) {
+        match signal {
+            Signal::Event(ServerEvent::Topic(topic)) => self.apply(*topic),
+            Signal::Event(ServerEvent::Resync) | Signal::Connected => self.relist().await,
+            Signal::Event(ServerEvent::Other) => {}
+            Signal::Provisioned { name, outcome } => self.provisioned(name, outcome),
+        }
+    }
+
+    /// Reloads every topic: the fallback when events may have been missed.
+    async fn relist(&mut self) {
+        match self.ctx.admin.topics().await {
+            Ok(topics) => {
+                if !self.admin_reachable {
+                    tracing::info!(url = %self.ctx.admin.base_url(), "admin service reachable again");
+                    self.admin_reachable = true;
+                }
+                let listed: HashSet<String> = topics.iter().map(|t| t.topic_name.clone()).collect();
+                let gone: Vec<String> = self
+                    .known
+                    .keys()
+                    .filter(|n| !listed.contains(*n))
+                    .cloned()
+                    .collect();
+                for name in gone {
+                    if let Some(mut t) = self.known.remove(&name) {
+                        t.status = TopicStatus::Deleted;
+                        self.apply(t);
+                    }
+                }
+                for t in topics {
+                    self.apply(t);
+                }
+            }
+            Err(e) => {
+                // Said once per outage, not at every poll.
+                if self.admin_reachable {
+                    tracing::warn!(error = %e, "cannot list topics; publishing continues, retrying every {:?}", self.ctx.poll_interval);
+                    self.admin_reachable = false;
+                }
+            }
+        }
+    }
+
+    /// Brings the producer in line with one topic's state.
+    fn apply(&mut self, topic: Topic) {
+        let name = topic.topic_name.clone();
+        let status = topic.status;
+        let pace = self.pace(&topic);
+        self.known.insert(name.clone(), topic);
+        match status {
+            TopicStatus::Approved => self.provision(&name),
+            TopicStatus::Active if self.provisioned.contains(&name) => self.publish(&name, pace),
+            TopicStatus::Active => self.provision(&name),
+            TopicStatus::Pending
+            | TopicStatus::Inactive
+            | TopicStatus::Rejected
+            | TopicStatus::Deleted => {
+                self.pause(&name);
+                self.retries.remove(&name);
+                if status == TopicStatus::Deleted {
+                    self.known.remove(&name);
+                    self.provisioned.remove(&name);
+                }
+            }
+        }
+    }
+
+    fn pace(&self, topic: &Topic) -> Pace {
+        match self.ctx.rate.or(topic.rate_per_second) {
+            Some(r) if r.is_finite() && r > 0.0 => Pace::PerSecond(r),
+            _ => Pace::SeedDefault,
+        }
+    }
+
+    /// Creates the topic in Kafka and activates it, in the background.
+    fn provision(&mut self, name: &str) {
+        if self.provisioning.contains(name) {
+            return;
+        }
+        if let Some(r) = self.retries.get(name)
+            && r.due > Instant::now()
+        {
+            return;
+        }
+        let Some(topic) = self.known.get(name).cloned() else {
+            return;
+        };
+        self.provisioning.insert(name.to_owned());
+        let ctx = Arc::clone(&self.ctx);
+        let signals = self.signals.clone();
+        tokio::spawn(async move {
+            let outcome = provision(&ctx, &topic).await;
+            let _ = signals
+                .send(Signal::Provisioned {
+                    name: topic.topic_name,
+                    outcome,
+                })
+                .await;
+        });
+    }
+
+    fn provisioned(&mut self, name: String, outcome: Provisioning) {
+        self.provisioning.remove(&name);
+        match outcome {
+            Provisioning::Active => {
+                self.retries.remove(&name);
+                self.provisioned.insert(name.clone());
+                if let Some(t) = self.known.get_mut(&name) {
+                    // Publish now rather than wait for the event that says so.
+                    if matches!(t.status, TopicStatus::Approved | TopicStatus::Active) {
+                        t.status = TopicStatus::Active;
+                        let pace = self.pace(&self.known[&name]);
+                        self.publish(&name, pace);
+                    }
+                }
+            }
+            Provisioning::Refused(reason) => {
+                self.retries.remove(&name);
+                self.provisioned.insert(name.clone());
+                tracing::info!(topic = %name, reason, "not publishing: the admin service refused activation");
+            }
+            Provisioning::Unknown => {
+                self.retries.remove(&name);
+                self.known.remove(&name);
+            }
+            Provisioning::Failed(reason) => {
+                let attempts = self.retries.get(&name).map_or(0, |r| r.attempts) + 1;
+                let delay = backoff(attempts, PROVISION_MAX_BACKOFF);
+                tracing::warn!(
+                    topic = %name,
+                    attempt = attempts,
+                    retry_in = ?delay,
+                    reason,
+                    "topic not provisioned; it stays approved and is retried, other topics keep flowing"
+                );
+                self.retries.insert(
+                    name,
+                    Retry {
+                        attempts,
+                        due: Instant::now() + delay,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Retries provisioning whose backoff has elapsed.
+    fn retry_due(&mut self) {
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .retries
+            .iter()
+            .filter(|(_, r)| r.due <= now)
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in due {
+            match self.known.get(&name).map(|t| t.status) {
+                Some(TopicStatus::Approved | TopicStatus::Active) => self.provision(&name),
+                _ => {
+                    self.retries.remove(&name);
+                }
+            }
+        }
+    }
+
+    fn publish(&mut self, name: &str, pace: Pace) {
+        let desired = Desired { active: true, pace };
+        if let Some(p) = self.publishing.get(name) {
+            p.desired.send_if_modified(|d| {
+                let changed = *d != desired;
+                *d = desired;
+                changed
+            });
+            return;
+        }
+        let Some(topic) = self.known.get(name) else {
+            return;
+        };
+        let generator = match self.ctx.seed {
+            Some(seed) => Generator::new(topic.data_type, topic_seed(seed, name)),
+            None => Generator::from_entropy(topic.data_type),
+        };
+        let publisher = TopicPublisher::new(
+            self.ctx.producer.clone(),
+            name,
+            Arc::clone(&self.ctx.producer_id),
+            generator,
+        );
+        let counters = publisher.counters();
+        let (tx, rx) = watch::channel(desired);
+        tracing::info!(topic = name, data_type = %topic.data_type, ?pace, "publishing");
+        let task = tokio::spawn(publish_topic(publisher, rx, self.shutdown.clone()));
+        self.publishing.insert(
+            name.to_owned(),
+            Publishing {
+                desired: tx,
+                counters,
+                task,
+                last: Totals::default(),
+            },
+        );
+    }
+
+    fn pause(&mut self, name: &str) {
+        if let Some(p) = self.publishing.get(name) {
+            let paused = p.desired.send_if_modified(|d| {
+                let was = d.active;
+                d.active = false;
+                was
+            });
+            if paused {
+                tracing::info!(topic = name, "stopped publishing");
+            }
+        }
+    }
+}
+
+/// Ensures the topic exists in Kafka, then activates it if it is only approved.
+async fn provision(ctx: &Context, topic: &Topic) -> Provisioning {
+    let spec = TopicSpec::new(
+        &topic.topic_name,
+        topic.partitions,
+        topic.replication_factor,
+    );
+    match ctx.kafka.ensure_topic(&spec).await {
+        Ok(Created::New) => tracing::info!(
+            topic = %topic.topic_name,
+            partitions = topic.partitions,
+            replication_factor = topic.replication_factor,
+            "created topic in Kafka"
+        ),
+        Ok(Created::AlreadyExisted) => {}
+        Err(e) => return Provisioning::Failed(format!("Kafka: {e}")),
+    }
+    if topic.status == TopicStatus::Active {
+        return Provisioning::Active;
+    }
+    match ctx.admin.activate(&topic.topic_name).await {
+        Ok(Activation::Active) => {
+            tracing::info!(topic = %topic.topic_name, "activated");
+            Provisioning::Active
+        }
+        Ok(Activation::Refused(reason)) => Provisioning::Refused(reason),
+        Ok(Activation::Unknown) => Provisioning::Unknown,
+        Err(e) => Provisioning::Failed(format!("activation: {e}")),
+    }
+}
+
+/// Publishes one topic at its pace while it is active; drains and waits while paused.
+async fn publish_topic(
+    mut publisher: TopicPublisher,
+    mut desired: watch::Receiver<Desired>,
+    shutdown: CancellationToken,
+) -> Totals {
+    let mut due = tokio::time::Instant::now();
+    let mut failures_in_a_row = 0u32;
+    'outer: loop {
+        let d = *desired.borrow_and_update();
+        if !d.active {
+            // Paused: keep counting deliveries still in flight, wait to be resumed.
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = shutdown.cancelled() => break 'outer,
+                    changed = desired.changed() => {
+                        if changed.is_err() {
+                            break 'outer;
+                        }
+                        // Resume on the pace, without a burst for the paused time.
+                        due = tokio::time::Instant::now();
+                        continue 'outer;
+                    }
+                    _ = publisher.await_one(), if publisher.in_flight() > 0 => {}
+                }
+            }
+        }
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break 'outer,
+                changed = desired.changed() => {
+                    if changed.is_err() {
+                        break 'outer;
+                    }
+                    continue 'outer;
+                }
+                _ = publisher.await_one(), if publisher.in_flight() > 0 => {}
+                _ = tokio::time::sleep_until(due) => {
+                    match publisher.send_next().await {
+                        Ok(()) => failures_in_a_row = 0,
+                        Err(e) => {
+                            failures_in_a_row += 1;
+                            if failures_in_a_row <= 3 || failures_in_a_row.is_multiple_of(100) {
+                                tracing::warn!(topic = publisher.topic(), error = %e, "send refused");
+                            }
+                            due = tokio::time::Instant::now() + backoff(failures_in_a_row, MAX_BACKOFF);
+                            continue;
+                        }
+                    }
+                    due += d.pace.next_interval();
+                    // After a stall, do not catch up with a burst of more than a second.
+                    let now = tokio::time::Instant::now();
+                    if due + Duration::from_secs(1) < now {
+                        due = now;
+                    }
+                }
+            }
+        }
+    }
+    let pending = publisher.drain(DRAIN_TIMEOUT).await;
+    if pending > 0 {
+        tracing::warn!(
+            topic = publisher.topic(),
+            pending,
+            "deliveries still unknown at shutdown"
+        );
+    }
+    publisher.counters().totals()
+}
+
+/// Follows `GET /api/events`, reconnecting with capped exponential backoff.
+async fn follow_events(
+    admin: AdminClient,
+    signals: mpsc::Sender<Signal>,
+    shutdown: CancellationToken,
+) {
+    let mut attempts = 0u32;
+    loop {
+        match admin.events().await {
+            Ok(stream) => {
+                if attempts > 0 {
+                    tracing::info!(url = %admin.base_url(), "event stream reconnected");
+                }
+                attempts = 0;
+                if signals.send(Signal::Connected).await.is_err() {
+                    return;
+                }
+                let mut stream = std::pin::pin!(stream);
+                let ended = loop {
+                    let next = tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        next = tokio::time::timeout(EVENT_STREAM_SILENCE, stream.next()) => next,
+                    };
+                    match next {
+                        Ok(Some(Ok(event))) => {
+                            if signals.send(Signal::Event(event)).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(Some(Err(e))) => break e.to_string(),
+                        Ok(None) => break "the server closed it".to_owned(),
+                        Err(_) => break format!("no data for {EVENT_STREAM_SILENCE:?}"),
+                    }
+                };
+                attempts += 1;
+                let delay = backoff(attempts, MAX_BACKOFF);
+                tracing::warn!(reason = ended, retry_in = ?delay, "event stream lost; polling every listing interval meanwhile");
+                if sleep_or_shutdown(delay, &shutdown).await {
+                    return;
+                }
+            }
+            Err(e) => {
+                attempts += 1;
+                let delay = backoff(attempts, MAX_BACKOFF);
+                if attempts == 1 || attempts.is_multiple_of(10) || e.is_unauthorized() {
+                    tracing::warn!(error = %e, retry_in = ?delay, "cannot open the event stream; polling meanwhile");
+                }
+                if sleep_or_shutdown(delay, &shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Sleeps; true when `shutdown` fired first.
+pub(crate) async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => false,
+        _ = shutdown.cancelled() => true,
+    }
+}
+
+/// 0.5 s doubling per attempt, capped.
+pub(crate) fn backoff(attempt: u32, cap: Duration) -> Duration {
+    let ms = 500u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
+    Duration::from_millis(ms).min(cap)
+}
+
+/// Waits until the admin service answers with the producer key. An outage is retried;
+/// a refused key is an error.
+pub(crate) async fn wait_for_admin(
+    admin: &AdminClient,
+    shutdown: &CancellationToken,
+) -> Result<Option<()>, AdminError> {
+    let mut attempts = 0u32;
+    loop {
+        match admin.topics().await {
+            Ok(_) => return Ok(Some(())),
+            Err(e @ AdminError::Unauthorized(_)) => return Err(e),
+            Err(e) => {
+                attempts += 1;
+                let delay = backoff(attempts, MAX_BACKOFF);
+                tracing::warn!(error = %e, retry_in = ?delay, "waiting for the admin service");
+                if sleep_or_shutdown(delay, shutdown).await {
+                    return Ok(None);
+                }
+            }
+        }
+    }
+}
+
+/// A one-line view of per-topic rates on a terminal; a periodic log line otherwise.
+struct StatusLine {
+    terminal: bool,
+    started: Instant,
+    last_log: std::sync::Mutex<Instant>,
+}
+
+impl StatusLine {
+    fn new() -> Self {
+        Self {
+            terminal: std::io::stderr().is_terminal(),
+            started: Instant::now(),
+            last_log: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Called every second.
+    fn show(&self, publishing: &mut HashMap<String, Publishing>) {
+        let mut parts = Vec::new();
+        let mut rates = HashMap::new();
+        for (name, p) in publishing.iter_mut() {
+            let now = p.counters.totals();
+            rates.insert(
+                name.clone(),
+                (now, now.acknowledged.saturating_sub(p.last.acknowledged)),
+            );
+            p.last = now;
+        }
+        let mut names: Vec<&String> = publishing.keys().collect();
+        names.sort();
+        for name in names {
+            let (t, rate) = rates[name];
+            let failed = if t.failed > 0 {
+                format!(" {} failed", t.failed)
+            } else {
+                String::new()
+            };
+            parts.push(format!(
+                "{name} {rate}/s ({} acked{failed})",
+                t.acknowledged
+            ));
+        }
+        if self.terminal {
+            let line = if parts.is_empty() {
+                format!(
+                    "waiting for approved topics ({:.0} s)",
+                    self.started.elapsed().as_secs_f64()
+                )
+            } else {
+                parts.join(" | ")
+            };
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K{line}");
+            let _ = err.flush();
+        } else if let Ok(mut last) = self.last_log.lock()
+            && last.elapsed() >= Duration::from_secs(30)
+            && !parts.is_empty()
+        {
+            *last = Instant::now();
+            tracing::info!(topics = %parts.join(" | "), "publishing");
+        }
+    }
+
+    fn clear(&self) {
+        if self.terminal {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_is_capped() {
+        let cap = Duration::from_secs(30);
+        assert_eq!(backoff(1, cap), Duration::from_millis(500));
+        assert_eq!(backoff(2, cap), Duration::from_secs(1));
+        assert_eq!(backoff(4, cap), Duration::from_secs(4));
+        assert_eq!(backoff(100, cap), cap);
+    }
+
+    #[test]
+    fn seed_default_pace_is_between_half_and_one_and_a_half_seconds() {
+        for _ in 0..100 {
+            let d = Pace::SeedDefault.next_interval();
+            assert!(d >= Duration::from_millis(500) && d < Duration::from_millis(1500));
+        }
+        assert_eq!(
+            Pace::PerSecond(4.0).next_interval(),
+            Duration::from_millis(250)
+        );
+    }
+}

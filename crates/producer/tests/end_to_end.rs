@@ -1,0 +1,423 @@
+//! The producer against the embedded broker and the real admin service, in-process:
+//! approval → active and receiving data within 2 s, envelopes with the right data type,
+//! keys and gap-free `seq`; deactivation stops publishing; reactivation continues `seq`;
+//! a topic Kafka refuses stays approved; a wrong key fails; `generate` publishes exactly N.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use serde_json::{Value, json};
+use streamhub_admin::{AdminConfig, AdminHandle, AdminService};
+use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker};
+use streamhub_kafka::rdkafka::consumer::{Consumer, StreamConsumer};
+use streamhub_kafka::rdkafka::{Message, Offset, TopicPartitionList};
+use streamhub_kafka::{KafkaConfig, Secret};
+use streamhub_model::api::Topic;
+use streamhub_model::{DataType, Envelope, TopicStatus};
+use streamhub_producer::{GenerateArgs, ProducerArgs};
+use tokio_util::sync::CancellationToken;
+
+const PRODUCER_KEY: &str = "test-producer-key";
+const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+
+#[derive(Parser)]
+struct RunCli {
+    #[command(flatten)]
+    args: ProducerArgs,
+}
+
+#[derive(Parser)]
+struct GenerateCli {
+    #[command(flatten)]
+    args: GenerateArgs,
+}
+
+fn unique(prefix: &str) -> String {
+    format!("{prefix}_{:08x}", rand::random::<u32>())
+}
+
+async fn broker() -> EmbeddedBroker {
+    EmbeddedBroker::start(BrokerConfig::ephemeral())
+        .await
+        .expect("embedded broker starts")
+}
+
+async fn admin_service(dir: &tempfile::TempDir) -> AdminHandle {
+    let mut config = AdminConfig::local(dir.path());
+    config.producer_secret = Some(streamhub_admin::Secret::new(PRODUCER_KEY));
+    config.admin_password = Some(streamhub_admin::Secret::new(ADMIN_PASSWORD));
+    AdminService::start(config)
+        .await
+        .expect("admin service starts")
+}
+
+/// An admin's view of the API, signed in with a bearer token.
+struct AdminApi {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl AdminApi {
+    async fn sign_in(url: &str) -> Self {
+        let http = reqwest::Client::new();
+        let login: Value = http
+            .post(format!("{url}/api/auth/login"))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        Self {
+            http,
+            url: url.to_owned(),
+            token: login["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Value {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "POST {path}: {status} {body}");
+        body
+    }
+
+    async fn create(&self, name: &str, partitions: i32, replication_factor: i32) -> i64 {
+        self.post(
+            "/api/topics",
+            json!({"name": name, "partitions": partitions, "replication_factor": replication_factor,
+                   "description": "test", "rate_per_second": 40.0}),
+        )
+        .await["topic_id"]
+            .as_i64()
+            .unwrap()
+    }
+
+    async fn topic(&self, id: i64) -> Topic {
+        self.http
+            .get(format!("{}/api/topics/{id}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap()
+            .json::<Value>()
+            .await
+            .map(|v| {
+                // The detail view may wrap the topic with Kafka figures.
+                let t = v.get("topic").cloned().unwrap_or(v);
+                serde_json::from_value(t).unwrap()
+            })
+            .unwrap()
+    }
+}
+
+fn producer_args(admin_url: &str, bootstrap: &str, key: &str) -> ProducerArgs {
+    RunCli::parse_from([
+        "producer",
+        "--admin-url",
+        admin_url,
+        "-b",
+        bootstrap,
+        "--producer-secret",
+        key,
+        "--poll-interval",
+        "5",
+        "--seed",
+        "11",
+    ])
+    .args
+}
+
+/// Reads every message of a topic from the beginning, in the background.
+/// (Counting by consuming: the embedded broker's high watermarks are not reliable.)
+struct Tail {
+    messages: Arc<Mutex<Vec<(String, Envelope)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Tail {
+    fn start(bootstrap: &str, topic: &str, partitions: i32) -> Tail {
+        let consumer: StreamConsumer = KafkaConfig::new(bootstrap)
+            .consumer(&unique("reader"))
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..partitions {
+            tpl.add_partition_offset(topic, p, Offset::Beginning)
+                .unwrap();
+        }
+        consumer.assign(&tpl).unwrap();
+        let messages = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&messages);
+        let task = tokio::spawn(async move {
+            loop {
+                let m = consumer.recv().await.expect("consume");
+                let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+                let env = Envelope::parse(m.payload().unwrap()).expect("value is an envelope");
+                sink.lock().unwrap().push((key, env));
+            }
+        });
+        Tail { messages, task }
+    }
+
+    fn len(&self) -> usize {
+        self.messages.lock().unwrap().len()
+    }
+
+    fn snapshot(&self) -> Vec<(String, Envelope)> {
+        self.messages.lock().unwrap().clone()
+    }
+
+    /// Waits for `n` messages, then a little longer to catch any beyond `n`.
+    async fn wait_for(&self, n: usize) -> Vec<(String, Envelope)> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.len() < n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        self.snapshot()
+    }
+}
+
+impl Tail {
+    /// Waits until no message arrived for a second.
+    async fn settle(&self) -> Vec<(String, Envelope)> {
+        let mut last = self.len();
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let now = self.len();
+            if now == last {
+                return self.snapshot();
+            }
+            last = now;
+        }
+    }
+}
+
+impl Drop for Tail {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Checks envelopes: topic, data type, key = entity id, and per producer `seq` 0, 1, 2 ...
+fn check_envelopes(messages: &[(String, Envelope)], topic: &str, data_type: DataType) {
+    let mut seqs: BTreeMap<&str, Vec<u64>> = BTreeMap::new();
+    for (key, env) in messages {
+        assert_eq!(env.topic, topic);
+        assert_eq!(env.data_type, data_type);
+        let entity = match data_type {
+            DataType::Sensor => &env.payload["sensor_id"],
+            DataType::Payment => &env.payload["account"],
+            DataType::UserActivity => &env.payload["user_id"],
+            _ => &env.payload["id"],
+        };
+        assert_eq!(entity.as_str(), Some(key.as_str()), "key is the entity id");
+        seqs.entry(env.producer_id.as_str())
+            .or_default()
+            .push(env.seq);
+    }
+    assert_eq!(seqs.len(), 1, "one producer");
+    for (producer, mut s) in seqs {
+        s.sort_unstable();
+        let expected: Vec<u64> = (0..s.len() as u64).collect();
+        assert_eq!(s, expected, "seq of {producer} has no gap and no duplicate");
+    }
+}
+
+async fn wait_for(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < within {
+        if check().await {
+            return start.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{what} not within {within:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approved_topic_flows_stops_on_deactivation_and_resumes() {
+    let broker = broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let admin = admin_service(&dir).await;
+    let api = AdminApi::sign_in(admin.url()).await;
+
+    let shutdown = CancellationToken::new();
+    let producer = tokio::spawn(streamhub_producer::run(
+        producer_args(admin.url(), &bootstrap, PRODUCER_KEY),
+        shutdown.clone(),
+    ));
+    // Let the producer connect its event stream before the approvals.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let name = unique("sensor_data");
+    let refused = unique("refused_sensor");
+    let id = api.create(&name, 3, 1).await;
+    // One broker cannot hold three replicas: Kafka refuses this topic.
+    let refused_id = api.create(&refused, 1, 3).await;
+    api.post(&format!("/api/topics/{refused_id}/approve"), json!({}))
+        .await;
+    api.post(&format!("/api/topics/{id}/approve"), json!({}))
+        .await;
+
+    let took = wait_for("active", Duration::from_secs(2), async || {
+        api.topic(id).await.status == TopicStatus::Active
+    })
+    .await;
+    eprintln!("approve -> active in {took:?}");
+    let tail = Tail::start(&bootstrap, &name, 3);
+    let first = tail.wait_for(1).await;
+    let first_at = first.iter().map(|(_, e)| e.timestamp).min().unwrap();
+    let approved_at = api.topic(id).await.approved_at.unwrap();
+    assert!(
+        first_at - approved_at <= chrono::TimeDelta::seconds(2),
+        "first message {first_at} more than 2 s after approval {approved_at}"
+    );
+
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(api.topic(refused_id).await.status, TopicStatus::Approved);
+
+    api.post(&format!("/api/topics/{id}/deactivate"), json!({}))
+        .await;
+    let deactivated_at = api.topic(id).await.deactivated_at.unwrap();
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let while_inactive = tail.len();
+    api.post(&format!("/api/topics/{id}/reactivate"), json!({}))
+        .await;
+    let reactivated_at = chrono::Utc::now();
+    wait_for(
+        "data after reactivation",
+        Duration::from_secs(3),
+        async || tail.len() > while_inactive + 5,
+    )
+    .await;
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), producer)
+        .await
+        .expect("producer stops")
+        .unwrap()
+        .expect("producer ends without error");
+
+    let messages = tail.settle().await;
+    check_envelopes(&messages, &name, DataType::Sensor);
+    let late: Vec<_> = messages
+        .iter()
+        .map(|(_, e)| e.timestamp)
+        .filter(|t| *t > deactivated_at + chrono::TimeDelta::seconds(2) && *t < reactivated_at)
+        .collect();
+    assert!(late.is_empty(), "published after deactivation: {late:?}");
+    assert!(messages.len() > while_inactive);
+    let kafka_topics = KafkaConfig::new(&bootstrap)
+        .admin()
+        .unwrap()
+        .list_topics()
+        .await
+        .unwrap();
+    assert!(kafka_topics.contains(&name));
+    assert!(!kafka_topics.contains(&refused), "Kafka refused the topic");
+
+    admin.stop().await.unwrap();
+    broker.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_producer_key_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = admin_service(&dir).await;
+    let err = streamhub_producer::run(
+        producer_args(admin.url(), "127.0.0.1:1", "not-the-key"),
+        CancellationToken::new(),
+    )
+    .await
+    .expect_err("a refused key ends the producer");
+    assert_eq!(
+        err.to_string(),
+        "the admin service refused the producer key (401)"
+    );
+    admin.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_admin_service_is_waited_for() {
+    // A port nothing listens on: bind, note it, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let shutdown = CancellationToken::new();
+    let run = tokio::spawn(streamhub_producer::run(
+        producer_args(
+            &format!("http://127.0.0.1:{port}"),
+            "127.0.0.1:1",
+            PRODUCER_KEY,
+        ),
+        shutdown.clone(),
+    ));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!run.is_finished(), "the producer keeps retrying");
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), run)
+        .await
+        .unwrap()
+        .unwrap()
+        .expect("a stop while waiting is not an error");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn generate_publishes_exactly_n_envelopes() {
+    let broker = broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    let topic = unique("payments");
+    let args = GenerateCli::parse_from([
+        "generate",
+        "--topic",
+        &topic,
+        "--data-type",
+        "payment",
+        "--count",
+        "5000",
+        "--partitions",
+        "2",
+        "--seed",
+        "3",
+        "-b",
+        &bootstrap,
+    ])
+    .args;
+    let summary = streamhub_producer::publish_burst(&args, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.acknowledged, 5000);
+    assert_eq!(summary.failed, 0);
+    assert!(summary.topic_created);
+    let messages = Tail::start(&bootstrap, &topic, 2).wait_for(5000).await;
+    assert_eq!(messages.len(), 5000);
+    check_envelopes(&messages, &topic, DataType::Payment);
+    broker.shutdown().await.unwrap();
+}
+
+#[test]
+fn secrets_stay_out_of_debug_output() {
+    let args = producer_args("http://127.0.0.1:5000", "127.0.0.1:9092", "very-secret-key");
+    assert!(!format!("{args:?}").contains("very-secret-key"));
+    let _ = Secret::new("x");
+}

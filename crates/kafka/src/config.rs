@@ -119,7 +119,7 @@ pub struct KafkaArgs {
     pub ssl_ca_location: Option<String>,
 
     /// Bound in seconds on each metadata, offset and admin call to Kafka.
-    #[arg(long = "kafka-timeout", env = "KAFKA_TIMEOUT_SECS", default_value = "10", value_parser = parse_timeout_secs)]
+    #[arg(id = "kafka_timeout", long = "kafka-timeout", env = "KAFKA_TIMEOUT_SECS", default_value = "10", value_parser = parse_timeout_secs)]
     pub timeout: Duration,
 }
 

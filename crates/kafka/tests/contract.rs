@@ -560,3 +560,53 @@ async fn memory_broker_starts_on_a_free_port() {
     }
     broker.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn broker_command_runs_until_cancelled() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        broker: streamhub_kafka::broker::BrokerArgs,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cli = Cli::try_parse_from([
+        "broker",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ])
+    .unwrap();
+    let token = tokio_util::sync::CancellationToken::new();
+    let run = tokio::spawn(streamhub_kafka::broker::run(cli.broker, token.clone()));
+    let db = dir.path().join("broker.db");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !db.exists() {
+        assert!(Instant::now() < deadline, "no storage at {db:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("stops when cancelled")
+        .unwrap()
+        .expect("clean stop");
+}
+
+#[tokio::test]
+async fn broker_command_reports_port_in_use() {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        broker: streamhub_kafka::broker::BrokerArgs,
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let cli = Cli::try_parse_from(["broker", "--listen", &addr, "--storage", "memory://"]).unwrap();
+    let err = streamhub_kafka::broker::run(cli.broker, Default::default())
+        .await
+        .expect_err("port taken");
+    assert_eq!(format!("{err:#}"), format!("{addr} is already in use"));
+}

@@ -1,0 +1,210 @@
+//! Produce-then-consume throughput of one broker, for BENCHMARKS.md.
+//!
+//!   cargo run --release -p streamhub-kafka --example throughput -- --embedded-dir /tmp/bench
+//!   cargo run --release -p streamhub-kafka --example throughput -- --bootstrap 127.0.0.1:19092
+//!
+//! Produces N messages of about `--size` bytes with the streamhub producer defaults
+//! (idempotent, acks=all), awaiting every acknowledgement, then reads them all back with one
+//! consumer of a fresh group that stores each offset after "processing" (the at-least-once
+//! pattern of streamhub's consumer). Prints messages/s and MB/s for each side, and for the
+//! embedded broker (run in this process) the process's peak resident memory and the size of
+//! its SQLite files.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use streamhub_kafka::rdkafka::consumer::Consumer;
+use streamhub_kafka::rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
+use streamhub_kafka::rdkafka::producer::FutureRecord;
+use streamhub_kafka::{KafkaConfig, TopicSpec, commit_stored_offsets};
+
+struct Options {
+    bootstrap: Option<String>,
+    embedded_dir: Option<std::path::PathBuf>,
+    messages: usize,
+    size: usize,
+    partitions: i32,
+}
+
+fn options() -> anyhow::Result<Options> {
+    let mut o = Options {
+        bootstrap: None,
+        embedded_dir: None,
+        messages: 1_000_000,
+        size: 200,
+        partitions: 3,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
+        match arg.as_str() {
+            "--bootstrap" => o.bootstrap = Some(value()?),
+            "--embedded-dir" => o.embedded_dir = Some(value()?.into()),
+            "--messages" => o.messages = value()?.parse()?,
+            "--size" => o.size = value()?.parse()?,
+            "--partitions" => o.partitions = value()?.parse()?,
+            other => bail!(
+                "unknown argument {other}; use --bootstrap HOST:PORT | --embedded-dir DIR, \
+                 --messages N, --size BYTES, --partitions P"
+            ),
+        }
+    }
+    if o.bootstrap.is_some() == o.embedded_dir.is_some() {
+        bail!("give exactly one of --bootstrap HOST:PORT and --embedded-dir DIR");
+    }
+    Ok(o)
+}
+
+fn status_kb(field: &str) -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let o = options()?;
+    #[cfg(feature = "embedded-broker")]
+    let embedded = match &o.embedded_dir {
+        Some(dir) => {
+            let dir = std::path::absolute(dir)?;
+            std::fs::create_dir_all(&dir)?;
+            let broker = streamhub_kafka::broker::EmbeddedBroker::start(
+                streamhub_kafka::broker::BrokerConfig::sqlite(dir.join("broker.db")),
+            )
+            .await?;
+            Some((broker, dir))
+        }
+        None => None,
+    };
+    #[cfg(feature = "embedded-broker")]
+    let bootstrap = match (&o.bootstrap, &embedded) {
+        (Some(b), _) => b.clone(),
+        (None, Some((broker, _))) => broker.bootstrap_servers(),
+        (None, None) => unreachable!("checked in options()"),
+    };
+    #[cfg(not(feature = "embedded-broker"))]
+    let bootstrap = o
+        .bootstrap
+        .clone()
+        .context("built without the embedded broker: use --bootstrap")?;
+
+    let config = KafkaConfig::new(&bootstrap).with_timeout(Duration::from_secs(30));
+    let admin = config.admin()?;
+    let topic = format!("throughput-{:08x}", rand::random::<u32>());
+    admin
+        .ensure_topic(&TopicSpec::new(&topic, o.partitions, 1))
+        .await?;
+    println!(
+        "broker {bootstrap}, topic {topic} ({} partitions), {} messages of {} bytes, idempotent acks=all",
+        o.partitions, o.messages, o.size
+    );
+
+    // Produce: keep enqueueing, drain acknowledgements as they come.
+    let producer = config.producer()?;
+    let payload_tail = "x".repeat(o.size.saturating_sub(40));
+    let started = Instant::now();
+    let mut pending = FuturesUnordered::new();
+    let mut acked = 0usize;
+    for i in 0..o.messages {
+        let key = format!("sensor-{:04}", i % 1000);
+        let value = format!("{{\"seq\":{i:>12},\"v\":\"{payload_tail}\"}}");
+        loop {
+            match producer.send_result(FutureRecord::to(&topic).key(&key).payload(&value)) {
+                Ok(delivery) => {
+                    pending.push(delivery);
+                    break;
+                }
+                Err((RdError::MessageProduction(RDKafkaErrorCode::QueueFull), _)) => {
+                    // Local queue full: wait for an acknowledgement to free room.
+                    match pending.next().await {
+                        Some(Ok(Ok(_))) => acked += 1,
+                        Some(Ok(Err((e, _)))) => bail!("message not acknowledged: {e}"),
+                        Some(Err(_)) => bail!("delivery cancelled"),
+                        None => tokio::time::sleep(Duration::from_millis(1)).await,
+                    }
+                }
+                Err((e, _)) => bail!("enqueue failed: {e}"),
+            }
+        }
+    }
+    while let Some(result) = pending.next().await {
+        match result {
+            Ok(Ok(_)) => acked += 1,
+            Ok(Err((e, _))) => bail!("message not acknowledged: {e}"),
+            Err(_) => bail!("delivery cancelled"),
+        }
+    }
+    let produce_secs = started.elapsed().as_secs_f64();
+    assert_eq!(acked, o.messages);
+    let bytes = (o.messages * o.size) as f64;
+    println!(
+        "produced {acked} in {produce_secs:.2} s: {:.0} msg/s, {:.1} MB/s",
+        acked as f64 / produce_secs,
+        bytes / produce_secs / 1e6
+    );
+    drop(producer);
+
+    // Consume with a fresh group, storing each offset after handling the message.
+    let consumer = config.consumer(&format!("{topic}-reader"))?;
+    consumer.subscribe(&[&topic])?;
+    let started = Instant::now();
+    let mut read = 0usize;
+    let mut payload_bytes = 0usize;
+    while read < o.messages {
+        let msg = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .with_context(|| format!("no message for 60 s after {read}"))??;
+        payload_bytes += msg.payload_len();
+        consumer.store_offset_from_message(&msg)?;
+        read += 1;
+    }
+    let consume_secs = started.elapsed().as_secs_f64();
+    commit_stored_offsets(&consumer)?;
+    println!(
+        "consumed {read} in {consume_secs:.2} s: {:.0} msg/s, {:.1} MB/s",
+        read as f64 / consume_secs,
+        payload_bytes as f64 / consume_secs / 1e6
+    );
+    drop(consumer);
+
+    if let (Some(rss), Some(peak)) = (status_kb("VmRSS:"), status_kb("VmHWM:")) {
+        println!(
+            "this process (clients{}): resident {} MiB, peak {} MiB",
+            if o.embedded_dir.is_some() {
+                " + embedded broker"
+            } else {
+                ""
+            },
+            rss / 1024,
+            peak / 1024
+        );
+    }
+    #[cfg(feature = "embedded-broker")]
+    if let Some((broker, dir)) = embedded {
+        broker.shutdown().await?;
+        println!(
+            "embedded broker storage {}: {:.1} MiB",
+            dir.display(),
+            dir_bytes(&dir) as f64 / (1024.0 * 1024.0)
+        );
+    }
+    #[cfg(not(feature = "embedded-broker"))]
+    let _ = dir_bytes;
+    Ok(())
+}

@@ -37,7 +37,7 @@ pub use auth::{Credential, Principal};
 pub use cluster::ClusterInfo;
 pub use config::{AdminArgs, AdminConfig, Secret, parse_duration};
 pub use error::ApiError;
-pub use state::AppState;
+pub use state::{AppState, MAX_EVENT_STREAMS};
 
 /// Request bodies above this answer 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;

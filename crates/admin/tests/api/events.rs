@@ -95,3 +95,42 @@ async fn stopping_the_service_ends_open_event_streams() {
         .expect("graceful shutdown must not wait for event streams");
     drop(res);
 }
+
+#[tokio::test]
+async fn event_streams_beyond_the_bound_get_503_until_one_closes() {
+    let s = Server::start().await;
+    let mut open = Vec::new();
+    for _ in 0..streamhub_admin::MAX_EVENT_STREAMS {
+        let res = s
+            .request(Method::GET, "/api/events", Some(&s.admin))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        open.push(res);
+    }
+    let (status, body) = call(s.request(Method::GET, "/api/events", Some(&s.admin))).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["code"], "unavailable");
+
+    drop(open.pop());
+    // The server notices the closed connection on its next write or poll.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let res = s
+            .request(Method::GET, "/api/events", Some(&s.admin))
+            .send()
+            .await
+            .unwrap();
+        if res.status() == StatusCode::OK {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot was never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(open);
+    s.stop().await;
+}

@@ -515,3 +515,50 @@ async fn every_read_connection_sees_each_commit_at_once() {
         }
     }
 }
+
+/// Two stores on one file stand for two admin processes: the write lock of the file,
+/// not the in-process mutex, must then decide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_processes_approving_at_once_make_one_transition() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let b = Arc::new(SqliteStore::open(&path).await.unwrap());
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        ids.push(
+            a.create_topic("alice", new_topic(&format!("shared{i}")))
+                .await
+                .unwrap()
+                .topic_id,
+        );
+    }
+    let mut tasks = Vec::new();
+    for id in ids.iter().copied() {
+        for store in [a.clone(), b.clone(), a.clone(), b.clone()] {
+            tasks.push(tokio::spawn(async move {
+                store
+                    .transition("admin", TopicRef::Id(id), Action::Approve, None)
+                    .await
+                    .unwrap()
+                    .changed()
+            }));
+        }
+    }
+    let mut changed = 0;
+    for task in tasks {
+        changed += task.await.unwrap() as usize;
+    }
+    assert_eq!(changed, ids.len());
+    let approvals = b
+        .audit(&AuditFilter {
+            action: Some("approve".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(approvals.len(), ids.len());
+    assert_eq!(b.counts().await.unwrap(), recount(&b).await);
+    assert_eq!(a.counts().await.unwrap().approved, ids.len() as i64);
+}

@@ -1,6 +1,6 @@
 //! `streamhub consumer read`: scriptable reads, like kcat.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{self, Write};
 use std::time::Duration;
 
@@ -341,6 +341,68 @@ struct Sink<'a> {
     warnings: &'a mut (dyn Write + Send),
 }
 
+/// Offsets of messages written to an output buffer that may not have reached the reader
+/// yet. They are stored (and so committed) only after a flush: a consumer killed with
+/// output still buffered shows those messages again at its next start instead of
+/// losing them.
+struct Unflushed {
+    progress: Progress,
+    next: HashMap<(String, i32), i64>,
+    written: usize,
+}
+
+/// Flush at least this often under a continuous stream, so the committed position
+/// keeps up.
+const FLUSH_EVERY: usize = 1024;
+
+impl Unflushed {
+    fn new(progress: Progress) -> Self {
+        Self {
+            progress,
+            next: HashMap::new(),
+            written: 0,
+        }
+    }
+
+    fn note(&mut self, topic: &str, partition: i32, offset: i64) {
+        self.written += 1;
+        if self.progress == Progress::Commit {
+            self.next.insert((topic.to_owned(), partition), offset + 1);
+        }
+    }
+
+    /// Flushes the output, then stores the offsets of what it held. `Ok(false)` when the
+    /// reader has gone away.
+    fn hand_over(
+        &mut self,
+        out: &mut (dyn Write + Send),
+        warnings: &mut (dyn Write + Send),
+        consumer: &StreamConsumer,
+    ) -> anyhow::Result<bool> {
+        if let Err(e) = out.flush() {
+            return if is_closed_output(&e) {
+                Ok(false)
+            } else {
+                Err(anyhow::Error::new(e).context("cannot write the output"))
+            };
+        }
+        self.written = 0;
+        if self.next.is_empty() {
+            return Ok(true);
+        }
+        let mut tpl = TopicPartitionList::new();
+        for ((topic, partition), next) in self.next.drain() {
+            tpl.add_partition_offset(&topic, partition, Offset::Offset(next))?;
+        }
+        // A partition taken away by a rebalance cannot be stored; its new owner
+        // resumes from the last commit, which only repeats messages.
+        if let Err(e) = consumer.store_offsets(&tpl) {
+            let _ = writeln!(warnings, "warning: cannot store offsets: {e}");
+        }
+        Ok(true)
+    }
+}
+
 async fn consume(
     consumer: &StreamConsumer,
     sink: &mut Sink<'_>,
@@ -354,28 +416,34 @@ async fn consume(
         out,
         warnings,
     } = sink;
+    let mut unflushed = Unflushed::new(progress);
     let mut reported_errors = 0u32;
-    loop {
+    let ended_by = loop {
         if args.max_messages.is_some_and(|max| renderer.shown >= max) {
-            return finish(out, EndedBy::MaxMessages);
+            break EndedBy::MaxMessages;
         }
         let next = match consumer.recv().now_or_never() {
-            Some(next) => next,
-            None => {
-                // Nothing is waiting: hand what was written to the reader now.
-                if let Err(e) = out.flush() {
-                    return output_error(e);
+            Some(next) if unflushed.written < FLUSH_EVERY => next,
+            waiting => {
+                // Nothing is waiting (or much is written): hand it to the reader now.
+                if !unflushed.hand_over(*out, *warnings, consumer)? {
+                    return Ok(EndedBy::OutputClosed);
                 }
-                let idle = async {
-                    match args.timeout {
-                        Some(d) => tokio::time::sleep(d).await,
-                        None => std::future::pending().await,
+                match waiting {
+                    Some(next) => next,
+                    None => {
+                        let idle = async {
+                            match args.timeout {
+                                Some(d) => tokio::time::sleep(d).await,
+                                None => std::future::pending().await,
+                            }
+                        };
+                        tokio::select! {
+                            next = consumer.recv() => next,
+                            _ = idle => break EndedBy::Idle,
+                            _ = shutdown.cancelled() => break EndedBy::Shutdown,
+                        }
                     }
-                };
-                tokio::select! {
-                    next = consumer.recv() => next,
-                    _ = idle => return finish(out, EndedBy::Idle),
-                    _ = shutdown.cancelled() => return finish(out, EndedBy::Shutdown),
                 }
             }
         };
@@ -394,14 +462,10 @@ async fn consume(
                 {
                     continue;
                 }
-                if let Err(e) = renderer.write(out, warnings, &record) {
+                if let Err(e) = renderer.write(*out, *warnings, &record) {
                     return output_error(e);
                 }
-                if progress == Progress::Commit {
-                    consumer
-                        .store_offset_from_message(&message)
-                        .context("cannot store the consumed offset")?;
-                }
+                unflushed.note(record.topic, record.partition, record.offset);
             }
             Err(e) => {
                 if let Some(fatal) = fatal_consume_error(&e) {
@@ -414,14 +478,11 @@ async fn consume(
                 }
             }
         }
+    };
+    if !unflushed.hand_over(*out, *warnings, consumer)? {
+        return Ok(EndedBy::OutputClosed);
     }
-}
-
-fn finish(out: &mut (dyn Write + Send), ended_by: EndedBy) -> anyhow::Result<EndedBy> {
-    match out.flush() {
-        Ok(()) => Ok(ended_by),
-        Err(e) => output_error(e),
-    }
+    Ok(ended_by)
 }
 
 fn output_error(e: io::Error) -> anyhow::Result<EndedBy> {

@@ -9,7 +9,6 @@ use streamhub_model::{DataType, TopicName};
 /// `streamhub producer [flags]` runs the producer; `streamhub producer generate ...`
 /// publishes a fixed number of events without the admin service.
 #[derive(clap::Args, Debug)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct ProducerCommand {
     #[command(subcommand)]
     pub command: Option<ProducerSubcommand>,
@@ -37,9 +36,10 @@ pub struct ProducerArgs {
     #[command(flatten)]
     pub kafka: KafkaArgs,
 
-    /// Shared secret the admin service expects in X-Producer-Key.
+    /// Shared secret the admin service expects in X-Producer-Key (required to run;
+    /// `generate` does not use it).
     #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
-    pub producer_secret: Secret,
+    pub producer_secret: Option<Secret>,
 
     /// Messages per second for every topic, overriding each topic's configured rate
     /// (default: the topic's rate, else one message every 0.5–1.5 s).

@@ -51,7 +51,12 @@ pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Res
         bootstrap_servers = config.bootstrap_servers(),
         "producer starting"
     );
-    let admin = AdminClient::new(args.admin_url.clone(), &args.producer_secret)?;
+    let Some(key) = &args.producer_secret else {
+        anyhow::bail!(
+            "the producer needs PRODUCER_SECRET (or --producer-secret): the admin service authenticates it with that key"
+        );
+    };
+    let admin = AdminClient::new(args.admin_url.clone(), key)?;
     match watch::wait_for_admin(&admin, &shutdown).await? {
         Some(()) => {}
         None => return Ok(()),
@@ -151,6 +156,20 @@ pub fn open_log_file(path: &Path) -> anyhow::Result<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn running_without_a_producer_key_says_so() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            args: ProducerArgs,
+        }
+        let mut args = Cli::parse_from(["producer"]).args;
+        args.producer_secret = None;
+        let err = run(args, CancellationToken::new()).await.unwrap_err();
+        assert!(err.to_string().contains("PRODUCER_SECRET"), "{err}");
+    }
 
     #[test]
     fn topic_seeds_differ_per_topic_and_repeat() {

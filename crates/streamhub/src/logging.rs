@@ -8,6 +8,12 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+/// Info by default. librdkafka reports every failed connection attempt as an error, many
+/// times a second while a broker is down; streamhub's components say it once, in their
+/// own words, so librdkafka's own lines are off unless `RUST_LOG` asks for them
+/// (`RUST_LOG=info,rdkafka=debug`). The embedded broker is quiet below warnings.
+const DEFAULT_FILTER: &str = "info,rdkafka=off,librdkafka=off,tansu_broker=warn,tansu_storage=warn,tansu_sans_io=warn,tansu_schema=warn";
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
 pub enum LogFormat {
     #[default]
@@ -16,12 +22,8 @@ pub enum LogFormat {
 }
 
 pub fn init(format: LogFormat, file: Option<&Path>) -> anyhow::Result<()> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        // librdkafka and the embedded broker are chatty at info; their warnings still show.
-        EnvFilter::new(
-            "info,tansu_broker=warn,tansu_storage=warn,tansu_sans_io=warn,librdkafka=warn",
-        )
-    });
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let stderr = match format {
         LogFormat::Text => stderr.boxed(),

@@ -1,12 +1,49 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+/// One message of a topic, as the dashboard's tail shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TailMessage {
+    pub partition: i32,
+    pub offset: i64,
+    /// The message's Kafka timestamp, when it has one.
+    pub timestamp: Option<DateTime<Utc>>,
+    pub key: Option<String>,
+    /// The value as JSON; a value that is not JSON comes as a JSON string.
+    pub value: serde_json::Value,
+}
 
 /// Figures read from the Kafka cluster. Without one the API says Kafka figures are off.
+/// Only `topic_message_totals` is required; a reader without the others makes their
+/// endpoints answer that Kafka did not give the figure.
 #[async_trait]
 pub trait ClusterInfo: Send + Sync {
     /// Messages currently held per topic (sum over partitions of high − low watermark).
     /// Topics missing from the map are unknown to the cluster.
     async fn topic_message_totals(&self, topics: &[String])
     -> Result<HashMap<String, i64>, String>;
+
+    /// How many messages the consumer group `group` has yet to read, per topic.
+    async fn group_lag(
+        &self,
+        group: &str,
+        topics: &[String],
+    ) -> Result<HashMap<String, i64>, String> {
+        let _ = (group, topics);
+        Err("this cluster reader does not read consumer lag".into())
+    }
+
+    /// The newest `backlog` messages of `topic`, then the live ones as they arrive.
+    async fn tail(
+        &self,
+        topic: &str,
+        backlog: usize,
+    ) -> Result<BoxStream<'static, Result<TailMessage, String>>, String> {
+        let _ = (topic, backlog);
+        Err("this cluster reader does not tail topics".into())
+    }
 }

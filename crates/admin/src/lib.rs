@@ -14,6 +14,7 @@ mod cluster;
 mod config;
 pub mod dashboard;
 pub mod error;
+pub mod metrics;
 mod state;
 
 use std::future::Future;
@@ -34,7 +35,7 @@ use tower_http::trace::TraceLayer;
 
 pub use api::topics::TopicDetails;
 pub use auth::{Credential, Principal};
-pub use cluster::ClusterInfo;
+pub use cluster::{ClusterInfo, TailMessage};
 pub use config::{AdminArgs, AdminConfig, Secret, parse_duration};
 pub use error::ApiError;
 pub use state::{AppState, MAX_EVENT_STREAMS};
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/users/{username}", delete(users::delete_by_path))
         .route("/events", get(events::stream))
+        .merge(metrics::routes())
         .fallback(error::api_not_found)
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));

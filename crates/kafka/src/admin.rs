@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
@@ -315,6 +315,38 @@ impl Admin {
             Ok(self.partitions(name).await?.is_none())
         })
         .await
+    }
+
+    /// The configuration of a topic as the brokers report it (defaults included).
+    pub async fn topic_config(&self, topic: &str) -> Result<HashMap<String, String>, KafkaError> {
+        validate_topic_name(topic)?;
+        let resource = ResourceSpecifier::Topic(topic);
+        let results = self
+            .admin_call("describe topic configuration", |client, opts| {
+                client.describe_configs([&resource], opts)
+            })
+            .await?;
+        let mut config = HashMap::new();
+        for result in results {
+            match result {
+                Ok(resource) => {
+                    for entry in resource.entries {
+                        if let Some(value) = entry.value {
+                            config.insert(entry.name, value);
+                        }
+                    }
+                }
+                Err(RDKafkaErrorCode::UnknownTopicOrPartition) => {
+                    return Err(KafkaError::UnknownTopic(topic.to_owned()));
+                }
+                Err(code) => {
+                    return Err(KafkaError::Broker(format!(
+                        "describing topic {topic:?} failed: {code}"
+                    )));
+                }
+            }
+        }
+        Ok(config)
     }
 
     /// Low and high watermarks of every partition of `topic`, by partition.

@@ -191,6 +191,16 @@ async fn scenario(bootstrap: &str) -> Outcome {
         other => panic!("replication factor above broker count: {other:?}"),
     }
     assert_eq!(admin.partition_count(&too_many.name).await.unwrap(), None);
+    if brokers >= 3 {
+        // Replicated topics keep accepting acks=all writes with one broker down.
+        let replicated = TopicSpec::new(random_name("contract-rf3"), 2, 3);
+        assert_eq!(admin.ensure_topic(&replicated).await.unwrap(), Created::New);
+        let config = admin.topic_config(&replicated.name).await.expect("config");
+        assert_eq!(
+            config.get("min.insync.replicas").map(String::as_str),
+            Some("2")
+        );
+    }
 
     // Produce: every message acknowledged, keyed messages stay in one partition.
     let produced = produce(&config, &topic).await;

@@ -194,6 +194,7 @@ pub trait Store: Send + Sync + 'static {
     async fn topic(&self, topic_id: i64) -> Result<Topic>;
     /// The live topic of that name.
     async fn topic_by_name(&self, name: &str) -> Result<Topic>;
+    /// Newest first.
     async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>>;
     /// Applies `action` through [`TopicStatus::apply`]. `reason` is kept for `Reject`.
     async fn transition(

@@ -23,7 +23,7 @@ pub struct ListQuery {
 }
 
 /// `GET /api/topics?status=&limit=&offset=`: every topic but deleted ones unless
-/// `status` asks for them, in id order.
+/// `status` asks for them, newest first.
 pub async fn list(
     State(state): State<AppState>,
     _principal: Principal,

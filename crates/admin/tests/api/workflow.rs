@@ -171,7 +171,7 @@ async fn listing_filters_by_status_and_pages() {
         .iter()
         .map(|t| t["topic_id"].as_i64().unwrap())
         .collect();
-    assert_eq!(got, [ids[1], ids[2]]);
+    assert_eq!(got, [ids[2], ids[1]], "newest first");
     s.stop().await;
 }
 

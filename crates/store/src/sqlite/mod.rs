@@ -431,7 +431,7 @@ impl Store for SqliteStore {
                 conn.all(
                     &format!(
                         "SELECT {TOPIC_COLUMNS} FROM topics WHERE status = ?1 \
-                         ORDER BY topic_id LIMIT ?2 OFFSET ?3"
+                         ORDER BY topic_id DESC LIMIT ?2 OFFSET ?3"
                     ),
                     params![status.as_str(), limit, filter.offset],
                     topic_from_row,
@@ -442,7 +442,7 @@ impl Store for SqliteStore {
                 conn.all(
                     &format!(
                         "SELECT {TOPIC_COLUMNS} FROM topics WHERE status <> 'deleted' \
-                         ORDER BY topic_id LIMIT ?1 OFFSET ?2"
+                         ORDER BY topic_id DESC LIMIT ?1 OFFSET ?2"
                     ),
                     params![limit, filter.offset],
                     topic_from_row,

@@ -316,7 +316,7 @@ async fn deleting_a_subscribed_topic_is_refused() {
 }
 
 #[tokio::test]
-async fn listing_filters_by_status_and_pages_in_id_order() {
+async fn listing_filters_by_status_and_pages_newest_first() {
     let (_dir, store) = temp_store().await;
     for i in 0..5 {
         store
@@ -343,7 +343,7 @@ async fn listing_filters_by_status_and_pages_in_id_order() {
         .await
         .unwrap();
     let names: Vec<_> = page.iter().map(|t| t.topic_name.as_str()).collect();
-    assert_eq!(names, ["t1", "t2"]);
+    assert_eq!(names, ["t3", "t2"], "newest first");
     let deleted = store
         .topics(&TopicFilter {
             status: Some(TopicStatus::Deleted),

@@ -74,6 +74,14 @@
     return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
   }
 
+  /** Short local time: the clock alone today, with the date otherwise. */
+  function fmtWhen(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return String(iso);
+    if (d.toDateString() === new Date().toDateString()) return d.toLocaleTimeString();
+    return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+  }
+
   function timeEl(iso) {
     return el('time', { datetime: iso || '', title: iso ? fmtTime(iso) : '', text: fmtAgo(iso), class: 'nowrap' });
   }
@@ -115,7 +123,7 @@
     const o = opts || {};
     const headers = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = o.csrf || cookie('streamhub_csrf');
+    if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = cookie('streamhub_csrf');
     let res;
     try {
       res = await fetch(path, {
@@ -234,26 +242,32 @@
   }
 
   async function logout() {
-    const csrf = cookie('streamhub_csrf');
     stopApp();
     try {
-      await api('POST', '/api/auth/logout', undefined, { csrf, signal: null });
+      // The server checks the CSRF cookie against the header, so it is dropped only after.
+      await api('POST', '/api/auth/logout', undefined, { signal: null });
     } catch (e) {
       // The page forgets the session either way.
     }
+    forgetSession();
     showLogin('');
+  }
+
+  /** The server clears the cookies too; dropping the readable one here keeps a reload
+   * from probing a session that is gone. */
+  function forgetSession() {
+    document.cookie = 'streamhub_csrf=; Max-Age=0; Path=/; SameSite=Strict';
   }
 
   function sessionEnded() {
     stopApp();
+    forgetSession();
     showLogin('Your session has ended. Please sign in again.');
   }
 
   function stopApp() {
     state.me = null;
     state.abort.abort();
-    // The server clears it too; dropping it here keeps a reload from probing a dead session.
-    document.cookie = 'streamhub_csrf=; Max-Age=0; Path=/; SameSite=Strict';
     if (state.events) state.events.close();
     state.events = null;
     for (const t of state.timers) clearInterval(t);
@@ -734,8 +748,8 @@
       kv('Replication factor', String(t.replication_factor)),
       kv('Rate', t.rate_per_second ? `${t.rate_per_second} msg/s` : 'default (~1 msg/s)'),
       kv('Requested by', t.created_by),
-      kv('Requested', t.created_at ? fmtTime(t.created_at) : '–'),
-      kv('Activated', t.activated_at ? fmtTime(t.activated_at) : '–'),
+      kv('Requested', t.created_at ? fmtWhen(t.created_at) : '–'),
+      kv('Activated', t.activated_at ? fmtWhen(t.activated_at) : '–'),
       kv('Messages', fmtNum(state.totals.get(t.topic_name))),
       kv('Now', `${fmtRate(currentRate(t.topic_name))} msg/s`),
     );
@@ -838,7 +852,7 @@
     if (m.partition !== undefined) head.append(el('span', { text: `p${m.partition}` }));
     if (m.offset !== undefined) head.append(el('span', { text: `@${m.offset}` }));
     if (m.key !== undefined && m.key !== null) head.append(el('span', { text: `key ${m.key}` }));
-    if (m.timestamp) head.append(el('span', { text: fmtTime(typeof m.timestamp === 'number' ? new Date(m.timestamp).toISOString() : m.timestamp) }));
+    if (m.timestamp) head.append(el('span', { text: fmtWhen(typeof m.timestamp === 'number' ? new Date(m.timestamp).toISOString() : m.timestamp) }));
     const value = m.value !== undefined ? m.value : m;
     const row = el('div', { class: 'msg' }, head, prettyJson(value));
     box.prepend(row); // newest first

@@ -324,6 +324,12 @@ test('an admin drives a topic through its life on a live page', async (t) => {
     await shot(admin, '05-topics');
   });
 
+  await t.test('an admin brings the deactivated topic back, live on both pages', async () => {
+    await admin.click(`${row(TOPIC)} button[data-action="reactivate"]`);
+    await waitStatus(admin, TOPIC, 'active');
+    await waitStatus(viewer, TOPIC, 'active');
+  });
+
   await t.test('a request is rejected with a reason the details show', async () => {
     await call('POST', '/api/topics', { name: REJECTED, description: 'rejected by the browser test' });
     await waitStatus(admin, REJECTED, 'pending');
@@ -357,6 +363,20 @@ test('an admin drives a topic through its life on a live page', async (t) => {
     await admin.waitForSelector('#confirm-dialog[open]');
     await admin.click('#confirm-ok');
     await admin.waitForSelector(row(REJECTED), { state: 'detached', timeout: 5000 });
+  });
+
+  await t.test('an admin adds and removes a user', async () => {
+    const name = `e2e_added_${suffix}`;
+    await goTo(admin, 'users');
+    await admin.fill('#user-form [name=username]', name);
+    await admin.fill('#user-form [name=password]', crypto.randomBytes(12).toString('base64url'));
+    await admin.selectOption('#user-form [name=role]', 'user');
+    await admin.click('#user-form button[type=submit]');
+    await admin.waitForSelector(`#users-body tr[data-user="${name}"]`);
+    await admin.click(`#users-body tr[data-user="${name}"] button`);
+    await admin.waitForSelector('#confirm-dialog[open]');
+    await admin.click('#confirm-ok');
+    await admin.waitForSelector(`#users-body tr[data-user="${name}"]`, { state: 'detached' });
   });
 
   await t.test('signing out returns to the sign-in form', async () => {

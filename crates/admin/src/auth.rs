@@ -259,17 +259,27 @@ static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
         .unwrap_or_default()
 });
 
-fn session_cookies(token: &str, csrf: &str, max_age: u64) -> [(header::HeaderName, String); 2] {
+fn session_cookies(
+    state: &AppState,
+    token: &str,
+    csrf: &str,
+    max_age: u64,
+) -> [(header::HeaderName, String); 2] {
+    let secure = if state.inner.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
     [
         (
             header::SET_COOKIE,
             format!(
-                "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}"
+                "{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"
             ),
         ),
         (
             header::SET_COOKIE,
-            format!("{CSRF_COOKIE}={csrf}; SameSite=Strict; Path=/; Max-Age={max_age}"),
+            format!("{CSRF_COOKIE}={csrf}; SameSite=Strict; Path=/; Max-Age={max_age}{secure}"),
         ),
     ]
 }
@@ -309,7 +319,7 @@ pub async fn login(
         )
         .await?;
     tracing::info!(username = %credentials.user.username, role = %credentials.user.role, "signed in");
-    let cookies = session_cookies(&token, &random_token(16), ttl.as_secs());
+    let cookies = session_cookies(&state, &token, &random_token(16), ttl.as_secs());
     Ok((
         AppendHeaders(cookies),
         axum::Json(LoginResponse {
@@ -329,7 +339,7 @@ pub async fn logout(
         state.store().delete_token(hash).await?;
     }
     Ok((
-        AppendHeaders(session_cookies("", "", 0)),
+        AppendHeaders(session_cookies(&state, "", "", 0)),
         axum::Json(Message {
             message: "Signed out".into(),
             topic_id: None,

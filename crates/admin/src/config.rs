@@ -57,6 +57,10 @@ pub struct AdminArgs {
     /// Kafka bootstrap servers, for message figures in statistics and topic details.
     #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
     pub bootstrap_servers: Option<String>,
+    /// Mark the session cookies `Secure`: set it when users reach the service over HTTPS
+    /// (a TLS-terminating proxy in front of it).
+    #[arg(long, env = "STREAMHUB_SECURE_COOKIES")]
+    pub secure_cookies: bool,
 }
 
 impl AdminArgs {
@@ -72,6 +76,7 @@ impl AdminArgs {
             producer_secret: self.producer_secret,
             admin_password: self.admin_password,
             token_ttl: self.token_ttl,
+            secure_cookies: self.secure_cookies,
             cluster: None,
         }
     }
@@ -87,6 +92,8 @@ pub struct AdminConfig {
     pub producer_secret: Option<Secret>,
     pub admin_password: Option<Secret>,
     pub token_ttl: Duration,
+    /// Session cookies carry `Secure` (HTTPS only).
+    pub secure_cookies: bool,
     pub cluster: Option<Arc<dyn ClusterInfo>>,
 }
 
@@ -100,6 +107,7 @@ impl AdminConfig {
             producer_secret: None,
             admin_password: None,
             token_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
             cluster: None,
         }
     }
@@ -113,6 +121,7 @@ impl fmt::Debug for AdminConfig {
             .field("producer_secret", &self.producer_secret)
             .field("admin_password", &self.admin_password)
             .field("token_ttl", &self.token_ttl)
+            .field("secure_cookies", &self.secure_cookies)
             .field("cluster", &self.cluster.is_some())
             .finish()
     }

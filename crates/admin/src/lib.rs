@@ -161,7 +161,8 @@ impl AdminService {
             config.producer_secret.clone(),
             config.token_ttl,
             config.cluster.clone(),
-        );
+        )
+        .with_secure_cookies(config.secure_cookies);
         let generated = bootstrap_admin(&state, config.admin_password.as_ref()).await?;
         store
             .purge_expired_tokens(chrono::Utc::now())

@@ -27,6 +27,7 @@ pub(crate) struct Inner {
     pub events: broadcast::Sender<Event>,
     pub producer_secret: Option<Secret>,
     pub token_ttl: Duration,
+    pub secure_cookies: bool,
     pub cluster: Option<Arc<dyn ClusterInfo>>,
     pub event_streams: Arc<Semaphore>,
     pub hashing: Semaphore,
@@ -49,6 +50,7 @@ impl AppState {
                 events,
                 producer_secret,
                 token_ttl,
+                secure_cookies: false,
                 cluster,
                 event_streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
                 hashing: Semaphore::new(CONCURRENT_HASHES),
@@ -56,6 +58,14 @@ impl AppState {
                 kafka_stats: Mutex::new(None),
             }),
         }
+    }
+
+    /// Marks session cookies `Secure`; call before sharing the state.
+    pub fn with_secure_cookies(mut self, secure: bool) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.secure_cookies = secure;
+        }
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -449,3 +449,30 @@ async fn first_start_without_a_password_generates_one_for_admin() {
     );
     handle.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn secure_cookies_are_marked_secure_only_when_asked() {
+    for secure in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let handle = AdminService::start(AdminConfig {
+            secure_cookies: secure,
+            ..config(&dir)
+        })
+        .await
+        .unwrap();
+        let res = reqwest::Client::new()
+            .post(format!("{}/api/auth/login", handle.url()))
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let cookies: Vec<_> = res.headers().get_all("set-cookie").iter().collect();
+        assert_eq!(cookies.len(), 2);
+        for c in cookies {
+            let c = c.to_str().unwrap();
+            assert_eq!(c.ends_with("; Secure"), secure, "{c}");
+        }
+        handle.stop().await.unwrap();
+    }
+}

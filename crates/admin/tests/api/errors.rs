@@ -209,3 +209,41 @@ async fn every_response_carries_the_security_headers() {
     }
     s.stop().await;
 }
+
+#[tokio::test]
+async fn store_failures_answer_500_without_internals() {
+    let s = Server::start().await;
+    // Break the store behind the service's back, as a damaged file would.
+    let db = libsql::Builder::new_local(s.dir.path().join("streamhub.db"))
+        .build()
+        .await
+        .unwrap();
+    let conn = db.connect().unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .unwrap();
+    conn.execute("ALTER TABLE counters RENAME TO counters_gone", ())
+        .await
+        .unwrap();
+
+    let (status, err) = s.get("/api/stats", &s.admin).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{err}");
+    assert_eq!(err["code"], "internal");
+    let text = err.to_string();
+    assert!(
+        !text.contains("counters") && !text.contains("SQLite"),
+        "{text}"
+    );
+    let (status, err) = call(s.request(Method::GET, "/api/health", None)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{err}");
+
+    conn.execute("ALTER TABLE counters_gone RENAME TO counters", ())
+        .await
+        .unwrap();
+    let (status, _) = s.get("/api/stats", &s.admin).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the service recovers with the store"
+    );
+    s.stop().await;
+}

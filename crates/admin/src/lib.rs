@@ -163,14 +163,16 @@ impl AdminService {
             config.cluster.clone(),
         )
         .with_secure_cookies(config.secure_cookies);
+        // Bind before creating the first admin, so a busy port does not use up the
+        // one showing of a generated password.
+        let listener = tokio::net::TcpListener::bind(&config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let generated = bootstrap_admin(&state, config.admin_password.as_ref()).await?;
         store
             .purge_expired_tokens(chrono::Utc::now())
             .await
             .context("cannot clean expired tokens")?;
-        let listener = tokio::net::TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", config.listen))?;
         let addr = listener.local_addr()?;
         if config.producer_secret.is_none() {
             tracing::warn!(

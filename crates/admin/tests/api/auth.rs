@@ -476,3 +476,24 @@ async fn secure_cookies_are_marked_secure_only_when_asked() {
         handle.stop().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_busy_port_fails_the_start_before_the_first_admin_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = AdminService::start(AdminConfig {
+        listen: taken.local_addr().unwrap().to_string(),
+        ..AdminConfig::local(dir.path())
+    })
+    .await
+    .unwrap_err();
+    assert!(format!("{err:#}").contains("cannot listen on"), "{err:#}");
+    let handle = AdminService::start(AdminConfig::local(dir.path()))
+        .await
+        .unwrap();
+    assert!(
+        handle.admin_password().is_some(),
+        "the generated password is shown by the start that succeeds"
+    );
+    handle.stop().await.unwrap();
+}

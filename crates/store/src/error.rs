@@ -17,9 +17,3 @@ pub enum StoreError {
     #[error("metadata store failure: {0}")]
     Backend(String),
 }
-
-impl From<libsql::Error> for StoreError {
-    fn from(e: libsql::Error) -> Self {
-        StoreError::Backend(e.to_string())
-    }
-}

@@ -129,6 +129,12 @@ impl std::ops::Deref for WriteTx<'_> {
     }
 }
 
+impl From<libsql::Error> for StoreError {
+    fn from(e: libsql::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
 fn is_busy(e: &libsql::Error) -> bool {
     matches!(e, libsql::Error::SqliteFailure(code, _) if code & 0xff == SQLITE_BUSY)
 }

@@ -291,7 +291,7 @@
     route();
     reloadAll();
     connectEvents();
-    sampleMetrics();
+    loadRateHistory().finally(sampleMetrics);
     state.timers.push(setInterval(sampleMetrics, SAMPLE_MS));
     // Keeps the relative times ("2 min ago") and the chart's time axis moving.
     state.timers.push(setInterval(() => {
@@ -486,6 +486,21 @@
     if (!note) return lead + '.';
     const text = /^kafka figures are off/i.test(note) ? note : `${lead}: ${note}`;
     return /[.!]$/.test(text) ? text : text + '.';
+  }
+
+  /** Seeds the charts with the rates the server sampled before this page opened. */
+  async function loadRateHistory() {
+    try {
+      const h = await api('GET', '/api/metrics/rates');
+      if (!h || !h.enabled) return;
+      const oldest = Date.now() - RATE_WINDOW_MS;
+      for (const t of h.topics || []) {
+        const points = (t.points || []).filter(([ms]) => ms >= oldest);
+        if (points.length && !(state.rates.get(t.topic_name) || []).length) state.rates.set(t.topic_name, points);
+      }
+    } catch (e) {
+      // An older admin service without the history: the page samples from now on.
+    }
   }
 
   function currentRate(name) {
@@ -1018,7 +1033,7 @@
       });
       const minutes = shown ? Math.round(shown / 60000) : 15;
       $('#chart-rate-span').textContent = minutes >= 15 ? 'active topics · last 15 minutes'
-        : `active topics · last ${Math.max(1, minutes)} min (since this page opened)`;
+        : `active topics · last ${Math.max(1, minutes)} min (as far back as measured)`;
       legend.replaceChildren(...series.map((s) =>
         el('span', { class: 'c' + (s.colour % Charts.COLOURS), 'data-topic': s.name },
           el('i'), el('span', { class: 'muted', text: s.name }), el('b', { text: fmtRate(currentRate(s.name)) }))));

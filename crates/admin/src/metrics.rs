@@ -2,13 +2,16 @@
 //!
 //! - `GET /api/metrics/topics`: message totals of the active and inactive topics. The page samples it every few seconds and turns the totals
 //!   into messages per second itself.
+//! - `GET /api/metrics/rates`: messages per second per topic over the last 15 minutes,
+//!   sampled here every few seconds from the first time a dashboard asks for figures
+//!   (or from [`start_rate_sampler`]), so a page opened now shows the recent past too.
 //! - `GET /api/metrics/lag`: how far each subscription's consumer group is behind.
 //! - `GET /api/topics/{id}/tail`: the newest messages of a topic as server-sent events.
 //!
 //! Without a cluster (no `--bootstrap-servers`) each says so plainly: `enabled: false`
 //! with a `note`, and the tail sends one `status` event saying the same.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
@@ -41,11 +44,15 @@ const KAFKA_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_TAILS: usize = 16;
 /// Messages sent to a new tail before the live ones.
 const TAIL_BACKLOG: usize = 20;
+/// How often the rate history samples the totals, and how much of it is kept.
+const RATE_INTERVAL: Duration = Duration::from_secs(5);
+const RATE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// The routes, to be nested under `/api` beside the other endpoints.
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/metrics/topics", get(topic_figures))
+        .route("/metrics/rates", get(rate_history))
         .route("/metrics/lag", get(lag_figures))
         .route("/topics/{id}/tail", get(tail))
 }
@@ -99,6 +106,7 @@ async fn topic_figures(
             timestamp: Utc::now(),
         }));
     };
+    start_rate_sampler(&state);
     let key = Arc::as_ptr(&state.inner) as usize;
     // Held across the Kafka round, so concurrent requests wait for one answer.
     let mut cache = FIGURES_CACHE.lock().await;
@@ -171,6 +179,167 @@ async fn read_topic_figures(cluster: &dyn ClusterInfo, names: &[String]) -> Topi
         topics,
         timestamp,
     }
+}
+
+// ---------------------------------------------------------------- rate history
+
+/// Rates of one application state: per topic, `(unix ms, messages per second)`.
+#[derive(Default)]
+struct RateHistory {
+    rates: HashMap<String, VecDeque<(i64, f64)>>,
+    last: HashMap<String, (DateTime<Utc>, i64)>,
+    note: Option<String>,
+}
+
+static RATE_HISTORIES: LazyLock<std::sync::Mutex<HashMap<usize, RateHistory>>> =
+    LazyLock::new(|| std::sync::Mutex::new(HashMap::new()));
+
+fn histories() -> std::sync::MutexGuard<'static, HashMap<usize, RateHistory>> {
+    // A panic while holding the lock leaves plain data behind: keep using it.
+    RATE_HISTORIES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts sampling message totals into the 15-minute rate history, once per application
+/// state, until the service stops. Does nothing without a cluster.
+pub fn start_rate_sampler(state: &AppState) {
+    if cluster(state).is_none() {
+        return;
+    }
+    let key = Arc::as_ptr(&state.inner) as usize;
+    {
+        let mut all = histories();
+        if all.contains_key(&key) {
+            return;
+        }
+        all.insert(key, RateHistory::default());
+    }
+    let state = state.clone();
+    tokio::spawn(async move {
+        let shutdown = state.inner.shutdown.clone();
+        let mut tick = tokio::time::interval(RATE_INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tick.tick() => {}
+            }
+            let Some(cluster) = cluster(&state) else {
+                break;
+            };
+            let figures = match kafka_topic_names(&state).await {
+                Ok(names) => read_topic_figures(cluster.as_ref(), &names).await,
+                Err(e) => {
+                    tracing::warn!(error = ?e, "cannot list topics for the rate history");
+                    continue;
+                }
+            };
+            if let Some(history) = histories().get_mut(&key) {
+                history.record(&figures);
+            }
+        }
+        histories().remove(&key);
+    });
+}
+
+impl RateHistory {
+    fn record(&mut self, figures: &TopicFigures) {
+        if !figures.enabled {
+            self.note = figures.note.clone();
+            return;
+        }
+        self.note = None;
+        let at = figures.timestamp;
+        let oldest =
+            (at - chrono::Duration::from_std(RATE_WINDOW).unwrap_or_default()).timestamp_millis();
+        for t in &figures.topics {
+            let previous = self
+                .last
+                .insert(t.topic_name.clone(), (at, t.total_messages));
+            let Some((then, total)) = previous else {
+                continue;
+            };
+            let ms = (at - then).num_milliseconds();
+            if ms <= 0 {
+                continue;
+            }
+            // A smaller total means the topic was recreated: count from zero again.
+            let rate = if t.total_messages >= total {
+                (t.total_messages - total) as f64 * 1000.0 / ms as f64
+            } else {
+                0.0
+            };
+            let points = self.rates.entry(t.topic_name.clone()).or_default();
+            points.push_back((at.timestamp_millis(), rate));
+        }
+        let present: std::collections::HashSet<&str> = figures
+            .topics
+            .iter()
+            .map(|t| t.topic_name.as_str())
+            .collect();
+        self.last.retain(|name, _| present.contains(name.as_str()));
+        self.rates.retain(|name, points| {
+            while points.front().is_some_and(|&(ms, _)| ms < oldest) {
+                points.pop_front();
+            }
+            present.contains(name.as_str()) || !points.is_empty()
+        });
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RateFigures {
+    pub enabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub interval_seconds: u64,
+    pub topics: Vec<TopicRates>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TopicRates {
+    pub topic_name: String,
+    /// `[unix ms, messages per second]`, oldest first.
+    pub points: Vec<(i64, f64)>,
+}
+
+/// `GET /api/metrics/rates`, for every signed-in principal.
+async fn rate_history(
+    State(state): State<AppState>,
+    _principal: Principal,
+) -> Result<Json<RateFigures>, ApiError> {
+    if cluster(&state).is_none() {
+        return Ok(Json(RateFigures {
+            enabled: false,
+            note: Some(off_note()),
+            interval_seconds: RATE_INTERVAL.as_secs(),
+            topics: Vec::new(),
+        }));
+    }
+    start_rate_sampler(&state);
+    let key = Arc::as_ptr(&state.inner) as usize;
+    let all = histories();
+    let history = all.get(&key);
+    let mut topics: Vec<TopicRates> = history
+        .map(|h| {
+            h.rates
+                .iter()
+                .map(|(name, points)| TopicRates {
+                    topic_name: name.clone(),
+                    points: points.iter().copied().collect(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    topics.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));
+    let note = history.and_then(|h| h.note.clone());
+    Ok(Json(RateFigures {
+        enabled: note.is_none(),
+        note,
+        interval_seconds: RATE_INTERVAL.as_secs(),
+        topics,
+    }))
 }
 
 // ---------------------------------------------------------------- consumer lag
@@ -521,11 +690,61 @@ mod tests {
         }
     }
 
+    fn figures_at(seconds: i64, totals: &[(&str, i64)]) -> TopicFigures {
+        TopicFigures {
+            enabled: true,
+            note: None,
+            topics: totals
+                .iter()
+                .map(|&(name, total)| TopicTotal {
+                    topic_name: name.to_owned(),
+                    total_messages: total,
+                })
+                .collect(),
+            timestamp: DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn rate_history_turns_totals_into_rates_over_the_window() {
+        let mut h = RateHistory::default();
+        h.record(&figures_at(0, &[("a", 100), ("b", 7)]));
+        assert!(h.rates.is_empty(), "one sample has no rate yet");
+        h.record(&figures_at(5, &[("a", 150), ("b", 7)]));
+        assert_eq!(h.rates["a"].back().unwrap().1, 10.0);
+        assert_eq!(h.rates["b"].back().unwrap().1, 0.0);
+        // Recreated topic: the total dropped, the rate is zero, not negative.
+        h.record(&figures_at(10, &[("a", 20), ("b", 7)]));
+        assert_eq!(h.rates["a"].back().unwrap().1, 0.0);
+        // Kafka off: the note is kept and the points stay.
+        h.record(&TopicFigures {
+            enabled: false,
+            note: Some("Kafka did not answer".into()),
+            ..figures_at(15, &[])
+        });
+        assert_eq!(h.note.as_deref(), Some("Kafka did not answer"));
+        assert_eq!(h.rates["a"].len(), 2);
+        // Sixteen minutes on, the old points are gone; b left Kafka and is forgotten.
+        h.record(&figures_at(970, &[("a", 30)]));
+        h.record(&figures_at(975, &[("a", 40)]));
+        assert_eq!(h.note, None);
+        // Across the gap the rate is the average: 10 messages in 960 s.
+        let rates: Vec<f64> = h.rates["a"].iter().map(|p| p.1).collect();
+        assert_eq!(rates.len(), 2, "{rates:?}");
+        assert!((rates[0] - 10.0 / 960.0).abs() < 1e-9, "{rates:?}");
+        assert_eq!(rates[1], 2.0);
+        assert!(!h.rates.contains_key("b") && !h.last.contains_key("b"));
+    }
+
     #[tokio::test]
     async fn figures_say_plainly_when_kafka_is_off() {
         let svc = start(None).await;
         let id = svc.active_topic("sensor_off").await;
-        for path in ["/api/metrics/topics", "/api/metrics/lag"] {
+        for path in [
+            "/api/metrics/topics",
+            "/api/metrics/rates",
+            "/api/metrics/lag",
+        ] {
             let (s, body) = svc.call("GET", path, &svc.admin, None).await;
             assert_eq!(s, 200, "{path}");
             assert_eq!(body["enabled"], false, "{path}: {body}");
@@ -579,6 +798,13 @@ mod tests {
             ])
         );
         assert!(figures["timestamp"].is_string());
+        let (s, rates) = svc
+            .call("GET", "/api/metrics/rates", &svc.admin, None)
+            .await;
+        assert_eq!(s, 200);
+        assert_eq!(rates["enabled"], true, "{rates}");
+        assert_eq!(rates["interval_seconds"], 5);
+        assert!(rates["topics"].is_array());
 
         for user in ["alice", "bob"] {
             let (s, _) = svc

@@ -11,6 +11,8 @@
 //! - [`Store::stats`] reads maintained counters and never scans a table.
 
 mod error;
+#[cfg(test)]
+mod scenarios;
 pub mod sqlite;
 
 use std::sync::Arc;

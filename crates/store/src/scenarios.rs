@@ -1,0 +1,473 @@
+//! Store behaviour every engine must show, written once and run on each engine this
+//! build can reach here (SQLite on a temporary file; PostgreSQL joins with its engine).
+
+use std::sync::Arc;
+
+use chrono::{Duration as ChronoDuration, Utc};
+use streamhub_model::api::Topic;
+use streamhub_model::{Action, DataType, Role, TopicStatus};
+
+use crate::*;
+
+/// Keeps an engine's temporary resources alive for the test's duration.
+type Guard = Box<dyn std::any::Any + Send>;
+
+async fn engines() -> Vec<(Guard, Arc<dyn Store>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = SqliteStore::open(dir.path().join("meta.db")).await.unwrap();
+    vec![(Box::new(dir) as Guard, Arc::new(sqlite) as Arc<dyn Store>)]
+}
+
+fn new_topic(name: &str) -> NewTopic {
+    NewTopic {
+        name: name.parse().unwrap(),
+        created_by: "alice".into(),
+        partitions: 3,
+        replication_factor: 1,
+        description: "test".into(),
+        data_type: DataType::infer_from_name(name),
+        rate_per_second: None,
+    }
+}
+
+async fn active_topic(store: &Arc<dyn Store>, name: &str) -> Topic {
+    let t = store.create_topic("alice", new_topic(name)).await.unwrap();
+    for action in [Action::Approve, Action::Activate] {
+        store
+            .transition("admin", TopicRef::Id(t.topic_id), action, None)
+            .await
+            .unwrap();
+    }
+    store.topic(t.topic_id).await.unwrap()
+}
+
+/// Recounts through the listing methods, to check the maintained counters against.
+async fn recount(store: &Arc<dyn Store>) -> Counts {
+    let n = |status: TopicStatus| async move {
+        store
+            .topics(&TopicFilter {
+                status: Some(status),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len() as i64
+    };
+    Counts {
+        pending: n(TopicStatus::Pending).await,
+        approved: n(TopicStatus::Approved).await,
+        active: n(TopicStatus::Active).await,
+        inactive: n(TopicStatus::Inactive).await,
+        rejected: n(TopicStatus::Rejected).await,
+        deleted: n(TopicStatus::Deleted).await,
+        subscriptions: store
+            .subscriptions(&SubscriptionFilter::default())
+            .await
+            .unwrap()
+            .len() as i64,
+        users: store.users().await.unwrap().len() as i64,
+    }
+}
+
+#[tokio::test]
+async fn created_topic_is_pending_with_an_audit_row() {
+    for (_guard, store) in engines().await {
+        let t = store
+            .create_topic("alice", new_topic("sensor_data"))
+            .await
+            .unwrap();
+        assert_eq!(t.status, TopicStatus::Pending);
+        assert_eq!(t.data_type, DataType::Sensor);
+        let audit = store
+            .audit(&AuditFilter {
+                topic_id: Some(t.topic_id),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].action, "create");
+        assert_eq!(audit[0].actor, "alice");
+        assert_eq!(audit[0].after.as_deref(), Some("pending"));
+    }
+}
+
+#[tokio::test]
+async fn one_live_topic_per_name_and_deletion_frees_the_name() {
+    for (_guard, store) in engines().await {
+        let t = store
+            .create_topic("alice", new_topic("orders"))
+            .await
+            .unwrap();
+        let dup = store.create_topic("bob", new_topic("orders")).await;
+        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+        store
+            .transition("admin", TopicRef::Id(t.topic_id), Action::Delete, None)
+            .await
+            .unwrap();
+        let again = store
+            .create_topic("bob", new_topic("orders"))
+            .await
+            .unwrap();
+        assert_ne!(again.topic_id, t.topic_id);
+        assert_eq!(
+            store.topic(t.topic_id).await.unwrap().status,
+            TopicStatus::Deleted
+        );
+        assert_eq!(
+            store.topic_by_name("orders").await.unwrap().topic_id,
+            again.topic_id
+        );
+    }
+}
+
+#[tokio::test]
+async fn invalid_figures_are_refused_before_writing() {
+    for (_guard, store) in engines().await {
+        for bad in [
+            NewTopic {
+                partitions: 0,
+                ..new_topic("a")
+            },
+            NewTopic {
+                partitions: 1001,
+                ..new_topic("a")
+            },
+            NewTopic {
+                replication_factor: 0,
+                ..new_topic("a")
+            },
+            NewTopic {
+                rate_per_second: Some(f64::NAN),
+                ..new_topic("a")
+            },
+            NewTopic {
+                rate_per_second: Some(0.0),
+                ..new_topic("a")
+            },
+            NewTopic {
+                rate_per_second: Some(100_001.0),
+                ..new_topic("a")
+            },
+        ] {
+            let r = store.create_topic("alice", bad).await;
+            assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+        }
+        assert_eq!(store.counts().await.unwrap(), Counts::default());
+    }
+}
+
+#[tokio::test]
+async fn lifecycle_stamps_times_and_keeps_the_rejection_reason() {
+    for (_guard, store) in engines().await {
+        let t = active_topic(&store, "weather").await;
+        assert!(t.approved_at.is_some() && t.activated_at.is_some());
+        let out = store
+            .transition("admin", TopicRef::Id(t.topic_id), Action::Deactivate, None)
+            .await
+            .unwrap();
+        assert_eq!(out.from, TopicStatus::Active);
+        assert_eq!(out.topic.status, TopicStatus::Inactive);
+        assert!(out.topic.deactivated_at.is_some());
+
+        let r = store.create_topic("bob", new_topic("junk")).await.unwrap();
+        let out = store
+            .transition(
+                "admin",
+                TopicRef::Id(r.topic_id),
+                Action::Reject,
+                Some("duplicate of weather".into()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.topic.status, TopicStatus::Rejected);
+        assert_eq!(
+            out.topic.rejection_reason.as_deref(),
+            Some("duplicate of weather")
+        );
+    }
+}
+
+#[tokio::test]
+async fn repeated_request_changes_nothing_and_writes_no_audit_row() {
+    for (_guard, store) in engines().await {
+        let t = store
+            .create_topic("alice", new_topic("clicks"))
+            .await
+            .unwrap();
+        let first = store
+            .transition("admin", TopicRef::Id(t.topic_id), Action::Approve, None)
+            .await
+            .unwrap();
+        assert!(first.changed());
+        let second = store
+            .transition("admin", TopicRef::Id(t.topic_id), Action::Approve, None)
+            .await
+            .unwrap();
+        assert!(!second.changed());
+        let rows = store
+            .audit(&AuditFilter {
+                action: Some("approve".into()),
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn invalid_transition_is_refused_and_changes_nothing() {
+    for (_guard, store) in engines().await {
+        let t = store
+            .create_topic("alice", new_topic("clicks"))
+            .await
+            .unwrap();
+        let r = store
+            .transition(
+                "producer",
+                TopicRef::Name("clicks".into()),
+                Action::Activate,
+                None,
+            )
+            .await;
+        assert!(matches!(r, Err(StoreError::Transition(_))), "{r:?}");
+        assert_eq!(
+            store.topic(t.topic_id).await.unwrap().status,
+            TopicStatus::Pending
+        );
+        let r = store
+            .transition("admin", TopicRef::Id(999), Action::Approve, None)
+            .await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_approvals_make_one_transition_and_one_audit_row() {
+    for (_guard, store) in engines().await {
+        let t = store
+            .create_topic("alice", new_topic("race"))
+            .await
+            .unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .transition(
+                        &format!("admin{i}"),
+                        TopicRef::Id(t.topic_id),
+                        Action::Approve,
+                        None,
+                    )
+                    .await
+                    .unwrap()
+                    .changed()
+            }));
+        }
+        let mut changed = 0;
+        for task in tasks {
+            changed += task.await.unwrap() as usize;
+        }
+        assert_eq!(changed, 1);
+        let rows = store
+            .audit(&AuditFilter {
+                action: Some("approve".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+    }
+}
+
+#[tokio::test]
+async fn subscribing_needs_an_active_topic_and_is_idempotent() {
+    for (_guard, store) in engines().await {
+        store
+            .create_topic("alice", new_topic("pending_one"))
+            .await
+            .unwrap();
+        let r = store.subscribe("u1", "u1", "pending_one").await;
+        assert!(
+            matches!(&r, Err(StoreError::Conflict(m)) if m.contains("pending")),
+            "{r:?}"
+        );
+        let r = store.subscribe("u1", "u1", "missing").await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+
+        active_topic(&store, "live").await;
+        let first = store.subscribe("u1", "u1", "live").await.unwrap();
+        assert!(first.created);
+        assert_eq!(first.subscription.topic_name, "live");
+        assert_eq!(first.subscription.status, "active");
+        let second = store.subscribe("u1", "u1", "live").await.unwrap();
+        assert!(!second.created);
+        assert_eq!(
+            second.subscription.subscription_id,
+            first.subscription.subscription_id
+        );
+        assert_eq!(store.counts().await.unwrap().subscriptions, 1);
+
+        let removed = store.unsubscribe("u1", "u1", "live").await.unwrap();
+        assert_eq!(removed.subscription_id, first.subscription.subscription_id);
+        let r = store.unsubscribe("u1", "u1", "live").await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+        assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+    }
+}
+
+#[tokio::test]
+async fn deleting_a_subscribed_topic_is_refused() {
+    for (_guard, store) in engines().await {
+        let t = active_topic(&store, "busy").await;
+        store.subscribe("u1", "u1", "busy").await.unwrap();
+        let r = store
+            .transition("admin", TopicRef::Id(t.topic_id), Action::Delete, None)
+            .await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        store.unsubscribe("u1", "u1", "busy").await.unwrap();
+        store
+            .transition("admin", TopicRef::Id(t.topic_id), Action::Delete, None)
+            .await
+            .unwrap();
+        assert_eq!(store.counts().await.unwrap().deleted, 1);
+    }
+}
+
+#[tokio::test]
+async fn listing_filters_by_status_and_pages_newest_first() {
+    for (_guard, store) in engines().await {
+        for i in 0..5 {
+            store
+                .create_topic("alice", new_topic(&format!("t{i}")))
+                .await
+                .unwrap();
+        }
+        let gone = store
+            .create_topic("alice", new_topic("gone"))
+            .await
+            .unwrap();
+        store
+            .transition("admin", TopicRef::Id(gone.topic_id), Action::Delete, None)
+            .await
+            .unwrap();
+        let all = store.topics(&TopicFilter::default()).await.unwrap();
+        assert_eq!(all.len(), 5, "deleted topics are hidden by default");
+        let page = store
+            .topics(&TopicFilter {
+                limit: Some(2),
+                offset: 1,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let names: Vec<_> = page.iter().map(|t| t.topic_name.as_str()).collect();
+        assert_eq!(names, ["t3", "t2"], "newest first");
+        let deleted = store
+            .topics(&TopicFilter {
+                status: Some(TopicStatus::Deleted),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(deleted.len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn tokens_expire_and_go_with_their_user() {
+    for (_guard, store) in engines().await {
+        store
+            .create_user("system", "admin", "h1", Role::Admin)
+            .await
+            .unwrap();
+        store
+            .create_user("admin", "bob", "h2", Role::User)
+            .await
+            .unwrap();
+        let now = Utc::now();
+        store
+            .create_token("bob", "live", now + ChronoDuration::hours(1))
+            .await
+            .unwrap();
+        store
+            .create_token("bob", "old", now - ChronoDuration::seconds(1))
+            .await
+            .unwrap();
+        assert_eq!(
+            store
+                .token_user("live", now)
+                .await
+                .unwrap()
+                .unwrap()
+                .username,
+            "bob"
+        );
+        assert!(store.token_user("old", now).await.unwrap().is_none());
+        assert_eq!(store.purge_expired_tokens(now).await.unwrap(), 1);
+        store.delete_user("admin", "bob").await.unwrap();
+        assert!(store.token_user("live", now).await.unwrap().is_none());
+        let r = store.create_token("bob", "x", now).await;
+        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_last_admin_cannot_be_deleted() {
+    for (_guard, store) in engines().await {
+        store
+            .create_user("system", "admin", "h", Role::Admin)
+            .await
+            .unwrap();
+        let r = store.delete_user("admin", "admin").await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        let r = store.create_user("admin", "admin", "h", Role::User).await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        let r = store
+            .create_user("admin", "bad name", "h", Role::User)
+            .await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+        assert_eq!(store.counts().await.unwrap().users, 1);
+    }
+}
+
+#[tokio::test]
+async fn audit_by_topic_name_covers_deleted_topics_of_that_name() {
+    for (_guard, store) in engines().await {
+        let first = store
+            .create_topic("alice", new_topic("reused"))
+            .await
+            .unwrap();
+        store
+            .transition("admin", TopicRef::Id(first.topic_id), Action::Delete, None)
+            .await
+            .unwrap();
+        store
+            .create_topic("bob", new_topic("reused"))
+            .await
+            .unwrap();
+        store.create_topic("bob", new_topic("other")).await.unwrap();
+        let rows = store
+            .audit(&AuditFilter {
+                topic_name: Some("reused".into()),
+                limit: 100,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let actions: Vec<_> = rows
+            .iter()
+            .map(|r| (r.actor.as_str(), r.action.as_str()))
+            .collect();
+        assert_eq!(
+            actions,
+            [("bob", "create"), ("admin", "delete"), ("alice", "create")]
+        );
+    }
+}

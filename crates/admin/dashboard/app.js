@@ -536,7 +536,7 @@
     setText('stat-pending', fmtNum(s.pending_topics));
     setText('stat-active', fmtNum(s.active_topics));
     setText('stat-subs', fmtNum(s.total_subscriptions));
-    setText('stat-subs-sub', s.total_users !== undefined ? `${fmtNum(s.total_users)} users` : '');
+    setText('stat-subs-sub', s.total_users !== undefined ? `${fmtNum(s.total_users)} ${s.total_users === 1 ? 'user' : 'users'}` : '');
     if (state.kafka.enabled) {
       let sum = 0;
       for (const v of state.totals.values()) sum += v;
@@ -1033,7 +1033,7 @@
       });
       const minutes = shown ? Math.round(shown / 60000) : 15;
       $('#chart-rate-span').textContent = minutes >= 15 ? 'active topics · last 15 minutes'
-        : `active topics · last ${Math.max(1, minutes)} min (as far back as measured)`;
+        : `active topics · last ${Math.max(1, minutes)} min`;
       legend.replaceChildren(...series.map((s) =>
         el('span', { class: 'c' + (s.colour % Charts.COLOURS), 'data-topic': s.name },
           el('i'), el('span', { class: 'muted', text: s.name }), el('b', { text: fmtRate(currentRate(s.name)) }))));

@@ -101,7 +101,7 @@ const Charts = (() => {
     }
     // Time labels on round clock times, at most about one per 90 pixels.
     const steps = [10e3, 15e3, 30e3, 60e3, 120e3, 300e3, 600e3];
-    const maxLabels = Math.max(2, Math.floor(w / 90));
+    const maxLabels = Math.max(2, Math.floor(w / 110));
     const step = steps.find((st) => windowMs / st <= maxLabels) || steps[steps.length - 1];
     for (let t = Math.ceil(start / step) * step; t <= now - step / 3; t += step) {
       if (x(t) < pad.l + 20) continue;

@@ -103,7 +103,7 @@ const Charts = (() => {
     const steps = [10e3, 15e3, 30e3, 60e3, 120e3, 300e3, 600e3];
     const maxLabels = Math.max(2, Math.floor(w / 110));
     const step = steps.find((st) => windowMs / st <= maxLabels) || steps[steps.length - 1];
-    for (let t = Math.ceil(start / step) * step; t <= now - step / 3; t += step) {
+    for (let t = Math.ceil(start / step) * step; t <= now - step * 0.7; t += step) {
       if (x(t) < pad.l + 20) continue;
       svgText(axis, x(t), height - 6, clockLabel(t, step < 60e3), { 'text-anchor': 'middle' });
     }

@@ -26,6 +26,7 @@ struct Options {
     messages: usize,
     size: usize,
     partitions: i32,
+    concurrent: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -35,6 +36,7 @@ fn options() -> anyhow::Result<Options> {
         messages: 1_000_000,
         size: 200,
         partitions: 3,
+        concurrent: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -45,9 +47,10 @@ fn options() -> anyhow::Result<Options> {
             "--messages" => o.messages = value()?.parse()?,
             "--size" => o.size = value()?.parse()?,
             "--partitions" => o.partitions = value()?.parse()?,
+            "--concurrent" => o.concurrent = true,
             other => bail!(
                 "unknown argument {other}; use --bootstrap HOST:PORT | --embedded-dir DIR, \
-                 --messages N, --size BYTES, --partitions P"
+                 --messages N, --size BYTES, --partitions P, --concurrent"
             ),
         }
     }
@@ -74,6 +77,32 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// Reads `n` messages with a fresh group, storing each offset after handling the message.
+/// Returns (messages, payload bytes, seconds from the first message to the last).
+async fn consume(
+    config: &KafkaConfig,
+    topic: &str,
+    n: usize,
+) -> anyhow::Result<(usize, usize, f64)> {
+    let consumer = config.consumer(&format!("{topic}-reader"))?;
+    consumer.subscribe(&[topic])?;
+    let mut started = None;
+    let mut read = 0usize;
+    let mut payload_bytes = 0usize;
+    while read < n {
+        let msg = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
+            .await
+            .with_context(|| format!("no message for 60 s after {read}"))??;
+        started.get_or_insert_with(Instant::now);
+        payload_bytes += msg.payload_len();
+        consumer.store_offset_from_message(&msg)?;
+        read += 1;
+    }
+    let secs = started.map_or(0.0, |s| s.elapsed().as_secs_f64());
+    commit_stored_offsets(&consumer)?;
+    Ok((read, payload_bytes, secs))
 }
 
 #[tokio::main]
@@ -114,6 +143,17 @@ async fn main() -> anyhow::Result<()> {
         "broker {bootstrap}, topic {topic} ({} partitions), {} messages of {} bytes, idempotent acks=all",
         o.partitions, o.messages, o.size
     );
+
+    // --concurrent: the consumer reads while the producer writes, as streamhub runs; otherwise
+    // it starts on the full backlog once everything is acknowledged.
+    let consumer_task = if o.concurrent {
+        let (config, topic, n) = (config.clone(), topic.clone(), o.messages);
+        Some(tokio::spawn(
+            async move { consume(&config, &topic, n).await },
+        ))
+    } else {
+        None
+    };
 
     // Produce: keep enqueueing, drain acknowledgements as they come.
     let producer = config.producer()?;
@@ -160,28 +200,21 @@ async fn main() -> anyhow::Result<()> {
     );
     drop(producer);
 
-    // Consume with a fresh group, storing each offset after handling the message.
-    let consumer = config.consumer(&format!("{topic}-reader"))?;
-    consumer.subscribe(&[&topic])?;
-    let started = Instant::now();
-    let mut read = 0usize;
-    let mut payload_bytes = 0usize;
-    while read < o.messages {
-        let msg = tokio::time::timeout(Duration::from_secs(60), consumer.recv())
-            .await
-            .with_context(|| format!("no message for 60 s after {read}"))??;
-        payload_bytes += msg.payload_len();
-        consumer.store_offset_from_message(&msg)?;
-        read += 1;
-    }
-    let consume_secs = started.elapsed().as_secs_f64();
-    commit_stored_offsets(&consumer)?;
+    let consumed = match consumer_task {
+        Some(task) => task.await??,
+        None => consume(&config, &topic, o.messages).await?,
+    };
+    let (read, payload_bytes, consume_secs) = consumed;
     println!(
-        "consumed {read} in {consume_secs:.2} s: {:.0} msg/s, {:.1} MB/s",
+        "consumed {read} in {consume_secs:.2} s{}: {:.0} msg/s, {:.1} MB/s",
+        if o.concurrent {
+            " (while producing)"
+        } else {
+            ""
+        },
         read as f64 / consume_secs,
         payload_bytes as f64 / consume_secs / 1e6
     );
-    drop(consumer);
 
     if let (Some(rss), Some(peak)) = (status_kb("VmRSS:"), status_kb("VmHWM:")) {
         println!(

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
@@ -72,7 +72,8 @@ impl Counters {
 struct EnvelopeRef<'a> {
     topic: &'a str,
     data_type: DataType,
-    timestamp: DateTime<Utc>,
+    /// RFC 3339 UTC with milliseconds.
+    timestamp: &'a str,
     producer_id: &'a str,
     seq: u64,
     payload: &'a Payload,
@@ -109,6 +110,8 @@ pub struct TopicPublisher {
     in_flight: FuturesUnordered<DeliveryFuture>,
     window: usize,
     buf: Vec<u8>,
+    /// The envelope timestamp, formatted once per millisecond rather than per message.
+    clock: Clock,
     /// Failures logged so far, to keep a failing broker from flooding the log.
     failures_logged: u64,
 }
@@ -130,6 +133,7 @@ impl TopicPublisher {
             in_flight: FuturesUnordered::new(),
             window: DEFAULT_WINDOW,
             buf: Vec::with_capacity(512),
+            clock: Clock::default(),
             failures_logged: 0,
         }
     }
@@ -179,7 +183,7 @@ impl TopicPublisher {
         let envelope = EnvelopeRef {
             topic: &topic,
             data_type: record.payload.data_type(),
-            timestamp: Utc::now(),
+            timestamp: self.clock.now(),
             producer_id: &self.producer_id,
             seq,
             payload: &record.payload,
@@ -276,10 +280,65 @@ impl TopicPublisher {
     }
 }
 
+/// The current time as RFC 3339 text, reformatted only when the millisecond changes.
+#[derive(Default)]
+struct Clock {
+    millis: i64,
+    text: String,
+}
+
+impl Clock {
+    fn now(&mut self) -> &str {
+        let now = Utc::now();
+        let millis = now.timestamp_millis();
+        if millis != self.millis || self.text.is_empty() {
+            self.millis = millis;
+            self.text = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+        }
+        &self.text
+    }
+}
+
 /// Flushes librdkafka's queue off the async runtime, bounded by `timeout`.
 pub async fn flush(producer: &FutureProducer, timeout: Duration) -> Result<(), RdKafkaError> {
     let producer = producer.clone();
     tokio::task::spawn_blocking(move || producer.flush(timeout))
         .await
         .unwrap_or(Err(RdKafkaError::Canceled))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clock_text_is_rfc3339_with_milliseconds() {
+        let mut clock = Clock::default();
+        let before = Utc::now() - chrono::TimeDelta::milliseconds(1);
+        let t: chrono::DateTime<Utc> = clock.now().parse().unwrap();
+        assert!(t >= before && t <= Utc::now());
+        assert!(clock.now().ends_with('Z'));
+        assert_eq!(clock.now().len(), "2026-01-01T00:00:00.000Z".len());
+    }
+
+    #[test]
+    fn envelope_text_parses_as_the_model_envelope() {
+        let mut g = Generator::new(DataType::Weather, 5);
+        let record = g.next_record();
+        let mut clock = Clock::default();
+        let text = serde_json::to_vec(&EnvelopeRef {
+            topic: "weather_feed",
+            data_type: record.payload.data_type(),
+            timestamp: clock.now(),
+            producer_id: "host-1-abcd",
+            seq: 7,
+            payload: &record.payload,
+        })
+        .unwrap();
+        let env = streamhub_model::Envelope::parse(&text).expect("an envelope");
+        assert_eq!(env.topic, "weather_feed");
+        assert_eq!(env.data_type, DataType::Weather);
+        assert_eq!(env.seq, 7);
+        assert_eq!(env.payload, record.payload.to_value());
+    }
 }

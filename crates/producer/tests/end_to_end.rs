@@ -225,7 +225,9 @@ fn check_envelopes(messages: &[(String, Envelope)], topic: &str, data_type: Data
             DataType::Sensor => &env.payload["sensor_id"],
             DataType::Payment => &env.payload["account"],
             DataType::UserActivity => &env.payload["user_id"],
-            _ => &env.payload["id"],
+            DataType::Weather => &env.payload["station_id"],
+            DataType::Logs => &env.payload["service"],
+            DataType::Generic => &env.payload["id"],
         };
         assert_eq!(entity.as_str(), Some(key.as_str()), "key is the entity id");
         seqs.entry(env.producer_id.as_str())
@@ -420,4 +422,33 @@ fn secrets_stay_out_of_debug_output() {
     let args = producer_args("http://127.0.0.1:5000", "127.0.0.1:9092", "very-secret-key");
     assert!(!format!("{args:?}").contains("very-secret-key"));
     let _ = Secret::new("x");
+}
+
+/// A local queue far smaller than the burst: sends wait for deliveries instead of failing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn generate_waits_out_a_full_local_queue() {
+    let broker = broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    let topic = unique("logs");
+    let args = GenerateCli::parse_from([
+        "generate",
+        "--topic",
+        &topic,
+        "--count",
+        "3000",
+        "-b",
+        &bootstrap,
+        "-X",
+        "queue.buffering.max.messages=16",
+    ])
+    .args;
+    let summary = streamhub_producer::publish_burst(&args, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.data_type, DataType::Logs, "inferred from the name");
+    assert_eq!((summary.acknowledged, summary.failed), (3000, 0));
+    let messages = Tail::start(&bootstrap, &topic, 3).wait_for(3000).await;
+    assert_eq!(messages.len(), 3000);
+    check_envelopes(&messages, &topic, DataType::Logs);
+    broker.shutdown().await.unwrap();
 }

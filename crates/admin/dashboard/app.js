@@ -390,7 +390,8 @@
           await api('GET', '/api/auth/me');
           connectEvents();
         } catch (e) {
-          if (e.status !== 401) connectEvents();
+          if (e.status === 401) sessionEnded();
+          else if (e.code !== 'aborted') connectEvents();
         }
       }, delay);
     };

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
+#[cfg(feature = "embedded-broker")]
 use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker, Storage};
 use streamhub_kafka::rdkafka::Message;
 use streamhub_kafka::rdkafka::consumer::{Consumer, StreamConsumer};
@@ -154,6 +155,7 @@ async fn subscribed(config: &KafkaConfig, group: &str, topic: &str) -> StreamCon
 }
 
 /// What the scenario leaves behind for the restart check of the embedded broker.
+#[cfg_attr(not(feature = "embedded-broker"), allow(dead_code))]
 struct Outcome {
     topic: String,
     produced: Vec<Record>,
@@ -380,6 +382,7 @@ async fn scenario(bootstrap: &str) -> Outcome {
     }
 }
 
+#[cfg(feature = "embedded-broker")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_broker_contract() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -501,6 +504,7 @@ async fn invalid_topic_input_is_refused_before_kafka() {
     ));
 }
 
+#[cfg(feature = "embedded-broker")]
 #[tokio::test]
 async fn port_in_use_is_a_one_line_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -515,6 +519,7 @@ async fn port_in_use_is_a_one_line_error() {
     assert_eq!(err.to_string(), format!("{addr} is already in use"));
 }
 
+#[cfg(feature = "embedded-broker")]
 #[tokio::test]
 async fn storage_urls_parse() {
     assert_eq!("memory://".parse::<Storage>().unwrap(), Storage::Memory);
@@ -533,6 +538,7 @@ async fn storage_urls_parse() {
     }
 }
 
+#[cfg(feature = "embedded-broker")]
 #[tokio::test]
 async fn storage_path_needing_escapes_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -542,6 +548,7 @@ async fn storage_path_needing_escapes_is_refused() {
     assert!(matches!(err, KafkaError::Config(_)), "{err:?}");
 }
 
+#[cfg(feature = "embedded-broker")]
 #[tokio::test]
 async fn memory_broker_starts_on_a_free_port() {
     let broker = EmbeddedBroker::start(BrokerConfig::ephemeral())
@@ -571,6 +578,7 @@ async fn memory_broker_starts_on_a_free_port() {
     broker.shutdown().await.unwrap();
 }
 
+#[cfg(feature = "embedded-broker")]
 #[tokio::test]
 async fn broker_command_runs_until_cancelled() {
     use clap::Parser;
@@ -604,6 +612,7 @@ async fn broker_command_runs_until_cancelled() {
         .expect("clean stop");
 }
 
+#[cfg(feature = "embedded-broker")]
 #[tokio::test]
 async fn broker_command_reports_port_in_use() {
     use clap::Parser;

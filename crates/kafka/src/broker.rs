@@ -427,6 +427,12 @@ pub async fn run(args: BrokerArgs, shutdown: CancellationToken) -> anyhow::Resul
         elapsed_ms = started.elapsed().as_millis() as u64,
         "embedded Kafka-compatible broker ready"
     );
+    if broker.storage() == &Storage::Memory {
+        tracing::warn!(
+            "memory:// storage: data is lost at stop, and its watermarks (message totals, lag) \
+             are wrong in tansu 0.6.0; use sqlite:// where figures matter"
+        );
+    }
     let failure = tokio::select! {
         _ = shutdown.cancelled() => None,
         e = broker.failed() => Some(e),

@@ -44,9 +44,17 @@ impl ClusterInfo for KafkaCluster {
         group: &str,
         topics: &[String],
     ) -> Result<HashMap<String, i64>, String> {
+        // A subscribed topic may be missing from Kafka (deleted there, or not yet created):
+        // it has no lag rather than making the whole answer an error.
+        let existing = self.admin.list_topics().await.map_err(|e| e.to_string())?;
+        let topics: Vec<String> = topics
+            .iter()
+            .filter(|t| existing.contains(t))
+            .cloned()
+            .collect();
         let partitions = self
             .admin
-            .group_lag(group, topics)
+            .group_lag(group, &topics)
             .await
             .map_err(|e| e.to_string())?;
         let mut per_topic = HashMap::new();

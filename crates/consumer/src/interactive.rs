@@ -268,6 +268,8 @@ async fn consume(
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut admin_down = false;
+    let mut told_unassigned = false;
+    let started = std::time::Instant::now();
     let mut kafka_errors = 0u32;
     let mut stdout = io::stdout();
     let mut stderr = io::stderr();
@@ -276,6 +278,15 @@ async fn consume(
             _ = &mut ctrl_c => break,
             _ = shutdown.cancelled() => break,
             _ = refresh.tick() => {
+                if !told_unassigned
+                    && started.elapsed() > Duration::from_secs(6)
+                    && renderer.shown == 0
+                    && !topics.is_empty()
+                    && consumer.assignment().is_ok_and(|a| a.count() == 0)
+                {
+                    println!("{}", p.dim("Waiting for the group to assign partitions (a consumer of this group that stopped abruptly holds them until its session expires, 45 s by default)…"));
+                    told_unassigned = true;
+                }
                 match my_topics(session).await {
                     Ok(now) => {
                         if admin_down {

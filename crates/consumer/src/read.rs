@@ -330,6 +330,29 @@ impl TimeSeek {
     }
 }
 
+/// Longest wait for a group assignment before `--timeout` counts anyway; beyond
+/// Kafka's default session timeout of 45 s, after which a dead member's partitions move.
+const ASSIGNMENT_WAIT: Duration = Duration::from_secs(90);
+
+/// Resolves once the consumer has partitions (or after [`ASSIGNMENT_WAIT`]).
+async fn assigned(consumer: &StreamConsumer, warnings: &mut (dyn Write + Send)) {
+    let start = tokio::time::Instant::now();
+    let mut told = false;
+    while start.elapsed() < ASSIGNMENT_WAIT {
+        if consumer.assignment().is_ok_and(|a| a.count() > 0) {
+            return;
+        }
+        if !told && start.elapsed() > Duration::from_secs(3) {
+            let _ = writeln!(
+                warnings,
+                "waiting for the group to assign partitions (a stopped member of the group may hold them until its session expires)"
+            );
+            told = true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 fn is_closed_output(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::BrokenPipe
 }
@@ -417,6 +440,9 @@ async fn consume(
         warnings,
     } = sink;
     let mut unflushed = Unflushed::new(progress);
+    // With a group subscription, idle time counts only once the group has assigned
+    // partitions: a member that died holds its partitions until its session expires.
+    let waits_for_group = consumer.subscription().is_ok_and(|s| s.count() > 0);
     let mut reported_errors = 0u32;
     let ended_by = loop {
         if args.max_messages.is_some_and(|max| renderer.shown >= max) {
@@ -434,7 +460,12 @@ async fn consume(
                     None => {
                         let idle = async {
                             match args.timeout {
-                                Some(d) => tokio::time::sleep(d).await,
+                                Some(d) => {
+                                    if waits_for_group {
+                                        assigned(consumer, *warnings).await;
+                                    }
+                                    tokio::time::sleep(d).await
+                                }
                                 None => std::future::pending().await,
                             }
                         };

@@ -44,6 +44,10 @@ mod embedded {
             default_value = "127.0.0.1:9092"
         )]
         pub broker_listen: SocketAddr,
+        /// host:port Kafka clients on other machines use to reach the embedded broker
+        /// (needed when listening on 0.0.0.0); defaults to the listen address.
+        #[arg(long, env = "STREAMHUB_BROKER_ADVERTISED_LISTENER")]
+        pub broker_advertised_listener: Option<String>,
         /// Keep the broker's data in memory only (lost at exit).
         #[arg(long)]
         pub ephemeral: bool,
@@ -75,7 +79,7 @@ mod embedded {
         };
         let broker = EmbeddedBroker::start(BrokerConfig {
             listen: args.broker_listen,
-            advertised: None,
+            advertised: args.broker_advertised_listener.clone(),
             storage,
         })
         .await

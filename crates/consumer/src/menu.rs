@@ -187,14 +187,14 @@ fn select_on_terminal(
     match chosen {
         Some(i) => write!(
             out,
-            "{} {} {}\r\n",
+            "{} {} › {}\r\n",
             p.green("✔"),
             p.bold(prompt),
             p.cyan(&items[i])
         )?,
         None => write!(
             out,
-            "{} {} {}\r\n",
+            "{} {} › {}\r\n",
             p.dim("✘"),
             p.bold(prompt),
             p.dim("(back)")

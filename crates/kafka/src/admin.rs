@@ -83,6 +83,15 @@ pub struct PartitionLag {
     pub lag: i64,
 }
 
+/// A group coordinator that is moving or still loading: the request can simply be repeated.
+fn coordinator_not_ready(e: &rdkafka::error::KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode::*;
+    matches!(
+        e.rdkafka_error_code(),
+        Some(NotCoordinator | CoordinatorLoadInProgress | CoordinatorNotAvailable)
+    )
+}
+
 fn validate_topic_name(name: &str) -> Result<TopicName, KafkaError> {
     name.parse::<TopicName>()
         .map_err(|e| KafkaError::InvalidTopic {
@@ -419,8 +428,21 @@ impl Admin {
             .set("group.id", group)
             .set("enable.auto.commit", "false");
         let group_client: BaseConsumer = config.create()?;
+        // Right after a cluster starts, or while a group's coordinator moves, the broker
+        // answers "not coordinator" or "loading": retriable, so ask again within the bound.
         let committed = self
-            .blocking(move |_, timeout| group_client.committed_offsets(tpl, timeout))
+            .blocking(move |_, timeout| {
+                let deadline = std::time::Instant::now() + timeout;
+                loop {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    match group_client.committed_offsets(tpl.clone(), left) {
+                        Err(e) if coordinator_not_ready(&e) && !left.is_zero() => {
+                            std::thread::sleep(Duration::from_millis(200));
+                        }
+                        other => return other,
+                    }
+                }
+            })
             .await?;
         Ok(marks
             .into_iter()

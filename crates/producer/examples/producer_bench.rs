@@ -3,8 +3,8 @@
 //!   producer_bench plain    -b HOST:PORT --topic T --count N [--size BYTES]
 //!   producer_bench generate -b HOST:PORT --topic T --count N [--data-type D]
 //!
-//! `plain` sends pre-built payloads of `--size` bytes (default: the mean size of generated
-//! sensor envelopes) with the same producer settings (idempotent, acks=all), keeping
+//! `plain` sends 1024 pre-built sensor envelopes, cycled (or `--size` bytes of padding),
+//! with the same producer settings (idempotent, acks=all), keeping
 //! deliveries in a bounded window like `generate` does. `generate` runs exactly what
 //! `streamhub producer generate --rate 0` runs. Each prints one JSON line with the wall
 //! time since the process started, messages/s, the process's CPU time (user + system,
@@ -34,7 +34,7 @@ enum Cli {
         topic: String,
         #[arg(long)]
         count: u64,
-        /// Payload bytes; default: the mean size of generated sensor envelopes.
+        /// Padding payloads of this many bytes instead of pre-built sensor envelopes.
         #[arg(long)]
         size: Option<usize>,
         #[arg(long, default_value = "3")]
@@ -104,16 +104,19 @@ async fn plain(
         .ensure_topic(&TopicSpec::new(topic, partitions, 1))
         .await?;
     let producer = config.producer()?;
-    let size = size.unwrap_or_else(mean_sensor_envelope_size);
-    // 1024 distinct pre-built payloads and keys, cycled.
-    let payloads: Vec<(String, Vec<u8>)> = (0..1024)
-        .map(|i| {
-            let mut p = format!("{{\"i\":{i},\"pad\":\"").into_bytes();
-            p.resize(size.saturating_sub(2).max(p.len()), b'x');
-            p.extend_from_slice(b"\"}");
-            (format!("sensor-{:03}", i % 24), p)
-        })
-        .collect();
+    // 1024 distinct pre-built payloads and keys, cycled: real sensor envelopes by default
+    // (same size and compressibility as `generate`'s), or `--size` bytes of padding.
+    let payloads: Vec<(String, Vec<u8>)> = match size {
+        None => sensor_envelopes(1024),
+        Some(size) => (0..1024)
+            .map(|i| {
+                let mut p = format!("{{\"i\":{i},\"pad\":\"").into_bytes();
+                p.resize(size.saturating_sub(2).max(p.len()), b'x');
+                p.extend_from_slice(b"\"}");
+                (format!("sensor-{:03}", i % 24), p)
+            })
+            .collect(),
+    };
     let mut in_flight = FuturesUnordered::new();
     let mut failed = 0u64;
     for i in 0..count as usize {
@@ -151,25 +154,24 @@ async fn plain(
     Ok(failed)
 }
 
-fn mean_sensor_envelope_size() -> usize {
+/// Sensor envelopes as `generate` writes them, with their keys.
+fn sensor_envelopes(n: usize) -> Vec<(String, Vec<u8>)> {
     let mut g = Generator::new(DataType::Sensor, 1);
-    let n = 1000;
-    let total: usize = (0..n)
+    (0..n)
         .map(|seq| {
             let r = g.next_record();
-            serde_json::to_vec(&json!({
+            let value = serde_json::to_vec(&json!({
                 "topic": "bench_sensor_data",
                 "data_type": "sensor",
-                "timestamp": "2026-01-01T00:00:00.123456789Z",
+                "timestamp": "2026-01-01T00:00:00.123Z",
                 "producer_id": "benchhost-12345-abcd",
                 "seq": 100_000 + seq,
                 "payload": r.payload,
             }))
-            .map(|v| v.len())
-            .unwrap_or(0)
+            .unwrap_or_default();
+            (r.key.to_string(), value)
         })
-        .sum();
-    total / n
+        .collect()
 }
 
 /// User and system CPU seconds of this process so far.

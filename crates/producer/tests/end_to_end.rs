@@ -2,6 +2,7 @@
 //! approval → active and receiving data within 2 s, envelopes with the right data type,
 //! keys and gap-free `seq`; deactivation stops publishing; reactivation continues `seq`;
 //! a topic Kafka refuses stays approved; a wrong key fails; `generate` publishes exactly N.
+//! The lifecycle scenario also runs against Apache Kafka (ignored test, `STREAMHUB_TEST_KAFKA`).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -256,7 +257,35 @@ async fn wait_for(what: &str, within: Duration, mut check: impl AsyncFnMut() -> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn approved_topic_flows_stops_on_deactivation_and_resumes() {
     let broker = broker().await;
-    let bootstrap = broker.bootstrap_servers();
+    lifecycle_scenario(&broker.bootstrap_servers()).await;
+    broker.shutdown().await.unwrap();
+}
+
+/// The same scenario against a running Apache Kafka cluster; `scripts/test` starts one and
+/// passes its bootstrap servers. Fails rather than passes silently when none is given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs Apache Kafka: set STREAMHUB_TEST_KAFKA (scripts/test does)"]
+async fn approved_topic_flows_stops_on_deactivation_and_resumes_on_apache_kafka() {
+    let bootstrap = apache_kafka_bootstrap();
+    lifecycle_scenario(&bootstrap).await;
+}
+
+fn apache_kafka_bootstrap() -> String {
+    match std::env::var("STREAMHUB_TEST_KAFKA") {
+        Ok(b) if !b.trim().is_empty() => b,
+        _ => panic!(
+            "STREAMHUB_TEST_KAFKA is not set: give the bootstrap servers of an Apache Kafka \
+             cluster, e.g. `STREAMHUB_TEST_KAFKA=$(scripts/kafka bootstrap)` after `scripts/kafka start`"
+        ),
+    }
+}
+
+/// Create → approve → active within 2 s → envelopes with the right data type, keys and
+/// gap-free `seq`; a topic Kafka refuses stays approved; deactivation stops publishing
+/// within 2 s; reactivation resumes. Uses only what `bootstrap` points at, with random
+/// topic names, so it can run against a shared cluster.
+async fn lifecycle_scenario(bootstrap: &str) {
+    let bootstrap = bootstrap.to_owned();
     let dir = tempfile::tempdir().unwrap();
     let admin = admin_service(&dir).await;
     let api = AdminApi::sign_in(admin.url()).await;
@@ -272,8 +301,14 @@ async fn approved_topic_flows_stops_on_deactivation_and_resumes() {
     let name = unique("sensor_data");
     let refused = unique("refused_sensor");
     let id = api.create(&name, 3, 1).await;
-    // One broker cannot hold three replicas: Kafka refuses this topic.
-    let refused_id = api.create(&refused, 1, 3).await;
+    // More replicas than brokers: Kafka refuses this topic, whatever the cluster's size.
+    let brokers = KafkaConfig::new(&bootstrap)
+        .admin()
+        .unwrap()
+        .broker_count()
+        .await
+        .unwrap();
+    let refused_id = api.create(&refused, 1, brokers as i32 + 1).await;
     api.post(&format!("/api/topics/{refused_id}/approve"), json!({}))
         .await;
     api.post(&format!("/api/topics/{id}/approve"), json!({}))
@@ -337,7 +372,6 @@ async fn approved_topic_flows_stops_on_deactivation_and_resumes() {
     assert!(!kafka_topics.contains(&refused), "Kafka refused the topic");
 
     admin.stop().await.unwrap();
-    broker.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

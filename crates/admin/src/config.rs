@@ -1,37 +1,11 @@
-use std::convert::Infallible;
 use std::fmt;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ClusterInfo;
 
-/// A secret from the command line or the environment; `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = Infallible;
-    fn from_str(s: &str) -> Result<Self, Infallible> {
-        Ok(Secret(s.to_owned()))
-    }
-}
+pub use streamhub_model::Secret;
 
 /// `streamhub admin`: the REST API, the dashboard and the metadata store.
 #[derive(clap::Args, Debug, Clone)]

@@ -1,5 +1,4 @@
 use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
@@ -12,31 +11,7 @@ use crate::error::KafkaError;
 /// Default bound on every blocking Kafka call (metadata, watermarks, offsets, admin requests).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A secret given on the command line or in the environment; never printed.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("\"<redacted>\"")
-    }
-}
-
-impl FromStr for Secret {
-    type Err = std::convert::Infallible;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(Secret(s.to_owned()))
-    }
-}
+pub use streamhub_model::Secret;
 
 /// `security.protocol` of librdkafka.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

@@ -11,10 +11,12 @@ mod data_type;
 mod envelope;
 mod lifecycle;
 mod role;
+mod secret;
 mod topic_name;
 
 pub use data_type::DataType;
 pub use envelope::Envelope;
 pub use lifecycle::{Action, TopicStatus, Transition, TransitionError};
 pub use role::Role;
+pub use secret::Secret;
 pub use topic_name::{InvalidTopicName, TopicName};

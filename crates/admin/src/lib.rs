@@ -146,6 +146,13 @@ async fn bootstrap_admin(
     }
 }
 
+/// The original system's documentation printed a sample key that many deployments kept.
+const SAMPLE_PRODUCER_SECRET: &str = "ChangeThisProducerSecret!";
+
+fn weak_producer_secret(secret: &str) -> bool {
+    secret == SAMPLE_PRODUCER_SECRET || secret.chars().count() < 16
+}
+
 /// Starts the admin service in the background.
 pub struct AdminService;
 
@@ -174,10 +181,14 @@ impl AdminService {
             .await
             .context("cannot clean expired tokens")?;
         let addr = listener.local_addr()?;
-        if config.producer_secret.is_none() {
-            tracing::warn!(
+        match &config.producer_secret {
+            None => tracing::warn!(
                 "no PRODUCER_SECRET: X-Producer-Key is refused; the producer must sign in as a producer user"
-            );
+            ),
+            Some(secret) if weak_producer_secret(secret.expose()) => tracing::warn!(
+                "PRODUCER_SECRET is weak (the original's sample value, or under 16 characters): anyone who guesses it can activate topics"
+            ),
+            Some(_) => {}
         }
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(
@@ -286,4 +297,16 @@ pub async fn run_with_cluster(
     config.cluster = cluster;
     let handle = AdminService::start(config).await?;
     handle.run_until(shutdown).await
+}
+
+#[cfg(test)]
+mod secret_tests {
+    use super::weak_producer_secret;
+
+    #[test]
+    fn the_sample_key_and_short_keys_are_weak() {
+        assert!(weak_producer_secret("ChangeThisProducerSecret!"));
+        assert!(weak_producer_secret("short"));
+        assert!(!weak_producer_secret("k3Jd9s-Qm2Lx8vPz1aWq"));
+    }
 }

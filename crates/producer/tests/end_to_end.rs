@@ -336,9 +336,11 @@ async fn lifecycle_scenario(bootstrap: &str) {
     let deactivated_at = api.topic(id).await.deactivated_at.unwrap();
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let while_inactive = tail.len();
+    // Taken before the request: the producer may hear of the reactivation (and publish)
+    // before the response to it arrives here.
+    let reactivated_at = chrono::Utc::now();
     api.post(&format!("/api/topics/{id}/reactivate"), json!({}))
         .await;
-    let reactivated_at = chrono::Utc::now();
     wait_for(
         "data after reactivation",
         Duration::from_secs(3),

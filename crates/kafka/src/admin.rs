@@ -242,9 +242,17 @@ impl Admin {
         }
 
         let mut config = spec.config.clone();
-        if spec.replication_factor >= 3 && !config.iter().any(|(k, _)| k == "min.insync.replicas") {
-            // With acks=all, one broker may be down and writes still succeed.
-            config.push(("min.insync.replicas".into(), "2".into()));
+        if !config.iter().any(|(k, _)| k == "min.insync.replicas") {
+            match spec.replication_factor {
+                // With acks=all, a write is on two replicas before it is acknowledged, and
+                // one broker may be down while writes still succeed.
+                3.. => config.push(("min.insync.replicas".into(), "2".into())),
+                // A single replica can never satisfy a cluster default above 1 (a cluster
+                // set up for replicated topics): every acks=all write would be refused.
+                1 => config.push(("min.insync.replicas".into(), "1".into())),
+                // Two replicas: the cluster's own default stands.
+                _ => {}
+            }
         }
         let mut new_topic = NewTopic::new(
             &spec.name,

@@ -2,7 +2,8 @@
 //!
 //! `cargo test` runs it against the embedded broker. `apache_kafka_contract` needs a running
 //! Apache Kafka: `STREAMHUB_TEST_KAFKA=$(scripts/kafka start) cargo test -p streamhub-kafka
-//! --test contract -- --ignored`.
+//! --test contract -- --ignored`; `apache_kafka_three_broker_contract` a three-broker one
+//! (`STREAMHUB_TEST_KAFKA3=$(scripts/kafka start --brokers 3 --dir DIR)`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -434,6 +435,71 @@ async fn apache_kafka_contract() {
          (STREAMHUB_TEST_KAFKA=$(scripts/kafka start))",
     );
     scenario(&bootstrap).await;
+}
+
+/// The contract on a three-broker cluster (`scripts/kafka start --brokers 3`), plus what
+/// replication adds: topics get the replication factor asked for, with every replica in sync,
+/// and `min.insync.replicas` 2 at a factor of 3 (1 at a factor of 1, whose writes the
+/// cluster's default of 2 would otherwise refuse).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a three-broker Apache Kafka: set STREAMHUB_TEST_KAFKA3 (scripts/test does)"]
+async fn apache_kafka_three_broker_contract() {
+    let bootstrap = match std::env::var("STREAMHUB_TEST_KAFKA3") {
+        Ok(b) if !b.trim().is_empty() => b,
+        _ => panic!(
+            "STREAMHUB_TEST_KAFKA3 must name the bootstrap servers of a running three-broker \
+             Apache Kafka (STREAMHUB_TEST_KAFKA3=$(scripts/kafka start --brokers 3 --dir DIR))"
+        ),
+    };
+    let config = KafkaConfig::new(&bootstrap).with_timeout(Duration::from_secs(15));
+    let admin = config.admin().expect("admin client");
+    assert_eq!(admin.broker_count().await.expect("broker count"), 3);
+    for (rf, isr) in [(3, "2"), (1, "1")] {
+        let spec = TopicSpec::new(random_name(&format!("replicated-rf{rf}")), 4, rf);
+        assert_eq!(admin.ensure_topic(&spec).await.unwrap(), Created::New);
+        let topic_config = admin.topic_config(&spec.name).await.expect("config");
+        assert_eq!(
+            topic_config.get("min.insync.replicas").map(String::as_str),
+            Some(isr),
+            "min.insync.replicas of a topic with replication factor {rf}"
+        );
+        let replicas = replica_counts(&config, &spec.name).await;
+        assert_eq!(
+            replicas,
+            vec![(rf as usize, rf as usize); 4],
+            "(replicas, in sync) by partition"
+        );
+    }
+    scenario(&bootstrap).await;
+}
+
+/// (replicas, in-sync replicas) of each partition of `topic`, by partition, once the
+/// in-sync set is complete (bounded).
+async fn replica_counts(config: &KafkaConfig, topic: &str) -> Vec<(usize, usize)> {
+    use streamhub_kafka::rdkafka::consumer::BaseConsumer;
+    let metadata: BaseConsumer = config.client_config().create().expect("client");
+    let topic = topic.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let md = metadata
+                .fetch_metadata(Some(&topic), Duration::from_secs(10))
+                .expect("metadata");
+            let mut counts: Vec<(i32, usize, usize)> = md.topics()[0]
+                .partitions()
+                .iter()
+                .map(|p| (p.id(), p.replicas().len(), p.isr().len()))
+                .collect();
+            counts.sort_unstable();
+            let done = counts.iter().all(|(_, r, i)| r == i);
+            if done || Instant::now() >= deadline {
+                return counts.into_iter().map(|(_, r, i)| (r, i)).collect();
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+    .await
+    .expect("metadata task")
 }
 
 /// A port nobody listens on.

@@ -50,7 +50,8 @@ pub struct ProducerArgs {
     #[arg(long, env = "STREAMHUB_PRODUCER_SEED")]
     pub seed: Option<u64>,
 
-    /// Producer id carried in every envelope (default: <hostname>-<pid>-<random>).
+    /// Producer id carried in every envelope (default: <hostname>-<pid>-<random>). A producer
+    /// restarted with the same id continues each topic's seq after the highest one Kafka has.
     #[arg(long, env = "STREAMHUB_PRODUCER_ID")]
     pub producer_id: Option<String>,
 

@@ -18,6 +18,7 @@ mod args;
 mod burst;
 pub mod generate;
 pub mod publish;
+pub mod resume;
 mod watch;
 
 pub use admin_api::{Activation, AdminClient, AdminError};
@@ -39,6 +40,8 @@ pub async fn main(cmd: ProducerCommand, shutdown: CancellationToken) -> anyhow::
 /// the totals. A producer key the admin service refuses is an error; an unreachable admin
 /// service or broker is waited for.
 pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // A generated id is new, so its seq starts at 0; a given one may have published before.
+    let resume_seq = args.producer_id.is_some();
     let producer_id: Arc<str> = args
         .producer_id
         .clone()
@@ -88,6 +91,8 @@ pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Res
     let ctx = watch::Context {
         admin,
         kafka: Arc::new(kafka),
+        kafka_config: config.clone(),
+        resume_seq,
         producer: producer.clone(),
         producer_id,
         rate: args.rate,

@@ -138,6 +138,13 @@ impl TopicPublisher {
         }
     }
 
+    /// Starts `seq` at `next_seq` instead of 0: a producer id that already published to
+    /// the topic continues its sequence.
+    pub fn starting_at(mut self, next_seq: u64) -> Self {
+        self.next_seq = next_seq;
+        self
+    }
+
     /// Bounds the deliveries awaited at once (at least 1).
     pub fn with_window(mut self, window: usize) -> Self {
         self.window = window.max(1);
@@ -152,7 +159,8 @@ impl TopicPublisher {
         self.generator.data_type()
     }
 
-    /// The `seq` the next message gets. Starts at 0 and grows by one per message.
+    /// The `seq` the next message gets. Starts at 0 (or [`Self::starting_at`]) and grows by
+    /// one per message.
     pub fn next_seq(&self) -> u64 {
         self.next_seq
     }

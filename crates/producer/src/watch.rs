@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use rand::Rng;
 use streamhub_kafka::rdkafka::producer::FutureProducer;
-use streamhub_kafka::{Admin, Created, TopicSpec};
+use streamhub_kafka::{Admin, Created, KafkaConfig, TopicSpec};
 use streamhub_model::TopicStatus;
 use streamhub_model::api::Topic;
 use tokio::sync::{mpsc, watch};
@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::admin_api::{Activation, AdminClient, AdminError, ServerEvent};
 use crate::generate::Generator;
 use crate::publish::{Counters, TopicPublisher, Totals};
+use crate::resume;
 use crate::topic_seed;
 
 /// Bound on awaiting in-flight deliveries when a topic pauses or the producer stops.
@@ -31,6 +32,8 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const PROVISION_MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// The server sends a keep-alive every 15 s; silence this long means a dead connection.
 const EVENT_STREAM_SILENCE: Duration = Duration::from_secs(45);
+/// Bound on reading a topic back to find where this producer id's `seq` stopped.
+const RESUME_BOUND: Duration = Duration::from_secs(60);
 
 /// How fast a topic publishes.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -60,6 +63,9 @@ struct Desired {
 pub(crate) struct Context {
     pub admin: AdminClient,
     pub kafka: Arc<Admin>,
+    pub kafka_config: KafkaConfig,
+    /// Continue each topic's `seq` after the highest this producer id has in Kafka.
+    pub resume_seq: bool,
     pub producer: FutureProducer,
     pub producer_id: Arc<str>,
     pub rate: Option<f64>,
@@ -74,6 +80,8 @@ enum Signal {
     Provisioned {
         name: String,
         outcome: Provisioning,
+        /// Where the topic's `seq` continues, when it was looked up.
+        next_seq: Option<u64>,
     },
 }
 
@@ -112,6 +120,8 @@ struct Supervisor {
     provisioning: HashSet<String>,
     retries: HashMap<String, Retry>,
     publishing: HashMap<String, Publishing>,
+    /// `seq` to start a topic's publisher at (found in Kafka), until the publisher exists.
+    next_seqs: HashMap<String, u64>,
     admin_reachable: bool,
 }
 
@@ -133,6 +143,7 @@ pub(crate) async fn supervise(ctx: Context, shutdown: CancellationToken) -> Vec<
         provisioning: HashSet::new(),
         retries: HashMap::new(),
         publishing: HashMap::new(),
+        next_seqs: HashMap::new(),
         admin_reachable: true,
     };
     let mut poll = tokio::time::interval(ctx.poll_interval);
@@ -173,7 +184,16 @@ impl Supervisor {
             Signal::Event(ServerEvent::Topic(topic)) => self.apply(*topic),
             Signal::Event(ServerEvent::Resync) | Signal::Connected => self.relist().await,
             Signal::Event(ServerEvent::Other) => {}
-            Signal::Provisioned { name, outcome } => self.provisioned(name, outcome),
+            Signal::Provisioned {
+                name,
+                outcome,
+                next_seq,
+            } => {
+                if let Some(seq) = next_seq {
+                    self.next_seqs.insert(name.clone(), seq);
+                }
+                self.provisioned(name, outcome)
+            }
         }
     }
 
@@ -260,11 +280,12 @@ impl Supervisor {
         let ctx = Arc::clone(&self.ctx);
         let signals = self.signals.clone();
         tokio::spawn(async move {
-            let outcome = provision(&ctx, &topic).await;
+            let (outcome, next_seq) = provision(&ctx, &topic).await;
             let _ = signals
                 .send(Signal::Provisioned {
                     name: topic.topic_name,
                     outcome,
+                    next_seq,
                 })
                 .await;
         });
@@ -351,15 +372,17 @@ impl Supervisor {
             Some(seed) => Generator::new(topic.data_type, topic_seed(seed, name)),
             None => Generator::from_entropy(topic.data_type),
         };
+        let next_seq = self.next_seqs.remove(name).unwrap_or(0);
         let publisher = TopicPublisher::new(
             self.ctx.producer.clone(),
             name,
             Arc::clone(&self.ctx.producer_id),
             generator,
-        );
+        )
+        .starting_at(next_seq);
         let counters = publisher.counters();
         let (tx, rx) = watch::channel(desired);
-        tracing::info!(topic = name, data_type = %topic.data_type, ?pace, "publishing");
+        tracing::info!(topic = name, data_type = %topic.data_type, ?pace, next_seq, "publishing");
         let task = tokio::spawn(publish_topic(publisher, rx, self.shutdown.clone()));
         self.publishing.insert(
             name.to_owned(),
@@ -386,23 +409,54 @@ impl Supervisor {
     }
 }
 
-/// Ensures the topic exists in Kafka, then activates it if it is only approved.
-async fn provision(ctx: &Context, topic: &Topic) -> Provisioning {
-    let spec = TopicSpec::new(
-        &topic.topic_name,
-        topic.partitions,
-        topic.replication_factor,
-    );
-    match ctx.kafka.ensure_topic(&spec).await {
-        Ok(Created::New) => tracing::info!(
+/// Ensures the topic exists in Kafka, finds where this producer's `seq` continues (with a
+/// given producer id), then activates the topic if it is only approved.
+async fn provision(ctx: &Context, topic: &Topic) -> (Provisioning, Option<u64>) {
+    let outcome = match ctx
+        .kafka
+        .ensure_topic(&TopicSpec::new(
+            &topic.topic_name,
+            topic.partitions,
+            topic.replication_factor,
+        ))
+        .await
+    {
+        Ok(created) => created,
+        Err(e) => return (Provisioning::Failed(format!("Kafka: {e}")), None),
+    };
+    if outcome == Created::New {
+        tracing::info!(
             topic = %topic.topic_name,
             partitions = topic.partitions,
             replication_factor = topic.replication_factor,
             "created topic in Kafka"
-        ),
-        Ok(Created::AlreadyExisted) => {}
-        Err(e) => return Provisioning::Failed(format!("Kafka: {e}")),
+        );
     }
+    let next_seq = if ctx.resume_seq && outcome == Created::AlreadyExisted {
+        match resume::next_seq(
+            &ctx.kafka_config,
+            &topic.topic_name,
+            &ctx.producer_id,
+            RESUME_BOUND,
+        )
+        .await
+        {
+            Ok(seq) => {
+                if seq > 0 {
+                    tracing::info!(topic = %topic.topic_name, next_seq = seq, "continuing this producer id's seq");
+                }
+                Some(seq)
+            }
+            Err(e) => return (Provisioning::Failed(e.to_string()), None),
+        }
+    } else {
+        None
+    };
+    (activate(ctx, topic).await, next_seq)
+}
+
+/// Activates the topic in the admin service if it is only approved.
+async fn activate(ctx: &Context, topic: &Topic) -> Provisioning {
     if topic.status == TopicStatus::Active {
         return Provisioning::Active;
     }

@@ -669,6 +669,10 @@ fn three_broker_dir() -> PathBuf {
     }
 }
 
+/// Held by each test on the three-broker cluster: a broker killed by one must not fail the
+/// topic creation of another.
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// `scripts/kafka <args> --dir <dir>`, which must succeed.
 fn kafka_script(dir: &Path, args: &[&str]) -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/kafka");
@@ -708,6 +712,7 @@ async fn apache_kafka_broker_sigkill_loses_no_acknowledged_message() {
     const MESSAGES: u64 = 20_000;
     const PARTITIONS: i32 = 3;
     let (bootstrap, dir) = (three_broker_bootstrap(), three_broker_dir());
+    let _cluster = CLUSTER.lock().await;
     let kafka = KafkaConfig::new(&bootstrap).with_timeout(Duration::from_secs(20));
     let admin = kafka.admin().unwrap();
     assert_eq!(admin.broker_count().await.unwrap(), 3, "three brokers");
@@ -850,5 +855,6 @@ async fn apache_kafka_broker_sigkill_loses_no_acknowledged_message() {
 #[ignore = "needs a three-broker Apache Kafka: set STREAMHUB_TEST_KAFKA3 (scripts/test does)"]
 async fn producer_sigkill_on_apache_kafka() {
     let bootstrap = three_broker_bootstrap();
+    let _cluster = CLUSTER.lock().await;
     producer_fault_scenario(&bootstrap, 3).await;
 }

@@ -2,6 +2,7 @@
 //!
 //!   cargo run --release -p streamhub-kafka --example throughput -- --embedded-dir /tmp/bench
 //!   cargo run --release -p streamhub-kafka --example throughput -- --bootstrap 127.0.0.1:19092
+//!       [--replication-factor 3]
 //!
 //! Produces N messages of about `--size` bytes with the streamhub producer defaults
 //! (idempotent, acks=all), awaiting every acknowledgement, then reads them all back with one
@@ -26,6 +27,7 @@ struct Options {
     messages: usize,
     size: usize,
     partitions: i32,
+    replication_factor: i32,
     concurrent: bool,
 }
 
@@ -36,6 +38,7 @@ fn options() -> anyhow::Result<Options> {
         messages: 1_000_000,
         size: 200,
         partitions: 3,
+        replication_factor: 1,
         concurrent: false,
     };
     let mut args = std::env::args().skip(1);
@@ -47,10 +50,11 @@ fn options() -> anyhow::Result<Options> {
             "--messages" => o.messages = value()?.parse()?,
             "--size" => o.size = value()?.parse()?,
             "--partitions" => o.partitions = value()?.parse()?,
+            "--replication-factor" => o.replication_factor = value()?.parse()?,
             "--concurrent" => o.concurrent = true,
             other => bail!(
                 "unknown argument {other}; use --bootstrap HOST:PORT | --embedded-dir DIR, \
-                 --messages N, --size BYTES, --partitions P, --concurrent"
+                 --messages N, --size BYTES, --partitions P, --replication-factor R, --concurrent"
             ),
         }
     }
@@ -137,11 +141,18 @@ async fn main() -> anyhow::Result<()> {
     let admin = config.admin()?;
     let topic = format!("throughput-{:08x}", rand::random::<u32>());
     admin
-        .ensure_topic(&TopicSpec::new(&topic, o.partitions, 1))
+        .ensure_topic(&TopicSpec::new(&topic, o.partitions, o.replication_factor))
         .await?;
+    // Not every broker describes topic configuration: the figure is informative only.
+    let min_insync = admin
+        .topic_config(&topic)
+        .await
+        .ok()
+        .and_then(|c| c.get("min.insync.replicas").cloned())
+        .unwrap_or_else(|| "?".into());
     println!(
-        "broker {bootstrap}, topic {topic} ({} partitions), {} messages of {} bytes, idempotent acks=all",
-        o.partitions, o.messages, o.size
+        "broker {bootstrap}, topic {topic} ({} partitions, replication factor {}, min.insync.replicas {min_insync}), {} messages of {} bytes, idempotent acks=all",
+        o.partitions, o.replication_factor, o.messages, o.size
     );
 
     // --concurrent: the consumer reads while the producer writes, as streamhub runs; otherwise

@@ -335,8 +335,28 @@ impl Admin {
     }
 
     /// The configuration of a topic as the brokers report it (defaults included).
+    ///
+    /// Right after a topic is created, a broker of a multi-broker cluster that has not applied
+    /// the new metadata yet describes no configuration at all: an empty answer is asked again
+    /// until the configured timeout (an existing topic always has entries).
     pub async fn topic_config(&self, topic: &str) -> Result<HashMap<String, String>, KafkaError> {
         validate_topic_name(topic)?;
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(20);
+        loop {
+            let config = self.describe_topic_config(topic).await?;
+            if !config.is_empty() || started.elapsed() >= self.timeout() {
+                return Ok(config);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
+        }
+    }
+
+    async fn describe_topic_config(
+        &self,
+        topic: &str,
+    ) -> Result<HashMap<String, String>, KafkaError> {
         let resource = ResourceSpecifier::Topic(topic);
         let results = self
             .admin_call("describe topic configuration", |client, opts| {

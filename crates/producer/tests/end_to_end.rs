@@ -488,3 +488,63 @@ async fn generate_waits_out_a_full_local_queue() {
     check_envelopes(&messages, &topic, DataType::Logs);
     broker.shutdown().await.unwrap();
 }
+
+/// Publishes envelopes of `producer_id` with `seq` in `seqs` to `topic`, many per batch.
+async fn publish_seqs(bootstrap: &str, topic: &str, producer_id: &str, seqs: std::ops::Range<u64>) {
+    use streamhub_kafka::rdkafka::producer::FutureRecord;
+    let producer = KafkaConfig::new(bootstrap).producer().unwrap();
+    let deliveries: Vec<_> = seqs
+        .map(|seq| {
+            let value = json!({"topic": topic, "data_type": "generic",
+                "timestamp": "2026-11-28T18:00:00Z", "producer_id": producer_id,
+                "seq": seq, "payload": {}})
+            .to_string();
+            producer
+                .send_result(
+                    FutureRecord::to(topic)
+                        .key(&format!("k{}", seq % 5))
+                        .payload(&value),
+                )
+                .unwrap()
+        })
+        .collect();
+    for d in deliveries {
+        d.await.unwrap().unwrap();
+    }
+}
+
+/// Where a producer id's `seq` continues: after its highest in the topic, found behind other
+/// producers' later messages; 0 for an id the topic never saw.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn next_seq_continues_after_the_highest_of_the_producer_id() {
+    let broker = broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    let kafka = KafkaConfig::new(&bootstrap);
+    let topic = unique("resumed");
+    kafka
+        .admin()
+        .unwrap()
+        .ensure_topic(&streamhub_kafka::TopicSpec::new(&topic, 2, 1))
+        .await
+        .unwrap();
+    let bound = Duration::from_secs(60);
+    let next = async |id: &str| {
+        streamhub_producer::resume::next_seq(&kafka, &topic, id, bound)
+            .await
+            .unwrap()
+    };
+    assert_eq!(next("early").await, 0, "empty topic");
+    publish_seqs(&bootstrap, &topic, "early", 0..700).await;
+    assert_eq!(next("early").await, 700);
+    // Another producer's messages after them: the read goes back further.
+    publish_seqs(&bootstrap, &topic, "later", 0..3000).await;
+    let started = Instant::now();
+    assert_eq!(next("early").await, 700);
+    eprintln!(
+        "found behind 3000 later messages in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(next("later").await, 3000);
+    assert_eq!(next("never").await, 0);
+    broker.shutdown().await.unwrap();
+}

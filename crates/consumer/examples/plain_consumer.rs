@@ -3,10 +3,11 @@
 //!   plain_consumer -b HOST:PORT --topic T --max-messages N
 //!
 //! It builds its consumer with the same librdkafka settings as `streamhub consumer read
-//! --direct` (`KafkaConfig::consumer`, a fresh group, auto-commit off), assigns every
-//! partition of the topic at its beginning, and receives until it has counted N messages,
-//! on the same multi-threaded tokio runtime. Nothing is parsed or written; one JSON
-//! summary line goes to stderr (wall time since `main` started, messages/s, peak RSS).
+//! --direct` (`KafkaConfig::consumer`, a fresh group, auto-commit off, `read`'s read-ahead
+//! unless `--librdkafka-read-ahead`), assigns every partition of the topic at its
+//! beginning, and receives until it has counted N messages, on the same multi-threaded
+//! tokio runtime. Nothing is parsed or written; one JSON summary line goes to stderr (wall
+//! time since `main` started, messages/s, peak RSS).
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,9 @@ struct Cli {
     /// Give up after this many seconds without a message.
     #[arg(long, default_value = "30")]
     idle_timeout: u64,
+    /// Keep librdkafka's own read-ahead defaults instead of `read`'s.
+    #[arg(long)]
+    librdkafka_read_ahead: bool,
     #[command(flatten)]
     kafka: KafkaArgs,
 }
@@ -38,7 +42,7 @@ fn main() -> anyhow::Result<()> {
     eprintln!(
         "{}",
         serde_json::json!({
-            "mode": "plain",
+            "mode": if cli.librdkafka_read_ahead { "plain-librdkafka-read-ahead" } else { "plain" },
             "messages": count,
             "seconds": seconds,
             "messages_per_second": count as f64 / seconds,
@@ -56,7 +60,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn consume(cli: &Cli) -> anyhow::Result<u64> {
-    let config = cli.kafka.config().with("enable.auto.commit", "false");
+    let mut config = cli.kafka.config().with("enable.auto.commit", "false");
+    if !cli.librdkafka_read_ahead {
+        config = streamhub_consumer::kafka::with_read_ahead(config);
+    }
     let group = format!("plain-consumer-{}", std::process::id());
     let consumer = config
         .consumer(&group)

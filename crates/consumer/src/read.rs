@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use futures::FutureExt;
+use futures::{FutureExt, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -179,7 +179,7 @@ pub async fn read_to(
         ),
     };
 
-    let config = args.session.kafka.config();
+    let config = kafka::with_read_ahead(args.session.kafka.config());
     let consumer = kafka::consumer(&config, &group, progress)?;
     let consumer = tokio::task::spawn_blocking(move || -> anyhow::Result<StreamConsumer> {
         position(&consumer, &topics, from, &config)?;
@@ -444,11 +444,13 @@ async fn consume(
     // partitions: a member that died holds its partitions until its session expires.
     let waits_for_group = consumer.subscription().is_ok_and(|s| s.count() > 0);
     let mut reported_errors = 0u32;
+    // One stream for the whole read: `recv()` would register and drop a waker per message.
+    let mut messages = consumer.stream();
     let ended_by = loop {
         if args.max_messages.is_some_and(|max| renderer.shown >= max) {
             break EndedBy::MaxMessages;
         }
-        let next = match consumer.recv().now_or_never() {
+        let next = match messages.next().now_or_never() {
             Some(next) if unflushed.written < FLUSH_EVERY => next,
             waiting => {
                 // Nothing is waiting (or much is written): hand it to the reader now.
@@ -470,13 +472,16 @@ async fn consume(
                             }
                         };
                         tokio::select! {
-                            next = consumer.recv() => next,
+                            next = messages.next() => next,
                             _ = idle => break EndedBy::Idle,
                             _ = shutdown.cancelled() => break EndedBy::Shutdown,
                         }
                     }
                 }
             }
+        };
+        let Some(next) = next else {
+            bail!("the Kafka message stream ended");
         };
         match next {
             Ok(message) => {

@@ -3,9 +3,12 @@
 
 use std::io::{self, IsTerminal, Write};
 
-use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Map, Value, json};
-use streamhub_model::Envelope;
+use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
+use serde::de::Visitor;
+use serde::{Deserialize, Deserializer};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use streamhub_model::DataType;
 
 /// Output formats of `consumer read`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -100,6 +103,149 @@ pub enum Shown {
     NotEnvelope,
 }
 
+/// A streamhub envelope checked in place: the fields and types of
+/// [`streamhub_model::Envelope`], but strings
+/// are only validated and the payload only delimited, so checking a message allocates
+/// nothing and the value can be written out as it came.
+#[derive(Debug, Deserialize)]
+pub struct EnvelopeView<'a> {
+    #[serde(rename = "topic")]
+    _topic: JsonString,
+    pub data_type: DataType,
+    #[serde(deserialize_with = "envelope_time")]
+    pub timestamp: DateTime<Utc>,
+    #[serde(rename = "producer_id")]
+    _producer_id: JsonString,
+    #[serde(rename = "seq")]
+    _seq: u64,
+    #[serde(borrow)]
+    pub payload: &'a RawValue,
+}
+
+impl<'a> EnvelopeView<'a> {
+    /// Accepts exactly the values that parse as a [`streamhub_model::Envelope`].
+    pub fn parse(bytes: &'a [u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(bytes)
+    }
+}
+
+/// Any JSON string, checked but not kept.
+#[derive(Debug)]
+struct JsonString;
+
+impl<'de> Deserialize<'de> for JsonString {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Check;
+        impl Visitor<'_> for Check {
+            type Value = JsonString;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<JsonString, E> {
+                Ok(JsonString)
+            }
+        }
+        deserializer.deserialize_str(Check)
+    }
+}
+
+/// The envelope's time, as chrono deserialises a `DateTime<Utc>`, with a fast path for
+/// the strict RFC 3339 form producers write.
+fn envelope_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    struct Time;
+    impl Visitor<'_> for Time {
+        type Value = DateTime<Utc>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an RFC 3339 formatted date and time string")
+        }
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<DateTime<Utc>, E> {
+            match parse_strict_rfc3339(text) {
+                Some(t) => Ok(t),
+                None => text
+                    .parse::<DateTime<FixedOffset>>()
+                    .map(|t| t.with_timezone(&Utc))
+                    .map_err(E::custom),
+            }
+        }
+    }
+    deserializer.deserialize_str(Time)
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)` with every field in range; `None` for anything
+/// else, which chrono then judges (leap seconds, lower case, a space for `T`, ...).
+fn parse_strict_rfc3339(text: &str) -> Option<DateTime<Utc>> {
+    let b = text.as_bytes();
+    let number = |at: usize, width: usize| -> Option<i64> {
+        let digits = b.get(at..at + width)?;
+        digits.iter().try_fold(0i64, |n, d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let (year, month, day) = (number(0, 4)?, number(5, 2)?, number(8, 2)?);
+    let (hour, minute, second) = (number(11, 2)?, number(14, 2)?, number(17, 2)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=month_days).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let mut at = 19;
+    let mut nanos = 0i64;
+    if b[at] == b'.' {
+        let start = at + 1;
+        at = start;
+        while at < b.len() && b[at].is_ascii_digit() {
+            at += 1;
+        }
+        let width = at - start;
+        if width == 0 || width > 9 {
+            return None;
+        }
+        nanos = number(start, width)? * 10i64.pow((9 - width) as u32);
+    }
+    let offset = match b.get(at..)? {
+        b"Z" => 0,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (h, m) = (number(at + 1, 2)?, number(at + 4, 2)?);
+            if h > 23 || m > 59 {
+                return None;
+            }
+            let seconds = h * 3600 + m * 60;
+            if *sign == b'-' { -seconds } else { seconds }
+        }
+        _ => return None,
+    };
+    let seconds =
+        days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset;
+    DateTime::from_timestamp(seconds, nanos as u32)
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (year 0 or later;
+/// H. Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// Writes messages in one format and counts them.
 #[derive(Debug)]
 pub struct Renderer {
@@ -109,6 +255,11 @@ pub struct Renderer {
     pub shown: u64,
     /// Of those, how many were not valid envelopes.
     pub not_envelopes: u64,
+    /// The JSON line being built, reused for every message.
+    line: Vec<u8>,
+    /// The last topic seen and its JSON string: consecutive messages mostly share it.
+    topic: String,
+    topic_json: Vec<u8>,
 }
 
 impl Renderer {
@@ -118,6 +269,9 @@ impl Renderer {
             palette,
             shown: 0,
             not_envelopes: 0,
+            line: Vec::with_capacity(1024),
+            topic: String::new(),
+            topic_json: b"\"\"".to_vec(),
         }
     }
 
@@ -130,18 +284,16 @@ impl Renderer {
         record: &Record<'_>,
     ) -> io::Result<Shown> {
         self.shown += 1;
-        let parsed = record.value.map(serde_json::from_slice::<Envelope>);
-        let shown = match parsed {
-            Some(Ok(_)) => Shown::Envelope,
-            _ => Shown::NotEnvelope,
+        let parsed = record.value.map(EnvelopeView::parse);
+        let envelope = match &parsed {
+            Some(Ok(view)) => Some(view),
+            _ => None,
         };
-        if shown == Shown::NotEnvelope {
+        let shown = if envelope.is_some() {
+            Shown::Envelope
+        } else {
             self.not_envelopes += 1;
-        }
-        let why_not = match &parsed {
-            None => Some("the value is empty (a tombstone)".to_owned()),
-            Some(Err(e)) => Some(e.to_string()),
-            Some(Ok(_)) => None,
+            Shown::NotEnvelope
         };
         match self.format {
             Format::Raw => {
@@ -149,10 +301,10 @@ impl Renderer {
                 out.write_all(b"\n")?;
             }
             Format::Json => {
-                let line = json_line(record, parsed.and_then(Result::ok));
-                serde_json::to_writer(&mut *out, &line)?;
-                out.write_all(b"\n")?;
-                if let Some(why) = why_not {
+                self.line.clear();
+                self.json_line(record, envelope.is_some())?;
+                out.write_all(&self.line)?;
+                if let Some(why) = why_not(&parsed) {
                     // Best effort: a closed stderr must not stop the data on stdout.
                     let _ = writeln!(
                         warnings,
@@ -166,14 +318,163 @@ impl Renderer {
                     self.palette,
                     self.shown,
                     record,
-                    parsed.and_then(Result::ok).as_ref(),
-                    why_not.as_deref(),
+                    envelope,
+                    why_not(&parsed).as_deref(),
                 );
                 out.write_all(block.as_bytes())?;
             }
         }
         Ok(shown)
     }
+
+    /// Appends `{topic, partition, offset, key, timestamp, valid_envelope, envelope}` and a
+    /// newline to the line buffer. A valid envelope goes in as it came (made compact when
+    /// it spans lines); a value that is not an envelope goes in `value` (as JSON when it
+    /// parses, else as text) or `value_hex`.
+    fn json_line(&mut self, record: &Record<'_>, valid_envelope: bool) -> io::Result<()> {
+        if self.topic != record.topic {
+            self.topic.clear();
+            self.topic.push_str(record.topic);
+            self.topic_json.clear();
+            serde_json::to_writer(&mut self.topic_json, record.topic)?;
+        }
+        let line = &mut self.line;
+        line.extend_from_slice(b"{\"topic\":");
+        line.extend_from_slice(&self.topic_json);
+        line.extend_from_slice(b",\"partition\":");
+        serde_json::to_writer(&mut *line, &record.partition)?;
+        line.extend_from_slice(b",\"offset\":");
+        serde_json::to_writer(&mut *line, &record.offset)?;
+        line.extend_from_slice(b",\"key\":");
+        match record.key {
+            None => line.extend_from_slice(b"null"),
+            Some(k) => serde_json::to_writer(&mut *line, &String::from_utf8_lossy(k))?,
+        }
+        line.extend_from_slice(b",\"timestamp\":");
+        match record.timestamp_ms {
+            Some(ms) if push_rfc3339_millis(line, ms) => {}
+            _ => line.extend_from_slice(b"null"),
+        }
+        match record.value {
+            Some(value) if valid_envelope => {
+                line.extend_from_slice(b",\"valid_envelope\":true,\"envelope\":");
+                push_compact_json(line, value);
+            }
+            None => line.extend_from_slice(b",\"valid_envelope\":false,\"value\":null"),
+            Some(value) => {
+                line.extend_from_slice(b",\"valid_envelope\":false,");
+                if serde_json::from_slice::<&RawValue>(value).is_ok() {
+                    line.extend_from_slice(b"\"value\":");
+                    push_compact_json(line, value);
+                } else if let Ok(text) = std::str::from_utf8(value) {
+                    line.extend_from_slice(b"\"value\":");
+                    serde_json::to_writer(&mut *line, text)?;
+                } else {
+                    line.extend_from_slice(b"\"value_hex\":\"");
+                    line.extend_from_slice(hex_string(value).as_bytes());
+                    line.push(b'"');
+                }
+            }
+        }
+        line.extend_from_slice(b"}\n");
+        Ok(())
+    }
+}
+
+/// Why a value is not shown as an envelope; `None` when it is one.
+fn why_not(parsed: &Option<serde_json::Result<EnvelopeView<'_>>>) -> Option<String> {
+    match parsed {
+        None => Some("the value is empty (a tombstone)".to_owned()),
+        Some(Err(e)) => Some(e.to_string()),
+        Some(Ok(_)) => None,
+    }
+}
+
+/// Appends valid JSON on one line: as it is, or without its whitespace outside strings
+/// when it spans lines (inside strings JSON has no raw line breaks, only escapes).
+fn push_compact_json(line: &mut Vec<u8>, json: &[u8]) {
+    if !has_line_break(json) {
+        line.extend_from_slice(json);
+        return;
+    }
+    let (mut in_string, mut escaped) = (false, false);
+    for &b in json {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            line.push(b);
+        } else if !matches!(b, b' ' | b'\t' | b'\n' | b'\r') {
+            in_string = b == b'"';
+            line.push(b);
+        }
+    }
+}
+
+/// Whether `\n` or `\r` occurs: one pass in 16-byte chunks, which the compiler vectorises.
+fn has_line_break(bytes: &[u8]) -> bool {
+    let (chunks, tail) = bytes.as_chunks::<16>();
+    chunks.iter().any(|c| {
+        c.iter()
+            .fold(false, |found, &b| found | (b == b'\n') | (b == b'\r'))
+    }) || tail.iter().any(|&b| b == b'\n' || b == b'\r')
+}
+
+/// Latest millisecond written by the fast path: 9999-12-31T23:59:59.999Z.
+const LAST_FOUR_DIGIT_YEAR_MS: i64 = 253_402_300_799_999;
+
+/// Appends `"YYYY-MM-DDTHH:MM:SS.mmmZ"`, as chrono's RFC 3339 with milliseconds, for a
+/// time in milliseconds since the epoch; `false` (nothing appended) when out of range.
+fn push_rfc3339_millis(line: &mut Vec<u8>, ms: i64) -> bool {
+    if !(0..=LAST_FOUR_DIGIT_YEAR_MS).contains(&ms) {
+        return match kafka_time(Some(ms)) {
+            Some(t) => {
+                line.push(b'"');
+                line.extend_from_slice(t.to_rfc3339_opts(SecondsFormat::Millis, true).as_bytes());
+                line.push(b'"');
+                true
+            }
+            None => false,
+        };
+    }
+    let (days, in_day) = (ms / 86_400_000, ms % 86_400_000);
+    let (year, month, day) = civil_from_days(days);
+    let (secs, millis) = (in_day / 1000, in_day % 1000);
+    let mut text = *b"\"0000-00-00T00:00:00.000Z\"";
+    let mut put = |at: usize, width: usize, mut n: i64| {
+        for i in (at..at + width).rev() {
+            text[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+    };
+    put(1, 4, year);
+    put(6, 2, month);
+    put(9, 2, day);
+    put(12, 2, secs / 3600);
+    put(15, 2, secs / 60 % 60);
+    put(18, 2, secs % 60);
+    put(21, 3, millis);
+    line.extend_from_slice(&text);
+    true
+}
+
+/// (year, month, day) of a day counted from 1970-01-01 (not negative), in the proleptic
+/// Gregorian calendar (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 fn key_text(key: Option<&[u8]>) -> Option<String> {
@@ -182,51 +483,6 @@ fn key_text(key: Option<&[u8]>) -> Option<String> {
 
 fn kafka_time(ms: Option<i64>) -> Option<DateTime<Utc>> {
     ms.and_then(DateTime::from_timestamp_millis)
-}
-
-/// `{topic, partition, offset, key, timestamp, envelope}`; a value that is not an envelope
-/// goes in `value` (as JSON when it parses, else as text, else as hex) beside
-/// `"valid_envelope": false`.
-pub fn json_line(record: &Record<'_>, envelope: Option<Envelope>) -> Value {
-    let mut o = Map::new();
-    o.insert("topic".into(), json!(record.topic));
-    o.insert("partition".into(), json!(record.partition));
-    o.insert("offset".into(), json!(record.offset));
-    o.insert("key".into(), json!(key_text(record.key)));
-    o.insert(
-        "timestamp".into(),
-        json!(
-            kafka_time(record.timestamp_ms).map(|t| t.to_rfc3339_opts(SecondsFormat::Millis, true))
-        ),
-    );
-    match envelope {
-        Some(env) => {
-            o.insert("valid_envelope".into(), json!(true));
-            o.insert("envelope".into(), json!(env));
-        }
-        None => {
-            o.insert("valid_envelope".into(), json!(false));
-            match record.value {
-                None => {
-                    o.insert("value".into(), Value::Null);
-                }
-                Some(bytes) => match serde_json::from_slice::<Value>(bytes) {
-                    Ok(v) => {
-                        o.insert("value".into(), v);
-                    }
-                    Err(_) => match std::str::from_utf8(bytes) {
-                        Ok(s) => {
-                            o.insert("value".into(), json!(s));
-                        }
-                        Err(_) => {
-                            o.insert("value_hex".into(), json!(hex_string(bytes)));
-                        }
-                    },
-                },
-            }
-        }
-    }
-    Value::Object(o)
 }
 
 fn hex_string(bytes: &[u8]) -> String {
@@ -244,7 +500,7 @@ pub fn pretty_block(
     p: Palette,
     count: u64,
     record: &Record<'_>,
-    envelope: Option<&Envelope>,
+    envelope: Option<&EnvelopeView<'_>>,
     why_not: Option<&str>,
 ) -> String {
     let mut where_ = format!("partition {} · offset {}", record.partition, record.offset);
@@ -260,7 +516,10 @@ pub fn pretty_block(
     );
     match envelope {
         Some(env) => {
-            let payload = serde_json::to_string(&env.payload).unwrap_or_default();
+            // Compact, keys in order: the same text whatever spacing the producer used.
+            let payload = serde_json::from_str::<Value>(env.payload.get())
+                .map(|v| v.to_string())
+                .unwrap_or_else(|_| env.payload.get().to_owned());
             format!(
                 "{head}\n   {} {}\n   {} {}\n   {} {}\n",
                 p.dim("📦 Data Type:"),
@@ -298,6 +557,8 @@ pub fn pretty_block(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+    use streamhub_model::Envelope;
 
     fn envelope_bytes() -> Vec<u8> {
         serde_json::to_vec(&json!({
@@ -403,9 +664,231 @@ mod tests {
             Palette::COLOURED,
             3,
             &record(Some(&bytes)),
-            serde_json::from_slice::<Envelope>(&bytes).ok().as_ref(),
+            EnvelopeView::parse(&bytes).ok().as_ref(),
             None,
         );
         assert!(block.contains("\x1b[1;36m"));
+    }
+
+    #[test]
+    fn the_view_accepts_exactly_what_parses_as_an_envelope() {
+        let valid = String::from_utf8(envelope_bytes()).unwrap();
+        let cases = [
+            valid.as_str(),
+            r#"{"topic":"t\u0041","data_type":"logs","timestamp":"2026-11-28T18:00:00.123456789+02:00","producer_id":"p\n","seq":0,"payload":null,"extra":[1]}"#,
+            r#"["t","sensor","2026-11-28T18:00:00Z","p",1,{"a":1}]"#,
+            r#"{"topic":"t","data_type":"sensor","timestamp":"2026-11-28T18:00:00Z","producer_id":"p","seq":1}"#,
+            r#"{"topic":"t","data_type":"sensors","timestamp":"2026-11-28T18:00:00Z","producer_id":"p","seq":1,"payload":{}}"#,
+            r#"{"topic":"t","data_type":"sensor","timestamp":"yesterday","producer_id":"p","seq":1,"payload":{}}"#,
+            r#"{"topic":"t","data_type":"sensor","timestamp":"2026-11-28T18:00:00Z","producer_id":"p","seq":-1,"payload":{}}"#,
+            r#"{"topic":7,"data_type":"sensor","timestamp":"2026-11-28T18:00:00Z","producer_id":"p","seq":1,"payload":{}}"#,
+            r#"{"topic":"t","topic":"u","data_type":"sensor","timestamp":"2026-11-28T18:00:00Z","producer_id":"p","seq":1,"payload":{}}"#,
+            r#"{"topic":"t","data_type":"sensor","timestamp":"2026-11-28T18:00:00Z","producer_id":"p","seq":1,"payload":{"a":}}"#,
+            r#"{"topic":"t","data_type":"sensor","timestamp":"2026-11-28T18:00:00Z","producer_id":"p","seq":1,"payload":{}} x"#,
+            "{}",
+            "",
+        ];
+        let mut accepted = 0;
+        for case in cases {
+            let view = EnvelopeView::parse(case.as_bytes()).is_ok();
+            let envelope = serde_json::from_str::<Envelope>(case).is_ok();
+            assert_eq!(view, envelope, "{case}");
+            accepted += usize::from(view);
+        }
+        assert_eq!(accepted, 3, "the valid cases are accepted");
+        let bad_utf8 = b"{\"topic\":\"\xff\",\"data_type\":\"sensor\",\"timestamp\":\"2026-11-28T18:00:00Z\",\"producer_id\":\"p\",\"seq\":1,\"payload\":{}}";
+        assert!(EnvelopeView::parse(bad_utf8).is_err());
+        assert!(serde_json::from_slice::<Envelope>(bad_utf8).is_err());
+    }
+
+    #[test]
+    fn json_line_keeps_the_envelope_as_it_came_in_field_order() {
+        let bytes = envelope_bytes();
+        let (out, _, _) = render(Format::Json, Some(&bytes));
+        let expected = format!(
+            "{{\"topic\":\"sensor_data\",\"partition\":1,\"offset\":41,\"key\":\"42\",\"timestamp\":\"2026-11-18T11:06:40.000Z\",\"valid_envelope\":true,\"envelope\":{}}}\n",
+            String::from_utf8(bytes).unwrap()
+        );
+        assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn an_envelope_over_several_lines_is_written_on_one() {
+        let pretty = serde_json::to_string_pretty(&json!({
+            "topic": "sensor_data", "data_type": "sensor",
+            "timestamp": "2026-11-28T18:00:00Z", "producer_id": "p 1", "seq": 7,
+            "payload": {"note": "a \"quoted\" \\ text\nwith an escaped break", "list": [1, 2]}
+        }))
+        .unwrap();
+        let crlf = pretty.replace('\n', "\r\n");
+        for value in [pretty, crlf] {
+            let (out, err, shown) = render(Format::Json, Some(value.as_bytes()));
+            assert_eq!(shown, Shown::Envelope);
+            assert!(err.is_empty());
+            assert_eq!(out.lines().count(), 1, "{out}");
+            assert!(!out.trim_end_matches('\n').contains(['\n', '\r']), "{out}");
+            let line: Value = serde_json::from_str(&out).unwrap();
+            let original: Value = serde_json::from_str(&value).unwrap();
+            assert_eq!(line["envelope"], original);
+            assert!(
+                out.contains(r#""producer_id":"p 1""#),
+                "spaces in strings stay: {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn envelope_times_are_read_as_chrono_reads_them() {
+        let mut samples: Vec<String> = [
+            "2026-11-28T18:00:00Z",
+            "2026-11-28T18:00:00.1Z",
+            "2026-11-28T18:00:00.123456789Z",
+            "2026-11-28T18:00:00.1234567891Z",
+            "2026-11-28T18:00:00.Z",
+            "2026-11-28T18:00:00+02:00",
+            "2026-11-28T18:00:00.5-09:30",
+            "2026-11-28T18:00:00-00:00",
+            "2026-11-28T18:00:00+23:59",
+            "2026-11-28T18:00:00+24:00",
+            "2026-11-28T18:00:00+0200",
+            "2026-11-28t18:00:00z",
+            "2026-11-28 18:00:00Z",
+            "2026-11-28T18:00:60Z",
+            "2026-11-28T24:00:00Z",
+            "2026-11-28T18:60:00Z",
+            "2024-02-29T00:00:00Z",
+            "2023-02-29T00:00:00Z",
+            "2100-02-29T00:00:00Z",
+            "2000-02-29T23:59:59.999Z",
+            "2026-04-31T00:00:00Z",
+            "2026-13-01T00:00:00Z",
+            "2026-00-10T00:00:00Z",
+            "2026-01-00T00:00:00Z",
+            "0000-01-01T00:00:00Z",
+            "0000-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59.999999999-12:00",
+            "1969-12-31T23:59:59Z",
+            "+2026-11-28T18:00:00Z",
+            "2026-11-28T18:00:00",
+            "2026-11-28T18:00:00Zjunk",
+            "2026-1-28T18:00:00Z",
+            "",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        // Every day of 1999..=2001 and a spread of later years, at various times.
+        for days in (10_592..11_688).chain((20_000..2_900_000).step_by(997)) {
+            let t = DateTime::from_timestamp(
+                days * 86_400 + days % 86_400,
+                (days % 1000) as u32 * 1_000_000,
+            )
+            .unwrap();
+            samples.push(t.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+            samples.push(
+                t.with_timezone(&FixedOffset::west_opt(3 * 3600 + 1800).unwrap())
+                    .to_rfc3339(),
+            );
+        }
+        let mut fast_hits = 0;
+        for text in &samples {
+            let chrono = text
+                .parse::<DateTime<FixedOffset>>()
+                .ok()
+                .map(|t| t.with_timezone(&Utc));
+            let fast = parse_strict_rfc3339(text);
+            if fast.is_some() {
+                assert_eq!(fast, chrono, "{text}");
+                fast_hits += 1;
+            }
+            let json = serde_json::to_string(text).unwrap();
+            let mut de = serde_json::Deserializer::from_str(&json);
+            assert_eq!(envelope_time(&mut de).ok(), chrono, "{text}");
+        }
+        assert!(
+            fast_hits > samples.len() * 9 / 10,
+            "the fast path takes the usual forms: {fast_hits} of {}",
+            samples.len()
+        );
+    }
+
+    #[test]
+    fn line_breaks_are_found_anywhere() {
+        for len in 0..40 {
+            let mut bytes = vec![b'a'; len];
+            assert!(!has_line_break(&bytes));
+            for at in 0..len {
+                for brk in [b'\n', b'\r'] {
+                    bytes[at] = brk;
+                    assert!(has_line_break(&bytes), "{len} {at}");
+                    bytes[at] = b'a';
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn kafka_time_is_written_as_chrono_writes_it() {
+        let mut samples = vec![
+            0,
+            1,
+            999,
+            86_399_999,
+            951_782_400_000,   // 2000-02-29
+            4_107_542_400_000, // 2100-03-01
+            1_795_000_000_123,
+            LAST_FOUR_DIGIT_YEAR_MS,
+            LAST_FOUR_DIGIT_YEAR_MS + 1,
+            -1,
+            -62_135_596_800_000, // 0001-01-01
+        ];
+        let mut x: i64 = 0x2545_f491_4f6c_dd1d;
+        for _ in 0..20_000 {
+            // xorshift: spread over 1970..=9999 without a dependency.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            samples.push(x.rem_euclid(LAST_FOUR_DIGIT_YEAR_MS + 1));
+        }
+        for ms in samples {
+            let mut line = Vec::new();
+            assert!(push_rfc3339_millis(&mut line, ms));
+            let expected = DateTime::from_timestamp_millis(ms)
+                .unwrap()
+                .to_rfc3339_opts(SecondsFormat::Millis, true);
+            assert_eq!(
+                String::from_utf8(line).unwrap(),
+                format!("\"{expected}\""),
+                "{ms}"
+            );
+        }
+        let mut line = Vec::new();
+        assert!(!push_rfc3339_millis(&mut line, i64::MAX));
+        assert!(line.is_empty());
+    }
+
+    #[test]
+    fn json_escapes_topic_and_key_and_reuses_the_topic_between_topics() {
+        let bytes = envelope_bytes();
+        let mut r = Renderer::new(Format::Json, Palette::PLAIN);
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        for topic in ["a", "b", "a"] {
+            let rec = Record {
+                topic,
+                key: Some(b"k\"\n\xff"),
+                timestamp_ms: None,
+                ..record(Some(&bytes))
+            };
+            r.write(&mut out, &mut err, &rec).unwrap();
+        }
+        let lines: Vec<Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let topics: Vec<&str> = lines.iter().map(|l| l["topic"].as_str().unwrap()).collect();
+        assert_eq!(topics, ["a", "b", "a"]);
+        assert_eq!(lines[0]["key"], "k\"\n\u{fffd}");
+        assert_eq!(lines[0]["timestamp"], Value::Null);
     }
 }

@@ -128,11 +128,15 @@ async fn bootstrap_admin(
         .hash_password(password.expose().to_owned())
         .await
         .map_err(|e| anyhow::anyhow!("cannot hash the admin password: {e:?}"))?;
-    state
+    match state
         .store()
         .create_user("system", "admin", &hash, Role::Admin)
         .await
-        .context("cannot create the first admin user")?;
+    {
+        // Another instance on the same database created it first.
+        Err(streamhub_store::StoreError::Conflict(_)) => return Ok(None),
+        created => created.context("cannot create the first admin user")?,
+    };
     if generated {
         // Shown once, so the operator can sign in; set STREAMHUB_ADMIN_PASSWORD to choose it.
         tracing::warn!(

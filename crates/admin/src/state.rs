@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use streamhub_model::api::{Event, KafkaFigures};
-use streamhub_store::Store;
+use streamhub_store::{EventBus, Store};
 use tokio::sync::{Mutex, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
@@ -12,7 +12,6 @@ use crate::{ClusterInfo, Secret};
 pub const MAX_EVENT_STREAMS: usize = 256;
 /// Password hashing takes about 19 MiB each: few at a time keeps memory small.
 const CONCURRENT_HASHES: usize = 2;
-const EVENT_BUFFER: usize = 1024;
 /// Kafka figures in statistics are reused this long, so polling stats stays cheap.
 const KAFKA_FIGURES_TTL: Duration = Duration::from_secs(5);
 
@@ -24,7 +23,8 @@ pub struct AppState {
 
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
-    pub events: broadcast::Sender<Event>,
+    /// The store's bus: with PostgreSQL it also carries other instances' events.
+    pub events: EventBus,
     pub producer_secret: Option<Secret>,
     pub token_ttl: Duration,
     pub secure_cookies: bool,
@@ -43,7 +43,7 @@ impl AppState {
         token_ttl: Duration,
         cluster: Option<Arc<dyn ClusterInfo>>,
     ) -> Self {
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let events = store.events().clone();
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -72,15 +72,16 @@ impl AppState {
         &self.inner.store
     }
 
-    /// Live events, as `GET /api/events` streams them.
+    /// Live events, as `GET /api/events` streams them: this instance's and those of
+    /// other instances sharing the store.
     pub fn subscribe_events(&self) -> broadcast::Receiver<Event> {
         self.inner.events.subscribe()
     }
 
-    /// Sends an event to every open stream; call after the change committed.
+    /// Sends an event to every open stream, here and on instances sharing the store;
+    /// call after the change committed.
     pub(crate) fn publish(&self, event: Event) {
-        // No receiver is not an error: nobody is watching.
-        let _ = self.inner.events.send(event);
+        self.inner.events.publish(event);
     }
 
     /// Ends the open event streams (graceful shutdown waits for them otherwise).

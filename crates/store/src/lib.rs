@@ -11,6 +11,8 @@
 //! - [`Store::stats`] reads maintained counters and never scans a table.
 
 mod error;
+mod events;
+pub mod postgres;
 #[cfg(test)]
 mod scenarios;
 pub mod sqlite;
@@ -23,6 +25,8 @@ use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
 use streamhub_model::{Action, DataType, Role, TopicName, TopicStatus, Transition};
 
 pub use error::StoreError;
+pub use events::EventBus;
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -251,19 +255,36 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> Result<u64>;
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+
+    /// Live events of every service instance sharing this store: SQLite's reach this
+    /// process only, PostgreSQL's every process connected to the same database.
+    fn events(&self) -> &EventBus;
 }
 
-/// Opens the store a `--database` value names: `sqlite://<path>`, `sqlite:<path>` or a
-/// plain file path. Creates the file and its directory, and applies migrations.
+/// Opens the store a `--database` value names: `postgres://…` or `postgresql://…` (an
+/// existing database), or `sqlite://<path>`, `sqlite:<path>` or a plain file path (created
+/// with its directory). Applies migrations.
 pub async fn open(database: &str) -> Result<Arc<dyn Store>> {
     if database.starts_with("postgres://") || database.starts_with("postgresql://") {
-        return Err(StoreError::Invalid(
-            "PostgreSQL is not supported by this build yet; use a SQLite file".into(),
-        ));
+        return Ok(Arc::new(PostgresStore::open(database).await?));
     }
     let path = database
         .strip_prefix("sqlite://")
         .or_else(|| database.strip_prefix("sqlite:"))
         .unwrap_or(database);
     Ok(Arc::new(SqliteStore::open(path).await?))
+}
+
+pub(crate) fn validate_username(username: &str) -> Result<()> {
+    let ok = (1..=64).contains(&username.len())
+        && username
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "username '{username}' is not allowed: use 1 to 64 letters, digits, '.', '_', '-' or '@'"
+        )))
+    }
 }

@@ -1,5 +1,5 @@
 //! Store behaviour every engine must show, written once and run on each engine this
-//! build can reach here (SQLite on a temporary file; PostgreSQL joins with its engine).
+//! build has (SQLite on a temporary file, PostgreSQL in a fresh database per test).
 
 use std::sync::Arc;
 
@@ -12,11 +12,63 @@ use crate::*;
 /// Keeps an engine's temporary resources alive for the test's duration.
 type Guard = Box<dyn std::any::Any + Send>;
 
-async fn engines() -> Vec<(Guard, Arc<dyn Store>)> {
+async fn sqlite() -> (Guard, Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let sqlite = SqliteStore::open(dir.path().join("meta.db")).await.unwrap();
-    vec![(Box::new(dir) as Guard, Arc::new(sqlite) as Arc<dyn Store>)]
+    (Box::new(dir) as Guard, Arc::new(sqlite) as Arc<dyn Store>)
 }
+
+async fn postgres() -> (Guard, Arc<dyn Store>) {
+    let store = crate::postgres::testing::fresh_database().await;
+    (Box::new(()) as Guard, Arc::new(store) as Arc<dyn Store>)
+}
+
+/// Runs each scenario on every engine. The PostgreSQL runs are ignored by plain
+/// `cargo test`, which needs no server; `cargo test -- --ignored` runs them and fails
+/// each one that finds no server to run on.
+macro_rules! on_every_engine {
+    ($($scenario:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test]
+                async fn $scenario() {
+                    let (_guard, store) = super::sqlite().await;
+                    super::$scenario(store).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test]
+                #[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+                async fn $scenario() {
+                    let (_guard, store) = super::postgres().await;
+                    super::$scenario(store).await;
+                }
+            )*
+        }
+    };
+}
+
+on_every_engine!(
+    created_topic_is_pending_with_an_audit_row,
+    one_live_topic_per_name_and_deletion_frees_the_name,
+    invalid_figures_are_refused_before_writing,
+    lifecycle_stamps_times_and_keeps_the_rejection_reason,
+    repeated_request_changes_nothing_and_writes_no_audit_row,
+    invalid_transition_is_refused_and_changes_nothing,
+    concurrent_approvals_make_one_transition_and_one_audit_row,
+    subscribing_needs_an_active_topic_and_is_idempotent,
+    deleting_a_subscribed_topic_is_refused,
+    listing_filters_by_status_and_pages_newest_first,
+    tokens_expire_and_go_with_their_user,
+    the_last_admin_cannot_be_deleted,
+    audit_by_topic_name_covers_deleted_topics_of_that_name,
+    concurrent_creates_of_one_name_make_one_topic,
+    concurrent_subscriptions_of_one_pair_make_one_row,
+    concurrent_deletions_of_two_admins_keep_one,
+    published_events_reach_each_subscriber_once,
+);
 
 fn new_topic(name: &str) -> NewTopic {
     NewTopic {
@@ -69,405 +121,472 @@ async fn recount(store: &Arc<dyn Store>) -> Counts {
     }
 }
 
-#[tokio::test]
-async fn created_topic_is_pending_with_an_audit_row() {
-    for (_guard, store) in engines().await {
-        let t = store
-            .create_topic("alice", new_topic("sensor_data"))
-            .await
-            .unwrap();
-        assert_eq!(t.status, TopicStatus::Pending);
-        assert_eq!(t.data_type, DataType::Sensor);
-        let audit = store
-            .audit(&AuditFilter {
-                topic_id: Some(t.topic_id),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(audit.len(), 1);
-        assert_eq!(audit[0].action, "create");
-        assert_eq!(audit[0].actor, "alice");
-        assert_eq!(audit[0].after.as_deref(), Some("pending"));
-    }
+async fn created_topic_is_pending_with_an_audit_row(store: Arc<dyn Store>) {
+    let t = store
+        .create_topic("alice", new_topic("sensor_data"))
+        .await
+        .unwrap();
+    assert_eq!(t.status, TopicStatus::Pending);
+    assert_eq!(t.data_type, DataType::Sensor);
+    let audit = store
+        .audit(&AuditFilter {
+            topic_id: Some(t.topic_id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].action, "create");
+    assert_eq!(audit[0].actor, "alice");
+    assert_eq!(audit[0].after.as_deref(), Some("pending"));
 }
 
-#[tokio::test]
-async fn one_live_topic_per_name_and_deletion_frees_the_name() {
-    for (_guard, store) in engines().await {
-        let t = store
-            .create_topic("alice", new_topic("orders"))
-            .await
-            .unwrap();
-        let dup = store.create_topic("bob", new_topic("orders")).await;
-        assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
-        store
-            .transition("admin", TopicRef::Id(t.topic_id), Action::Delete, None)
-            .await
-            .unwrap();
-        let again = store
-            .create_topic("bob", new_topic("orders"))
-            .await
-            .unwrap();
-        assert_ne!(again.topic_id, t.topic_id);
-        assert_eq!(
-            store.topic(t.topic_id).await.unwrap().status,
-            TopicStatus::Deleted
-        );
-        assert_eq!(
-            store.topic_by_name("orders").await.unwrap().topic_id,
-            again.topic_id
-        );
-    }
+async fn one_live_topic_per_name_and_deletion_frees_the_name(store: Arc<dyn Store>) {
+    let t = store
+        .create_topic("alice", new_topic("orders"))
+        .await
+        .unwrap();
+    let dup = store.create_topic("bob", new_topic("orders")).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    store
+        .transition("admin", TopicRef::Id(t.topic_id), Action::Delete, None)
+        .await
+        .unwrap();
+    let again = store
+        .create_topic("bob", new_topic("orders"))
+        .await
+        .unwrap();
+    assert_ne!(again.topic_id, t.topic_id);
+    assert_eq!(
+        store.topic(t.topic_id).await.unwrap().status,
+        TopicStatus::Deleted
+    );
+    assert_eq!(
+        store.topic_by_name("orders").await.unwrap().topic_id,
+        again.topic_id
+    );
 }
 
-#[tokio::test]
-async fn invalid_figures_are_refused_before_writing() {
-    for (_guard, store) in engines().await {
-        for bad in [
-            NewTopic {
-                partitions: 0,
-                ..new_topic("a")
-            },
-            NewTopic {
-                partitions: 1001,
-                ..new_topic("a")
-            },
-            NewTopic {
-                replication_factor: 0,
-                ..new_topic("a")
-            },
-            NewTopic {
-                rate_per_second: Some(f64::NAN),
-                ..new_topic("a")
-            },
-            NewTopic {
-                rate_per_second: Some(0.0),
-                ..new_topic("a")
-            },
-            NewTopic {
-                rate_per_second: Some(100_001.0),
-                ..new_topic("a")
-            },
-        ] {
-            let r = store.create_topic("alice", bad).await;
-            assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
-        }
-        assert_eq!(store.counts().await.unwrap(), Counts::default());
-    }
-}
-
-#[tokio::test]
-async fn lifecycle_stamps_times_and_keeps_the_rejection_reason() {
-    for (_guard, store) in engines().await {
-        let t = active_topic(&store, "weather").await;
-        assert!(t.approved_at.is_some() && t.activated_at.is_some());
-        let out = store
-            .transition("admin", TopicRef::Id(t.topic_id), Action::Deactivate, None)
-            .await
-            .unwrap();
-        assert_eq!(out.from, TopicStatus::Active);
-        assert_eq!(out.topic.status, TopicStatus::Inactive);
-        assert!(out.topic.deactivated_at.is_some());
-
-        let r = store.create_topic("bob", new_topic("junk")).await.unwrap();
-        let out = store
-            .transition(
-                "admin",
-                TopicRef::Id(r.topic_id),
-                Action::Reject,
-                Some("duplicate of weather".into()),
-            )
-            .await
-            .unwrap();
-        assert_eq!(out.topic.status, TopicStatus::Rejected);
-        assert_eq!(
-            out.topic.rejection_reason.as_deref(),
-            Some("duplicate of weather")
-        );
-    }
-}
-
-#[tokio::test]
-async fn repeated_request_changes_nothing_and_writes_no_audit_row() {
-    for (_guard, store) in engines().await {
-        let t = store
-            .create_topic("alice", new_topic("clicks"))
-            .await
-            .unwrap();
-        let first = store
-            .transition("admin", TopicRef::Id(t.topic_id), Action::Approve, None)
-            .await
-            .unwrap();
-        assert!(first.changed());
-        let second = store
-            .transition("admin", TopicRef::Id(t.topic_id), Action::Approve, None)
-            .await
-            .unwrap();
-        assert!(!second.changed());
-        let rows = store
-            .audit(&AuditFilter {
-                action: Some("approve".into()),
-                limit: 10,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(rows.len(), 1);
-    }
-}
-
-#[tokio::test]
-async fn invalid_transition_is_refused_and_changes_nothing() {
-    for (_guard, store) in engines().await {
-        let t = store
-            .create_topic("alice", new_topic("clicks"))
-            .await
-            .unwrap();
-        let r = store
-            .transition(
-                "producer",
-                TopicRef::Name("clicks".into()),
-                Action::Activate,
-                None,
-            )
-            .await;
-        assert!(matches!(r, Err(StoreError::Transition(_))), "{r:?}");
-        assert_eq!(
-            store.topic(t.topic_id).await.unwrap().status,
-            TopicStatus::Pending
-        );
-        let r = store
-            .transition("admin", TopicRef::Id(999), Action::Approve, None)
-            .await;
-        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
-    }
-}
-
-#[tokio::test]
-async fn concurrent_approvals_make_one_transition_and_one_audit_row() {
-    for (_guard, store) in engines().await {
-        let t = store
-            .create_topic("alice", new_topic("race"))
-            .await
-            .unwrap();
-        let mut tasks = Vec::new();
-        for i in 0..20 {
-            let store = store.clone();
-            tasks.push(tokio::spawn(async move {
-                store
-                    .transition(
-                        &format!("admin{i}"),
-                        TopicRef::Id(t.topic_id),
-                        Action::Approve,
-                        None,
-                    )
-                    .await
-                    .unwrap()
-                    .changed()
-            }));
-        }
-        let mut changed = 0;
-        for task in tasks {
-            changed += task.await.unwrap() as usize;
-        }
-        assert_eq!(changed, 1);
-        let rows = store
-            .audit(&AuditFilter {
-                action: Some("approve".into()),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(store.counts().await.unwrap(), recount(&store).await);
-    }
-}
-
-#[tokio::test]
-async fn subscribing_needs_an_active_topic_and_is_idempotent() {
-    for (_guard, store) in engines().await {
-        store
-            .create_topic("alice", new_topic("pending_one"))
-            .await
-            .unwrap();
-        let r = store.subscribe("u1", "u1", "pending_one").await;
-        assert!(
-            matches!(&r, Err(StoreError::Conflict(m)) if m.contains("pending")),
-            "{r:?}"
-        );
-        let r = store.subscribe("u1", "u1", "missing").await;
-        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
-
-        active_topic(&store, "live").await;
-        let first = store.subscribe("u1", "u1", "live").await.unwrap();
-        assert!(first.created);
-        assert_eq!(first.subscription.topic_name, "live");
-        assert_eq!(first.subscription.status, "active");
-        let second = store.subscribe("u1", "u1", "live").await.unwrap();
-        assert!(!second.created);
-        assert_eq!(
-            second.subscription.subscription_id,
-            first.subscription.subscription_id
-        );
-        assert_eq!(store.counts().await.unwrap().subscriptions, 1);
-
-        let removed = store.unsubscribe("u1", "u1", "live").await.unwrap();
-        assert_eq!(removed.subscription_id, first.subscription.subscription_id);
-        let r = store.unsubscribe("u1", "u1", "live").await;
-        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
-        assert_eq!(store.counts().await.unwrap(), recount(&store).await);
-    }
-}
-
-#[tokio::test]
-async fn deleting_a_subscribed_topic_is_refused() {
-    for (_guard, store) in engines().await {
-        let t = active_topic(&store, "busy").await;
-        store.subscribe("u1", "u1", "busy").await.unwrap();
-        let r = store
-            .transition("admin", TopicRef::Id(t.topic_id), Action::Delete, None)
-            .await;
-        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
-        store.unsubscribe("u1", "u1", "busy").await.unwrap();
-        store
-            .transition("admin", TopicRef::Id(t.topic_id), Action::Delete, None)
-            .await
-            .unwrap();
-        assert_eq!(store.counts().await.unwrap().deleted, 1);
-    }
-}
-
-#[tokio::test]
-async fn listing_filters_by_status_and_pages_newest_first() {
-    for (_guard, store) in engines().await {
-        for i in 0..5 {
-            store
-                .create_topic("alice", new_topic(&format!("t{i}")))
-                .await
-                .unwrap();
-        }
-        let gone = store
-            .create_topic("alice", new_topic("gone"))
-            .await
-            .unwrap();
-        store
-            .transition("admin", TopicRef::Id(gone.topic_id), Action::Delete, None)
-            .await
-            .unwrap();
-        let all = store.topics(&TopicFilter::default()).await.unwrap();
-        assert_eq!(all.len(), 5, "deleted topics are hidden by default");
-        let page = store
-            .topics(&TopicFilter {
-                limit: Some(2),
-                offset: 1,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let names: Vec<_> = page.iter().map(|t| t.topic_name.as_str()).collect();
-        assert_eq!(names, ["t3", "t2"], "newest first");
-        let deleted = store
-            .topics(&TopicFilter {
-                status: Some(TopicStatus::Deleted),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        assert_eq!(deleted.len(), 1);
-    }
-}
-
-#[tokio::test]
-async fn tokens_expire_and_go_with_their_user() {
-    for (_guard, store) in engines().await {
-        store
-            .create_user("system", "admin", "h1", Role::Admin)
-            .await
-            .unwrap();
-        store
-            .create_user("admin", "bob", "h2", Role::User)
-            .await
-            .unwrap();
-        let now = Utc::now();
-        store
-            .create_token("bob", "live", now + ChronoDuration::hours(1))
-            .await
-            .unwrap();
-        store
-            .create_token("bob", "old", now - ChronoDuration::seconds(1))
-            .await
-            .unwrap();
-        assert_eq!(
-            store
-                .token_user("live", now)
-                .await
-                .unwrap()
-                .unwrap()
-                .username,
-            "bob"
-        );
-        assert!(store.token_user("old", now).await.unwrap().is_none());
-        assert_eq!(store.purge_expired_tokens(now).await.unwrap(), 1);
-        store.delete_user("admin", "bob").await.unwrap();
-        assert!(store.token_user("live", now).await.unwrap().is_none());
-        let r = store.create_token("bob", "x", now).await;
-        assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
-    }
-}
-
-#[tokio::test]
-async fn the_last_admin_cannot_be_deleted() {
-    for (_guard, store) in engines().await {
-        store
-            .create_user("system", "admin", "h", Role::Admin)
-            .await
-            .unwrap();
-        let r = store.delete_user("admin", "admin").await;
-        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
-        let r = store.create_user("admin", "admin", "h", Role::User).await;
-        assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
-        let r = store
-            .create_user("admin", "bad name", "h", Role::User)
-            .await;
+async fn invalid_figures_are_refused_before_writing(store: Arc<dyn Store>) {
+    for bad in [
+        NewTopic {
+            partitions: 0,
+            ..new_topic("a")
+        },
+        NewTopic {
+            partitions: 1001,
+            ..new_topic("a")
+        },
+        NewTopic {
+            replication_factor: 0,
+            ..new_topic("a")
+        },
+        NewTopic {
+            rate_per_second: Some(f64::NAN),
+            ..new_topic("a")
+        },
+        NewTopic {
+            rate_per_second: Some(0.0),
+            ..new_topic("a")
+        },
+        NewTopic {
+            rate_per_second: Some(100_001.0),
+            ..new_topic("a")
+        },
+    ] {
+        let r = store.create_topic("alice", bad).await;
         assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
-        assert_eq!(store.counts().await.unwrap().users, 1);
     }
+    assert_eq!(store.counts().await.unwrap(), Counts::default());
 }
 
-#[tokio::test]
-async fn audit_by_topic_name_covers_deleted_topics_of_that_name() {
-    for (_guard, store) in engines().await {
-        let first = store
-            .create_topic("alice", new_topic("reused"))
-            .await
-            .unwrap();
+async fn lifecycle_stamps_times_and_keeps_the_rejection_reason(store: Arc<dyn Store>) {
+    let t = active_topic(&store, "weather").await;
+    assert!(t.approved_at.is_some() && t.activated_at.is_some());
+    let out = store
+        .transition("admin", TopicRef::Id(t.topic_id), Action::Deactivate, None)
+        .await
+        .unwrap();
+    assert_eq!(out.from, TopicStatus::Active);
+    assert_eq!(out.topic.status, TopicStatus::Inactive);
+    assert!(out.topic.deactivated_at.is_some());
+
+    let r = store.create_topic("bob", new_topic("junk")).await.unwrap();
+    let out = store
+        .transition(
+            "admin",
+            TopicRef::Id(r.topic_id),
+            Action::Reject,
+            Some("duplicate of weather".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.topic.status, TopicStatus::Rejected);
+    assert_eq!(
+        out.topic.rejection_reason.as_deref(),
+        Some("duplicate of weather")
+    );
+}
+
+async fn repeated_request_changes_nothing_and_writes_no_audit_row(store: Arc<dyn Store>) {
+    let t = store
+        .create_topic("alice", new_topic("clicks"))
+        .await
+        .unwrap();
+    let first = store
+        .transition("admin", TopicRef::Id(t.topic_id), Action::Approve, None)
+        .await
+        .unwrap();
+    assert!(first.changed());
+    let second = store
+        .transition("admin", TopicRef::Id(t.topic_id), Action::Approve, None)
+        .await
+        .unwrap();
+    assert!(!second.changed());
+    let rows = store
+        .audit(&AuditFilter {
+            action: Some("approve".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+}
+
+async fn invalid_transition_is_refused_and_changes_nothing(store: Arc<dyn Store>) {
+    let t = store
+        .create_topic("alice", new_topic("clicks"))
+        .await
+        .unwrap();
+    let r = store
+        .transition(
+            "producer",
+            TopicRef::Name("clicks".into()),
+            Action::Activate,
+            None,
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::Transition(_))), "{r:?}");
+    assert_eq!(
+        store.topic(t.topic_id).await.unwrap().status,
+        TopicStatus::Pending
+    );
+    let r = store
+        .transition("admin", TopicRef::Id(999), Action::Approve, None)
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+}
+
+async fn concurrent_approvals_make_one_transition_and_one_audit_row(store: Arc<dyn Store>) {
+    let t = store
+        .create_topic("alice", new_topic("race"))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .transition(
+                    &format!("admin{i}"),
+                    TopicRef::Id(t.topic_id),
+                    Action::Approve,
+                    None,
+                )
+                .await
+                .unwrap()
+                .changed()
+        }));
+    }
+    let mut changed = 0;
+    for task in tasks {
+        changed += task.await.unwrap() as usize;
+    }
+    assert_eq!(changed, 1);
+    let rows = store
+        .audit(&AuditFilter {
+            action: Some("approve".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+}
+
+async fn subscribing_needs_an_active_topic_and_is_idempotent(store: Arc<dyn Store>) {
+    store
+        .create_topic("alice", new_topic("pending_one"))
+        .await
+        .unwrap();
+    let r = store.subscribe("u1", "u1", "pending_one").await;
+    assert!(
+        matches!(&r, Err(StoreError::Conflict(m)) if m.contains("pending")),
+        "{r:?}"
+    );
+    let r = store.subscribe("u1", "u1", "missing").await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+
+    active_topic(&store, "live").await;
+    let first = store.subscribe("u1", "u1", "live").await.unwrap();
+    assert!(first.created);
+    assert_eq!(first.subscription.topic_name, "live");
+    assert_eq!(first.subscription.status, "active");
+    let second = store.subscribe("u1", "u1", "live").await.unwrap();
+    assert!(!second.created);
+    assert_eq!(
+        second.subscription.subscription_id,
+        first.subscription.subscription_id
+    );
+    assert_eq!(store.counts().await.unwrap().subscriptions, 1);
+
+    let removed = store.unsubscribe("u1", "u1", "live").await.unwrap();
+    assert_eq!(removed.subscription_id, first.subscription.subscription_id);
+    let r = store.unsubscribe("u1", "u1", "live").await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+}
+
+async fn deleting_a_subscribed_topic_is_refused(store: Arc<dyn Store>) {
+    let t = active_topic(&store, "busy").await;
+    store.subscribe("u1", "u1", "busy").await.unwrap();
+    let r = store
+        .transition("admin", TopicRef::Id(t.topic_id), Action::Delete, None)
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    store.unsubscribe("u1", "u1", "busy").await.unwrap();
+    store
+        .transition("admin", TopicRef::Id(t.topic_id), Action::Delete, None)
+        .await
+        .unwrap();
+    assert_eq!(store.counts().await.unwrap().deleted, 1);
+}
+
+async fn listing_filters_by_status_and_pages_newest_first(store: Arc<dyn Store>) {
+    for i in 0..5 {
         store
-            .transition("admin", TopicRef::Id(first.topic_id), Action::Delete, None)
+            .create_topic("alice", new_topic(&format!("t{i}")))
             .await
             .unwrap();
+    }
+    let gone = store
+        .create_topic("alice", new_topic("gone"))
+        .await
+        .unwrap();
+    store
+        .transition("admin", TopicRef::Id(gone.topic_id), Action::Delete, None)
+        .await
+        .unwrap();
+    let all = store.topics(&TopicFilter::default()).await.unwrap();
+    assert_eq!(all.len(), 5, "deleted topics are hidden by default");
+    let page = store
+        .topics(&TopicFilter {
+            limit: Some(2),
+            offset: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let names: Vec<_> = page.iter().map(|t| t.topic_name.as_str()).collect();
+    assert_eq!(names, ["t3", "t2"], "newest first");
+    let deleted = store
+        .topics(&TopicFilter {
+            status: Some(TopicStatus::Deleted),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted.len(), 1);
+}
+
+async fn tokens_expire_and_go_with_their_user(store: Arc<dyn Store>) {
+    store
+        .create_user("system", "admin", "h1", Role::Admin)
+        .await
+        .unwrap();
+    store
+        .create_user("admin", "bob", "h2", Role::User)
+        .await
+        .unwrap();
+    let now = Utc::now();
+    store
+        .create_token("bob", "live", now + ChronoDuration::hours(1))
+        .await
+        .unwrap();
+    store
+        .create_token("bob", "old", now - ChronoDuration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(
         store
-            .create_topic("bob", new_topic("reused"))
+            .token_user("live", now)
+            .await
+            .unwrap()
+            .unwrap()
+            .username,
+        "bob"
+    );
+    assert!(store.token_user("old", now).await.unwrap().is_none());
+    assert_eq!(store.purge_expired_tokens(now).await.unwrap(), 1);
+    store.delete_user("admin", "bob").await.unwrap();
+    assert!(store.token_user("live", now).await.unwrap().is_none());
+    let r = store.create_token("bob", "x", now).await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+}
+
+async fn the_last_admin_cannot_be_deleted(store: Arc<dyn Store>) {
+    store
+        .create_user("system", "admin", "h", Role::Admin)
+        .await
+        .unwrap();
+    let r = store.delete_user("admin", "admin").await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    let r = store.create_user("admin", "admin", "h", Role::User).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    let r = store
+        .create_user("admin", "bad name", "h", Role::User)
+        .await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    assert_eq!(store.counts().await.unwrap().users, 1);
+}
+
+async fn audit_by_topic_name_covers_deleted_topics_of_that_name(store: Arc<dyn Store>) {
+    let first = store
+        .create_topic("alice", new_topic("reused"))
+        .await
+        .unwrap();
+    store
+        .transition("admin", TopicRef::Id(first.topic_id), Action::Delete, None)
+        .await
+        .unwrap();
+    store
+        .create_topic("bob", new_topic("reused"))
+        .await
+        .unwrap();
+    store.create_topic("bob", new_topic("other")).await.unwrap();
+    let rows = store
+        .audit(&AuditFilter {
+            topic_name: Some("reused".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<_> = rows
+        .iter()
+        .map(|r| (r.actor.as_str(), r.action.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("bob", "create"), ("admin", "delete"), ("alice", "create")]
+    );
+}
+
+async fn concurrent_creates_of_one_name_make_one_topic(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.create_topic("alice", new_topic("contested")).await })
+        })
+        .collect();
+    let (mut created, mut refused) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => created += 1,
+            Err(StoreError::Conflict(_)) => refused += 1,
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!((created, refused), (1, 19));
+    let creates = store
+        .audit(&AuditFilter {
+            action: Some("create".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(creates.len(), 1);
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+}
+
+async fn concurrent_subscriptions_of_one_pair_make_one_row(store: Arc<dyn Store>) {
+    active_topic(&store, "popular").await;
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.subscribe("u1", "u1", "popular").await.unwrap() })
+        })
+        .collect();
+    let mut created = 0;
+    let mut ids = std::collections::HashSet::new();
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        created += outcome.created as usize;
+        ids.insert(outcome.subscription.subscription_id);
+    }
+    assert_eq!((created, ids.len()), (1, 1));
+    let rows = store
+        .audit(&AuditFilter {
+            action: Some("subscribe".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+}
+
+async fn concurrent_deletions_of_two_admins_keep_one(store: Arc<dyn Store>) {
+    for name in ["root1", "root2"] {
+        store
+            .create_user("system", name, "h", Role::Admin)
             .await
             .unwrap();
-        store.create_topic("bob", new_topic("other")).await.unwrap();
-        let rows = store
-            .audit(&AuditFilter {
-                topic_name: Some("reused".into()),
-                limit: 100,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let actions: Vec<_> = rows
-            .iter()
-            .map(|r| (r.actor.as_str(), r.action.as_str()))
-            .collect();
-        assert_eq!(
-            actions,
-            [("bob", "create"), ("admin", "delete"), ("alice", "create")]
-        );
+    }
+    let tasks: Vec<_> = ["root1", "root2"]
+        .into_iter()
+        .map(|name| {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete_user("system", name).await })
+        })
+        .collect();
+    let mut deleted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => deleted += 1,
+            Err(StoreError::Conflict(_)) => {}
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(deleted, 1);
+    let users = store.users().await.unwrap();
+    assert_eq!(users.len(), 1);
+    assert_eq!(users[0].role, Role::Admin);
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+}
+
+async fn published_events_reach_each_subscriber_once(store: Arc<dyn Store>) {
+    let topic = store
+        .create_topic("alice", new_topic("announced"))
+        .await
+        .unwrap();
+    let mut first = store.events().subscribe();
+    let mut second = store.events().subscribe();
+    let event = streamhub_model::api::Event::Topic {
+        action: None,
+        topic,
+    };
+    store.events().publish(event.clone());
+    for receiver in [&mut first, &mut second] {
+        assert_eq!(receiver.recv().await.unwrap(), event);
+        // Nothing else arrives: the engine's relay does not echo the event back.
+        let again =
+            tokio::time::timeout(std::time::Duration::from_millis(300), receiver.recv()).await;
+        assert!(again.is_err(), "a second delivery: {again:?}");
     }
 }

@@ -7,5 +7,6 @@ mod auth;
 mod concurrency;
 mod errors;
 mod events;
+mod multi_instance;
 mod restart;
 mod workflow;

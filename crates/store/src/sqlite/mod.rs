@@ -23,8 +23,9 @@ use streamhub_model::{Action, Role, TopicStatus, Transition};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::{
-    AuditFilter, Counts, Credentials, NewTopic, Result, Store, StoreError, SubscribeOutcome,
-    SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
+    AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
+    SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
+    validate_username,
 };
 use rows::{audit_from_row, subscription_from_row, topic_from_row, ts, user_from_row};
 
@@ -53,6 +54,7 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Reader>>,
     next_reader: AtomicUsize,
+    events: EventBus,
     // Dropped last: the connections above belong to it.
     _db: Database,
 }
@@ -260,6 +262,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
+            events: EventBus::local(),
             _db: db,
         })
     }
@@ -925,19 +928,9 @@ impl Store for SqliteStore {
         ));
         self.reader().await.all(&sql, values, audit_from_row).await
     }
-}
 
-fn validate_username(username: &str) -> Result<()> {
-    let ok = (1..=64).contains(&username.len())
-        && username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(format!(
-            "username '{username}' is not allowed: use 1 to 64 letters, digits, '.', '_', '-' or '@'"
-        )))
+    fn events(&self) -> &EventBus {
+        &self.events
     }
 }
 

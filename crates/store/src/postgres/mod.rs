@@ -1,0 +1,1118 @@
+//! The PostgreSQL engine, on sqlx (its `postgres` feature only: a second SQLite library
+//! beside libsql would not link).
+//!
+//! Concurrency: several service instances may share one database, so nothing relies on
+//! being the only writer. Transactions run at READ COMMITTED; a lifecycle change locks its
+//! topic row (`SELECT ... FOR UPDATE`), so concurrent requests on one topic queue and each
+//! decides on the state the previous one committed. Subscribing takes a share lock on the
+//! topic, which keeps a topic from being deleted or deactivated under a new subscription.
+//! Locks are always taken in the same order (topic or user rows, then counters in name
+//! order), so transactions never deadlock each other.
+//!
+//! Events: each instance LISTENs on one channel and publishes with `pg_notify`, tagging
+//! the notification with its own id so it does not deliver its own events twice.
+
+use std::hash::{BuildHasher, Hasher};
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use streamhub_model::api::{AuditEntry, Event, Subscription, Topic, User};
+use streamhub_model::{Action, Role, TopicStatus, Transition};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::{
+    AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
+    SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
+    validate_username,
+};
+
+/// Embedded migrations, applied in order at open; `schema_version` records each.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+
+/// Held while migrating, so instances starting together migrate one after the other.
+const MIGRATION_LOCK: i64 = 0x5354_5245_414d_4855; // "STREAMHU"
+const EVENT_CHANNEL: &str = "streamhub_events";
+/// NOTIFY refuses payloads of 8000 bytes or more.
+const MAX_NOTIFY_PAYLOAD: usize = 7900;
+const MAX_CONNECTIONS: u32 = 16;
+const NOTIFY_BATCH: usize = 256;
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+const UNIQUE_VIOLATION: &str = "23505";
+
+const TOPIC_COLUMNS: &str = "topic_id, name, status, partitions, replication_factor, \
+     description, data_type, rate_per_second, created_by, created_at, updated_at, \
+     approved_at, activated_at, deactivated_at, rejection_reason";
+
+static TOPIC_BY_ID: LazyLock<String> =
+    LazyLock::new(|| format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE topic_id = $1"));
+static LIVE_TOPIC_BY_NAME: LazyLock<String> = LazyLock::new(|| {
+    format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE name = $1 AND status <> 'deleted'")
+});
+
+const SUBSCRIPTION_SELECT: &str = "SELECT s.subscription_id, s.user_id, t.name, \
+     s.subscribed_at, s.status FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id";
+const USER_COLUMNS: &str = "username, role, created_at";
+
+pub struct PostgresStore {
+    pool: PgPool,
+    events: EventBus,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let options = self.pool.connect_options();
+        f.debug_struct("PostgresStore")
+            .field("host", &options.get_host())
+            .field("port", &options.get_port())
+            .field("database", &options.get_database())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(UNIQUE_VIOLATION))
+}
+
+/// What travels in a notification: the event, or for an event too large for NOTIFY the
+/// topic it is about, which receivers read back from the database.
+#[derive(Serialize, Deserialize)]
+struct Notice {
+    origin: u64,
+    /// Numbers this instance's notices: PostgreSQL folds identical payloads sent in one
+    /// transaction into one.
+    seq: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    event: Option<Event>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    topic: Option<TopicNotice>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TopicNotice {
+    action: Option<Action>,
+    topic_id: i64,
+}
+
+fn notice_payload(origin: u64, seq: u64, event: Event) -> Result<String> {
+    let topic = match &event {
+        Event::Topic { action, topic } => Some(TopicNotice {
+            action: *action,
+            topic_id: topic.topic_id,
+        }),
+        Event::Subscription { .. } => None,
+    };
+    let full = serde_json::to_string(&Notice {
+        origin,
+        seq,
+        event: Some(event),
+        topic: None,
+    })
+    .map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))?;
+    if full.len() < MAX_NOTIFY_PAYLOAD {
+        return Ok(full);
+    }
+    let short = Notice {
+        origin,
+        seq,
+        event: None,
+        topic,
+    };
+    serde_json::to_string(&short)
+        .map_err(|e| StoreError::Backend(format!("cannot encode event: {e}")))
+}
+
+/// An id for this instance, unique enough to tell instances apart on one channel.
+fn instance_id() -> u64 {
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u32(std::process::id());
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0),
+    );
+    hasher.finish()
+}
+
+fn parsed<T: FromStr<Err = String>>(text: &str) -> Result<T> {
+    text.parse()
+        .map_err(|e: String| StoreError::Backend(format!("bad value in store: {e}")))
+}
+
+fn topic_from_row(r: &PgRow) -> Result<Topic> {
+    Ok(Topic {
+        topic_id: r.try_get(0)?,
+        topic_name: r.try_get(1)?,
+        status: parsed(r.try_get::<&str, _>(2)?)?,
+        partitions: r.try_get(3)?,
+        replication_factor: r.try_get(4)?,
+        description: r.try_get(5)?,
+        data_type: parsed(r.try_get::<&str, _>(6)?)?,
+        rate_per_second: r.try_get(7)?,
+        created_by: r.try_get(8)?,
+        created_at: r.try_get(9)?,
+        updated_at: r.try_get(10)?,
+        approved_at: r.try_get(11)?,
+        activated_at: r.try_get(12)?,
+        deactivated_at: r.try_get(13)?,
+        rejection_reason: r.try_get(14)?,
+    })
+}
+
+fn subscription_from_row(r: &PgRow) -> Result<Subscription> {
+    Ok(Subscription {
+        subscription_id: r.try_get(0)?,
+        user_id: r.try_get(1)?,
+        topic_name: r.try_get(2)?,
+        subscribed_at: r.try_get(3)?,
+        status: r.try_get(4)?,
+    })
+}
+
+fn user_from_row(r: &PgRow) -> Result<User> {
+    Ok(User {
+        username: r.try_get(0)?,
+        role: parsed(r.try_get::<&str, _>(1)?)?,
+        created_at: r.try_get(2)?,
+    })
+}
+
+fn audit_from_row(r: &PgRow) -> Result<AuditEntry> {
+    Ok(AuditEntry {
+        audit_id: r.try_get(0)?,
+        at: r.try_get(1)?,
+        actor: r.try_get(2)?,
+        action: r.try_get(3)?,
+        topic_id: r.try_get(4)?,
+        target: r.try_get(5)?,
+        before: r.try_get(6)?,
+        after: r.try_get(7)?,
+    })
+}
+
+fn status_counter(status: TopicStatus) -> String {
+    format!("topics.{status}")
+}
+
+/// Adds the deltas to the counters, in name order (see the module comment on locks).
+/// Every transaction of a kind updates the same counter rows, so they wait on each other
+/// from here to their commit: callers bump last.
+async fn bump(conn: &mut PgConnection, deltas: &[(&str, i64)]) -> Result<()> {
+    let mut deltas = deltas.to_vec();
+    deltas.sort_by(|a, b| a.0.cmp(b.0));
+    for (name, delta) in deltas {
+        sqlx::query("UPDATE counters SET value = value + $1 WHERE name = $2")
+            .bind(delta)
+            .bind(name)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn audit(
+    conn: &mut PgConnection,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    topic_id: Option<i64>,
+    target: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit (at, actor, action, topic_id, target, before, after) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(at)
+    .bind(actor)
+    .bind(action)
+    .bind(topic_id)
+    .bind(target)
+    .bind(before)
+    .bind(after)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+async fn topic_by_id(conn: &mut PgConnection, topic_id: i64) -> Result<Option<Topic>> {
+    sqlx::query(&TOPIC_BY_ID)
+        .bind(topic_id)
+        .fetch_optional(conn)
+        .await?
+        .as_ref()
+        .map(topic_from_row)
+        .transpose()
+}
+
+/// The topic `target` names, locked until the transaction ends (`lock` is `FOR UPDATE`
+/// or `FOR SHARE`).
+async fn locked_topic(
+    conn: &mut PgConnection,
+    target: &TopicRef,
+    lock: &str,
+) -> Result<Option<Topic>> {
+    let row = match target {
+        TopicRef::Id(id) => {
+            sqlx::query(&format!("{} {lock}", *TOPIC_BY_ID))
+                .bind(*id)
+                .fetch_optional(conn)
+                .await?
+        }
+        TopicRef::Name(name) => {
+            sqlx::query(&format!("{} {lock}", *LIVE_TOPIC_BY_NAME))
+                .bind(name)
+                .fetch_optional(conn)
+                .await?
+        }
+    };
+    row.as_ref().map(topic_from_row).transpose()
+}
+
+fn no_such_topic(name: &str) -> StoreError {
+    StoreError::NotFound(format!("topic '{name}' does not exist"))
+}
+
+impl PostgresStore {
+    /// Connects to the database a `postgres://` or `postgresql://` URL names, applies
+    /// migrations and starts listening for other instances' events.
+    pub async fn open(url: &str) -> Result<PostgresStore> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+        Self::open_with(options).await
+    }
+
+    pub async fn open_with(options: PgConnectOptions) -> Result<PostgresStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to PostgreSQL: {e}")))?;
+        migrate(&pool).await?;
+
+        let origin = instance_id();
+        let (relay, outbox) = mpsc::unbounded_channel();
+        let events = EventBus::relayed(relay);
+        // Listening before the first request is served: an event another instance
+        // publishes once this returns reaches this one.
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(EVENT_CHANNEL).await?;
+        let tasks = vec![
+            tokio::spawn(notify_others(pool.clone(), origin, outbox)),
+            tokio::spawn(deliver_from_others(
+                pool.clone(),
+                origin,
+                listener,
+                events.clone(),
+            )),
+        ];
+        Ok(PostgresStore {
+            pool,
+            events,
+            tasks,
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Sends this instance's events to the others, in the order they were published; those
+/// published while the previous batch was being sent go together in one statement.
+async fn notify_others(pool: PgPool, origin: u64, mut outbox: mpsc::UnboundedReceiver<Event>) {
+    let mut batch = Vec::new();
+    let mut seq = 0u64;
+    while outbox.recv_many(&mut batch, NOTIFY_BATCH).await > 0 {
+        let sent = async {
+            let payloads = batch
+                .drain(..)
+                .map(|event| {
+                    seq += 1;
+                    notice_payload(origin, seq, event)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            sqlx::query("SELECT pg_notify($1, payload) FROM UNNEST($2::TEXT[]) WITH ORDINALITY AS p(payload, n) ORDER BY n")
+                .bind(EVENT_CHANNEL)
+                .bind(payloads)
+                .execute(&pool)
+                .await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        batch.clear();
+        if let Err(e) = sent {
+            // The change itself is committed; other instances show it at their next read.
+            tracing::warn!(error = %e, "cannot pass an event to other admin instances");
+        }
+    }
+}
+
+/// Feeds other instances' events to this instance's subscribers. The listener reconnects
+/// by itself after a lost connection; events sent while it was away are missed.
+async fn deliver_from_others(pool: PgPool, origin: u64, mut listener: PgListener, bus: EventBus) {
+    let mut failures = 0u32;
+    loop {
+        match listener.recv().await {
+            Ok(notification) => {
+                failures = 0;
+                let notice: Notice = match serde_json::from_str(notification.payload()) {
+                    Ok(notice) => notice,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "ignoring an event notification that does not parse");
+                        continue;
+                    }
+                };
+                if notice.origin == origin {
+                    continue;
+                }
+                if let Some(event) = notice.event {
+                    bus.deliver_locally(event);
+                } else if let Some(TopicNotice { action, topic_id }) = notice.topic {
+                    let topic = match pool.acquire().await {
+                        Ok(mut conn) => topic_by_id(&mut conn, topic_id).await,
+                        Err(e) => Err(e.into()),
+                    };
+                    match topic {
+                        Ok(Some(topic)) => bus.deliver_locally(Event::Topic { action, topic }),
+                        Ok(None) => {}
+                        Err(e) => tracing::warn!(error = %e, "cannot read the topic of an event"),
+                    }
+                }
+            }
+            Err(e) => {
+                failures += 1;
+                tracing::warn!(error = %e, "lost the PostgreSQL event listener; reconnecting");
+                let backoff = Duration::from_millis(100 * u64::from(failures.min(50)));
+                tokio::time::sleep(backoff).await;
+            }
+        }
+    }
+}
+
+async fn migrate(pool: &PgPool) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(MIGRATION_LOCK)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_version \
+         (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)",
+    )
+    .execute(&mut *tx)
+    .await?;
+    for (version, sql) in MIGRATIONS {
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM schema_version WHERE version = $1")
+                .bind(*version)
+                .fetch_one(&mut *tx)
+                .await?;
+        if applied == 0 {
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::Backend(format!("migration {version} failed: {e}")))?;
+            sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)")
+                .bind(*version)
+                .bind(Utc::now())
+                .execute(&mut *tx)
+                .await?;
+            tracing::info!(version, "applied metadata store migration");
+        }
+    }
+    let newest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+        .fetch_one(&mut *tx)
+        .await?;
+    let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
+    if newest > known {
+        return Err(StoreError::Backend(format!(
+            "the database has schema version {newest}, newer than this build knows ({known}); upgrade streamhub"
+        )));
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_topic(&self, actor: &str, new: NewTopic) -> Result<Topic> {
+        new.validate()?;
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        // A concurrent create of the same name waits on the unique index, then conflicts.
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO topics (name, status, partitions, replication_factor, description, \
+             data_type, rate_per_second, created_by, created_at, updated_at) \
+             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8) \
+             ON CONFLICT DO NOTHING RETURNING topic_id",
+        )
+        .bind(new.name.as_str())
+        .bind(new.partitions)
+        .bind(new.replication_factor)
+        .bind(new.description.as_str())
+        .bind(new.data_type.as_str())
+        .bind(new.rate_per_second)
+        .bind(new.created_by.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(topic_id) = inserted else {
+            return Err(StoreError::Conflict(format!(
+                "a topic named '{}' already exists",
+                new.name
+            )));
+        };
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "create",
+            Some(topic_id),
+            new.name.as_str(),
+            None,
+            Some("pending"),
+        )
+        .await?;
+        let topic = topic_by_id(&mut tx, topic_id)
+            .await?
+            .ok_or_else(|| StoreError::Backend("created topic vanished".into()))?;
+        bump(&mut tx, &[(&status_counter(TopicStatus::Pending), 1)]).await?;
+        tx.commit().await?;
+        Ok(topic)
+    }
+
+    async fn topic(&self, topic_id: i64) -> Result<Topic> {
+        let mut conn = self.pool.acquire().await?;
+        topic_by_id(&mut conn, topic_id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("topic {topic_id} does not exist")))
+    }
+
+    async fn topic_by_name(&self, name: &str) -> Result<Topic> {
+        sqlx::query(&LIVE_TOPIC_BY_NAME)
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(topic_from_row)
+            .transpose()?
+            .ok_or_else(|| no_such_topic(name))
+    }
+
+    async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
+        let rows = match filter.status {
+            Some(status) => {
+                sqlx::query(&format!(
+                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status = $1 \
+                     ORDER BY topic_id DESC LIMIT $2 OFFSET $3"
+                ))
+                .bind(status.as_str())
+                .bind(filter.limit)
+                .bind(filter.offset)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status <> 'deleted' \
+                     ORDER BY topic_id DESC LIMIT $1 OFFSET $2"
+                ))
+                .bind(filter.limit)
+                .bind(filter.offset)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(topic_from_row).collect()
+    }
+
+    async fn transition(
+        &self,
+        actor: &str,
+        target: TopicRef,
+        action: Action,
+        reason: Option<String>,
+    ) -> Result<TransitionOutcome> {
+        let mut tx = self.pool.begin().await?;
+        // Concurrent requests on this topic wait here and then see what this one commits.
+        let topic = locked_topic(&mut tx, &target, "FOR UPDATE")
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("{target} does not exist")))?;
+        let from = topic.status;
+        let to = match from.apply(action)? {
+            Transition::Unchanged => {
+                return Ok(TransitionOutcome {
+                    topic,
+                    transition: Transition::Unchanged,
+                    from,
+                });
+            }
+            Transition::To(to) => to,
+        };
+        if action == Action::Delete {
+            let subscribers: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE topic_id = $1")
+                    .bind(topic.topic_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            if subscribers > 0 {
+                return Err(StoreError::Conflict(format!(
+                    "topic '{}' has {subscribers} subscription(s); they must be removed before it can be deleted",
+                    topic.topic_name
+                )));
+            }
+        }
+        let now = Utc::now();
+        let stamp_column = match action {
+            Action::Approve => Some("approved_at"),
+            Action::Activate | Action::Reactivate => Some("activated_at"),
+            Action::Deactivate => Some("deactivated_at"),
+            Action::Reject | Action::Delete => None,
+        };
+        let reason = if action == Action::Reject {
+            reason
+        } else {
+            None
+        };
+        let mut sql = String::from("UPDATE topics SET status = $1, updated_at = $2");
+        if let Some(column) = stamp_column {
+            sql.push_str(&format!(", {column} = $2"));
+        }
+        if reason.is_some() {
+            sql.push_str(", rejection_reason = $5");
+        }
+        // Redundant with the row lock, and kept: the write itself refuses a topic that
+        // moved since it was read.
+        sql.push_str(" WHERE topic_id = $3 AND status = $4");
+        let mut update = sqlx::query(&sql)
+            .bind(to.as_str())
+            .bind(now)
+            .bind(topic.topic_id)
+            .bind(from.as_str());
+        if let Some(reason) = reason {
+            update = update.bind(reason);
+        }
+        let updated = update.execute(&mut *tx).await?.rows_affected();
+        if updated != 1 {
+            return Err(StoreError::Conflict(format!(
+                "{target} changed while it was being updated; try again"
+            )));
+        }
+        audit(
+            &mut tx,
+            now,
+            actor,
+            action.as_str(),
+            Some(topic.topic_id),
+            &topic.topic_name,
+            Some(from.as_str()),
+            Some(to.as_str()),
+        )
+        .await?;
+        let topic = topic_by_id(&mut tx, topic.topic_id)
+            .await?
+            .ok_or_else(|| StoreError::Backend("updated topic vanished".into()))?;
+        bump(
+            &mut tx,
+            &[(&status_counter(from), -1), (&status_counter(to), 1)],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(TransitionOutcome {
+            topic,
+            transition: Transition::To(to),
+            from,
+        })
+    }
+
+    async fn subscribe(
+        &self,
+        actor: &str,
+        user_id: &str,
+        topic_name: &str,
+    ) -> Result<SubscribeOutcome> {
+        if user_id.trim().is_empty() {
+            return Err(StoreError::Invalid("user_id must not be empty".into()));
+        }
+        let mut tx = self.pool.begin().await?;
+        // The share lock keeps the topic active (and undeleted) until this commits.
+        let topic = locked_topic(&mut tx, &TopicRef::Name(topic_name.into()), "FOR SHARE")
+            .await?
+            .ok_or_else(|| no_such_topic(topic_name))?;
+        if topic.status != TopicStatus::Active {
+            return Err(StoreError::Conflict(format!(
+                "topic '{topic_name}' is {}; only active topics can be subscribed to",
+                topic.status
+            )));
+        }
+        let by_user_and_topic =
+            format!("{SUBSCRIPTION_SELECT} WHERE s.user_id = $1 AND s.topic_id = $2");
+        let now = Utc::now();
+        // A concurrent subscribe of the same pair waits on the unique key, then inserts
+        // nothing and answers with the row the other one committed.
+        let inserted: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO subscriptions (user_id, topic_id, subscribed_at, status) \
+             VALUES ($1, $2, $3, 'active') ON CONFLICT (user_id, topic_id) DO NOTHING \
+             RETURNING subscription_id",
+        )
+        .bind(user_id)
+        .bind(topic.topic_id)
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let created = inserted.is_some();
+        if created {
+            audit(
+                &mut tx,
+                now,
+                actor,
+                "subscribe",
+                Some(topic.topic_id),
+                &format!("{user_id}/{topic_name}"),
+                None,
+                Some("active"),
+            )
+            .await?;
+        }
+        let subscription = sqlx::query(&by_user_and_topic)
+            .bind(user_id)
+            .bind(topic.topic_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(subscription_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::Backend("subscription vanished".into()))?;
+        if created {
+            bump(&mut tx, &[("subscriptions", 1)]).await?;
+        }
+        tx.commit().await?;
+        Ok(SubscribeOutcome {
+            subscription,
+            created,
+        })
+    }
+
+    async fn unsubscribe(
+        &self,
+        actor: &str,
+        user_id: &str,
+        topic_name: &str,
+    ) -> Result<Subscription> {
+        let mut tx = self.pool.begin().await?;
+        let topic = sqlx::query(&LIVE_TOPIC_BY_NAME)
+            .bind(topic_name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(topic_from_row)
+            .transpose()?
+            .ok_or_else(|| no_such_topic(topic_name))?;
+        // Of two concurrent requests, the second deletes nothing and is told so.
+        let subscription = sqlx::query(
+            "DELETE FROM subscriptions WHERE user_id = $1 AND topic_id = $2 \
+             RETURNING subscription_id, user_id, $3::TEXT, subscribed_at, status",
+        )
+        .bind(user_id)
+        .bind(topic.topic_id)
+        .bind(topic_name)
+        .fetch_optional(&mut *tx)
+        .await?
+        .as_ref()
+        .map(subscription_from_row)
+        .transpose()?
+        .ok_or_else(|| {
+            StoreError::NotFound(format!(
+                "'{user_id}' is not subscribed to topic '{topic_name}'"
+            ))
+        })?;
+        audit(
+            &mut tx,
+            Utc::now(),
+            actor,
+            "unsubscribe",
+            Some(topic.topic_id),
+            &format!("{user_id}/{topic_name}"),
+            Some("active"),
+            None,
+        )
+        .await?;
+        bump(&mut tx, &[("subscriptions", -1)]).await?;
+        tx.commit().await?;
+        Ok(subscription)
+    }
+
+    async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>> {
+        let rows = match &filter.user_id {
+            Some(user_id) => {
+                sqlx::query(&format!(
+                    "{SUBSCRIPTION_SELECT} WHERE s.user_id = $1 \
+                     ORDER BY s.subscription_id LIMIT $2 OFFSET $3"
+                ))
+                .bind(user_id)
+                .bind(filter.limit)
+                .bind(filter.offset)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query(&format!(
+                    "{SUBSCRIPTION_SELECT} ORDER BY s.subscription_id LIMIT $1 OFFSET $2"
+                ))
+                .bind(filter.limit)
+                .bind(filter.offset)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        rows.iter().map(subscription_from_row).collect()
+    }
+
+    async fn counts(&self) -> Result<Counts> {
+        let pairs: Vec<(String, i64)> = sqlx::query_as("SELECT name, value FROM counters")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut counts = Counts::default();
+        for (name, value) in pairs {
+            let slot = match name.as_str() {
+                "topics.pending" => &mut counts.pending,
+                "topics.approved" => &mut counts.approved,
+                "topics.active" => &mut counts.active,
+                "topics.inactive" => &mut counts.inactive,
+                "topics.rejected" => &mut counts.rejected,
+                "topics.deleted" => &mut counts.deleted,
+                "subscriptions" => &mut counts.subscriptions,
+                "users" => &mut counts.users,
+                _ => continue,
+            };
+            *slot = value;
+        }
+        Ok(counts)
+    }
+
+    async fn create_user(
+        &self,
+        actor: &str,
+        username: &str,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<User> {
+        validate_username(username)?;
+        let now = Utc::now();
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO users (username, password_hash, role, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING RETURNING {USER_COLUMNS}"
+        ))
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = inserted else {
+            return Err(StoreError::Conflict(format!(
+                "user '{username}' already exists"
+            )));
+        };
+        let user = user_from_row(&row)?;
+        audit(
+            &mut tx,
+            now,
+            actor,
+            "user.create",
+            None,
+            username,
+            None,
+            Some(role.as_str()),
+        )
+        .await?;
+        bump(&mut tx, &[("users", 1)]).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn users(&self) -> Result<Vec<User>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(user_from_row)
+        .collect()
+    }
+
+    async fn delete_user(&self, actor: &str, username: &str) -> Result<User> {
+        let mut tx = self.pool.begin().await?;
+        let find = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let user = sqlx::query(&find)
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()?
+            .ok_or_else(|| StoreError::NotFound(format!("user '{username}' does not exist")))?;
+        let still_there = if user.role == Role::Admin {
+            // Deleting an admin locks every admin, in one order, so two concurrent
+            // deletions cannot each leave the other as the last admin and remove both.
+            let admins: Vec<String> = sqlx::query_scalar(
+                "SELECT username FROM users WHERE role = 'admin' ORDER BY user_id FOR UPDATE",
+            )
+            .fetch_all(&mut *tx)
+            .await?;
+            if admins.iter().any(|a| a == username) && admins.len() <= 1 {
+                return Err(StoreError::Conflict(format!(
+                    "'{username}' is the last admin and cannot be deleted"
+                )));
+            }
+            admins.iter().any(|a| a == username)
+        } else {
+            sqlx::query(&format!("{find} FOR UPDATE"))
+                .bind(username)
+                .fetch_optional(&mut *tx)
+                .await?
+                .is_some()
+        };
+        if !still_there {
+            return Err(StoreError::NotFound(format!(
+                "user '{username}' does not exist"
+            )));
+        }
+        // Tokens go with the user (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM users WHERE username = $1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if deleted != 1 {
+            return Err(StoreError::NotFound(format!(
+                "user '{username}' does not exist"
+            )));
+        }
+        audit(
+            &mut tx,
+            Utc::now(),
+            actor,
+            "user.delete",
+            None,
+            username,
+            Some(user.role.as_str()),
+            None,
+        )
+        .await?;
+        bump(&mut tx, &[("users", -1)]).await?;
+        tx.commit().await?;
+        Ok(user)
+    }
+
+    async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
+        sqlx::query(&format!(
+            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1"
+        ))
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|r| -> Result<Credentials> {
+            Ok(Credentials {
+                user: user_from_row(&r)?,
+                password_hash: r.try_get(3)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn create_token(
+        &self,
+        username: &str,
+        token_hash: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<()> {
+        let inserted = sqlx::query(
+            "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) \
+             SELECT $1, user_id, $2, $3 FROM users WHERE username = $4",
+        )
+        .bind(token_hash)
+        .bind(Utc::now())
+        .bind(expires_at)
+        .bind(username)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(done) if done.rows_affected() == 0 => Err(StoreError::NotFound(format!(
+                "user '{username}' does not exist"
+            ))),
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => {
+                Err(StoreError::Conflict("token exists already".into()))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
+        sqlx::query(
+            "SELECT u.username, u.role, u.created_at FROM tokens t \
+             JOIN users u ON u.user_id = t.user_id \
+             WHERE t.token_hash = $1 AND t.expires_at > $2",
+        )
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(user_from_row)
+        .transpose()
+    }
+
+    async fn delete_token(&self, token_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM tokens WHERE token_hash = $1")
+            .bind(token_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM tokens WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
+            "SELECT audit_id, at, actor, action, topic_id, target, before, after FROM audit WHERE TRUE",
+        );
+        if let Some(actor) = &filter.actor {
+            query.push(" AND actor = ").push_bind(actor);
+        }
+        if let Some(topic_id) = filter.topic_id {
+            query.push(" AND topic_id = ").push_bind(topic_id);
+        }
+        if let Some(name) = &filter.topic_name {
+            query
+                .push(" AND topic_id IN (SELECT topic_id FROM topics WHERE name = ")
+                .push_bind(name)
+                .push(")");
+        }
+        if let Some(action) = &filter.action {
+            query.push(" AND action = ").push_bind(action);
+        }
+        query
+            .push(" ORDER BY audit_id DESC LIMIT ")
+            .push_bind(filter.limit)
+            .push(" OFFSET ")
+            .push_bind(filter.offset);
+        query
+            .build()
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(audit_from_row)
+            .collect()
+    }
+
+    fn events(&self) -> &EventBus {
+        &self.events
+    }
+}
+
+/// Support for tests that run on a real PostgreSQL server.
+#[doc(hidden)]
+pub mod testing {
+    use std::str::FromStr;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use sqlx::Connection;
+    use sqlx::postgres::{PgConnectOptions, PgConnection};
+
+    use super::{PostgresStore, instance_id};
+    use crate::{Result, StoreError};
+
+    /// The variable naming the test server, e.g. `postgres://user@127.0.0.1:5432/postgres`.
+    pub const ENV: &str = "STREAMHUB_TEST_POSTGRES";
+
+    /// Creates an empty database on the server `STREAMHUB_TEST_POSTGRES` names and returns
+    /// its URL, so tests run in parallel without seeing each other's rows.
+    pub async fn fresh_database_url() -> Result<String> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let base = std::env::var(ENV).map_err(|_| {
+            StoreError::Invalid(format!(
+                "{ENV} is not set: this test needs a PostgreSQL server. Run scripts/test, or \
+                 `export {ENV}=$(scripts/postgres start)` first"
+            ))
+        })?;
+        let options = PgConnectOptions::from_str(&base)
+            .map_err(|e| StoreError::Invalid(format!("{ENV} is not a PostgreSQL URL: {e}")))?;
+        let name = format!(
+            "streamhub_test_{:016x}_{}",
+            instance_id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = PgConnection::connect_with(&options)
+            .await
+            .map_err(|e| StoreError::Backend(format!("cannot connect to {ENV} ({base}): {e}")))?;
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await?;
+        conn.close().await?;
+        let mut url = url_without_database(&base);
+        url.push('/');
+        url.push_str(&name);
+        if let Some(query) = base.split_once('?').map(|(_, q)| q) {
+            url.push('?');
+            url.push_str(query);
+        }
+        Ok(url)
+    }
+
+    /// A store on a fresh database; panics with the reason when there is no server.
+    pub async fn fresh_database() -> PostgresStore {
+        let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
+        PostgresStore::open(&url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {url}: {e}"))
+    }
+
+    /// `scheme://authority` of a URL, without path or query.
+    fn url_without_database(url: &str) -> String {
+        let without_query = url.split_once('?').map(|(u, _)| u).unwrap_or(url);
+        let (scheme, rest) = without_query
+            .split_once("://")
+            .unwrap_or(("postgres", without_query));
+        let authority = rest.split_once('/').map(|(a, _)| a).unwrap_or(rest);
+        format!("{scheme}://{authority}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

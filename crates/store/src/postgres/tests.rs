@@ -1,0 +1,141 @@
+//! What only a store shared by several processes shows: events between instances, and
+//! instances opening one database at once. Needs `STREAMHUB_TEST_POSTGRES`.
+
+use std::time::{Duration, Instant};
+
+use streamhub_model::DataType;
+use streamhub_model::api::Event;
+
+use super::testing::fresh_database_url;
+use super::*;
+
+fn new_topic(name: &str, description: String) -> NewTopic {
+    NewTopic {
+        name: name.parse().unwrap(),
+        created_by: "alice".into(),
+        partitions: 1,
+        replication_factor: 1,
+        description,
+        data_type: DataType::Generic,
+        rate_per_second: None,
+    }
+}
+
+async fn two_instances() -> (PostgresStore, PostgresStore) {
+    let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
+    // Both migrate at once: the advisory lock makes one wait for the other.
+    let (a, b) = tokio::join!(PostgresStore::open(&url), PostgresStore::open(&url));
+    (a.unwrap(), b.unwrap())
+}
+
+async fn next_event(receiver: &mut tokio::sync::broadcast::Receiver<Event>) -> Option<Event> {
+    tokio::time::timeout(Duration::from_secs(1), receiver.recv())
+        .await
+        .ok()
+        .map(|e| e.unwrap())
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn an_event_reaches_the_other_instance_once_and_is_not_echoed() {
+    let (a, b) = two_instances().await;
+    let mut on_a = a.events().subscribe();
+    let mut on_b = b.events().subscribe();
+    let topic = a
+        .create_topic("alice", new_topic("relayed", "small".into()))
+        .await
+        .unwrap();
+    let event = Event::Topic {
+        action: None,
+        topic,
+    };
+    let sent = Instant::now();
+    a.events().publish(event.clone());
+    assert_eq!(next_event(&mut on_b).await, Some(event.clone()));
+    assert!(sent.elapsed() < Duration::from_secs(1));
+    assert_eq!(next_event(&mut on_a).await, Some(event));
+    assert_eq!(
+        next_event(&mut on_a).await,
+        None,
+        "echoed back to its sender"
+    );
+    assert_eq!(next_event(&mut on_b).await, None, "delivered twice");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn an_event_too_large_for_notify_is_read_back_from_the_database() {
+    let (a, b) = two_instances().await;
+    let mut on_b = b.events().subscribe();
+    // 4,096 three-byte characters: about 12 kB of JSON, over NOTIFY's 8 kB.
+    let topic = a
+        .create_topic("alice", new_topic("verbose", "€".repeat(4096)))
+        .await
+        .unwrap();
+    let event = Event::Topic {
+        action: Some(Action::Approve),
+        topic: a
+            .transition("admin", TopicRef::Id(topic.topic_id), Action::Approve, None)
+            .await
+            .unwrap()
+            .topic,
+    };
+    a.events().publish(event.clone());
+    assert_eq!(next_event(&mut on_b).await, Some(event));
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn events_keep_their_order_between_instances() {
+    let (a, b) = two_instances().await;
+    let mut on_b = b.events().subscribe();
+    let topic = a
+        .create_topic("alice", new_topic("ordered", String::new()))
+        .await
+        .unwrap();
+    let events: Vec<Event> = (0..500)
+        .map(|i| Event::Topic {
+            action: None,
+            topic: Topic {
+                partitions: i,
+                ..topic.clone()
+            },
+        })
+        .collect();
+    for event in &events {
+        a.events().publish(event.clone());
+    }
+    for event in &events {
+        assert_eq!(next_event(&mut on_b).await.as_ref(), Some(event));
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn reopening_keeps_everything_and_does_not_reapply_migrations() {
+    let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
+    {
+        let store = PostgresStore::open(&url).await.unwrap();
+        store
+            .create_topic("alice", new_topic("kept", String::new()))
+            .await
+            .unwrap();
+    }
+    let store = PostgresStore::open(&url).await.unwrap();
+    assert_eq!(store.counts().await.unwrap().pending, 1);
+    assert_eq!(
+        store.topic_by_name("kept").await.unwrap().topic_name,
+        "kept"
+    );
+    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_version")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(versions, MIGRATIONS.len() as i64);
+}
+
+#[tokio::test]
+async fn a_bad_url_is_refused_as_invalid() {
+    let err = PostgresStore::open("postgres://[::1").await.unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+}

@@ -7,5 +7,6 @@ mod auth;
 mod concurrency;
 mod errors;
 mod events;
+mod openapi;
 mod restart;
 mod workflow;

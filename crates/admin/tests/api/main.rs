@@ -4,6 +4,7 @@
 mod common;
 
 mod auth;
+mod authz_matrix;
 mod concurrency;
 mod errors;
 mod events;

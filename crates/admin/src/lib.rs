@@ -79,8 +79,8 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .merge(metrics::routes())
 }
 
-/// The OpenAPI document served at `GET /api/openapi.json`.
-pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
+/// The OpenAPI document served at `GET /api/openapi.json`, as JSON.
+pub fn openapi_document() -> &'static serde_json::Value {
     openapi::document()
 }
 

@@ -11,6 +11,7 @@ use std::sync::OnceLock;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
 use streamhub_model::api::ErrorBody;
 use utoipa::openapi::path::Operation;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -169,18 +170,105 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
     doc
 }
 
-/// The whole document, built once.
-pub fn document() -> &'static OpenApi {
-    static DOC: OnceLock<OpenApi> = OnceLock::new();
+/// The events each server-sent event stream sends: `(path, [(event name, data schema)])`.
+/// The handlers' annotations say `text/event-stream`; this says what is inside, as
+/// OpenAPI 3.1 describes a stream: one schema per event (`event`, `data`, ...), with
+/// `data` a JSON text (`contentMediaType`) of the given `contentSchema`.
+fn sse_events(path: &str) -> Option<Vec<(&'static str, Value)>> {
+    let schema = |name: &str| json!({"$ref": format!("#/components/schemas/{name}")});
+    match path {
+        "/api/events" => Some(vec![
+            ("topic", schema("Event")),
+            ("subscription", schema("Event")),
+            (
+                "resync",
+                json!({
+                    "type": "object",
+                    "description": "The client fell behind; reload. `missed`: events dropped.",
+                    "properties": {"missed": {"type": "integer", "minimum": 0}},
+                }),
+            ),
+        ]),
+        "/api/topics/{id}/tail" => Some(vec![
+            ("status", schema("TailStatus")),
+            (
+                "message",
+                json!({
+                    "type": "object",
+                    "required": ["partition", "offset", "value"],
+                    "properties": {
+                        "partition": {"type": "integer", "format": "int32"},
+                        "offset": {"type": "integer", "format": "int64"},
+                        "timestamp": {"type": ["string", "null"], "format": "date-time"},
+                        "key": {"type": ["string", "null"]},
+                        "value": {"description": "The message's JSON value; other values as a JSON string"},
+                    },
+                }),
+            ),
+        ]),
+        _ => None,
+    }
+}
+
+/// Replaces each event stream's schema by the schema of its events. Panics on a stream
+/// that [`sse_events`] does not describe, which the document's test catches.
+fn describe_event_streams(doc: &mut Value) {
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for op in item.values_mut() {
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for response in responses.values_mut() {
+                let Some(media) = response.pointer_mut("/content/text~1event-stream") else {
+                    continue;
+                };
+                let events = sse_events(path)
+                    .unwrap_or_else(|| panic!("{path}: describe its events in sse_events()"));
+                let one_of: Vec<Value> = events
+                    .into_iter()
+                    .map(|(name, data)| {
+                        json!({
+                            "type": "object",
+                            "required": ["event", "data"],
+                            "properties": {
+                                "event": {"const": name},
+                                "data": {
+                                    "type": "string",
+                                    "contentMediaType": "application/json",
+                                    "contentSchema": data,
+                                },
+                                "id": {"type": "string"},
+                                "retry": {"type": "integer"},
+                            },
+                        })
+                    })
+                    .collect();
+                media["schema"] = json!({"oneOf": one_of});
+            }
+        }
+    }
+}
+
+/// The whole document as served, built once.
+pub fn document() -> &'static Value {
+    static DOC: OnceLock<Value> = OnceLock::new();
     DOC.get_or_init(|| {
         let (_, doc) = crate::api_routes().split_for_parts();
-        finish(doc)
+        let mut doc = serde_json::to_value(finish(doc)).unwrap_or_default();
+        describe_event_streams(&mut doc);
+        doc
     })
 }
 
 fn document_json() -> &'static str {
     static JSON: OnceLock<String> = OnceLock::new();
-    JSON.get_or_init(|| serde_json::to_string(document()).unwrap_or_else(|_| "{}".to_owned()))
+    JSON.get_or_init(|| document().to_string())
 }
 
 /// Any JSON object: the OpenAPI document itself.

@@ -48,15 +48,19 @@ pub struct CreateTopic {
     #[serde(default)]
     pub created_by: Option<String>,
     #[serde(default = "default_partitions")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub partitions: i32,
     #[serde(default = "default_replication_factor")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 32))]
     pub replication_factor: i32,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
     pub description: String,
     /// Inferred from the name when absent.
     #[serde(default)]
     pub data_type: Option<DataType>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0, maximum = 100000))]
     pub rate_per_second: Option<f64>,
 }
 
@@ -73,6 +77,10 @@ fn default_replication_factor() -> i32 {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RejectTopic {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 1000, pattern = "\\S")
+    )]
     pub reason: String,
 }
 
@@ -200,7 +208,12 @@ pub struct User {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._@-]+$")
+    )]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: String,
     pub role: Role,
 }

@@ -151,10 +151,16 @@ async fn the_document_is_public_and_valid_openapi_3_1() {
     // Server-sent events are described as such.
     for path in ["/api/events", "/api/topics/{id}/tail"] {
         let content = &doc["paths"][path]["get"]["responses"]["200"]["content"];
-        assert!(
-            content.get("text/event-stream").is_some(),
-            "{path}: {content}"
-        );
+        let events = content["text/event-stream"]["schema"]["oneOf"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: {content}"));
+        for event in events {
+            assert!(event["properties"]["event"]["const"].is_string(), "{event}");
+            assert_eq!(
+                event["properties"]["data"]["contentMediaType"],
+                "application/json"
+            );
+        }
     }
     // Mass assignment is refused by the contract too: request bodies allow no extra field.
     for name in [

@@ -22,6 +22,12 @@ pub struct ListQuery {
     offset: Option<i64>,
 }
 
+/// An empty or blank `user_id` means none was given, as in the list's query: the
+/// request is for the caller.
+fn given(user_id: Option<String>) -> Option<String> {
+    user_id.filter(|u| !u.trim().is_empty())
+}
+
 /// `GET /api/subscriptions?user_id=`: a `user` sees only their own.
 #[utoipa::path(
     get,
@@ -80,7 +86,7 @@ pub async fn subscribe(
     principal: Principal,
     Json(req): Json<SubscriptionRequest>,
 ) -> Result<(StatusCode, JsonBody<Message>), ApiError> {
-    let user_id = principal.acting_for(req.user_id)?;
+    let user_id = principal.acting_for(given(req.user_id))?;
     let outcome = state
         .store()
         .subscribe(&principal.username, &user_id, &req.topic_name)
@@ -126,7 +132,7 @@ pub async fn unsubscribe(
     principal: Principal,
     Json(req): Json<SubscriptionRequest>,
 ) -> Result<JsonBody<Message>, ApiError> {
-    let user_id = principal.acting_for(req.user_id)?;
+    let user_id = principal.acting_for(given(req.user_id))?;
     let subscription = state
         .store()
         .unsubscribe(&principal.username, &user_id, &req.topic_name)

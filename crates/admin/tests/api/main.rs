@@ -8,6 +8,7 @@ mod authz_matrix;
 mod concurrency;
 mod errors;
 mod events;
+mod fuzz_regressions;
 mod openapi;
 mod restart;
 mod workflow;

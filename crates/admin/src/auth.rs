@@ -22,7 +22,7 @@ use rand::RngCore;
 use rand::rngs::OsRng;
 use sha2::{Digest, Sha256};
 use streamhub_model::Role;
-use streamhub_model::api::{Login, LoginResponse, Me, Message};
+use streamhub_model::api::{ErrorBody, Login, LoginResponse, Me, Message};
 use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, Json};
@@ -285,6 +285,16 @@ fn session_cookies(
 }
 
 /// `POST /api/auth/login`.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    request_body = Login,
+    responses(
+        (status = 200, description = "Signed in: the token, and the session and CSRF cookies", body = LoginResponse),
+        (status = 401, description = "Wrong username or password", body = ErrorBody),
+    ),
+)]
 pub async fn login(
     State(state): State<AppState>,
     Json(body): Json<Login>,
@@ -331,6 +341,13 @@ pub async fn login(
 }
 
 /// `POST /api/auth/logout`: ends the token or session used, and clears the cookies.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses((status = 200, description = "The token or session used is ended and the cookies cleared", body = Message)),
+)]
 pub async fn logout(
     State(state): State<AppState>,
     principal: Principal,
@@ -348,6 +365,13 @@ pub async fn logout(
 }
 
 /// `GET /api/auth/me`.
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    tag = "auth",
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses((status = 200, description = "The caller", body = Me)),
+)]
 pub async fn me(principal: Principal) -> axum::Json<Me> {
     axum::Json(Me {
         username: principal.username,

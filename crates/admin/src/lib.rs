@@ -15,6 +15,7 @@ mod config;
 pub mod dashboard;
 pub mod error;
 pub mod metrics;
+mod openapi;
 mod state;
 
 use std::future::Future;
@@ -25,13 +26,14 @@ use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
-use axum::routing::{delete, get, post};
 use streamhub_model::Role;
 use streamhub_store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use api::topics::TopicDetails;
 pub use auth::{Credential, Principal};
@@ -46,37 +48,46 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
      connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/// The `/api` routes and their OpenAPI description, from one list: each handler's
+/// `#[utoipa::path]` gives both its route and its entry in the document.
+pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
+    use api::{audit, events, subscriptions, topics, users};
+    OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(api::health))
+        .routes(routes!(openapi::serve_document))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(topics::list, topics::create))
+        .routes(routes!(topics::active))
+        .routes(routes!(topics::activate_by_name))
+        .routes(routes!(topics::get, topics::delete))
+        .routes(routes!(topics::approve))
+        .routes(routes!(topics::reject))
+        .routes(routes!(topics::deactivate))
+        .routes(routes!(topics::reactivate))
+        .routes(routes!(
+            subscriptions::list,
+            subscriptions::subscribe,
+            subscriptions::unsubscribe
+        ))
+        .routes(routes!(api::stats))
+        .routes(routes!(audit::list))
+        .routes(routes!(users::list, users::create, users::delete))
+        .routes(routes!(users::delete_by_path))
+        .routes(routes!(events::stream))
+        .merge(metrics::routes())
+}
+
+/// The OpenAPI document served at `GET /api/openapi.json`, as JSON.
+pub fn openapi_document() -> &'static serde_json::Value {
+    openapi::document()
+}
+
 /// Every route of the service.
 pub fn router(state: AppState) -> Router {
-    use api::{audit, events, subscriptions, topics, users};
-    let api = Router::new()
-        .route("/health", get(api::health))
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/auth/me", get(auth::me))
-        .route("/topics", get(topics::list).post(topics::create))
-        .route("/topics/active", get(topics::active))
-        .route("/topics/activate_by_name", post(topics::activate_by_name))
-        .route("/topics/{id}", get(topics::get).delete(topics::delete))
-        .route("/topics/{id}/approve", post(topics::approve))
-        .route("/topics/{id}/reject", post(topics::reject))
-        .route("/topics/{id}/deactivate", post(topics::deactivate))
-        .route("/topics/{id}/reactivate", post(topics::reactivate))
-        .route(
-            "/subscriptions",
-            get(subscriptions::list)
-                .post(subscriptions::subscribe)
-                .delete(subscriptions::unsubscribe),
-        )
-        .route("/stats", get(api::stats))
-        .route("/audit", get(audit::list))
-        .route(
-            "/users",
-            get(users::list).post(users::create).delete(users::delete),
-        )
-        .route("/users/{username}", delete(users::delete_by_path))
-        .route("/events", get(events::stream))
-        .merge(metrics::routes())
+    let (api, _) = api_routes().split_for_parts();
+    let api = api
         .fallback(error::api_not_found)
         .layer(axum::middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));

@@ -17,18 +17,19 @@ use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use axum::Json;
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use futures::stream;
 use serde::Serialize;
+use streamhub_model::api::ErrorBody;
 use streamhub_model::{Role, TopicStatus};
 use streamhub_store::{SubscriptionFilter, TopicFilter};
 use tokio::sync::{Mutex, Semaphore};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::auth::Principal;
 use crate::cluster::ClusterInfo;
@@ -49,12 +50,12 @@ const RATE_INTERVAL: Duration = Duration::from_secs(5);
 const RATE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// The routes, to be nested under `/api` beside the other endpoints.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/metrics/topics", get(topic_figures))
-        .route("/metrics/rates", get(rate_history))
-        .route("/metrics/lag", get(lag_figures))
-        .route("/topics/{id}/tail", get(tail))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(topic_figures))
+        .routes(routes!(rate_history))
+        .routes(routes!(lag_figures))
+        .routes(routes!(tail))
 }
 
 /// The consumer group of a user's consumer, as `streamhub consumer` names it.
@@ -72,7 +73,7 @@ fn cluster(state: &AppState) -> Option<Arc<dyn ClusterInfo>> {
 
 // ---------------------------------------------------------------- topic figures
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TopicFigures {
     pub enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -82,7 +83,7 @@ pub struct TopicFigures {
     pub timestamp: DateTime<Utc>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TopicTotal {
     pub topic_name: String,
     /// Messages held: the sum over partitions of high minus low watermark.
@@ -94,6 +95,13 @@ static FIGURES_CACHE: LazyLock<Mutex<HashMap<usize, (Instant, TopicFigures)>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// `GET /api/metrics/topics`, for every signed-in principal.
+#[utoipa::path(
+    get,
+    path = "/metrics/topics",
+    tag = "metrics",
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses((status = 200, description = "Message totals per topic in Kafka, or why there are none", body = TopicFigures)),
+)]
 async fn topic_figures(
     State(state): State<AppState>,
     _principal: Principal,
@@ -288,7 +296,7 @@ impl RateHistory {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct RateFigures {
     pub enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -297,14 +305,22 @@ pub struct RateFigures {
     pub topics: Vec<TopicRates>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct TopicRates {
     pub topic_name: String,
     /// `[unix ms, messages per second]`, oldest first.
+    #[schema(value_type = Vec<Vec<f64>>)]
     pub points: Vec<(i64, f64)>,
 }
 
 /// `GET /api/metrics/rates`, for every signed-in principal.
+#[utoipa::path(
+    get,
+    path = "/metrics/rates",
+    tag = "metrics",
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses((status = 200, description = "Messages per second per topic over the last 15 minutes", body = RateFigures)),
+)]
 async fn rate_history(
     State(state): State<AppState>,
     _principal: Principal,
@@ -344,7 +360,7 @@ async fn rate_history(
 
 // ---------------------------------------------------------------- consumer lag
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct LagFigures {
     pub enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -352,7 +368,7 @@ pub struct LagFigures {
     pub subscriptions: Vec<SubscriptionLag>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct SubscriptionLag {
     pub user_id: String,
     pub topic_name: String,
@@ -361,6 +377,16 @@ pub struct SubscriptionLag {
 }
 
 /// `GET /api/metrics/lag`: every subscription for admins, a user's own for a user.
+#[utoipa::path(
+    get,
+    path = "/metrics/lag",
+    tag = "metrics",
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Consumer lag per subscription", body = LagFigures),
+        (status = 403, description = "The producer", body = ErrorBody),
+    ),
+)]
 async fn lag_figures(
     State(state): State<AppState>,
     principal: Principal,
@@ -431,7 +457,7 @@ async fn lag_figures(
 
 static TAILS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(MAX_TAILS)));
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TailStatus {
     enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -448,6 +474,20 @@ fn status_event(enabled: bool, note: Option<String>) -> SseEvent {
 /// `GET /api/topics/{id}/tail`: server-sent events. First a `status` event
 /// (`{"enabled":true}`, or `false` with a `note` when Kafka figures are off, after which
 /// the stream ends), then one `message` event per message, newest last.
+#[utoipa::path(
+    get,
+    path = "/topics/{id}/tail",
+    tag = "events",
+    params(("id" = i64, Path, description = "Topic id")),
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Server-sent events: first `status` (a TailStatus), then one `message` per Kafka message", content_type = "text/event-stream", body = TailStatus),
+        (status = 403, description = "The producer", body = ErrorBody),
+        (status = 404, description = "No such topic", body = ErrorBody),
+        (status = 409, description = "The topic is not in Kafka (neither active nor inactive)", body = ErrorBody),
+        (status = 503, description = "Too many tails are open", body = ErrorBody),
+    ),
+)]
 async fn tail(
     State(state): State<AppState>,
     principal: Principal,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Action, DataType, Role, TopicName, TopicStatus};
 
 /// A topic as the API shows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Topic {
     pub topic_id: i64,
@@ -34,23 +35,32 @@ pub struct Topic {
 }
 
 /// `POST /api/topics`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTopic {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = String, min_length = 1, max_length = 249, pattern = "^[A-Za-z0-9._-]+$")
+    )]
     pub name: TopicName,
     /// Defaults to the signed-in principal.
     #[serde(default)]
     pub created_by: Option<String>,
     #[serde(default = "default_partitions")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
     pub partitions: i32,
     #[serde(default = "default_replication_factor")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 32))]
     pub replication_factor: i32,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 4096))]
     pub description: String,
     /// Inferred from the name when absent.
     #[serde(default)]
     pub data_type: Option<DataType>,
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0, maximum = 100000))]
     pub rate_per_second: Option<f64>,
 }
 
@@ -63,13 +73,19 @@ fn default_replication_factor() -> i32 {
 }
 
 /// `POST /api/topics/<id>/reject`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RejectTopic {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 1000, pattern = "\\S")
+    )]
     pub reason: String,
 }
 
 /// `POST /api/topics/activate_by_name`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivateByName {
@@ -77,6 +93,7 @@ pub struct ActivateByName {
 }
 
 /// `GET /api/topics/active`: the seed's three fields plus what a consumer needs.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActiveTopic {
     pub topic_id: i64,
@@ -89,6 +106,7 @@ pub struct ActiveTopic {
     pub rate_per_second: Option<f64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Subscription {
     pub subscription_id: i64,
@@ -99,6 +117,7 @@ pub struct Subscription {
 }
 
 /// `POST` and `DELETE /api/subscriptions`. `user_id` defaults to the signed-in user.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionRequest {
@@ -108,6 +127,7 @@ pub struct SubscriptionRequest {
 }
 
 /// `GET /api/stats`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Stats {
     pub total_topics: i64,
@@ -125,6 +145,7 @@ pub struct Stats {
 
 /// Figures read from Kafka; `enabled: false` with a `note` when the admin service
 /// was started without `--bootstrap-servers` or Kafka did not answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Default, Serialize, Deserialize)]
 pub struct KafkaFigures {
     pub enabled: bool,
@@ -135,6 +156,7 @@ pub struct KafkaFigures {
 }
 
 /// A row of the audit log.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub audit_id: i64,
@@ -149,6 +171,7 @@ pub struct AuditEntry {
     pub after: Option<String>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
@@ -156,6 +179,7 @@ pub struct Login {
     pub password: String,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LoginResponse {
     pub token: String,
@@ -164,12 +188,14 @@ pub struct LoginResponse {
 }
 
 /// `GET /api/auth/me`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Me {
     pub username: String,
     pub role: Role,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct User {
     pub username: String,
@@ -178,15 +204,22 @@ pub struct User {
 }
 
 /// `POST /api/users`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._@-]+$")
+    )]
     pub username: String,
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: String,
     pub role: Role,
 }
 
 /// `{"message": ...}`, the seed's success body, with ids where the seed has them.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     pub message: String,
@@ -195,6 +228,7 @@ pub struct Message {
 }
 
 /// Every error: `{"error": "...", "code": "..."}`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: String,
@@ -202,6 +236,7 @@ pub struct ErrorBody {
 }
 
 /// One server-sent event on `GET /api/events`; the SSE event name is `kind`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Who a principal is. Admins govern topics and users; the producer activates topics;
 /// users request topics and manage their own subscriptions.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

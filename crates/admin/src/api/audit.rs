@@ -1,7 +1,7 @@
 use axum::Json as JsonBody;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-use streamhub_model::api::AuditEntry;
+use streamhub_model::api::{AuditEntry, ErrorBody};
 use streamhub_store::AuditFilter;
 
 use crate::auth::Principal;
@@ -10,18 +10,36 @@ use crate::state::AppState;
 
 const DEFAULT_LIMIT: i64 = 100;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
+    /// Who acted.
     actor: Option<String>,
     /// A topic id, or a name (every topic that had it, deleted ones included).
     topic: Option<String>,
+    /// `approve`, `subscribe`, `user.create`, ...
     action: Option<String>,
+    /// At most this many (default 100), 1 to 10000.
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
 /// `GET /api/audit?actor=&topic=&action=&limit=&offset=` (admin), newest first.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "audit",
+    params(AuditQuery),
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Audit entries, newest first", body = Vec<AuditEntry>),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 422, description = "limit or offset out of range", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,

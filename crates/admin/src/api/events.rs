@@ -8,7 +8,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures::{Stream, StreamExt, stream};
-use streamhub_model::api::Event;
+use streamhub_model::api::{ErrorBody, Event};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
@@ -27,6 +27,17 @@ fn to_sse(event: &Event) -> SseEvent {
         .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}"))
 }
 
+/// Each event's `data` is an [`Event`] as JSON; its SSE event name is the `kind`.
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "events",
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Server-sent events: `topic` and `subscription` with an Event as data, `resync` when the client fell behind", content_type = "text/event-stream", body = Event),
+        (status = 503, description = "Too many event streams are open", body = ErrorBody),
+    ),
+)]
 pub async fn stream(
     State(state): State<AppState>,
     _principal: Principal,

@@ -11,7 +11,7 @@ use axum::extract::State;
 use chrono::Utc;
 use serde::Serialize;
 use streamhub_model::TopicStatus;
-use streamhub_model::api::Stats;
+use streamhub_model::api::{ErrorBody, Stats};
 use streamhub_store::TopicFilter;
 
 use crate::auth::Principal;
@@ -41,14 +41,24 @@ pub(crate) fn page(
     Ok((limit, offset))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
+    /// Always `healthy`.
     status: &'static str,
     timestamp: chrono::DateTime<Utc>,
 }
 
 /// `GET /api/health`, the one endpoint without authentication. 503 when the
 /// metadata store does not answer.
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "health",
+    responses(
+        (status = 200, description = "The service and its metadata store answer", body = Health),
+        (status = 503, description = "The metadata store does not answer", body = ErrorBody),
+    ),
+)]
 pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
     state.store().counts().await.map_err(|e| {
         tracing::error!(error = %e, "health check: metadata store failed");
@@ -61,6 +71,13 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
 }
 
 /// `GET /api/stats`: maintained counters, so its cost does not grow with the store.
+#[utoipa::path(
+    get,
+    path = "/stats",
+    tag = "metrics",
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses((status = 200, description = "Counts of topics by status, subscriptions and users", body = Stats)),
+)]
 pub async fn stats(
     State(state): State<AppState>,
     _principal: Principal,

@@ -3,7 +3,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use streamhub_model::api::{
-    ActivateByName, ActiveTopic, CreateTopic, Event, KafkaFigures, Message, RejectTopic, Topic,
+    ActivateByName, ActiveTopic, CreateTopic, ErrorBody, Event, KafkaFigures, Message, RejectTopic,
+    Topic,
 };
 use streamhub_model::{Action, DataType, Role, TopicStatus};
 use streamhub_store::{NewTopic, TopicFilter, TopicRef};
@@ -14,16 +15,33 @@ use crate::state::AppState;
 
 const MAX_REASON_CHARS: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Only topics in this status; `deleted` ones appear only when asked for.
+    #[param(value_type = Option<TopicStatus>)]
     status: Option<String>,
+    /// At most this many, 1 to 10000.
+    #[param(minimum = 1, maximum = 10000)]
     limit: Option<i64>,
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
 /// `GET /api/topics?status=&limit=&offset=`: every topic but deleted ones unless
 /// `status` asks for them, newest first.
+#[utoipa::path(
+    get,
+    path = "/topics",
+    tag = "topics",
+    params(ListQuery),
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Topics, newest first", body = Vec<Topic>),
+        (status = 422, description = "An unknown status, or limit or offset out of range", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     _principal: Principal,
@@ -47,6 +65,18 @@ pub async fn list(
 }
 
 /// `POST /api/topics`: any signed-in principal requests a topic; it starts pending.
+#[utoipa::path(
+    post,
+    path = "/topics",
+    tag = "topics",
+    request_body = CreateTopic,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 201, description = "Requested; the topic is pending", body = Message),
+        (status = 403, description = "created_by names someone else and the caller is not an admin", body = ErrorBody),
+        (status = 409, description = "A live topic has this name", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -96,7 +126,7 @@ pub async fn create(
 }
 
 /// A topic with the Kafka figures of `GET /api/topics/<id>`.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, utoipa::ToSchema)]
 pub struct TopicDetails {
     #[serde(flatten)]
     pub topic: Topic,
@@ -104,6 +134,17 @@ pub struct TopicDetails {
 }
 
 /// `GET /api/topics/<id>`, deleted topics included.
+#[utoipa::path(
+    get,
+    path = "/topics/{id}",
+    tag = "topics",
+    params(("id" = i64, Path, description = "Topic id")),
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "The topic and its Kafka figures", body = TopicDetails),
+        (status = 404, description = "No such topic", body = ErrorBody),
+    ),
+)]
 pub async fn get(
     State(state): State<AppState>,
     _principal: Principal,
@@ -130,6 +171,13 @@ pub async fn get(
 }
 
 /// `GET /api/topics/active`.
+#[utoipa::path(
+    get,
+    path = "/topics/active",
+    tag = "topics",
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses((status = 200, description = "Active topics", body = Vec<ActiveTopic>)),
+)]
 pub async fn active(
     State(state): State<AppState>,
     _principal: Principal,
@@ -193,6 +241,19 @@ async fn apply(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/topics/{id}/approve",
+    tag = "topics",
+    params(("id" = i64, Path, description = "Topic id")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Approved, or already so", body = Message),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such topic", body = ErrorBody),
+        (status = 409, description = "The lifecycle does not allow it from the topic's status", body = ErrorBody),
+    ),
+)]
 pub async fn approve(
     State(state): State<AppState>,
     principal: Principal,
@@ -210,6 +271,20 @@ pub async fn approve(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/topics/{id}/reject",
+    tag = "topics",
+    params(("id" = i64, Path, description = "Topic id")),
+    request_body = RejectTopic,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Rejected, or already so", body = Message),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such topic", body = ErrorBody),
+        (status = 409, description = "The lifecycle does not allow it from the topic's status", body = ErrorBody),
+    ),
+)]
 pub async fn reject(
     State(state): State<AppState>,
     principal: Principal,
@@ -239,6 +314,19 @@ pub async fn reject(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/topics/{id}/deactivate",
+    tag = "topics",
+    params(("id" = i64, Path, description = "Topic id")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Deactivated, or already so", body = Message),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such topic", body = ErrorBody),
+        (status = 409, description = "The lifecycle does not allow it from the topic's status", body = ErrorBody),
+    ),
+)]
 pub async fn deactivate(
     State(state): State<AppState>,
     principal: Principal,
@@ -256,6 +344,19 @@ pub async fn deactivate(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/topics/{id}/reactivate",
+    tag = "topics",
+    params(("id" = i64, Path, description = "Topic id")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Reactivated, or already so", body = Message),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such topic", body = ErrorBody),
+        (status = 409, description = "The lifecycle does not allow it from the topic's status", body = ErrorBody),
+    ),
+)]
 pub async fn reactivate(
     State(state): State<AppState>,
     principal: Principal,
@@ -274,6 +375,19 @@ pub async fn reactivate(
 }
 
 /// `DELETE /api/topics/<id>`: refused (409) while anyone subscribes to it.
+#[utoipa::path(
+    delete,
+    path = "/topics/{id}",
+    tag = "topics",
+    params(("id" = i64, Path, description = "Topic id")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Deleted, or already so", body = Message),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such topic", body = ErrorBody),
+        (status = 409, description = "The lifecycle does not allow it from the topic's status, or someone subscribes to it", body = ErrorBody),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -292,6 +406,19 @@ pub async fn delete(
 }
 
 /// `POST /api/topics/activate_by_name`: the producer, once the topic exists in Kafka.
+#[utoipa::path(
+    post,
+    path = "/topics/activate_by_name",
+    tag = "topics",
+    request_body = ActivateByName,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Activated, or already active", body = Message),
+        (status = 403, description = "Neither the producer nor an admin", body = ErrorBody),
+        (status = 404, description = "No live topic has this name", body = ErrorBody),
+        (status = 409, description = "The topic is not approved", body = ErrorBody),
+    ),
+)]
 pub async fn activate_by_name(
     State(state): State<AppState>,
     principal: Principal,

@@ -2,7 +2,7 @@ use axum::Json as JsonBody;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
-use streamhub_model::api::{CreateUser, Message, User};
+use streamhub_model::api::{CreateUser, ErrorBody, Message, User};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, Json};
@@ -12,6 +12,16 @@ pub const MIN_PASSWORD_CHARS: usize = 8;
 const MAX_PASSWORD_CHARS: usize = 1024;
 
 /// `GET /api/users` (admin).
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Every user", body = Vec<User>),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+    ),
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -21,6 +31,18 @@ pub async fn list(
 }
 
 /// `POST /api/users {"username","password","role"}` (admin).
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    request_body = CreateUser,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 201, description = "Created", body = User),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 409, description = "The username is taken", body = ErrorBody),
+    ),
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -48,7 +70,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, JsonBody(user)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteUser {
     username: String,
@@ -72,6 +94,19 @@ async fn remove(
 }
 
 /// `DELETE /api/users {"username"}` (admin).
+#[utoipa::path(
+    delete,
+    path = "/users",
+    tag = "users",
+    request_body = DeleteUser,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = Message),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The user cannot be deleted (e.g. the last admin)", body = ErrorBody),
+    ),
+)]
 pub async fn delete(
     State(state): State<AppState>,
     principal: Principal,
@@ -81,6 +116,19 @@ pub async fn delete(
 }
 
 /// `DELETE /api/users/<username>` (admin).
+#[utoipa::path(
+    delete,
+    path = "/users/{username}",
+    tag = "users",
+    params(("username" = String, Path, description = "Who to delete")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = Message),
+        (status = 403, description = "Not an admin", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The user cannot be deleted (e.g. the last admin)", body = ErrorBody),
+    ),
+)]
 pub async fn delete_by_path(
     State(state): State<AppState>,
     principal: Principal,

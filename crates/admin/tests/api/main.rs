@@ -4,9 +4,12 @@
 mod common;
 
 mod auth;
+mod authz_matrix;
 mod concurrency;
 mod errors;
 mod events;
 mod multi_instance;
+mod fuzz_regressions;
+mod openapi;
 mod restart;
 mod workflow;

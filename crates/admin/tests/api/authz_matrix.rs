@@ -1,0 +1,443 @@
+//! Who may call what: one table of every endpoint × {anonymous, user, other user,
+//! producer, admin} → the expected status. The endpoints come from the OpenAPI document,
+//! so an endpoint without a row here fails the test.
+//!
+//! "user" is alice acting on her own objects; "other user" is bob acting on alice's
+//! (her subscriptions, her account, topics in her name). Operations that change state
+//! get fresh objects for each caller, so every cell sees the same starting point.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use reqwest::{Method, RequestBuilder, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{PRODUCER_KEY, Server, call, json_of};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    User,
+    OtherUser,
+    Producer,
+    Admin,
+}
+
+const WHO: [Who; 5] = [
+    Who::Anonymous,
+    Who::User,
+    Who::OtherUser,
+    Who::Producer,
+    Who::Admin,
+];
+
+/// `(method, path as documented, [anonymous, user, other user, producer, admin])`.
+#[rustfmt::skip]
+const MATRIX: &[(&str, &str, [u16; 5])] = &[
+    ("GET",    "/api/health",                      [200, 200, 200, 200, 200]),
+    ("GET",    "/api/openapi.json",                [200, 200, 200, 200, 200]),
+    ("POST",   "/api/auth/login",                  [200, 200, 200, 200, 200]),
+    ("POST",   "/api/auth/logout",                 [401, 200, 200, 200, 200]),
+    ("GET",    "/api/auth/me",                     [401, 200, 200, 200, 200]),
+    ("GET",    "/api/topics",                      [401, 200, 200, 200, 200]),
+    // Other user: a request in alice's name.
+    ("POST",   "/api/topics",                      [401, 201, 403, 201, 201]),
+    ("GET",    "/api/topics/active",               [401, 200, 200, 200, 200]),
+    ("POST",   "/api/topics/activate_by_name",     [401, 403, 403, 200, 200]),
+    ("GET",    "/api/topics/{id}",                 [401, 200, 200, 200, 200]),
+    ("DELETE", "/api/topics/{id}",                 [401, 403, 403, 403, 200]),
+    ("POST",   "/api/topics/{id}/approve",         [401, 403, 403, 403, 200]),
+    ("POST",   "/api/topics/{id}/reject",          [401, 403, 403, 403, 200]),
+    ("POST",   "/api/topics/{id}/deactivate",      [401, 403, 403, 403, 200]),
+    ("POST",   "/api/topics/{id}/reactivate",      [401, 403, 403, 403, 200]),
+    ("GET",    "/api/topics/{id}/tail",            [401, 200, 200, 403, 200]),
+    // Alice's subscriptions: `?user_id=alice`, `{"user_id": "alice", ...}`.
+    ("GET",    "/api/subscriptions",               [401, 200, 403, 403, 200]),
+    ("POST",   "/api/subscriptions",               [401, 201, 403, 403, 201]),
+    ("DELETE", "/api/subscriptions",               [401, 200, 403, 403, 200]),
+    ("GET",    "/api/stats",                       [401, 200, 200, 200, 200]),
+    ("GET",    "/api/audit",                       [401, 403, 403, 403, 200]),
+    ("GET",    "/api/users",                       [401, 403, 403, 403, 200]),
+    ("POST",   "/api/users",                       [401, 403, 403, 403, 201]),
+    ("DELETE", "/api/users",                       [401, 403, 403, 403, 200]),
+    // User and other user try to delete alice; the admin a fresh user.
+    ("DELETE", "/api/users/{username}",            [401, 403, 403, 403, 200]),
+    ("GET",    "/api/events",                      [401, 200, 200, 200, 200]),
+    ("GET",    "/api/metrics/topics",              [401, 200, 200, 200, 200]),
+    ("GET",    "/api/metrics/rates",               [401, 200, 200, 200, 200]),
+    ("GET",    "/api/metrics/lag",                 [401, 200, 200, 403, 200]),
+];
+
+const ALICE_PASSWORD: &str = "password-of-alice";
+
+struct Fixture {
+    server: Server,
+    alice: String,
+    bob: String,
+    /// A pending topic alice requested.
+    alice_topic: i64,
+    next: AtomicUsize,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let server = Server::start().await;
+        let alice = server.user("alice", "user").await;
+        let bob = server.user("bob", "user").await;
+        let (status, body) = server
+            .post("/api/topics", &alice, json!({"name": "matrix.alice"}))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let alice_topic = body["topic_id"].as_i64().unwrap();
+        Fixture {
+            server,
+            alice,
+            bob,
+            alice_topic,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn unique(&self, prefix: &str) -> String {
+        format!("{prefix}-{}", self.next.fetch_add(1, Ordering::Relaxed))
+    }
+
+    fn token(&self, who: Who) -> Option<&str> {
+        match who {
+            Who::User => Some(&self.alice),
+            Who::OtherUser => Some(&self.bob),
+            Who::Admin => Some(&self.server.admin),
+            Who::Anonymous | Who::Producer => None,
+        }
+    }
+
+    fn request(&self, method: Method, path: &str, who: Who, token: Option<&str>) -> RequestBuilder {
+        let req = self.server.request(method, path, token.or(self.token(who)));
+        if who == Who::Producer {
+            req.header("X-Producer-Key", PRODUCER_KEY)
+        } else {
+            req
+        }
+    }
+
+    async fn admin_post(&self, path: &str) {
+        let (status, body) = self.server.post_empty(path, &self.server.admin).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+    }
+
+    async fn pending_topic(&self) -> (i64, String) {
+        let name = self.unique("matrix.topic");
+        (self.server.topic(&name).await, name)
+    }
+
+    async fn approved_topic(&self) -> (i64, String) {
+        let (id, name) = self.pending_topic().await;
+        self.admin_post(&format!("/api/topics/{id}/approve")).await;
+        (id, name)
+    }
+
+    async fn active_topic(&self) -> (i64, String) {
+        let name = self.unique("matrix.active");
+        (self.server.active_topic(&name).await, name)
+    }
+
+    async fn alice_subscribed_topic(&self) -> String {
+        let (_, name) = self.active_topic().await;
+        let (status, body) = self
+            .server
+            .post(
+                "/api/subscriptions",
+                &self.alice,
+                json!({"topic_name": name}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        name
+    }
+
+    async fn fresh_user(&self) -> String {
+        let name = self.unique("matrix-user");
+        self.server.user(&name, "user").await;
+        name
+    }
+
+    /// The concrete request of a table cell: path, body, and a token replacing the
+    /// caller's usual one (sign-out gets a token of its own).
+    async fn prepare(
+        &self,
+        method: &str,
+        path: &str,
+        who: Who,
+    ) -> (String, Option<Value>, Option<String>) {
+        let admin = who == Who::Admin;
+        match (method, path) {
+            ("GET", "/api/health" | "/api/openapi.json" | "/api/auth/me" | "/api/topics")
+            | ("GET", "/api/topics/active" | "/api/stats" | "/api/audit" | "/api/users")
+            | ("GET", "/api/events" | "/api/metrics/topics" | "/api/metrics/rates")
+            | ("GET", "/api/metrics/lag") => (path.into(), None, None),
+            ("POST", "/api/auth/login") => (
+                path.into(),
+                Some(json!({"username": "alice", "password": ALICE_PASSWORD})),
+                None,
+            ),
+            ("POST", "/api/auth/logout") => {
+                let token = match who {
+                    Who::User => Some(self.server.login("alice", ALICE_PASSWORD).await),
+                    Who::OtherUser => Some(self.server.login("bob", "password-of-bob").await),
+                    Who::Admin => Some(
+                        self.server
+                            .login("admin", crate::common::ADMIN_PASSWORD)
+                            .await,
+                    ),
+                    Who::Anonymous | Who::Producer => None,
+                };
+                (path.into(), None, token)
+            }
+            ("POST", "/api/topics") => {
+                let mut body = json!({"name": self.unique("matrix.request")});
+                if matches!(who, Who::User | Who::OtherUser | Who::Admin) {
+                    body["created_by"] = json!("alice");
+                }
+                (path.into(), Some(body), None)
+            }
+            ("POST", "/api/topics/activate_by_name") => {
+                let (_, name) = self.approved_topic().await;
+                (path.into(), Some(json!({"topic_name": name})), None)
+            }
+            ("GET", "/api/topics/{id}") => {
+                (format!("/api/topics/{}", self.alice_topic), None, None)
+            }
+            ("DELETE", "/api/topics/{id}") | ("POST", "/api/topics/{id}/approve") => {
+                let (id, _) = self.pending_topic().await;
+                (path.replace("{id}", &id.to_string()), None, None)
+            }
+            ("POST", "/api/topics/{id}/reject") => {
+                let (id, _) = self.pending_topic().await;
+                let body = json!({"reason": "not needed"});
+                (path.replace("{id}", &id.to_string()), Some(body), None)
+            }
+            ("POST", "/api/topics/{id}/deactivate") | ("GET", "/api/topics/{id}/tail") => {
+                let (id, _) = self.active_topic().await;
+                (path.replace("{id}", &id.to_string()), None, None)
+            }
+            ("POST", "/api/topics/{id}/reactivate") => {
+                let (id, _) = self.active_topic().await;
+                self.admin_post(&format!("/api/topics/{id}/deactivate"))
+                    .await;
+                (path.replace("{id}", &id.to_string()), None, None)
+            }
+            ("GET", "/api/subscriptions") => {
+                ("/api/subscriptions?user_id=alice".into(), None, None)
+            }
+            ("POST", "/api/subscriptions") => {
+                let (_, name) = self.active_topic().await;
+                let body = json!({"user_id": "alice", "topic_name": name});
+                (path.into(), Some(body), None)
+            }
+            ("DELETE", "/api/subscriptions") => {
+                let name = self.alice_subscribed_topic().await;
+                let body = json!({"user_id": "alice", "topic_name": name});
+                (path.into(), Some(body), None)
+            }
+            ("POST", "/api/users") => {
+                let body = json!({
+                    "username": self.unique("matrix-new"),
+                    "password": "password-1234",
+                    "role": "user",
+                });
+                (path.into(), Some(body), None)
+            }
+            ("DELETE", "/api/users") => {
+                let username = if admin {
+                    self.fresh_user().await
+                } else {
+                    "alice".into()
+                };
+                (path.into(), Some(json!({"username": username})), None)
+            }
+            ("DELETE", "/api/users/{username}") => {
+                let username = if admin {
+                    self.fresh_user().await
+                } else {
+                    "alice".into()
+                };
+                (format!("/api/users/{username}"), None, None)
+            }
+            _ => panic!("no request for {method} {path}: add it to prepare()"),
+        }
+    }
+
+    /// Sends one cell's request and returns its status; event streams are closed as
+    /// soon as their headers arrive.
+    async fn check(&self, method: &str, path: &str, who: Who) -> u16 {
+        let (concrete, body, token) = self.prepare(method, path, who).await;
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self.request(m, &concrete, who, token.as_deref());
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let res = req.send().await.unwrap();
+        let is_stream = res
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        if is_stream {
+            return res.status().as_u16();
+        }
+        // Every other answer is JSON, errors as {"error","code"}.
+        json_of(res).await.0.as_u16()
+    }
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_each_role_as_the_table_says() {
+    let fx = Fixture::new().await;
+    let doc = crate::openapi::fetch(&fx.server).await;
+    let documented: BTreeSet<(String, String)> =
+        crate::openapi::operations(&doc).into_iter().collect();
+    let tabled: BTreeSet<(String, String)> = MATRIX
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(tabled.len(), MATRIX.len(), "a row appears twice");
+    let missing: Vec<_> = documented.difference(&tabled).collect();
+    assert!(
+        missing.is_empty(),
+        "endpoints without a row in MATRIX: {missing:?}"
+    );
+    let extra: Vec<_> = tabled.difference(&documented).collect();
+    assert!(
+        extra.is_empty(),
+        "rows for undocumented endpoints: {extra:?}"
+    );
+
+    let mut wrong = Vec::new();
+    let mut checked = 0;
+    for (method, path, expected) in MATRIX {
+        for (who, want) in WHO.iter().zip(expected) {
+            let got = fx.check(method, path, *who).await;
+            checked += 1;
+            if got != *want {
+                wrong.push(format!(
+                    "{method} {path} as {who:?}: {got}, expected {want}"
+                ));
+            }
+        }
+    }
+    println!(
+        "authorization matrix: {} endpoints x {} roles = {checked} checks",
+        MATRIX.len(),
+        WHO.len()
+    );
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+
+    // Sign-outs above ended only the tokens they used.
+    let (status, me) = fx.server.get("/api/auth/me", &fx.alice).await;
+    assert_eq!(status, StatusCode::OK, "{me}");
+    let (status, _) = fx.server.get("/api/auth/me", &fx.bob).await;
+    assert_eq!(status, StatusCode::OK);
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_sees_and_changes_only_their_own_subscriptions() {
+    let fx = Fixture::new().await;
+    let topic = fx.alice_subscribed_topic().await;
+    // Bob without a filter sees his own (none), not alice's.
+    let (status, list) = fx.server.get("/api/subscriptions", &fx.bob).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(list, json!([]), "bob sees others' subscriptions");
+    // Bob cannot remove or add alice's.
+    let body = json!({"user_id": "alice", "topic_name": topic});
+    let (status, _) = fx
+        .server
+        .delete("/api/subscriptions", &fx.bob, Some(body.clone()))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, list) = fx
+        .server
+        .get("/api/subscriptions?user_id=alice", &fx.alice)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    // Bob's sign-out ends bob's token, not alice's.
+    let (status, _) = fx.server.post_empty("/api/auth/logout", &fx.bob).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = fx.server.get("/api/auth/me", &fx.bob).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = fx.server.get("/api/auth/me", &fx.alice).await;
+    assert_eq!(status, StatusCode::OK);
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn extra_fields_cannot_set_a_role_or_a_status() {
+    let fx = Fixture::new().await;
+    let s = &fx.server;
+    let alice = fx.alice.as_str();
+
+    // A topic request that tries to skip the lifecycle or choose its id.
+    for extra in [
+        json!({"status": "active"}),
+        json!({"topic_id": 1}),
+        json!({"approved_at": "2026-01-01T00:00:00Z"}),
+    ] {
+        let mut body = json!({"name": "matrix.sneaky"});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let (status, answer) = s.post("/api/topics", alice, body).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    }
+    let (_, topics) = s.get("/api/topics", alice).await;
+    assert!(
+        !topics.to_string().contains("matrix.sneaky"),
+        "a refused request created a topic"
+    );
+
+    // A rejection reason cannot carry a status either.
+    let (status, _) = s
+        .post(
+            &format!("/api/topics/{}/reject", fx.alice_topic),
+            &s.admin,
+            json!({"reason": "no", "status": "active"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    // A user cannot make themself an admin: not by creating an account, not by
+    // signing in with a role, not by subscribing with one.
+    let (status, _) = s
+        .post(
+            "/api/users",
+            alice,
+            json!({"username": "alice2", "password": "password-1234", "role": "admin"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        s.request(Method::POST, "/api/auth/login", None)
+            .json(&json!({
+                "username": "alice", "password": ALICE_PASSWORD, "role": "admin"
+            })),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let topic = fx.active_topic().await.1;
+    let (status, _) = s
+        .post(
+            "/api/subscriptions",
+            alice,
+            json!({"topic_name": topic, "role": "admin", "status": "inactive"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (_, me) = s.get("/api/auth/me", alice).await;
+    assert_eq!(me["role"], "user");
+    let (_, topic) = s
+        .get(&format!("/api/topics/{}", fx.alice_topic), alice)
+        .await;
+    assert_eq!(topic["status"], "pending");
+    fx.server.stop().await;
+}

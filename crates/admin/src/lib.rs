@@ -14,18 +14,21 @@ mod cluster;
 mod config;
 pub mod dashboard;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 mod state;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::from_fn;
 use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
 use streamhub_model::Role;
 use streamhub_store::Store;
 use tokio::task::JoinHandle;
@@ -36,8 +39,9 @@ use tower_http::trace::TraceLayer;
 pub use api::topics::TopicDetails;
 pub use auth::{Credential, Principal};
 pub use cluster::{ClusterInfo, TailMessage};
-pub use config::{AdminArgs, AdminConfig, Secret, parse_duration};
+pub use config::{ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, Secret, parse_duration};
 pub use error::ApiError;
+pub use limits::Limits;
 pub use state::{AppState, MAX_EVENT_STREAMS};
 
 /// Request bodies above this answer 413.
@@ -51,7 +55,10 @@ pub fn router(state: AppState) -> Router {
     use api::{audit, events, subscriptions, topics, users};
     let api = Router::new()
         .route("/health", get(api::health))
-        .route("/auth/login", post(auth::login))
+        .route(
+            "/auth/login",
+            post(auth::login).layer(from_fn(limits::login_attempts)),
+        )
         .route("/auth/logout", post(auth::logout))
         .route("/auth/me", get(auth::me))
         .route("/topics", get(topics::list).post(topics::create))
@@ -78,7 +85,7 @@ pub fn router(state: AppState) -> Router {
         .route("/events", get(events::stream))
         .merge(metrics::routes())
         .fallback(error::api_not_found)
-        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
 
     let header = |name: HeaderName, value: &'static str| {
@@ -87,6 +94,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .merge(dashboard::routes())
+        .layer(from_fn(limits::request_timeout))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
@@ -99,15 +107,22 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            state.close_event_streams();
-        })
-        .await
+    let app = router(state.clone())
+        .layer(Extension(Arc::new(limits::LoginLimiter::new(limits))))
+        .layer(Extension(limits::RequestTimeout(limits.request_timeout)));
+    // The peer address feeds the sign-in limits per address.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        state.close_event_streams();
+    })
+    .await
 }
 
 /// Creates user `admin` when the store has no user yet. Returns the password when it
@@ -115,6 +130,7 @@ pub async fn serve(
 async fn bootstrap_admin(
     state: &AppState,
     password: Option<&Secret>,
+    password_file: Option<&Path>,
 ) -> anyhow::Result<Option<Secret>> {
     let counts = state.store().counts().await?;
     if counts.users > 0 {
@@ -124,6 +140,10 @@ async fn bootstrap_admin(
         Some(p) => (p.clone(), false),
         None => (Secret::new(auth::random_password()), true),
     };
+    if generated && let Some(file) = password_file {
+        // Written before the user exists: a failure here leaves no admin nobody can sign in as.
+        write_private(file, password.expose())?;
+    }
     let hash = state
         .hash_password(password.expose().to_owned())
         .await
@@ -134,16 +154,42 @@ async fn bootstrap_admin(
         .await
         .context("cannot create the first admin user")?;
     if generated {
-        // Shown once, so the operator can sign in; set STREAMHUB_ADMIN_PASSWORD to choose it.
-        tracing::warn!(
-            "created user 'admin' with password {} (shown once; set STREAMHUB_ADMIN_PASSWORD to choose it)",
-            password.expose()
-        );
+        // Secrets never go to the log: the log says where the password is.
+        match password_file {
+            Some(file) => tracing::warn!(
+                "created user 'admin' with a random password, kept in {} (mode 0600); set STREAMHUB_ADMIN_PASSWORD to choose it instead",
+                file.display()
+            ),
+            None => tracing::warn!(
+                "created user 'admin' with a random password; set STREAMHUB_ADMIN_PASSWORD to choose it instead"
+            ),
+        }
         Ok(Some(password))
     } else {
         tracing::info!("created user 'admin' with the password from STREAMHUB_ADMIN_PASSWORD");
         Ok(None)
     }
+}
+
+/// Writes `content` to a file only its owner may read, creating the directory.
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // The mode above applies to new files only; an older file is narrowed too.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {}", path.display()))?;
+    writeln!(file, "{content}").with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The original system's documentation printed a sample key that many deployments kept.
@@ -175,7 +221,12 @@ impl AdminService {
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let generated = bootstrap_admin(&state, config.admin_password.as_ref()).await?;
+        let generated = bootstrap_admin(
+            &state,
+            config.admin_password.as_ref(),
+            config.admin_password_file.as_deref(),
+        )
+        .await?;
         store
             .purge_expired_tokens(chrono::Utc::now())
             .await
@@ -191,11 +242,11 @@ impl AdminService {
             Some(_) => {}
         }
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(
-            listener,
-            state.clone(),
-            shutdown.clone().cancelled_owned(),
-        ));
+        let task = {
+            let (state, limits) = (state.clone(), config.limits.clone());
+            let stop = shutdown.clone().cancelled_owned();
+            tokio::spawn(async move { serve(listener, state, &limits, stop).await })
+        };
         tracing::info!(url = %format!("http://{addr}"), database = %config.database, "admin service listening");
         Ok(AdminHandle {
             addr,
@@ -282,17 +333,12 @@ pub async fn run(args: AdminArgs, shutdown: CancellationToken) -> anyhow::Result
 }
 
 /// [`run`] with a cluster reader for the Kafka figures of statistics and topic details
-/// (built by the caller from [`AdminArgs::bootstrap_servers`]).
+/// (built by the caller from the Kafka client's flags).
 pub async fn run_with_cluster(
     args: AdminArgs,
     cluster: Option<Arc<dyn ClusterInfo>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    if args.bootstrap_servers.is_some() && cluster.is_none() {
-        tracing::warn!(
-            "--bootstrap-servers is set but no cluster reader was given: Kafka figures stay off"
-        );
-    }
     let mut config = args.into_config();
     config.cluster = cluster;
     let handle = AdminService::start(config).await?;

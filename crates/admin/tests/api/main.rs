@@ -7,5 +7,7 @@ mod auth;
 mod concurrency;
 mod errors;
 mod events;
+mod limits;
 mod restart;
+mod secrets;
 mod workflow;

@@ -31,7 +31,7 @@ pub struct AdminArgs {
     #[arg(long, env = "STREAMHUB_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]
     pub token_ttl: Duration,
     /// Mark the session cookies `Secure`: set it when users reach the service over HTTPS
-    /// (a TLS-terminating proxy in front of it).
+    /// through a TLS-terminating proxy (with --tls-cert they are `Secure` anyway).
     #[arg(long, env = "STREAMHUB_SECURE_COOKIES")]
     pub secure_cookies: bool,
     /// Failed sign-ins allowed per username in 15 minutes, then 429 until the window
@@ -42,6 +42,23 @@ pub struct AdminArgs {
     /// the limit off. Behind a reverse proxy every client has the proxy's address.
     #[arg(long, env = "STREAMHUB_LOGIN_FAILURES_PER_ADDRESS", default_value_t = Limits::default().login_failures_per_address)]
     pub login_failures_per_address: u32,
+    /// Serve HTTPS with this certificate chain (PEM: the server's certificate first, then
+    /// intermediates); needs --tls-key. Session cookies are then always `Secure`.
+    #[arg(
+        long,
+        env = "STREAMHUB_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PEM_FILE"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        env = "STREAMHUB_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PEM_FILE"
+    )]
+    pub tls_key: Option<PathBuf>,
     /// Time a request may take until its answer starts (event streams excepted), then 408.
     #[arg(long, env = "STREAMHUB_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
@@ -69,8 +86,19 @@ impl AdminArgs {
                 ..Limits::default()
             },
             admin_password_file: Some(self.data_dir.join(ADMIN_PASSWORD_FILE)),
+            tls: self
+                .tls_cert
+                .zip(self.tls_key)
+                .map(|(cert, key)| TlsFiles { cert, key }),
         }
     }
+}
+
+/// Certificate chain and private key, PEM files, for serving HTTPS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// Where a generated password of the first admin is kept, in the data directory.
@@ -92,6 +120,9 @@ pub struct AdminConfig {
     pub limits: Limits,
     /// A generated password of the first admin is written here (mode 0600), never logged.
     pub admin_password_file: Option<PathBuf>,
+    /// Serve HTTPS instead of HTTP; session cookies are then `Secure` whatever
+    /// `secure_cookies` says.
+    pub tls: Option<TlsFiles>,
 }
 
 impl AdminConfig {
@@ -108,6 +139,7 @@ impl AdminConfig {
             cluster: None,
             limits: Limits::default(),
             admin_password_file: Some(data_dir.join(ADMIN_PASSWORD_FILE)),
+            tls: None,
         }
     }
 }
@@ -124,6 +156,7 @@ impl fmt::Debug for AdminConfig {
             .field("cluster", &self.cluster.is_some())
             .field("limits", &self.limits)
             .field("admin_password_file", &self.admin_password_file)
+            .field("tls", &self.tls)
             .finish()
     }
 }

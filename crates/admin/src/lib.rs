@@ -29,6 +29,7 @@ use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::from_fn;
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
+use axum_server::tls_openssl::{OpenSSLAcceptor, OpenSSLConfig};
 use streamhub_model::Role;
 use streamhub_store::Store;
 use tokio::task::JoinHandle;
@@ -39,7 +40,7 @@ use tower_http::trace::TraceLayer;
 pub use api::topics::TopicDetails;
 pub use auth::{Credential, Principal};
 pub use cluster::{ClusterInfo, TailMessage};
-pub use config::{ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, Secret, parse_duration};
+pub use config::{ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, Secret, TlsFiles, parse_duration};
 pub use error::ApiError;
 pub use limits::Limits;
 pub use state::{AppState, MAX_EVENT_STREAMS};
@@ -103,6 +104,13 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// [`router`] with the settings its limits read from each request.
+fn app(state: AppState, limits: &Limits) -> Router {
+    router(state)
+        .layer(Extension(Arc::new(limits::LoginLimiter::new(limits))))
+        .layer(Extension(limits::RequestTimeout(limits.request_timeout)))
+}
+
 /// Serves until `shutdown` resolves, then ends event streams and finishes open requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -110,9 +118,7 @@ pub async fn serve(
     limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state.clone())
-        .layer(Extension(Arc::new(limits::LoginLimiter::new(limits))))
-        .layer(Extension(limits::RequestTimeout(limits.request_timeout)));
+    let app = app(state.clone(), limits);
     // The peer address feeds the sign-in limits per address.
     axum::serve(
         listener,
@@ -123,6 +129,57 @@ pub async fn serve(
         state.close_event_streams();
     })
     .await
+}
+
+/// Reads the certificate chain and key, so that a wrong file stops the start. Mozilla's
+/// "intermediate" settings: TLS 1.2 and 1.3, forward-secret AEAD ciphers only.
+fn tls_config(files: &TlsFiles) -> anyhow::Result<OpenSSLConfig> {
+    use openssl::ssl::{AlpnError, SslAcceptor, SslFiletype, SslMethod, select_next_proto};
+    let build = || -> Result<SslAcceptor, openssl::error::ErrorStack> {
+        let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+        builder.set_certificate_chain_file(&files.cert)?;
+        builder.set_private_key_file(&files.key, SslFiletype::PEM)?;
+        builder.check_private_key()?;
+        builder.set_alpn_select_callback(|_, offered| {
+            select_next_proto(b"\x02h2\x08http/1.1", offered).ok_or(AlpnError::NOACK)
+        });
+        Ok(builder.build())
+    };
+    let acceptor = build().with_context(|| {
+        format!(
+            "cannot use the TLS certificate {} with the key {} (both PEM)",
+            files.cert.display(),
+            files.key.display()
+        )
+    })?;
+    Ok(OpenSSLConfig::from_acceptor(Arc::new(acceptor)))
+}
+
+/// [`serve`] over HTTPS, with OpenSSL (the TLS library rdkafka links too).
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: &Limits,
+    tls: OpenSSLConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Browsers that reached the service over HTTPS once keep to it.
+    let app = app(state.clone(), limits).layer(SetResponseHeaderLayer::overriding(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    ));
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        state.close_event_streams();
+        stopping.graceful_shutdown(None);
+    });
+    axum_server::from_tcp(listener.into_std()?)?
+        .acceptor(OpenSSLAcceptor::new(tls))
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
 }
 
 /// Creates user `admin` when the store has no user yet. Returns the password when it
@@ -215,7 +272,8 @@ impl AdminService {
             config.token_ttl,
             config.cluster.clone(),
         )
-        .with_secure_cookies(config.secure_cookies);
+        .with_secure_cookies(config.secure_cookies || config.tls.is_some());
+        let tls = config.tls.as_ref().map(tls_config).transpose()?;
         // Bind before creating the first admin, so a busy port does not use up the
         // one showing of a generated password.
         let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -242,15 +300,22 @@ impl AdminService {
             Some(_) => {}
         }
         let shutdown = CancellationToken::new();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let task = {
             let (state, limits) = (state.clone(), config.limits.clone());
             let stop = shutdown.clone().cancelled_owned();
-            tokio::spawn(async move { serve(listener, state, &limits, stop).await })
+            tokio::spawn(async move {
+                match tls {
+                    Some(tls) => serve_tls(listener, state, &limits, tls, stop).await,
+                    None => serve(listener, state, &limits, stop).await,
+                }
+            })
         };
-        tracing::info!(url = %format!("http://{addr}"), database = %config.database, "admin service listening");
+        let url = format!("{scheme}://{addr}");
+        tracing::info!(%url, database = %config.database, "admin service listening");
         Ok(AdminHandle {
             addr,
-            url: format!("http://{addr}"),
+            url,
             admin_password: generated.or(config.admin_password),
             producer_secret: config.producer_secret,
             shutdown,
@@ -280,7 +345,7 @@ impl std::fmt::Debug for AdminHandle {
 }
 
 impl AdminHandle {
-    /// `http://<ip>:<port>`, without a trailing slash.
+    /// `http://<ip>:<port>` (`https://` when serving TLS), without a trailing slash.
     pub fn url(&self) -> &str {
         &self.url
     }

@@ -10,4 +10,5 @@ mod events;
 mod limits;
 mod restart;
 mod secrets;
+mod tls;
 mod workflow;

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ClusterInfo;
+use crate::limits::Limits;
 
 pub use streamhub_model::Secret;
 
@@ -22,24 +23,50 @@ pub struct AdminArgs {
     /// Shared secret the producer sends as `X-Producer-Key`; unset, the header is refused.
     #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
     pub producer_secret: Option<Secret>,
-    /// Password of the `admin` user created at the first start; random (and logged once) when unset.
+    /// Password of the `admin` user created at the first start; when unset, a random one
+    /// is written to `<data-dir>/admin-password` (mode 0600), never to the log.
     #[arg(long, env = "STREAMHUB_ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<Secret>,
     /// Lifetime of sign-in tokens and session cookies: `3600`, `90s`, `30m`, `12h`, `7d`.
     #[arg(long, env = "STREAMHUB_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]
     pub token_ttl: Duration,
-    /// Kafka bootstrap servers, for message figures in statistics and topic details.
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS")]
-    pub bootstrap_servers: Option<String>,
     /// Mark the session cookies `Secure`: set it when users reach the service over HTTPS
-    /// (a TLS-terminating proxy in front of it).
+    /// through a TLS-terminating proxy (with --tls-cert they are `Secure` anyway).
     #[arg(long, env = "STREAMHUB_SECURE_COOKIES")]
     pub secure_cookies: bool,
+    /// Failed sign-ins allowed per username in 15 minutes, then 429 until the window
+    /// ends; 0 turns the limit off.
+    #[arg(long, env = "STREAMHUB_LOGIN_FAILURES_PER_USER", default_value_t = Limits::default().login_failures_per_user)]
+    pub login_failures_per_user: u32,
+    /// Failed sign-ins allowed per client address (IPv6: per /64) in one minute; 0 turns
+    /// the limit off. Behind a reverse proxy every client has the proxy's address.
+    #[arg(long, env = "STREAMHUB_LOGIN_FAILURES_PER_ADDRESS", default_value_t = Limits::default().login_failures_per_address)]
+    pub login_failures_per_address: u32,
+    /// Serve HTTPS with this certificate chain (PEM: the server's certificate first, then
+    /// intermediates); needs --tls-key. Session cookies are then always `Secure`.
+    #[arg(
+        long,
+        env = "STREAMHUB_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PEM_FILE"
+    )]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(
+        long,
+        env = "STREAMHUB_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PEM_FILE"
+    )]
+    pub tls_key: Option<PathBuf>,
+    /// Time a request may take until its answer starts (event streams excepted), then 408.
+    #[arg(long, env = "STREAMHUB_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
 }
 
 impl AdminArgs {
     /// The settings these flags describe. Kafka figures stay off until the caller sets
-    /// [`AdminConfig::cluster`] (built from `bootstrap_servers`).
+    /// [`AdminConfig::cluster`] (the binary builds it from the Kafka client's flags).
     pub fn into_config(self) -> AdminConfig {
         let database = self.database.unwrap_or_else(|| {
             format!("sqlite://{}", self.data_dir.join("streamhub.db").display())
@@ -52,9 +79,30 @@ impl AdminArgs {
             token_ttl: self.token_ttl,
             secure_cookies: self.secure_cookies,
             cluster: None,
+            limits: Limits {
+                login_failures_per_user: self.login_failures_per_user,
+                login_failures_per_address: self.login_failures_per_address,
+                request_timeout: self.request_timeout,
+                ..Limits::default()
+            },
+            admin_password_file: Some(self.data_dir.join(ADMIN_PASSWORD_FILE)),
+            tls: self
+                .tls_cert
+                .zip(self.tls_key)
+                .map(|(cert, key)| TlsFiles { cert, key }),
         }
     }
 }
+
+/// Certificate chain and private key, PEM files, for serving HTTPS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Where a generated password of the first admin is kept, in the data directory.
+pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 
 /// Everything the admin service needs to start.
 #[derive(Clone)]
@@ -69,6 +117,12 @@ pub struct AdminConfig {
     /// Session cookies carry `Secure` (HTTPS only).
     pub secure_cookies: bool,
     pub cluster: Option<Arc<dyn ClusterInfo>>,
+    pub limits: Limits,
+    /// A generated password of the first admin is written here (mode 0600), never logged.
+    pub admin_password_file: Option<PathBuf>,
+    /// Serve HTTPS instead of HTTP; session cookies are then `Secure` whatever
+    /// `secure_cookies` says.
+    pub tls: Option<TlsFiles>,
 }
 
 impl AdminConfig {
@@ -83,6 +137,9 @@ impl AdminConfig {
             token_ttl: Duration::from_secs(12 * 3600),
             secure_cookies: false,
             cluster: None,
+            limits: Limits::default(),
+            admin_password_file: Some(data_dir.join(ADMIN_PASSWORD_FILE)),
+            tls: None,
         }
     }
 }
@@ -97,6 +154,9 @@ impl fmt::Debug for AdminConfig {
             .field("token_ttl", &self.token_ttl)
             .field("secure_cookies", &self.secure_cookies)
             .field("cluster", &self.cluster.is_some())
+            .field("limits", &self.limits)
+            .field("admin_password_file", &self.admin_password_file)
+            .field("tls", &self.tls)
             .finish()
     }
 }

@@ -14,6 +14,8 @@ use streamhub_store::StoreError;
 pub struct ApiError {
     status: StatusCode,
     message: String,
+    /// Seconds for the `Retry-After` header of 429 and 503 answers.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -21,7 +23,13 @@ impl ApiError {
         ApiError {
             status,
             message: message.into(),
+            retry_after: None,
         }
+    }
+    /// Tells the client when to try again (`Retry-After: <seconds>`).
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, message)
@@ -66,6 +74,7 @@ pub fn code_of(status: StatusCode) -> &'static str {
         403 => "forbidden",
         404 => "not_found",
         405 => "method_not_allowed",
+        408 => "request_timeout",
         409 => "conflict",
         413 => "payload_too_large",
         415 => "unsupported_media_type",
@@ -89,6 +98,10 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"streamhub\""),
             );
+        }
+        if let Some(seconds) = self.retry_after {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         res
     }
@@ -154,11 +167,29 @@ where
         T::deserialize(value).map(Json).map_err(|e| {
             let message = e.to_string();
             if message.starts_with("invalid type") {
-                ApiError::bad_request(message)
+                ApiError::bad_request(without_value(&message))
             } else {
                 ApiError::invalid(message)
             }
         })
+    }
+}
+
+/// `invalid type: string "hunter2", expected u32` → `invalid type: string, expected u32`:
+/// a value of the wrong type may be a secret sent in the wrong field, and error bodies
+/// never repeat secrets.
+fn without_value(message: &str) -> String {
+    let Some(rest) = message.strip_prefix("invalid type: ") else {
+        return message.to_owned();
+    };
+    let kind = rest
+        .split(['`', '"', ','])
+        .next()
+        .unwrap_or_default()
+        .trim();
+    match rest.rsplit_once(", expected ") {
+        Some((_, expected)) => format!("invalid type: {kind}, expected {expected}"),
+        None => format!("invalid type: {kind}"),
     }
 }
 
@@ -215,4 +246,29 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
 
 pub async fn api_not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_value;
+
+    #[test]
+    fn type_errors_do_not_repeat_the_value() {
+        assert_eq!(
+            without_value("invalid type: string \"hunter2, expected\", expected u32"),
+            "invalid type: string, expected u32"
+        );
+        assert_eq!(
+            without_value("invalid type: integer `12345678`, expected a string"),
+            "invalid type: integer, expected a string"
+        );
+        assert_eq!(
+            without_value("invalid type: map, expected a string"),
+            "invalid type: map, expected a string"
+        );
+        assert_eq!(
+            without_value("invalid type: floating point `1.5`, expected u32"),
+            "invalid type: floating point, expected u32"
+        );
+    }
 }

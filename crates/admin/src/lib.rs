@@ -14,32 +14,37 @@ mod cluster;
 mod config;
 pub mod dashboard;
 pub mod error;
+pub mod limits;
 pub mod metrics;
 mod openapi;
 mod state;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
+use axum::middleware::from_fn;
+use axum::{Extension, Router};
+use axum_server::tls_openssl::{OpenSSLAcceptor, OpenSSLConfig};
 use streamhub_model::Role;
 use streamhub_store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
 pub use api::topics::TopicDetails;
 pub use auth::{Credential, Principal};
 pub use cluster::{ClusterInfo, TailMessage};
-pub use config::{AdminArgs, AdminConfig, Secret, parse_duration};
+pub use config::{ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, Secret, TlsFiles, parse_duration};
 pub use error::ApiError;
+pub use limits::Limits;
 pub use state::{AppState, MAX_EVENT_STREAMS};
 
 /// Request bodies above this answer 413.
@@ -55,7 +60,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(api::health))
         .routes(routes!(openapi::serve_document))
-        .routes(routes!(auth::login))
+        .routes(routes!(auth::login).layer(from_fn(limits::login_attempts)))
         .routes(routes!(auth::logout))
         .routes(routes!(auth::me))
         .routes(routes!(topics::list, topics::create))
@@ -89,7 +94,7 @@ pub fn router(state: AppState) -> Router {
     let (api, _) = api_routes().split_for_parts();
     let api = api
         .fallback(error::api_not_found)
-        .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
 
     let header = |name: HeaderName, value: &'static str| {
@@ -98,6 +103,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .merge(dashboard::routes())
+        .layer(from_fn(limits::request_timeout))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
@@ -106,18 +112,81 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// [`router`] with the settings its limits read from each request.
+fn app(state: AppState, limits: &Limits) -> Router {
+    router(state)
+        .layer(Extension(Arc::new(limits::LoginLimiter::new(limits))))
+        .layer(Extension(limits::RequestTimeout(limits.request_timeout)))
+}
+
 /// Serves until `shutdown` resolves, then ends event streams and finishes open requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: &Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state.clone());
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            state.close_event_streams();
-        })
+    let app = app(state.clone(), limits);
+    // The peer address feeds the sign-in limits per address.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        state.close_event_streams();
+    })
+    .await
+}
+
+/// Reads the certificate chain and key, so that a wrong file stops the start. Mozilla's
+/// "intermediate" settings: TLS 1.2 and 1.3, forward-secret AEAD ciphers only.
+fn tls_config(files: &TlsFiles) -> anyhow::Result<OpenSSLConfig> {
+    use openssl::ssl::{AlpnError, SslAcceptor, SslFiletype, SslMethod, select_next_proto};
+    let build = || -> Result<SslAcceptor, openssl::error::ErrorStack> {
+        let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
+        builder.set_certificate_chain_file(&files.cert)?;
+        builder.set_private_key_file(&files.key, SslFiletype::PEM)?;
+        builder.check_private_key()?;
+        builder.set_alpn_select_callback(|_, offered| {
+            select_next_proto(b"\x02h2\x08http/1.1", offered).ok_or(AlpnError::NOACK)
+        });
+        Ok(builder.build())
+    };
+    let acceptor = build().with_context(|| {
+        format!(
+            "cannot use the TLS certificate {} with the key {} (both PEM)",
+            files.cert.display(),
+            files.key.display()
+        )
+    })?;
+    Ok(OpenSSLConfig::from_acceptor(Arc::new(acceptor)))
+}
+
+/// [`serve`] over HTTPS, with OpenSSL (the TLS library rdkafka links too).
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: &Limits,
+    tls: OpenSSLConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    // Browsers that reached the service over HTTPS once keep to it.
+    let app = app(state.clone(), limits).layer(SetResponseHeaderLayer::overriding(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    ));
+    let handle = axum_server::Handle::new();
+    let stopping = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        state.close_event_streams();
+        stopping.graceful_shutdown(None);
+    });
+    axum_server::from_tcp(listener.into_std()?)?
+        .acceptor(OpenSSLAcceptor::new(tls))
+        .handle(handle)
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
         .await
 }
 
@@ -126,6 +195,7 @@ pub async fn serve(
 async fn bootstrap_admin(
     state: &AppState,
     password: Option<&Secret>,
+    password_file: Option<&Path>,
 ) -> anyhow::Result<Option<Secret>> {
     let counts = state.store().counts().await?;
     if counts.users > 0 {
@@ -135,6 +205,10 @@ async fn bootstrap_admin(
         Some(p) => (p.clone(), false),
         None => (Secret::new(auth::random_password()), true),
     };
+    if generated && let Some(file) = password_file {
+        // Written before the user exists: a failure here leaves no admin nobody can sign in as.
+        write_private(file, password.expose())?;
+    }
     let hash = state
         .hash_password(password.expose().to_owned())
         .await
@@ -149,16 +223,42 @@ async fn bootstrap_admin(
         created => created.context("cannot create the first admin user")?,
     };
     if generated {
-        // Shown once, so the operator can sign in; set STREAMHUB_ADMIN_PASSWORD to choose it.
-        tracing::warn!(
-            "created user 'admin' with password {} (shown once; set STREAMHUB_ADMIN_PASSWORD to choose it)",
-            password.expose()
-        );
+        // Secrets never go to the log: the log says where the password is.
+        match password_file {
+            Some(file) => tracing::warn!(
+                "created user 'admin' with a random password, kept in {} (mode 0600); set STREAMHUB_ADMIN_PASSWORD to choose it instead",
+                file.display()
+            ),
+            None => tracing::warn!(
+                "created user 'admin' with a random password; set STREAMHUB_ADMIN_PASSWORD to choose it instead"
+            ),
+        }
         Ok(Some(password))
     } else {
         tracing::info!("created user 'admin' with the password from STREAMHUB_ADMIN_PASSWORD");
         Ok(None)
     }
+}
+
+/// Writes `content` to a file only its owner may read, creating the directory.
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the directory {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // The mode above applies to new files only; an older file is narrowed too.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {}", path.display()))?;
+    writeln!(file, "{content}").with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// The original system's documentation printed a sample key that many deployments kept.
@@ -184,13 +284,19 @@ impl AdminService {
             config.token_ttl,
             config.cluster.clone(),
         )
-        .with_secure_cookies(config.secure_cookies);
+        .with_secure_cookies(config.secure_cookies || config.tls.is_some());
+        let tls = config.tls.as_ref().map(tls_config).transpose()?;
         // Bind before creating the first admin, so a busy port does not use up the
         // one showing of a generated password.
         let listener = tokio::net::TcpListener::bind(&config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
-        let generated = bootstrap_admin(&state, config.admin_password.as_ref()).await?;
+        let generated = bootstrap_admin(
+            &state,
+            config.admin_password.as_ref(),
+            config.admin_password_file.as_deref(),
+        )
+        .await?;
         store
             .purge_expired_tokens(chrono::Utc::now())
             .await
@@ -206,15 +312,22 @@ impl AdminService {
             Some(_) => {}
         }
         let shutdown = CancellationToken::new();
-        let task = tokio::spawn(serve(
-            listener,
-            state.clone(),
-            shutdown.clone().cancelled_owned(),
-        ));
-        tracing::info!(url = %format!("http://{addr}"), database = %config.database, "admin service listening");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let task = {
+            let (state, limits) = (state.clone(), config.limits.clone());
+            let stop = shutdown.clone().cancelled_owned();
+            tokio::spawn(async move {
+                match tls {
+                    Some(tls) => serve_tls(listener, state, &limits, tls, stop).await,
+                    None => serve(listener, state, &limits, stop).await,
+                }
+            })
+        };
+        let url = format!("{scheme}://{addr}");
+        tracing::info!(%url, database = %config.database, "admin service listening");
         Ok(AdminHandle {
             addr,
-            url: format!("http://{addr}"),
+            url,
             admin_password: generated.or(config.admin_password),
             producer_secret: config.producer_secret,
             shutdown,
@@ -244,7 +357,7 @@ impl std::fmt::Debug for AdminHandle {
 }
 
 impl AdminHandle {
-    /// `http://<ip>:<port>`, without a trailing slash.
+    /// `http://<ip>:<port>` (`https://` when serving TLS), without a trailing slash.
     pub fn url(&self) -> &str {
         &self.url
     }
@@ -297,17 +410,12 @@ pub async fn run(args: AdminArgs, shutdown: CancellationToken) -> anyhow::Result
 }
 
 /// [`run`] with a cluster reader for the Kafka figures of statistics and topic details
-/// (built by the caller from [`AdminArgs::bootstrap_servers`]).
+/// (built by the caller from the Kafka client's flags).
 pub async fn run_with_cluster(
     args: AdminArgs,
     cluster: Option<Arc<dyn ClusterInfo>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    if args.bootstrap_servers.is_some() && cluster.is_none() {
-        tracing::warn!(
-            "--bootstrap-servers is set but no cluster reader was given: Kafka figures stay off"
-        );
-    }
     let mut config = args.into_config();
     config.cluster = cluster;
     let handle = AdminService::start(config).await?;

@@ -511,6 +511,7 @@ async fn tail(
         ApiError::unavailable(format!(
             "{MAX_TAILS} message tails are open already; try again later"
         ))
+        .retry_after(5)
     })?;
     let messages =
         match tokio::time::timeout(KAFKA_TIMEOUT, cluster.tail(&topic.topic_name, TAIL_BACKLOG))

@@ -51,6 +51,7 @@ pub async fn stream(
             ApiError::unavailable(format!(
                 "{MAX_EVENT_STREAMS} event streams are open already; try again later"
             ))
+            .retry_after(5)
         })?;
     let receiver = state.subscribe_events();
     let hello = stream::once(async { Ok(SseEvent::default().comment("connected")) });

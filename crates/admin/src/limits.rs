@@ -1,0 +1,310 @@
+//! Abuse limits that are not about who the caller is: failed sign-ins per user and per
+//! client address, and a bound on how long a request may take to get its answer.
+//!
+//! Both read their settings from request extensions that [`crate::serve`] adds, so the
+//! router itself stays free of configuration; a router served without them (a test
+//! calling [`crate::router`] directly) runs unlimited.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::MAX_BODY_BYTES;
+use crate::error::ApiError;
+
+/// Counters per user and per address are kept for at most this many keys each; a flood
+/// of new names or addresses evicts the oldest windows rather than growing memory.
+const MAX_TRACKED_KEYS: usize = 10_000;
+/// Longer names cannot exist; the rest of such a name is not kept.
+const MAX_KEY_CHARS: usize = 128;
+
+/// The abuse limits of a running service.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Failed sign-ins allowed for one username per `user_window`; 0 turns the limit off.
+    pub login_failures_per_user: u32,
+    pub user_window: Duration,
+    /// Failed sign-ins allowed from one client address (IPv4, or IPv6 /64) per
+    /// `address_window`; 0 turns the limit off.
+    pub login_failures_per_address: u32,
+    pub address_window: Duration,
+    /// Time a request may take until its response starts. Event streams are bounded by
+    /// their own limit, not this: their response starts at once.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            login_failures_per_user: 5,
+            user_window: Duration::from_secs(15 * 60),
+            login_failures_per_address: 20,
+            address_window: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+struct Window {
+    started: Instant,
+    failures: u32,
+}
+
+/// Fixed windows of failure counts per key.
+struct FailureCounter<K> {
+    max: u32,
+    window: Duration,
+    windows: Mutex<HashMap<K, Window>>,
+}
+
+impl<K: Hash + Eq + Clone> FailureCounter<K> {
+    fn new(max: u32, window: Duration) -> Self {
+        FailureCounter {
+            max,
+            window,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, Window>> {
+        // A panic while holding the lock leaves counters that are still usable.
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts one attempt as a failure in advance, unless the key has used up its window:
+    /// then how long until it may try again. Counting before the password check keeps
+    /// parallel guesses from all slipping through before the first one fails.
+    fn begin(&self, key: &K, now: Instant) -> Result<(), Duration> {
+        if self.max == 0 {
+            return Ok(());
+        }
+        let mut windows = self.lock();
+        if !windows.contains_key(key) && windows.len() >= MAX_TRACKED_KEYS {
+            windows.retain(|_, w| now.duration_since(w.started) < self.window);
+            if windows.len() >= MAX_TRACKED_KEYS
+                && let Some(oldest) = windows
+                    .iter()
+                    .min_by_key(|(_, w)| w.started)
+                    .map(|(k, _)| k.clone())
+            {
+                windows.remove(&oldest);
+            }
+        }
+        let w = windows.entry(key.clone()).or_insert(Window {
+            started: now,
+            failures: 0,
+        });
+        if now.duration_since(w.started) >= self.window {
+            *w = Window {
+                started: now,
+                failures: 0,
+            };
+        }
+        if w.failures >= self.max {
+            return Err(self.window - now.duration_since(w.started));
+        }
+        w.failures += 1;
+        Ok(())
+    }
+
+    /// Takes back an attempt counted by [`Self::begin`] that did not fail.
+    fn undo(&self, key: &K) {
+        if let Some(w) = self.lock().get_mut(key) {
+            w.failures = w.failures.saturating_sub(1);
+        }
+    }
+
+    fn clear(&self, key: &K) {
+        self.lock().remove(key);
+    }
+
+    #[cfg(test)]
+    fn tracked(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+/// Failed sign-ins per username and per client address.
+pub struct LoginLimiter {
+    users: FailureCounter<String>,
+    addresses: FailureCounter<IpAddr>,
+}
+
+impl LoginLimiter {
+    pub fn new(limits: &Limits) -> Self {
+        LoginLimiter {
+            users: FailureCounter::new(limits.login_failures_per_user, limits.user_window),
+            addresses: FailureCounter::new(
+                limits.login_failures_per_address,
+                limits.address_window,
+            ),
+        }
+    }
+}
+
+/// One client, as far as limits go: an IPv4 address, or the /64 network of an IPv6
+/// address (one host usually holds a whole /64).
+fn address_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        v4 => v4,
+    }
+}
+
+fn user_key(name: &str) -> String {
+    name.chars().take(MAX_KEY_CHARS).collect()
+}
+
+fn too_many(wait: Duration, what: &str) -> Response {
+    let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    let seconds = seconds.max(1);
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        format!("too many failed sign-ins {what}; try again in {seconds} s"),
+    )
+    .retry_after(seconds)
+    .into_response()
+}
+
+/// Middleware of `POST /api/auth/login`: refuses with 429 and `Retry-After` once the
+/// username or the client address has used up its failures, and counts each 401.
+/// A successful sign-in does not count and clears the username's failures.
+pub async fn login_attempts(req: Request, next: Next) -> Response {
+    let Some(limiter) = req.extensions().get::<Arc<LoginLimiter>>().cloned() else {
+        return next.run(req).await;
+    };
+    let address = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| address_key(peer.ip()));
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body is larger than 64 KiB",
+        )
+        .into_response();
+    };
+    // The handler reports a malformed body; here only the name matters.
+    let user = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("username")?.as_str().map(user_key));
+
+    let now = Instant::now();
+    if let Some(address) = &address
+        && let Err(wait) = limiter.addresses.begin(address, now)
+    {
+        return too_many(wait, "from this address");
+    }
+    if let Some(user) = &user
+        && let Err(wait) = limiter.users.begin(user, now)
+    {
+        if let Some(address) = &address {
+            limiter.addresses.undo(address);
+        }
+        return too_many(wait, "for this user");
+    }
+
+    let res = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
+    if res.status() != StatusCode::UNAUTHORIZED {
+        if let Some(address) = &address {
+            limiter.addresses.undo(address);
+        }
+        if let Some(user) = &user {
+            if res.status().is_success() {
+                limiter.users.clear(user);
+            } else {
+                limiter.users.undo(user);
+            }
+        }
+    }
+    res
+}
+
+/// The request timeout as a request extension, for [`request_timeout`].
+#[derive(Clone, Copy, Debug)]
+pub struct RequestTimeout(pub Duration);
+
+/// Answers 408 with the JSON error when the response has not started within the
+/// configured time: a slow client sending its body, or a store that does not answer.
+pub async fn request_timeout(req: Request, next: Next) -> Response {
+    let Some(RequestTimeout(limit)) = req.extensions().get::<RequestTimeout>().copied() else {
+        return next.run(req).await;
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request did not complete within {} s",
+                limit.as_secs_f64()
+            ),
+        )
+        .into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_refused_past_the_maximum_until_the_window_ends() {
+        let counter = FailureCounter::new(2, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let key = "alice".to_owned();
+        assert!(counter.begin(&key, t0).is_ok());
+        assert!(counter.begin(&key, t0).is_ok());
+        let wait = counter
+            .begin(&key, t0 + Duration::from_secs(10))
+            .unwrap_err();
+        assert_eq!(wait, Duration::from_secs(50));
+        counter.undo(&key);
+        assert!(
+            counter.begin(&key, t0).is_ok(),
+            "an attempt taken back frees its place"
+        );
+        assert!(counter.begin(&key, t0 + Duration::from_secs(60)).is_ok());
+    }
+
+    #[test]
+    fn zero_turns_a_limit_off() {
+        let counter = FailureCounter::new(0, Duration::from_secs(60));
+        let now = Instant::now();
+        for _ in 0..100 {
+            assert!(counter.begin(&"x".to_owned(), now).is_ok());
+        }
+        assert_eq!(counter.tracked(), 0);
+    }
+
+    #[test]
+    fn memory_stays_bounded_under_a_flood_of_names() {
+        let counter = FailureCounter::new(5, Duration::from_secs(900));
+        let now = Instant::now();
+        for i in 0..(MAX_TRACKED_KEYS + 500) {
+            counter.begin(&format!("user{i}"), now).unwrap();
+        }
+        assert_eq!(counter.tracked(), MAX_TRACKED_KEYS);
+    }
+
+    #[test]
+    fn ipv6_hosts_count_per_64_network_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
+        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(address_key(a), address_key(b));
+        assert_ne!(address_key(a), address_key(c));
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().unwrap();
+        assert_eq!(address_key(mapped), "10.0.0.7".parse::<IpAddr>().unwrap());
+    }
+}

@@ -1,0 +1,300 @@
+//! Secrets never reach the log, an error body, the audit log or the database file:
+//! requests carrying each kind of secret run with every streamhub log line captured at
+//! TRACE, then the log, the answers and the database's bytes are searched for them.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use streamhub_admin::{AdminConfig, AdminService, Secret};
+use tracing_subscriber::EnvFilter;
+
+use crate::common::*;
+
+/// Log output of the current thread, kept in memory. The tests run on a single-threaded
+/// runtime, so the server's tasks log on the test's thread.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    fn install(&self) -> tracing::subscriber::DefaultGuard {
+        let sink = self.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(
+                "debug,streamhub_admin=trace,streamhub_store=trace,streamhub_model=trace,tower_http=trace",
+            ))
+            .with_ansi(false)
+            .with_writer(move || sink.clone())
+            .finish();
+        tracing::subscriber::set_default(subscriber)
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every file of the metadata store (database, WAL, shared memory), after a checkpoint.
+async fn database_bytes(dir: &Path) -> Vec<u8> {
+    let db = libsql::Builder::new_local(dir.join("streamhub.db"))
+        .build()
+        .await
+        .unwrap();
+    let conn = db.connect().unwrap();
+    let mut rows = conn
+        .query("PRAGMA wal_checkpoint(TRUNCATE)", ())
+        .await
+        .unwrap();
+    while rows.next().await.unwrap().is_some() {}
+    drop(rows);
+    drop(conn);
+    drop(db);
+    let mut bytes = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("streamhub.db")
+        {
+            bytes.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!bytes.is_empty(), "no database file in {}", dir.display());
+    bytes
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
+}
+
+fn set_cookie_value(res: &reqwest::Response, name: &str) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| {
+            c.split(';')
+                .next()?
+                .strip_prefix(&format!("{name}="))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no {name} cookie"))
+}
+
+#[tokio::test]
+async fn secrets_stay_out_of_logs_answers_the_audit_log_and_the_database() {
+    let log = CapturedLog::default();
+    let _guard = log.install();
+
+    let user_password = "user-password-7Hq2Lm9Xw";
+    let wrong_password = "wrong-password-Vb83Kd1Zp";
+    let wrong_key = "wrong-producer-key-Tn42Rc8";
+    let wrong_token = "bogus-bearer-token-Jp51Ws6";
+    let numeric_password = 987_654_321_013_u64;
+
+    let s = Server::start().await;
+    let mut answers: Vec<String> = Vec::new();
+    let mut keep = |status: StatusCode, body: serde_json::Value| {
+        answers.push(format!("{status} {body}"));
+        status
+    };
+
+    // Failed sign-ins with wrong passwords, for a known and an unknown user.
+    for user in ["admin", "nobody"] {
+        let (status, body) = call(
+            s.request(Method::POST, "/api/auth/login", None)
+                .json(&json!({"username": user, "password": wrong_password})),
+        )
+        .await;
+        assert_eq!(keep(status, body), StatusCode::UNAUTHORIZED);
+    }
+    // A user created with a password, a password of the wrong type, one too short.
+    let (status, body) = s
+        .post(
+            "/api/users",
+            &s.admin,
+            json!({"username": "carol", "password": user_password, "role": "user"}),
+        )
+        .await;
+    assert_eq!(keep(status, body), StatusCode::CREATED);
+    let (status, body) = s
+        .post(
+            "/api/users",
+            &s.admin,
+            json!({"username": "dave", "password": numeric_password, "role": "user"}),
+        )
+        .await;
+    assert_eq!(keep(status, body), StatusCode::BAD_REQUEST);
+    let (status, body) = s
+        .post(
+            "/api/users",
+            &s.admin,
+            json!({"username": "erin", "password": "Zq9short", "role": "nope"}),
+        )
+        .await;
+    assert!(keep(status, body).is_client_error());
+
+    // Sign-in with the password: a token and a session cookie.
+    let res = s
+        .request(Method::POST, "/api/auth/login", None)
+        .json(&json!({"username": "carol", "password": user_password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let session = set_cookie_value(&res, "streamhub_session");
+    let csrf = set_cookie_value(&res, "streamhub_csrf");
+    let (_, login) = json_of(res).await;
+    let token = login["token"].as_str().unwrap().to_owned();
+
+    // The bearer token, the cookie (read and write), the producer key, wrong ones of each.
+    let (status, body) = s.get("/api/auth/me", &token).await;
+    assert_eq!(keep(status, body), StatusCode::OK);
+    let (status, body) = call(
+        s.request(Method::GET, "/api/topics", None)
+            .header("Cookie", format!("streamhub_session={session}")),
+    )
+    .await;
+    assert_eq!(keep(status, body), StatusCode::OK);
+    let (status, body) = call(
+        s.request(Method::POST, "/api/topics", None)
+            .header(
+                "Cookie",
+                format!("streamhub_session={session}; streamhub_csrf={csrf}"),
+            )
+            .header("X-CSRF-Token", &csrf)
+            .json(&json!({"name": "secret_test"})),
+    )
+    .await;
+    assert_eq!(keep(status, body), StatusCode::CREATED);
+    let (status, body) = call(
+        s.request(Method::POST, "/api/topics", None)
+            .header("Cookie", format!("streamhub_session={session}"))
+            .header("X-CSRF-Token", wrong_token)
+            .json(&json!({"name": "secret_test_2"})),
+    )
+    .await;
+    assert_eq!(keep(status, body), StatusCode::FORBIDDEN);
+    s.active_topic("secret_active").await;
+    let (status, body) = call(
+        s.request(Method::POST, "/api/topics/activate_by_name", None)
+            .header("X-Producer-Key", wrong_key)
+            .json(&json!({"topic_name": "secret_active"})),
+    )
+    .await;
+    assert_eq!(keep(status, body), StatusCode::UNAUTHORIZED);
+    let (status, body) = s.get("/api/topics", wrong_token).await;
+    assert_eq!(keep(status, body), StatusCode::UNAUTHORIZED);
+    // The audit log is an answer too.
+    let (status, body) = s.get("/api/audit?limit=1000", &s.admin).await;
+    assert_eq!(keep(status, body), StatusCode::OK);
+    let (status, body) = s.get("/api/users", &s.admin).await;
+    assert_eq!(keep(status, body), StatusCode::OK);
+    let (status, body) = s.post_empty("/api/auth/logout", &token).await;
+    assert_eq!(keep(status, body), StatusCode::OK);
+
+    let admin_token = s.admin.clone();
+    let dir = s.stop().await;
+    drop(_guard);
+
+    let secrets = [
+        ("the admin password", ADMIN_PASSWORD.to_owned()),
+        ("a user's password", user_password.to_owned()),
+        ("a wrong password", wrong_password.to_owned()),
+        ("a password of the wrong type", numeric_password.to_string()),
+        ("the producer key", PRODUCER_KEY.to_owned()),
+        ("a wrong producer key", wrong_key.to_owned()),
+        ("a wrong bearer token", wrong_token.to_owned()),
+        ("a bearer token", token.clone()),
+        ("the admin's bearer token", admin_token),
+        ("a session cookie", session.clone()),
+    ];
+    let logged = log.text();
+    assert!(
+        logged.contains("signed in") && logged.contains("sign-in refused"),
+        "the capture must see the service's log: {logged}"
+    );
+    let answers = answers.join("\n");
+    let database = database_bytes(dir.path()).await;
+    for (what, secret) in &secrets {
+        assert!(!logged.contains(secret), "{what} is in the log:\n{logged}");
+        assert!(
+            !answers.contains(secret),
+            "{what} is in an answer:\n{answers}"
+        );
+        assert!(!contains(&database, secret), "{what} is in the database");
+    }
+}
+
+#[tokio::test]
+async fn a_generated_admin_password_goes_to_a_private_file_not_the_log() {
+    let log = CapturedLog::default();
+    let _guard = log.install();
+    let dir = tempfile::tempdir().unwrap();
+    let handle = AdminService::start(AdminConfig::local(dir.path()))
+        .await
+        .unwrap();
+    let password = handle.admin_password().unwrap().to_owned();
+    handle.stop().await.unwrap();
+    drop(_guard);
+
+    let file = dir.path().join(streamhub_admin::ADMIN_PASSWORD_FILE);
+    assert_eq!(std::fs::read_to_string(&file).unwrap().trim(), password);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+    }
+    let logged = log.text();
+    assert!(!logged.contains(&password), "{logged}");
+    assert!(
+        logged.contains(&file.display().to_string()),
+        "the log points to the file: {logged}"
+    );
+}
+
+#[tokio::test]
+async fn a_weak_producer_secret_is_warned_about_at_start_without_showing_it() {
+    for (secret, weak) in [
+        ("ChangeThisProducerSecret!", true),
+        ("only15charsXYZ1", true),
+        ("k3Jd9s-Qm2Lx8vPz1aWq", false),
+    ] {
+        let log = CapturedLog::default();
+        let _guard = log.install();
+        let dir = tempfile::tempdir().unwrap();
+        let handle = AdminService::start(AdminConfig {
+            producer_secret: Some(Secret::new(secret)),
+            ..config(&dir)
+        })
+        .await
+        .unwrap();
+        handle.stop().await.unwrap();
+        drop(_guard);
+        let logged = log.text();
+        assert_eq!(
+            logged.contains("PRODUCER_SECRET is weak"),
+            weak,
+            "{secret}: {logged}"
+        );
+        assert!(logged.contains("WARN") || !weak, "{logged}");
+        assert!(!logged.contains(secret), "{logged}");
+    }
+}

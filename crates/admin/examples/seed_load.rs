@@ -33,6 +33,11 @@ async fn main() -> anyhow::Result<()> {
         producer_secret: Some(Secret::new("load-test-producer-secret")),
         ..AdminConfig::local(&dir)
     };
+    // Another engine (`postgres://…`) for comparisons; the data directory keeps the script.
+    let config = match std::env::var("STREAMHUB_BENCH_DATABASE") {
+        Ok(database) => AdminConfig { database, ..config },
+        Err(_) => config,
+    };
     let handle = AdminService::start(config).await?;
     let store = handle.store().clone();
 

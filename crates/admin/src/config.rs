@@ -14,7 +14,7 @@ pub struct AdminArgs {
     /// Address to listen on.
     #[arg(long, env = "STREAMHUB_LISTEN", default_value = "127.0.0.1:5000")]
     pub listen: String,
-    /// Metadata store: `sqlite://<path>` or a file path. Defaults to `<data-dir>/streamhub.db`.
+    /// Metadata store: `postgres://…`, `sqlite://<path>` or a file path. Defaults to `<data-dir>/streamhub.db`.
     #[arg(long, env = "DATABASE_URL")]
     pub database: Option<String>,
     /// Directory for streamhub's files.
@@ -109,7 +109,7 @@ pub const ADMIN_PASSWORD_FILE: &str = "admin-password";
 pub struct AdminConfig {
     /// `host:port`; port 0 picks a free one (see [`crate::AdminHandle::url`]).
     pub listen: String,
-    /// `sqlite://<path>` or a file path.
+    /// `postgres://…`, `sqlite://<path>` or a file path.
     pub database: String,
     pub producer_secret: Option<Secret>,
     pub admin_password: Option<Secret>,

@@ -139,3 +139,47 @@ async fn a_bad_url_is_refused_as_invalid() {
     let err = PostgresStore::open("postgres://[::1").await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
 }
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn the_listener_reconnects_after_its_connection_is_killed() {
+    let (a, b) = two_instances().await;
+    let mut on_b = b.events().subscribe();
+    let topic = a
+        .create_topic("alice", new_topic("resilient", String::new()))
+        .await
+        .unwrap();
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid() \
+         AND query LIKE 'LISTEN%'",
+    )
+    .fetch_all(a.pool())
+    .await
+    .unwrap();
+    assert_eq!(killed, [true, true], "both instances' listeners");
+    // Events sent while a listener is away are missed; keep sending until one arrives.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut partitions = 0;
+    loop {
+        partitions += 1;
+        let event = Event::Topic {
+            action: None,
+            topic: Topic {
+                partitions,
+                ..topic.clone()
+            },
+        };
+        a.events().publish(event.clone());
+        if let Ok(Ok(received)) =
+            tokio::time::timeout(Duration::from_millis(300), on_b.recv()).await
+        {
+            assert!(matches!(received, Event::Topic { .. }));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no event after the listener was killed"
+        );
+    }
+}

@@ -293,6 +293,7 @@ fn session_cookies(
     responses(
         (status = 200, description = "Signed in: the token, and the session and CSRF cookies", body = LoginResponse),
         (status = 401, description = "Wrong username or password", body = ErrorBody),
+        (status = 429, description = "Too many sign-in attempts for this user or address; retry after Retry-After seconds", body = ErrorBody),
     ),
 )]
 pub async fn login(

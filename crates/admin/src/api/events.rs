@@ -27,6 +27,16 @@ fn to_sse(event: &Event) -> SseEvent {
         .unwrap_or_else(|_| SseEvent::default().event("resync").data("{}"))
 }
 
+/// The same rule as `GET /api/subscriptions`: only an admin sees other users' subscriptions.
+fn may_see(principal: &Principal, event: &Event) -> bool {
+    match event {
+        Event::Topic { .. } => true,
+        Event::Subscription { subscription, .. } => {
+            principal.is_admin() || subscription.user_id == principal.username
+        }
+    }
+}
+
 /// Each event's `data` is an [`Event`] as JSON; its SSE event name is the `kind`.
 #[utoipa::path(
     get,
@@ -40,7 +50,7 @@ fn to_sse(event: &Event) -> SseEvent {
 )]
 pub async fn stream(
     State(state): State<AppState>,
-    _principal: Principal,
+    principal: Principal,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let slot = state
         .inner
@@ -55,15 +65,19 @@ pub async fn stream(
         })?;
     let receiver = state.subscribe_events();
     let hello = stream::once(async { Ok(SseEvent::default().comment("connected")) });
-    let events = BroadcastStream::new(receiver).map(move |item| {
+    let events = BroadcastStream::new(receiver).filter_map(move |item| {
         // The slot is given back when the stream is dropped.
         let _slot = &slot;
-        Ok(match item {
-            Ok(event) => to_sse(&event),
-            Err(BroadcastStreamRecvError::Lagged(missed)) => SseEvent::default()
-                .event("resync")
-                .data(format!("{{\"missed\":{missed}}}")),
-        })
+        let event = match item {
+            Ok(event) if !may_see(&principal, &event) => None,
+            Ok(event) => Some(to_sse(&event)),
+            Err(BroadcastStreamRecvError::Lagged(missed)) => Some(
+                SseEvent::default()
+                    .event("resync")
+                    .data(format!("{{\"missed\":{missed}}}")),
+            ),
+        };
+        futures::future::ready(event.map(Ok))
     });
     let body = hello
         .chain(events)

@@ -82,6 +82,37 @@ async fn event_stream_announces_subscriptions() {
 }
 
 #[tokio::test]
+async fn a_user_sees_only_their_own_subscription_events() {
+    let s = Server::start().await;
+    s.active_topic("shared").await;
+    let alice = s.user("alice", "user").await;
+    let bob = s.user("bob", "user").await;
+    let res = s
+        .request(Method::GET, "/api/events", Some(&alice))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // Bob's subscription comes first: if it leaked, it would be the first event alice reads.
+    let body = serde_json::json!({"topic_name": "shared"});
+    assert!(
+        s.post("/api/subscriptions", &bob, body.clone())
+            .await
+            .0
+            .is_success()
+    );
+    assert!(
+        s.post("/api/subscriptions", &alice, body)
+            .await
+            .0
+            .is_success()
+    );
+    let event = wait_for_event(res, "subscription", "shared").await;
+    assert_eq!(event["subscription"]["user_id"], "alice");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn stopping_the_service_ends_open_event_streams() {
     let s = Server::start().await;
     let res = s

@@ -234,6 +234,35 @@ mod tests {
     }
 
     #[test]
+    fn tls_needs_both_files_and_limits_have_flags() {
+        use clap::{CommandFactory, Parser};
+        Cli::command().debug_assert();
+        assert!(Cli::try_parse_from(["streamhub", "--tls-cert", "c.pem"]).is_err());
+        let cli = Cli::try_parse_from([
+            "streamhub",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem",
+            "--login-failures-per-user",
+            "0",
+            "--request-timeout",
+            "5s",
+        ])
+        .unwrap();
+        let config = cli.admin.into_config();
+        assert_eq!(
+            config.tls,
+            Some(TlsFiles {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        assert_eq!(config.limits.login_failures_per_user, 0);
+        assert_eq!(config.limits.request_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
     fn secrets_are_redacted_in_debug() {
         let config = AdminConfig {
             producer_secret: Some(Secret::new("hunter2")),

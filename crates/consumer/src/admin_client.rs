@@ -53,14 +53,33 @@ pub struct AdminClient {
 
 impl AdminClient {
     pub fn new(base: Url) -> Result<Self, AdminError> {
-        let http = reqwest::Client::builder()
+        Self::with_ca_cert(base, None)
+    }
+
+    /// [`Self::new`], also trusting the CA certificates (PEM) in `ca_cert` for an
+    /// `https://` admin URL whose certificate the system's trust store does not know.
+    pub fn with_ca_cert(base: Url, ca_cert: Option<&std::path::Path>) -> Result<Self, AdminError> {
+        let mut http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .build()
-            .map_err(|e| AdminError::Protocol {
+            .timeout(Duration::from_secs(15));
+        if let Some(path) = ca_cert {
+            let unusable = |reason: String| AdminError::Protocol {
                 url: base.to_string(),
-                reason: format!("cannot build an HTTP client: {e}"),
+                reason,
+            };
+            let pem = std::fs::read(path).map_err(|e| {
+                unusable(format!("cannot read the CA file {}: {e}", path.display()))
             })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| unusable(format!("no PEM certificate in {}: {e}", path.display())))?;
+            for cert in certs {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        let http = http.build().map_err(|e| AdminError::Protocol {
+            url: base.to_string(),
+            reason: format!("cannot build an HTTP client: {e}"),
+        })?;
         Ok(Self {
             http,
             base,

@@ -26,6 +26,10 @@ pub struct SessionArgs {
     )]
     pub admin_url: Url,
 
+    /// CA certificates (PEM) to trust for an https:// admin URL, beside the system's.
+    #[arg(long, env = "STREAMHUB_ADMIN_CA_CERT", value_name = "PEM_FILE")]
+    pub admin_ca_cert: Option<std::path::PathBuf>,
+
     /// The user to sign in as.
     #[arg(long, short = 'u', env = "STREAMHUB_USER", value_name = "NAME")]
     pub user: Option<String>,
@@ -66,6 +70,7 @@ impl SessionArgs {
             .map_err(|e| anyhow::anyhow!("invalid Kafka settings: {e}"))?;
         Ok(Self {
             admin_url,
+            admin_ca_cert: None,
             user: None,
             password: None,
             token: None,
@@ -109,7 +114,8 @@ impl Session {
         mode: SignIn,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<Session> {
-        let client = AdminClient::new(args.admin_url.clone())?;
+        let client =
+            AdminClient::with_ca_cert(args.admin_url.clone(), args.admin_ca_cert.as_deref())?;
         if let Some(token) = args.token.as_deref().filter(|t| !t.is_empty()) {
             let client = client.with_token(token);
             let me = retry_unreachable(mode, shutdown, || client.me())

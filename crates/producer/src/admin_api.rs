@@ -68,6 +68,16 @@ impl std::fmt::Debug for AdminClient {
 
 impl AdminClient {
     pub fn new(base: Url, producer_key: &Secret) -> Result<Self, AdminError> {
+        Self::with_ca_cert(base, producer_key, None)
+    }
+
+    /// [`Self::new`], also trusting the CA certificates (PEM) in `ca_cert` for an
+    /// `https://` admin URL whose certificate the system's trust store does not know.
+    pub fn with_ca_cert(
+        base: Url,
+        producer_key: &Secret,
+        ca_cert: Option<&std::path::Path>,
+    ) -> Result<Self, AdminError> {
         let mut headers = HeaderMap::new();
         let mut key = HeaderValue::from_str(producer_key.expose()).map_err(|_| {
             AdminError::Unauthorized(
@@ -76,9 +86,21 @@ impl AdminClient {
         })?;
         key.set_sensitive(true);
         headers.insert(PRODUCER_KEY_HEADER, key);
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .default_headers(headers)
-            .connect_timeout(CONNECT_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT);
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path).map_err(|e| {
+                AdminError::Decode(format!("cannot read the CA file {}: {e}", path.display()))
+            })?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                AdminError::Decode(format!("no PEM certificate in {}: {e}", path.display()))
+            })?;
+            for cert in certs {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        let http = http
             .build()
             .map_err(|e| AdminError::Decode(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self { http, base })

@@ -33,6 +33,10 @@ pub struct ProducerArgs {
     )]
     pub admin_url: reqwest::Url,
 
+    /// CA certificates (PEM) to trust for an https:// admin URL, beside the system's.
+    #[arg(long, env = "STREAMHUB_ADMIN_CA_CERT", value_name = "PEM_FILE")]
+    pub admin_ca_cert: Option<PathBuf>,
+
     #[command(flatten)]
     pub kafka: KafkaArgs,
 

@@ -59,7 +59,8 @@ pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Res
             "the producer needs PRODUCER_SECRET (or --producer-secret): the admin service authenticates it with that key"
         );
     };
-    let admin = AdminClient::new(args.admin_url.clone(), key)?;
+    let admin =
+        AdminClient::with_ca_cert(args.admin_url.clone(), key, args.admin_ca_cert.as_deref())?;
     match watch::wait_for_admin(&admin, &shutdown).await? {
         Some(()) => {}
         None => return Ok(()),

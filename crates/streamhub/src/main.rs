@@ -7,7 +7,8 @@ mod up;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use logging::LogFormat;
@@ -35,7 +36,7 @@ enum Command {
     #[cfg(feature = "embedded-broker")]
     Up(up::UpArgs),
     /// Run the admin service: REST API, dashboard, metadata store.
-    Admin(streamhub_admin::AdminArgs),
+    Admin(up::AdminCommand),
     /// Provision approved topics and publish generated data (or `producer generate`).
     Producer(streamhub_producer::ProducerCommand),
     /// Read subscribed topics: an interactive menu, or `consumer read` for scripts.
@@ -45,8 +46,21 @@ enum Command {
     Broker(streamhub_kafka::broker::BrokerArgs),
 }
 
+/// Parses the command line; for `admin`, also notes whether Kafka was asked for.
+fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    let matches = Cli::command().try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    if let Command::Admin(cmd) = &mut cli.command {
+        cmd.kafka_given = matches
+            .subcommand_matches("admin")
+            .and_then(|m| m.value_source("bootstrap_servers"))
+            .is_some_and(|source| source != ValueSource::DefaultValue);
+    }
+    Ok(cli)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse(std::env::args_os()).unwrap_or_else(|e| e.exit());
     let log_file = match &cli.command {
         Command::Producer(cmd) if cmd.command.is_none() => cmd.run.log_file.clone(),
         _ => None,
@@ -125,12 +139,44 @@ fn shutdown_on_signals(on_interrupt: bool) -> CancellationToken {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     /// Clap checks flag clashes (two components flattening the same name) only when a
     /// command is built: check every subcommand here rather than at a user's first run.
     #[test]
     fn command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    fn admin(args: &[&str]) -> up::AdminCommand {
+        let argv = ["streamhub", "admin"].iter().chain(args).map(Into::into);
+        match parse(argv).unwrap().command {
+            Command::Admin(cmd) => cmd,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn admin_reads_kafka_only_when_bootstrap_servers_are_given() {
+        if std::env::var_os("KAFKA_BOOTSTRAP_SERVERS").is_none() {
+            assert!(!admin(&[]).kafka_given);
+        }
+        let cmd = admin(&[
+            "--bootstrap-servers",
+            "kafka1:9093",
+            "--security-protocol",
+            "sasl_ssl",
+            "--sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--sasl-username",
+            "streamhub",
+            "--ssl-ca-location",
+            "/etc/kafka/ca.pem",
+            "-X",
+            "client.id=admin",
+        ]);
+        assert!(cmd.kafka_given);
+        assert_eq!(cmd.kafka.bootstrap_servers, "kafka1:9093");
+        assert_eq!(cmd.kafka.sasl_mechanism.as_deref(), Some("SCRAM-SHA-512"));
+        assert_eq!(cmd.kafka.properties, [("client.id".into(), "admin".into())]);
     }
 }

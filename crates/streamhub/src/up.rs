@@ -6,18 +6,38 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use streamhub_admin::{AdminArgs, AdminConfig, AdminService, Secret};
-use streamhub_kafka::KafkaConfig;
+use streamhub_kafka::{KafkaArgs, KafkaConfig};
 use tokio_util::sync::CancellationToken;
 
 use crate::cluster::KafkaCluster;
 
+/// `streamhub admin`: the admin service's flags and the Kafka client's, as the producer
+/// and consumer take them (SASL, TLS, `-X`).
+#[derive(clap::Args, Debug)]
+pub struct AdminCommand {
+    #[command(flatten)]
+    pub admin: AdminArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    /// Whether `--bootstrap-servers` (or its variable) was given rather than defaulted:
+    /// only then does the admin service read Kafka figures.
+    #[arg(skip)]
+    pub kafka_given: bool,
+}
+
 /// `streamhub admin`: Kafka figures are on when `--bootstrap-servers` is given.
-pub async fn run_admin(args: AdminArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let cluster = match &args.bootstrap_servers {
-        Some(servers) => Some(KafkaCluster::connect(&KafkaConfig::new(servers.clone()))?),
-        None => None,
+pub async fn run_admin(cmd: AdminCommand, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let cluster = if cmd.kafka_given {
+        Some(KafkaCluster::connect(&cmd.kafka.config())?)
+    } else {
+        if cmd.kafka.security_protocol.is_some() || !cmd.kafka.properties.is_empty() {
+            tracing::warn!(
+                "Kafka settings are given but not --bootstrap-servers: Kafka figures stay off"
+            );
+        }
+        None
     };
-    streamhub_admin::run_with_cluster(args, cluster, shutdown).await
+    streamhub_admin::run_with_cluster(cmd.admin, cluster, shutdown).await
 }
 
 #[cfg(feature = "embedded-broker")]
@@ -98,8 +118,9 @@ mod embedded {
         admin_config.cluster = Some(KafkaCluster::connect(&kafka)?);
         let admin = AdminService::start(admin_config).await?;
 
-        let password_line = admin_password_line(&args, admin.admin_password())?;
-        eprintln!(
+        let password_line = admin_password_line(&args, admin.admin_password());
+        // On stdout, not through the log: the password must not reach log files.
+        println!(
             "\nstreamhub is up\n  dashboard  {url}\n  admin      {password_line}\n  broker     {bootstrap}\n  data       {data}\nCtrl-C stops everything.\n",
             url = admin.url(),
             data = args.data_dir.display(),
@@ -159,36 +180,24 @@ mod embedded {
             .args)
     }
 
-    /// What to tell the operator about the admin password. A generated one is kept in
-    /// `<data-dir>/admin-password` (mode 0600) so a later start can show it again.
-    fn admin_password_line(args: &UpArgs, generated: Option<&str>) -> anyhow::Result<String> {
-        let file = args.data_dir.join("admin-password");
+    /// What to tell the operator about the admin password. The admin service keeps a
+    /// generated one in `<data-dir>/admin-password` (mode 0600), so a later start can
+    /// show it again.
+    fn admin_password_line(args: &UpArgs, generated: Option<&str>) -> String {
+        let file = args.data_dir.join(streamhub_admin::ADMIN_PASSWORD_FILE);
         if args.admin_password.is_some() {
-            return Ok("user admin, password from STREAMHUB_ADMIN_PASSWORD".into());
+            return "user admin, password from STREAMHUB_ADMIN_PASSWORD".into();
         }
-        if let Some(password) = generated {
-            write_private(&file, password)?;
-            return Ok(format!(
-                "user admin, password {password} (kept in {})",
-                file.display()
-            ));
+        let password = match generated {
+            Some(p) => Some(p.to_owned()),
+            None => std::fs::read_to_string(&file)
+                .ok()
+                .map(|p| p.trim().to_owned()),
+        };
+        match password {
+            Some(p) => format!("user admin, password {p} (kept in {})", file.display()),
+            None => "user admin, password as set at the first start".into(),
         }
-        Ok(match std::fs::read_to_string(&file) {
-            Ok(p) => format!("user admin, password {}", p.trim()),
-            Err(_) => "user admin, password as set at the first start".into(),
-        })
-    }
-
-    fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
-        use std::io::Write;
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let mut f = options
-            .open(path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        writeln!(f, "{content}").with_context(|| format!("cannot write {}", path.display()))
     }
 
     fn absolute(path: &Path) -> anyhow::Result<PathBuf> {

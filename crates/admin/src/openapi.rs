@@ -161,6 +161,11 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
             }
             add_response(
                 op,
+                "408",
+                "The answer did not start within the request timeout (--request-timeout)",
+            );
+            add_response(
+                op,
                 "500",
                 "Internal error; the admin service log has the details",
             );

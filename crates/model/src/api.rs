@@ -172,7 +172,7 @@ pub struct AuditEntry {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Login {
     pub username: String,
@@ -180,7 +180,7 @@ pub struct Login {
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct LoginResponse {
     pub token: String,
     pub role: Role,
@@ -205,7 +205,7 @@ pub struct User {
 
 /// `POST /api/users`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
     #[cfg_attr(
@@ -216,6 +216,36 @@ pub struct CreateUser {
     #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: String,
     pub role: Role,
+}
+
+// Bodies that carry a password or a token print it redacted, so a `{:?}` never leaks it.
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("token", &"<redacted>")
+            .field("role", &self.role)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for CreateUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateUser")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("role", &self.role)
+            .finish()
+    }
 }
 
 /// `{"message": ...}`, the seed's success body, with ids where the seed has them.
@@ -250,4 +280,32 @@ pub enum Event {
         subscribed: bool,
         subscription: Subscription,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_passwords_or_tokens() {
+        let login = Login {
+            username: "alice".into(),
+            password: "hunter2-secret".into(),
+        };
+        let user = CreateUser {
+            username: "bob".into(),
+            password: "correct-horse".into(),
+            role: Role::User,
+        };
+        let answer = LoginResponse {
+            token: "tok-0123456789".into(),
+            role: Role::User,
+            expires_at: Utc::now(),
+        };
+        let printed = format!("{login:?} {user:?} {answer:?}");
+        for secret in ["hunter2-secret", "correct-horse", "tok-0123456789"] {
+            assert!(!printed.contains(secret), "{secret} in {printed}");
+        }
+        assert!(printed.contains("alice") && printed.contains("bob"));
+    }
 }

@@ -248,7 +248,11 @@ async fn consume(
         return Ok(());
     }
     let group = group_of(&session.user);
-    let consumer = kafka::consumer(&args.kafka.config(), &group, Progress::Commit)?;
+    let consumer = kafka::consumer(
+        &kafka::with_read_ahead(args.kafka.config()),
+        &group,
+        Progress::Commit,
+    )?;
     let list: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer
         .subscribe(&list)

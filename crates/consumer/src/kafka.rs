@@ -14,7 +14,8 @@ pub enum Progress {
     Nothing,
 }
 
-/// librdkafka's read-ahead for `consumer read`, where a property is not given with `-X`.
+/// librdkafka's read-ahead for `consumer read` and the live view, where a property is not
+/// given with `-X`.
 ///
 /// The defaults (64 MB and 100,000 messages queued, 1 MB per partition per fetch) let the
 /// queue and the decompressed batches it pins grow past 100 MB; a few fetches of read-ahead

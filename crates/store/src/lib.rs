@@ -169,6 +169,27 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// From the rows of the `counters` table (`name`, `value`), as both engines keep it;
+    /// names it does not know are skipped.
+    pub(crate) fn from_counters(rows: impl IntoIterator<Item = (String, i64)>) -> Counts {
+        let mut counts = Counts::default();
+        for (name, value) in rows {
+            let slot = match name.as_str() {
+                "topics.pending" => &mut counts.pending,
+                "topics.approved" => &mut counts.approved,
+                "topics.active" => &mut counts.active,
+                "topics.inactive" => &mut counts.inactive,
+                "topics.rejected" => &mut counts.rejected,
+                "topics.deleted" => &mut counts.deleted,
+                "subscriptions" => &mut counts.subscriptions,
+                "users" => &mut counts.users,
+                _ => continue,
+            };
+            *slot = value;
+        }
+        counts
+    }
+
     /// Topics that are not deleted.
     pub fn live_topics(&self) -> i64 {
         self.pending + self.approved + self.active + self.inactive + self.rejected

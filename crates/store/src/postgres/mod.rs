@@ -798,22 +798,7 @@ impl Store for PostgresStore {
         let pairs: Vec<(String, i64)> = sqlx::query_as("SELECT name, value FROM counters")
             .fetch_all(&self.pool)
             .await?;
-        let mut counts = Counts::default();
-        for (name, value) in pairs {
-            let slot = match name.as_str() {
-                "topics.pending" => &mut counts.pending,
-                "topics.approved" => &mut counts.approved,
-                "topics.active" => &mut counts.active,
-                "topics.inactive" => &mut counts.inactive,
-                "topics.rejected" => &mut counts.rejected,
-                "topics.deleted" => &mut counts.deleted,
-                "subscriptions" => &mut counts.subscriptions,
-                "users" => &mut counts.users,
-                _ => continue,
-            };
-            *slot = value;
-        }
-        Ok(counts)
+        Ok(Counts::from_counters(pairs))
     }
 
     async fn create_user(

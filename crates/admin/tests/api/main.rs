@@ -13,6 +13,5 @@ mod limits;
 mod multi_instance;
 mod openapi;
 mod restart;
-mod secrets;
 mod tls;
 mod workflow;

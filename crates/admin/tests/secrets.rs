@@ -1,6 +1,17 @@
 //! Secrets never reach the log, an error body, the audit log or the database file:
 //! requests carrying each kind of secret run with every streamhub log line captured at
 //! TRACE, then the log, the answers and the database's bytes are searched for them.
+//!
+//! A binary of its own, its tests one at a time: a thread's log capture must not share the
+//! process with other tests' threads, or a log line's enabled-or-not cache may be decided
+//! without the capture and the line lost from it.
+
+#[allow(dead_code)]
+#[path = "api/common.rs"]
+mod common;
+
+/// Held by each test for its whole run.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 use std::io::Write;
 use std::path::Path;
@@ -100,6 +111,7 @@ fn set_cookie_value(res: &reqwest::Response, name: &str) -> String {
 #[tokio::test]
 async fn secrets_stay_out_of_logs_answers_the_audit_log_and_the_database() {
     let log = CapturedLog::default();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let _guard = log.install();
 
     let user_password = "user-password-7Hq2Lm9Xw";
@@ -245,6 +257,7 @@ async fn secrets_stay_out_of_logs_answers_the_audit_log_and_the_database() {
 #[tokio::test]
 async fn a_generated_admin_password_goes_to_a_private_file_not_the_log() {
     let log = CapturedLog::default();
+    let _serial = ONE_AT_A_TIME.lock().await;
     let _guard = log.install();
     let dir = tempfile::tempdir().unwrap();
     let handle = AdminService::start(AdminConfig::local(dir.path()))
@@ -278,6 +291,7 @@ async fn a_weak_producer_secret_is_warned_about_at_start_without_showing_it() {
         ("k3Jd9s-Qm2Lx8vPz1aWq", false),
     ] {
         let log = CapturedLog::default();
+        let _serial = ONE_AT_A_TIME.lock().await;
         let _guard = log.install();
         let dir = tempfile::tempdir().unwrap();
         let handle = AdminService::start(AdminConfig {

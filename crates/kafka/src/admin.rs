@@ -210,19 +210,51 @@ impl Admin {
     /// Partition ids of `topic` and whether each has a leader; `None` for an unknown topic.
     async fn partitions(&self, topic: &str) -> Result<Option<Vec<(i32, bool)>>, KafkaError> {
         let metadata = self.metadata(Some(topic.to_owned())).await?;
-        let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
-            return Ok(None);
-        };
-        if t.error().is_some() || t.partitions().is_empty() {
-            return Ok(None);
+        Ok(partitions_in(&metadata, topic))
+    }
+
+    /// [`Admin::partitions`] as each broker of the cluster sees it. Brokers learn of a new
+    /// or deleted topic one after the other, and a client's metadata request goes to any one
+    /// of them: a change is complete only once every broker reports it. Each broker is asked
+    /// by a client bootstrapped on it alone (librdkafka connects to other brokers only when
+    /// it needs them, so the request goes to that broker).
+    async fn partitions_on_every_broker(
+        &self,
+        topic: &str,
+    ) -> Result<Vec<Option<Vec<(i32, bool)>>>, KafkaError> {
+        let metadata = self.metadata(None).await?;
+        if metadata.brokers().len() <= 1 {
+            return Ok(vec![partitions_in(
+                &self.metadata(Some(topic.to_owned())).await?,
+                topic,
+            )]);
         }
-        let mut partitions: Vec<(i32, bool)> = t
-            .partitions()
+        let addresses: Vec<String> = metadata
+            .brokers()
             .iter()
-            .map(|p| (p.id(), p.error().is_none() && p.leader() >= 0))
+            .map(|b| match b.host().contains(':') {
+                true => format!("[{}]:{}", b.host(), b.port()),
+                false => format!("{}:{}", b.host(), b.port()),
+            })
             .collect();
-        partitions.sort_unstable();
-        Ok(Some(partitions))
+        let config = self.config.clone();
+        let topic = topic.to_owned();
+        let timeout = self.timeout();
+        tokio::task::spawn_blocking(move || {
+            addresses
+                .iter()
+                .map(|address| {
+                    let mut client_config = config.client_config();
+                    client_config.set("bootstrap.servers", address);
+                    let broker: BaseConsumer = client_config.create()?;
+                    let metadata = broker.fetch_metadata(Some(&topic), timeout)?;
+                    Ok(partitions_in(&metadata, &topic))
+                })
+                .collect::<Result<Vec<_>, rdkafka::error::KafkaError>>()
+        })
+        .await
+        .map_err(|e| KafkaError::Broker(format!("metadata task failed: {e}")))?
+        .map_err(|e| self.classify(e))
     }
 
     /// Creates the topic unless it exists. Idempotent: an existing topic is
@@ -281,8 +313,11 @@ impl Admin {
         self.wait_until(
             &format!("topic {:?} to have partition leaders", spec.name),
             || async {
-                Ok(matches!(self.partitions(&spec.name).await?,
-                Some(p) if p.len() as i32 >= spec.partitions && p.iter().all(|(_, led)| *led)))
+                let everywhere = self.partitions_on_every_broker(&spec.name).await?;
+                Ok(everywhere.iter().all(|partitions| {
+                    matches!(partitions,
+                Some(p) if p.len() as i32 >= spec.partitions && p.iter().all(|(_, led)| *led))
+                }))
             },
         )
         .await?;
@@ -290,7 +325,7 @@ impl Admin {
     }
 
     /// Deletes a topic. An unknown topic is [`KafkaError::UnknownTopic`].
-    /// Returns once the cluster's metadata no longer lists the topic (bounded by the timeout).
+    /// Returns once no broker of the cluster lists the topic (bounded by the timeout).
     ///
     /// On the embedded broker, deleting a topic while other topics exist is refused
     /// ([`KafkaError::Unsupported`]): its storage (tansu 0.6.0) deletes every topic of the
@@ -329,7 +364,8 @@ impl Admin {
             }
         }
         self.wait_until(&format!("topic {name:?} to disappear"), || async {
-            Ok(self.partitions(name).await?.is_none())
+            let everywhere = self.partitions_on_every_broker(name).await?;
+            Ok(everywhere.iter().all(Option::is_none))
         })
         .await
     }
@@ -540,4 +576,20 @@ impl Admin {
             pause = (pause * 2).min(Duration::from_millis(500));
         }
     }
+}
+
+/// Partition ids of `topic` in `metadata` and whether each has a leader; `None` when the
+/// metadata does not list the topic.
+fn partitions_in(metadata: &Metadata, topic: &str) -> Option<Vec<(i32, bool)>> {
+    let t = metadata.topics().iter().find(|t| t.name() == topic)?;
+    if t.error().is_some() || t.partitions().is_empty() {
+        return None;
+    }
+    let mut partitions: Vec<(i32, bool)> = t
+        .partitions()
+        .iter()
+        .map(|p| (p.id(), p.error().is_none() && p.leader() >= 0))
+        .collect();
+    partitions.sort_unstable();
+    Some(partitions)
 }

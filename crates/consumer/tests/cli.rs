@@ -29,7 +29,7 @@ fn consumer(world: &World) -> Command {
         cmd.env_remove(var);
     }
     cmd.env("STREAMHUB_ADMIN_URL", world.admin.url())
-        .env("KAFKA_BOOTSTRAP_SERVERS", world.broker.bootstrap_servers())
+        .env("KAFKA_BOOTSTRAP_SERVERS", &world.bootstrap)
         .env("NO_COLOR", "1");
     cmd
 }

@@ -1,4 +1,4 @@
-//! `consumer read` against the embedded broker and the real admin service: every `--from`
+//! `consumer read` against a broker (see `common::World`) and the real admin service: every `--from`
 //! form, every format, the stop conditions, the subscription check and bad input.
 
 mod common;
@@ -371,7 +371,7 @@ async fn unreachable_services_and_unknown_topics_are_one_line_errors() {
     let mut args = ReadArgs::new(
         streamhub_consumer::SessionArgs::new(
             "http://127.0.0.1:9".parse().unwrap(),
-            &world.broker.bootstrap_servers(),
+            &world.bootstrap,
         )
         .unwrap()
         .with_login("alice", "x"),

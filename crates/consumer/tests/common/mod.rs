@@ -1,5 +1,9 @@
-//! A world for consumer tests: the embedded broker, the real admin service on a temporary
-//! SQLite store, users, topics in every lifecycle state, and sequenced messages.
+//! A world for consumer tests: a broker, the real admin service on a temporary SQLite
+//! store, users, topics in every lifecycle state, and sequenced messages.
+//!
+//! The broker is the embedded one, or the Apache Kafka named by `STREAMHUB_TEST_KAFKA`
+//! (the full test suite runs these tests on both). Topic names are unique per test, so
+//! a shared cluster needs no cleaning.
 
 #![allow(dead_code)]
 
@@ -17,7 +21,9 @@ pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const USER_PASSWORD: &str = "alice-password-1";
 
 pub struct World {
-    pub broker: EmbeddedBroker,
+    /// The embedded broker, when no Apache Kafka is named.
+    pub broker: Option<EmbeddedBroker>,
+    pub bootstrap: String,
     pub admin: AdminHandle,
     pub kafka: KafkaConfig,
     pub http: reqwest::Client,
@@ -31,9 +37,16 @@ pub fn unique(prefix: &str) -> String {
 
 impl World {
     pub async fn start() -> World {
-        let broker = EmbeddedBroker::start(BrokerConfig::ephemeral())
-            .await
-            .expect("embedded broker starts");
+        let (broker, bootstrap) = match std::env::var("STREAMHUB_TEST_KAFKA") {
+            Ok(apache) if !apache.trim().is_empty() => (None, apache),
+            _ => {
+                let broker = EmbeddedBroker::start(BrokerConfig::ephemeral())
+                    .await
+                    .expect("embedded broker starts");
+                let bootstrap = broker.bootstrap_servers();
+                (Some(broker), bootstrap)
+            }
+        };
         let dir = tempfile::tempdir().unwrap();
         let config = AdminConfig {
             admin_password: Some(Secret::new(ADMIN_PASSWORD)),
@@ -53,9 +66,10 @@ impl World {
             .await
             .unwrap();
         let admin_token = login["token"].as_str().expect("admin token").to_owned();
-        let kafka = KafkaConfig::new(broker.bootstrap_servers());
+        let kafka = KafkaConfig::new(&bootstrap);
         World {
             broker,
+            bootstrap,
             admin,
             kafka,
             http,
@@ -70,18 +84,14 @@ impl World {
 
     /// Session flags for `user`, signed in with [`USER_PASSWORD`].
     pub fn session(&self, user: &str) -> SessionArgs {
-        SessionArgs::new(self.admin_url(), &self.broker.bootstrap_servers())
+        SessionArgs::new(self.admin_url(), &self.bootstrap)
             .unwrap()
             .with_login(user, USER_PASSWORD)
     }
 
     /// Session flags that reach no admin service (for `--direct`).
     pub fn direct_session(&self) -> SessionArgs {
-        SessionArgs::new(
-            "http://127.0.0.1:9".parse().unwrap(),
-            &self.broker.bootstrap_servers(),
-        )
-        .unwrap()
+        SessionArgs::new("http://127.0.0.1:9".parse().unwrap(), &self.bootstrap).unwrap()
     }
 
     async fn admin_call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {

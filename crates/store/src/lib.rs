@@ -296,6 +296,14 @@ pub async fn open(database: &str) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(SqliteStore::open(path).await?))
 }
 
+/// A subscription's owner: any non-blank id (the admin service checks who may name whom).
+pub(crate) fn validate_user_id(user_id: &str) -> Result<()> {
+    if user_id.trim().is_empty() {
+        return Err(StoreError::Invalid("user_id must not be empty".into()));
+    }
+    Ok(())
+}
+
 pub(crate) fn validate_username(username: &str) -> Result<()> {
     let ok = (1..=64).contains(&username.len())
         && username

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use crate::{
     AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
     SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
-    validate_username,
+    validate_user_id, validate_username,
 };
 
 /// Embedded migrations, applied in order at open; `schema_version` records each.
@@ -657,9 +657,7 @@ impl Store for PostgresStore {
         user_id: &str,
         topic_name: &str,
     ) -> Result<SubscribeOutcome> {
-        if user_id.trim().is_empty() {
-            return Err(StoreError::Invalid("user_id must not be empty".into()));
-        }
+        validate_user_id(user_id)?;
         let mut tx = self.pool.begin().await?;
         // The share lock keeps the topic active (and undeleted) until this commits.
         let topic = locked_topic(&mut tx, &TopicRef::Name(topic_name.into()), "FOR SHARE")

@@ -25,7 +25,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::{
     AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
     SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
-    validate_username,
+    validate_user_id, validate_username,
 };
 use rows::{audit_from_row, subscription_from_row, topic_from_row, ts, user_from_row};
 
@@ -566,9 +566,7 @@ impl Store for SqliteStore {
         user_id: &str,
         topic_name: &str,
     ) -> Result<SubscribeOutcome> {
-        if user_id.trim().is_empty() {
-            return Err(StoreError::Invalid("user_id must not be empty".into()));
-        }
+        validate_user_id(user_id)?;
         let tx = self.begin().await?;
         let topic = live_topic_by_name(&tx, topic_name)
             .await?

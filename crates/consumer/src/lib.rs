@@ -9,6 +9,7 @@
 //! and committed on leaving.
 
 pub mod admin_client;
+mod fetch;
 mod interactive;
 pub mod kafka;
 mod menu;

@@ -1,20 +1,21 @@
 //! `streamhub consumer read`: scriptable reads, like kcat.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use futures::{FutureExt, StreamExt};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use streamhub_model::TopicName;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
 
+use crate::fetch::{Fetched, Fetcher};
 use crate::kafka::{self, KafkaConfig, Progress};
-use crate::render::{Format, Palette, Record, Renderer};
+use crate::render::{Format, Palette, Renderer};
 use crate::session::{Session, SessionArgs, SignIn};
 use crate::start::{StartFrom, clamp_offset, tail_offset};
 
@@ -181,9 +182,9 @@ pub async fn read_to(
 
     let config = kafka::with_read_ahead(args.session.kafka.config());
     let consumer = kafka::consumer(&config, &group, progress)?;
-    let consumer = tokio::task::spawn_blocking(move || -> anyhow::Result<StreamConsumer> {
+    let consumer = tokio::task::spawn_blocking(move || -> anyhow::Result<Arc<StreamConsumer>> {
         position(&consumer, &topics, from, &config)?;
-        Ok(consumer)
+        Ok(Arc::new(consumer))
     })
     .await
     .context("the partition assignment task failed")??;
@@ -370,7 +371,8 @@ struct Sink<'a> {
 /// losing them.
 struct Unflushed {
     progress: Progress,
-    next: HashMap<(String, i32), i64>,
+    /// (topic, partition, next offset): a few partitions, searched from the last used.
+    next: Vec<(String, i32, i64)>,
     written: usize,
 }
 
@@ -382,7 +384,7 @@ impl Unflushed {
     fn new(progress: Progress) -> Self {
         Self {
             progress,
-            next: HashMap::new(),
+            next: Vec::new(),
             written: 0,
         }
     }
@@ -390,7 +392,15 @@ impl Unflushed {
     fn note(&mut self, topic: &str, partition: i32, offset: i64) {
         self.written += 1;
         if self.progress == Progress::Commit {
-            self.next.insert((topic.to_owned(), partition), offset + 1);
+            match self
+                .next
+                .iter_mut()
+                .rev()
+                .find(|(t, p, _)| *p == partition && t == topic)
+            {
+                Some((_, _, next)) => *next = offset + 1,
+                None => self.next.push((topic.to_owned(), partition, offset + 1)),
+            }
         }
     }
 
@@ -414,7 +424,7 @@ impl Unflushed {
             return Ok(true);
         }
         let mut tpl = TopicPartitionList::new();
-        for ((topic, partition), next) in self.next.drain() {
+        for (topic, partition, next) in self.next.drain(..) {
             tpl.add_partition_offset(&topic, partition, Offset::Offset(next))?;
         }
         // A partition taken away by a rebalance cannot be stored; its new owner
@@ -427,7 +437,7 @@ impl Unflushed {
 }
 
 async fn consume(
-    consumer: &StreamConsumer,
+    consumer: &Arc<StreamConsumer>,
     sink: &mut Sink<'_>,
     args: &ReadArgs,
     progress: Progress,
@@ -444,22 +454,24 @@ async fn consume(
     // partitions: a member that died holds its partitions until its session expires.
     let waits_for_group = consumer.subscription().is_ok_and(|s| s.count() > 0);
     let mut reported_errors = 0u32;
-    // One stream for the whole read: `recv()` would register and drop a waker per message.
-    let mut messages = consumer.stream();
-    let ended_by = loop {
+    // Stopped (and joined) when this returns, however it returns.
+    let (_fetcher, mut fetched) =
+        Fetcher::start(Arc::clone(consumer)).context("cannot start the fetch thread")?;
+    let ended_by = 'read: loop {
         if args.max_messages.is_some_and(|max| renderer.shown >= max) {
             break EndedBy::MaxMessages;
         }
-        let next = match messages.next().now_or_never() {
-            Some(next) if unflushed.written < FLUSH_EVERY => next,
+        let next = match fetched.try_recv() {
+            Ok(next) if unflushed.written < FLUSH_EVERY => next,
             waiting => {
                 // Nothing is waiting (or much is written): hand it to the reader now.
                 if !unflushed.hand_over(*out, *warnings, consumer)? {
                     return Ok(EndedBy::OutputClosed);
                 }
                 match waiting {
-                    Some(next) => next,
-                    None => {
+                    Ok(next) => next,
+                    Err(TryRecvError::Disconnected) => bail!("the Kafka fetch thread ended"),
+                    Err(TryRecvError::Empty) => {
                         let idle = async {
                             match args.timeout {
                                 Some(d) => {
@@ -472,7 +484,10 @@ async fn consume(
                             }
                         };
                         tokio::select! {
-                            next = messages.next() => next,
+                            next = fetched.recv() => match next {
+                                Some(next) => next,
+                                None => bail!("the Kafka fetch thread ended"),
+                            },
                             _ = idle => break EndedBy::Idle,
                             _ = shutdown.cancelled() => break EndedBy::Shutdown,
                         }
@@ -480,30 +495,24 @@ async fn consume(
                 }
             }
         };
-        let Some(next) = next else {
-            bail!("the Kafka message stream ended");
-        };
         match next {
-            Ok(message) => {
-                let record = Record {
-                    topic: message.topic(),
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    key: message.key(),
-                    timestamp_ms: message.timestamp().to_millis(),
-                    value: message.payload(),
-                };
-                if let Some(seek) = seek.as_mut()
-                    && seek.passes_over(record.topic, record.partition, record.timestamp_ms)
-                {
-                    continue;
+            Fetched::Messages(batch) => {
+                for record in batch.records() {
+                    if args.max_messages.is_some_and(|max| renderer.shown >= max) {
+                        break 'read EndedBy::MaxMessages;
+                    }
+                    if let Some(seek) = seek.as_mut()
+                        && seek.passes_over(record.topic, record.partition, record.timestamp_ms)
+                    {
+                        continue;
+                    }
+                    if let Err(e) = renderer.write(*out, *warnings, &record) {
+                        return output_error(e);
+                    }
+                    unflushed.note(record.topic, record.partition, record.offset);
                 }
-                if let Err(e) = renderer.write(*out, *warnings, &record) {
-                    return output_error(e);
-                }
-                unflushed.note(record.topic, record.partition, record.offset);
             }
-            Err(e) => {
+            Fetched::Error(e) => {
                 if let Some(fatal) = fatal_consume_error(&e) {
                     return Err(fatal);
                 }
@@ -513,6 +522,7 @@ async fn consume(
                     let _ = writeln!(warnings, "warning: {e}; still trying");
                 }
             }
+            Fetched::Ended => bail!("the Kafka message stream ended"),
         }
     };
     if !unflushed.hand_over(*out, *warnings, consumer)? {

@@ -125,7 +125,12 @@ pub struct EnvelopeView<'a> {
 impl<'a> EnvelopeView<'a> {
     /// Accepts exactly the values that parse as a [`streamhub_model::Envelope`].
     pub fn parse(bytes: &'a [u8]) -> serde_json::Result<Self> {
-        serde_json::from_slice(bytes)
+        // One UTF-8 check of the whole value is cheaper than one per string; on invalid
+        // UTF-8 the byte parser says where.
+        match std::str::from_utf8(bytes) {
+            Ok(text) => serde_json::from_str(text),
+            Err(_) => serde_json::from_slice(bytes),
+        }
     }
 }
 

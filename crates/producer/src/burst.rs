@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::Serialize;
+use streamhub_kafka::rdkafka::producer::Producer;
 use streamhub_kafka::{Created, TopicSpec};
 use streamhub_model::DataType;
 use tokio_util::sync::CancellationToken;
@@ -103,6 +104,15 @@ pub async fn publish_burst(
     let producer = config
         .producer()
         .context("cannot create the Kafka producer")?;
+    // Connect and learn the topic's partition leaders before the clock starts: otherwise the
+    // first events are stamped, then wait for librdkafka's start-up (about half a second).
+    let warm = producer.clone();
+    let warm_topic = topic.to_owned();
+    let timeout = config.timeout();
+    tokio::task::spawn_blocking(move || warm.client().fetch_metadata(Some(&warm_topic), timeout))
+        .await
+        .context("the metadata task failed")?
+        .with_context(|| format!("cannot reach Kafka at {}", config.bootstrap_servers()))?;
     let producer_id = args.producer_id.clone().unwrap_or_else(default_producer_id);
     let generator = match args.seed {
         Some(seed) => Generator::new(data_type, topic_seed(seed, topic)),

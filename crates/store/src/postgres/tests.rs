@@ -183,3 +183,38 @@ async fn the_listener_reconnects_after_its_connection_is_killed() {
         );
     }
 }
+
+/// The variable naming the test server's certificate (`scripts/postgres ca`).
+const CA_ENV: &str = "STREAMHUB_TEST_POSTGRES_CA";
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL with TLS: set STREAMHUB_TEST_POSTGRES and STREAMHUB_TEST_POSTGRES_CA (scripts/test does)"]
+async fn tls_to_the_database_is_verified_and_used() {
+    let ca = std::env::var(CA_ENV).unwrap_or_else(|_| {
+        panic!("{CA_ENV} must name the server's certificate: {CA_ENV}=$(scripts/postgres ca)")
+    });
+    let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
+    let sep = if url.contains('?') { '&' } else { '?' };
+
+    // Verified against the server's certificate: the store works, over TLS.
+    let verified = format!("{url}{sep}sslmode=verify-full&sslrootcert={ca}");
+    let store = PostgresStore::open(&verified).await.unwrap();
+    store
+        .create_topic("alice", new_topic("over_tls", "small".into()))
+        .await
+        .unwrap();
+    let (encrypted,): (bool,) =
+        sqlx::query_as("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+    assert!(encrypted, "the connection is not encrypted");
+
+    // Without the certificate the self-signed server is not trusted: refused, in one line.
+    let err = match PostgresStore::open(&format!("{url}{sep}sslmode=verify-full")).await {
+        Ok(_) => panic!("a server with an unknown certificate was trusted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}

@@ -39,9 +39,20 @@ pub struct AdminArgs {
     #[arg(long, env = "STREAMHUB_LOGIN_FAILURES_PER_USER", default_value_t = Limits::default().login_failures_per_user)]
     pub login_failures_per_user: u32,
     /// Failed sign-ins allowed per client address (IPv6: per /64) in one minute; 0 turns
-    /// the limit off. Behind a reverse proxy every client has the proxy's address.
+    /// the limit off. Behind a reverse proxy, name it with --trusted-proxy.
     #[arg(long, env = "STREAMHUB_LOGIN_FAILURES_PER_ADDRESS", default_value_t = Limits::default().login_failures_per_address)]
     pub login_failures_per_address: u32,
+    /// Reverse proxy (address or network, repeatable; env: comma-separated) whose
+    /// `X-Forwarded-For` names the client for the per-address limit. Unset, the header is
+    /// ignored: any client could write it.
+    #[arg(
+        long = "trusted-proxy",
+        env = "STREAMHUB_TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "ADDRESS|NETWORK",
+        value_parser = parse_network
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Serve HTTPS with this certificate chain (PEM: the server's certificate first, then
     /// intermediates); needs --tls-key. Session cookies are then always `Secure`.
     #[arg(
@@ -82,6 +93,7 @@ impl AdminArgs {
             limits: Limits {
                 login_failures_per_user: self.login_failures_per_user,
                 login_failures_per_address: self.login_failures_per_address,
+                trusted_proxies: self.trusted_proxies,
                 request_timeout: self.request_timeout,
                 ..Limits::default()
             },
@@ -185,6 +197,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(seconds))
 }
 
+/// Parses a network (`10.0.0.0/8`, `fd00::/8`) or one address (`10.0.0.5`, a /32 or /128).
+pub fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("'{text}' is not an address or a network such as 10.0.0.0/8"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +218,33 @@ mod tests {
         assert!(parse_duration("0").is_err());
         assert!(parse_duration("5w").is_err());
         assert!(parse_duration("h").is_err());
+    }
+
+    #[test]
+    fn trusted_proxies_are_networks_or_single_addresses() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "streamhub",
+            "--trusted-proxy",
+            "10.0.0.0/8,192.0.2.7",
+            "--trusted-proxy",
+            "fd00::/8",
+        ])
+        .unwrap();
+        let nets: Vec<String> = cli
+            .admin
+            .into_config()
+            .limits
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.7/32", "fd00::/8"]);
+        let err = Cli::try_parse_from(["streamhub", "--trusted-proxy", "10.0.0.0/33"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("not an address or a network"), "{err}");
     }
 
     #[derive(clap::Parser)]

@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
 
 use crate::MAX_BODY_BYTES;
 use crate::error::ApiError;
@@ -36,6 +37,9 @@ pub struct Limits {
     /// `address_window`; 0 turns the limit off.
     pub login_failures_per_address: u32,
     pub address_window: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client: a request from one of
+    /// these networks counts against the address its proxies report, not theirs.
+    pub trusted_proxies: Vec<IpNet>,
     /// Time a request may take until its response starts. Event streams are bounded by
     /// their own limit, not this: their response starts at once.
     pub request_timeout: Duration,
@@ -48,6 +52,7 @@ impl Default for Limits {
             user_window: Duration::from_secs(15 * 60),
             login_failures_per_address: 20,
             address_window: Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -136,6 +141,7 @@ impl<K: Hash + Eq + Clone> FailureCounter<K> {
 pub struct LoginLimiter {
     users: FailureCounter<String>,
     addresses: FailureCounter<IpAddr>,
+    trusted_proxies: Vec<IpNet>,
 }
 
 impl LoginLimiter {
@@ -146,6 +152,7 @@ impl LoginLimiter {
                 limits.login_failures_per_address,
                 limits.address_window,
             ),
+            trusted_proxies: limits.trusted_proxies.clone(),
         }
     }
 }
@@ -157,6 +164,37 @@ fn address_key(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
         v4 => v4,
     }
+}
+
+/// The client's address: the peer's, or, when the peer is a trusted proxy, the nearest
+/// address in `X-Forwarded-For` (read from the right, as each proxy appends the address it
+/// saw) that is not a trusted proxy itself. Entries left of that one are the client's word
+/// and are not believed; an entry that is not an address stops the walk at the proxy that
+/// wrote it.
+fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    let mut client = peer;
+    if !is_trusted(&client) {
+        return client;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for hop in hops.iter().rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 fn user_key(name: &str) -> String {
@@ -184,7 +222,13 @@ pub async fn login_attempts(req: Request, next: Next) -> Response {
     let address = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(peer)| address_key(peer.ip()));
+        .map(|ConnectInfo(peer)| {
+            address_key(client_address(
+                peer.ip(),
+                req.headers(),
+                &limiter.trusted_proxies,
+            ))
+        });
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
         return ApiError::new(
@@ -257,6 +301,44 @@ pub async fn request_timeout(req: Request, next: Next) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn forwarded(values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for v in values {
+            headers.append("x-forwarded-for", v.parse().unwrap());
+        }
+        headers
+    }
+
+    #[test]
+    fn the_client_address_comes_from_trusted_proxies_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let proxies: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()];
+        let via =
+            |peer: &str, values: &[&str]| client_address(ip(peer), &forwarded(values), &proxies);
+        // An untrusted peer is the client, whatever it writes.
+        assert_eq!(via("203.0.113.9", &["198.51.100.1"]), ip("203.0.113.9"));
+        // A trusted proxy reports the client; what the client wrote before it is not believed.
+        assert_eq!(
+            via("10.0.0.2", &["192.0.2.66, 198.51.100.1"]),
+            ip("198.51.100.1")
+        );
+        // Chains of trusted proxies, over several headers too.
+        assert_eq!(
+            via("10.0.0.2", &["198.51.100.1, 10.1.1.1", "10.2.2.2"]),
+            ip("198.51.100.1")
+        );
+        assert_eq!(via("::1", &["2001:db8::7"]), ip("2001:db8::7"));
+        // Nothing forwarded, or nonsense: the proxy that wrote it.
+        assert_eq!(via("10.0.0.2", &[]), ip("10.0.0.2"));
+        assert_eq!(via("10.0.0.2", &["unknown"]), ip("10.0.0.2"));
+        assert_eq!(via("10.0.0.2", &["198.51.100.1, junk"]), ip("10.0.0.2"));
+        // No trusted proxy configured: the header is ignored.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &forwarded(&["198.51.100.1"]), &[]),
+            ip("10.0.0.2")
+        );
+    }
 
     #[test]
     fn failures_are_refused_past_the_maximum_until_the_window_ends() {

@@ -151,6 +151,55 @@ async fn failed_sign_ins_are_limited_per_address_across_usernames() {
 }
 
 #[tokio::test]
+async fn behind_a_trusted_proxy_the_forwarded_address_is_limited() {
+    let login_from = |s: &Limited, forwarded: &'static str| {
+        s.http
+            .post(format!("{}/api/auth/login", s.handle.url()))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"username": "nobody", "password": "guess"}))
+            .send()
+    };
+    // The test client (127.0.0.1) is the trusted proxy.
+    let s = Limited::start(Limits {
+        login_failures_per_address: 2,
+        login_failures_per_user: 0,
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        ..Limits::default()
+    })
+    .await;
+    for _ in 0..2 {
+        let res = login_from(&s, "198.51.100.1").await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    let body = assert_too_many(login_from(&s, "198.51.100.1").await.unwrap(), 60).await;
+    assert!(
+        body["error"].as_str().unwrap().contains("address"),
+        "{body}"
+    );
+    // Another client behind the same proxy is not held back.
+    let res = login_from(&s, "198.51.100.2").await.unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    // A client cannot escape by writing its own header in front of the proxy's entry.
+    let res = login_from(&s, "192.0.2.1, 198.51.100.1").await.unwrap();
+    assert_too_many(res, 60).await;
+    s.handle.stop().await.unwrap();
+
+    // Without a trusted proxy the header changes nothing: the peer is the client.
+    let s = Limited::start(Limits {
+        login_failures_per_address: 2,
+        login_failures_per_user: 0,
+        ..Limits::default()
+    })
+    .await;
+    for forwarded in ["198.51.100.1", "198.51.100.2"] {
+        let res = login_from(&s, forwarded).await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_too_many(login_from(&s, "198.51.100.3").await.unwrap(), 60).await;
+    s.handle.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn the_default_address_limit_is_twenty_a_minute() {
     let s = Limited::start(Limits::default()).await;
     let per_address = Limits::default().login_failures_per_address;

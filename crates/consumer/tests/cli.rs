@@ -300,17 +300,10 @@ async fn the_interactive_menu_through_a_terminal() {
     world.produce(&first, 0..3).await;
 
     // Where the first topic sits in the subscribe list, to reach it with the arrow keys.
-    let active: Vec<Value> = world
-        .http
-        .get(format!("{}/api/topics/active", world.admin.url()))
-        .bearer_auth(common::admin_token(&world))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let active = world.api.get("/api/topics/active").await;
     let index = active
+        .as_array()
+        .expect("a list")
         .iter()
         .position(|t| t["topic_name"] == first.as_str())
         .unwrap();

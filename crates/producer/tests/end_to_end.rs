@@ -9,8 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use serde_json::{Value, json};
-use streamhub_admin::{AdminConfig, AdminHandle, AdminService};
+use serde_json::json;
 use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker};
 use streamhub_kafka::rdkafka::consumer::{Consumer, StreamConsumer};
 use streamhub_kafka::rdkafka::{Message, Offset, TopicPartitionList};
@@ -18,10 +17,8 @@ use streamhub_kafka::{KafkaConfig, Secret};
 use streamhub_model::api::Topic;
 use streamhub_model::{DataType, Envelope, TopicStatus};
 use streamhub_producer::{GenerateArgs, ProducerArgs};
+use streamhub_testkit::{AdminApi, PRODUCER_KEY, admin_service, unique};
 use tokio_util::sync::CancellationToken;
-
-const PRODUCER_KEY: &str = "test-producer-key";
-const ADMIN_PASSWORD: &str = "admin-password-for-tests";
 
 #[derive(Parser)]
 struct RunCli {
@@ -35,97 +32,27 @@ struct GenerateCli {
     args: GenerateArgs,
 }
 
-fn unique(prefix: &str) -> String {
-    format!("{prefix}_{:08x}", rand::random::<u32>())
-}
-
 async fn broker() -> EmbeddedBroker {
     EmbeddedBroker::start(BrokerConfig::ephemeral())
         .await
         .expect("embedded broker starts")
 }
 
-async fn admin_service(dir: &tempfile::TempDir) -> AdminHandle {
-    let mut config = AdminConfig::local(dir.path());
-    config.producer_secret = Some(streamhub_admin::Secret::new(PRODUCER_KEY));
-    config.admin_password = Some(streamhub_admin::Secret::new(ADMIN_PASSWORD));
-    AdminService::start(config)
-        .await
-        .expect("admin service starts")
+/// Requests a topic as the admin; returns its id.
+async fn create_topic(api: &AdminApi, name: &str, partitions: i32, replication_factor: i32) -> i64 {
+    api.post(
+        "/api/topics",
+        json!({"name": name, "partitions": partitions, "replication_factor": replication_factor,
+               "description": "test", "rate_per_second": 40.0}),
+    )
+    .await["topic_id"]
+        .as_i64()
+        .unwrap()
 }
 
-/// An admin's view of the API, signed in with a bearer token.
-struct AdminApi {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl AdminApi {
-    async fn sign_in(url: &str) -> Self {
-        let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{url}/api/auth/login"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        Self {
-            http,
-            url: url.to_owned(),
-            token: login["token"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "POST {path}: {status} {body}");
-        body
-    }
-
-    async fn create(&self, name: &str, partitions: i32, replication_factor: i32) -> i64 {
-        self.post(
-            "/api/topics",
-            json!({"name": name, "partitions": partitions, "replication_factor": replication_factor,
-                   "description": "test", "rate_per_second": 40.0}),
-        )
-        .await["topic_id"]
-            .as_i64()
-            .unwrap()
-    }
-
-    async fn topic(&self, id: i64) -> Topic {
-        self.http
-            .get(format!("{}/api/topics/{id}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json::<Value>()
-            .await
-            .map(|v| {
-                // The detail view may wrap the topic with Kafka figures.
-                let t = v.get("topic").cloned().unwrap_or(v);
-                serde_json::from_value(t).unwrap()
-            })
-            .unwrap()
-    }
+/// A topic as the admin service has it.
+async fn topic(api: &AdminApi, id: i64) -> Topic {
+    serde_json::from_value(api.topic(id).await).unwrap()
 }
 
 fn producer_args(admin_url: &str, bootstrap: &str, key: &str) -> ProducerArgs {
@@ -287,7 +214,7 @@ fn apache_kafka_bootstrap() -> String {
 async fn lifecycle_scenario(bootstrap: &str) {
     let bootstrap = bootstrap.to_owned();
     let dir = tempfile::tempdir().unwrap();
-    let admin = admin_service(&dir).await;
+    let admin = admin_service(dir.path()).await;
     let api = AdminApi::sign_in(admin.url()).await;
 
     let shutdown = CancellationToken::new();
@@ -300,7 +227,7 @@ async fn lifecycle_scenario(bootstrap: &str) {
 
     let name = unique("sensor_data");
     let refused = unique("refused_sensor");
-    let id = api.create(&name, 3, 1).await;
+    let id = create_topic(&api, &name, 3, 1).await;
     // More replicas than brokers: Kafka refuses this topic, whatever the cluster's size.
     let brokers = KafkaConfig::new(&bootstrap)
         .admin()
@@ -308,32 +235,32 @@ async fn lifecycle_scenario(bootstrap: &str) {
         .broker_count()
         .await
         .unwrap();
-    let refused_id = api.create(&refused, 1, brokers as i32 + 1).await;
+    let refused_id = create_topic(&api, &refused, 1, brokers as i32 + 1).await;
     api.post(&format!("/api/topics/{refused_id}/approve"), json!({}))
         .await;
     api.post(&format!("/api/topics/{id}/approve"), json!({}))
         .await;
 
     let took = wait_for("active", Duration::from_secs(2), async || {
-        api.topic(id).await.status == TopicStatus::Active
+        topic(&api, id).await.status == TopicStatus::Active
     })
     .await;
     eprintln!("approve -> active in {took:?}");
     let tail = Tail::start(&bootstrap, &name, 3);
     let first = tail.wait_for(1).await;
     let first_at = first.iter().map(|(_, e)| e.timestamp).min().unwrap();
-    let approved_at = api.topic(id).await.approved_at.unwrap();
+    let approved_at = topic(&api, id).await.approved_at.unwrap();
     assert!(
         first_at - approved_at <= chrono::TimeDelta::seconds(2),
         "first message {first_at} more than 2 s after approval {approved_at}"
     );
 
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(api.topic(refused_id).await.status, TopicStatus::Approved);
+    assert_eq!(topic(&api, refused_id).await.status, TopicStatus::Approved);
 
     api.post(&format!("/api/topics/{id}/deactivate"), json!({}))
         .await;
-    let deactivated_at = api.topic(id).await.deactivated_at.unwrap();
+    let deactivated_at = topic(&api, id).await.deactivated_at.unwrap();
     tokio::time::sleep(Duration::from_millis(3500)).await;
     let while_inactive = tail.len();
     // Taken before the request: the producer may hear of the reactivation (and publish)
@@ -379,7 +306,7 @@ async fn lifecycle_scenario(bootstrap: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_producer_key_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = admin_service(&dir).await;
+    let admin = admin_service(dir.path()).await;
     let err = streamhub_producer::run(
         producer_args(admin.url(), "127.0.0.1:1", "not-the-key"),
         CancellationToken::new(),

@@ -33,8 +33,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use serde_json::{Value, json};
-use streamhub_admin::{AdminConfig, AdminHandle, AdminService};
+use serde_json::json;
 use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker};
 use streamhub_kafka::rdkafka::consumer::{Consumer, StreamConsumer};
 use streamhub_kafka::rdkafka::error::KafkaError as RdKafkaError;
@@ -42,13 +41,7 @@ use streamhub_kafka::rdkafka::producer::FutureRecord;
 use streamhub_kafka::rdkafka::{Message, Offset, TopicPartitionList};
 use streamhub_kafka::{KafkaConfig, TopicSpec};
 use streamhub_model::{Envelope, TopicStatus};
-
-const PRODUCER_KEY: &str = "fault-test-producer-key";
-const ADMIN_PASSWORD: &str = "fault-test-admin-password";
-
-fn unique(prefix: &str) -> String {
-    format!("{prefix}_{:08x}", rand::random::<u32>())
-}
+use streamhub_testkit::{AdminApi, PRODUCER_KEY, admin_service, unique};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -389,74 +382,9 @@ async fn embedded_broker_sigkill_loses_no_acknowledged_message() {
 // ---------------------------------------------------------------------------------------
 // The producer killed.
 
-async fn admin_service(dir: &Path) -> AdminHandle {
-    let mut config = AdminConfig::local(dir);
-    config.producer_secret = Some(streamhub_admin::Secret::new(PRODUCER_KEY));
-    config.admin_password = Some(streamhub_admin::Secret::new(ADMIN_PASSWORD));
-    AdminService::start(config)
-        .await
-        .expect("admin service starts")
-}
-
-/// The admin API, signed in as the admin.
-struct AdminApi {
-    http: reqwest::Client,
-    url: String,
-    token: String,
-}
-
-impl AdminApi {
-    async fn sign_in(url: &str) -> Self {
-        let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{url}/api/auth/login"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        AdminApi {
-            http,
-            url: url.to_owned(),
-            token: login["token"].as_str().unwrap().to_owned(),
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.url))
-            .bearer_auth(&self.token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let body: Value = r.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "POST {path}: {status} {body}");
-        body
-    }
-
-    async fn status(&self, id: i64) -> TopicStatus {
-        let v: Value = self
-            .http
-            .get(format!("{}/api/topics/{id}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let topic = v.get("topic").cloned().unwrap_or(v);
-        serde_json::from_value(topic["status"].clone()).unwrap()
-    }
+/// A topic's lifecycle status, as the admin service has it.
+async fn status(api: &AdminApi, id: i64) -> TopicStatus {
+    serde_json::from_value(api.topic(id).await["status"].clone()).unwrap()
 }
 
 fn start_producer(admin_url: &str, bootstrap: &str, producer_id: &str, log: &Path) -> Child {
@@ -570,7 +498,7 @@ async fn producer_fault_scenario(bootstrap: &str, replication_factor: i32) {
         wait_until(
             &format!("{name} active"),
             Duration::from_secs(30),
-            async || api.status(*id).await == TopicStatus::Active,
+            async || status(&api, *id).await == TopicStatus::Active,
         )
         .await;
     }
@@ -603,7 +531,7 @@ async fn producer_fault_scenario(bootstrap: &str, replication_factor: i32) {
 
     for ((name, id), before) in topics.iter().zip(&before_kill) {
         assert_eq!(
-            api.status(*id).await,
+            status(&api, *id).await,
             TopicStatus::Active,
             "{name} stays active"
         );

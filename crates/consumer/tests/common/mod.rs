@@ -9,15 +9,14 @@
 
 use std::time::Duration;
 
-use rand::Rng;
 use rdkafka::producer::FutureRecord;
 use serde_json::{Value, json};
-use streamhub_admin::{AdminConfig, AdminHandle, AdminService, Secret};
+use streamhub_admin::AdminHandle;
 use streamhub_consumer::SessionArgs;
 use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker};
 use streamhub_kafka::{KafkaConfig, TopicSpec};
+use streamhub_testkit::{AdminApi, admin_service};
 
-pub const ADMIN_PASSWORD: &str = "admin-password-1";
 pub const USER_PASSWORD: &str = "alice-password-1";
 
 pub struct World {
@@ -26,14 +25,12 @@ pub struct World {
     pub bootstrap: String,
     pub admin: AdminHandle,
     pub kafka: KafkaConfig,
-    pub http: reqwest::Client,
-    admin_token: String,
+    /// The admin API, signed in as `admin`.
+    pub api: AdminApi,
     _dir: tempfile::TempDir,
 }
 
-pub fn unique(prefix: &str) -> String {
-    format!("{prefix}_{:08x}", rand::thread_rng().r#gen::<u32>())
-}
+pub use streamhub_testkit::unique;
 
 impl World {
     pub async fn start() -> World {
@@ -48,32 +45,15 @@ impl World {
             }
         };
         let dir = tempfile::tempdir().unwrap();
-        let config = AdminConfig {
-            admin_password: Some(Secret::new(ADMIN_PASSWORD)),
-            ..AdminConfig::local(dir.path())
-        };
-        let admin = AdminService::start(config)
-            .await
-            .expect("admin service starts");
-        let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{}/api/auth/login", admin.url()))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let admin_token = login["token"].as_str().expect("admin token").to_owned();
+        let admin = admin_service(dir.path()).await;
+        let api = AdminApi::sign_in(admin.url()).await;
         let kafka = KafkaConfig::new(&bootstrap);
         World {
             broker,
             bootstrap,
             admin,
             kafka,
-            http,
-            admin_token,
+            api,
             _dir: dir,
         }
     }
@@ -94,36 +74,18 @@ impl World {
         SessionArgs::new("http://127.0.0.1:9".parse().unwrap(), &self.bootstrap).unwrap()
     }
 
-    async fn admin_call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let response = self
-            .http
-            .request(method, format!("{}{path}", self.admin.url()))
-            .bearer_auth(&self.admin_token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{path}: {status} {body}");
-        body
-    }
-
     pub async fn add_user(&self, name: &str) {
-        self.admin_call(
-            reqwest::Method::POST,
-            "/api/users",
-            json!({"username": name, "password": USER_PASSWORD, "role": "user"}),
-        )
-        .await;
+        self.api
+            .post(
+                "/api/users",
+                json!({"username": name, "password": USER_PASSWORD, "role": "user"}),
+            )
+            .await;
     }
 
     /// Requests a topic and returns its id; it stays pending.
     pub async fn pending_topic(&self, name: &str, partitions: i32) -> i64 {
-        let body = self
-            .admin_call(
-                reqwest::Method::POST,
-                "/api/topics",
+        let body = self.api.post("/api/topics",
                 json!({"name": name, "partitions": partitions, "description": format!("{name} for tests")}),
             )
             .await;
@@ -133,19 +95,13 @@ impl World {
     /// A topic that is active in the admin service and exists in Kafka.
     pub async fn active_topic(&self, name: &str, partitions: i32) -> i64 {
         let id = self.pending_topic(name, partitions).await;
-        self.admin_call(
-            reqwest::Method::POST,
-            &format!("/api/topics/{id}/approve"),
-            json!({}),
-        )
-        .await;
+        self.api
+            .post(&format!("/api/topics/{id}/approve"), json!({}))
+            .await;
         self.kafka_topic(name, partitions).await;
-        self.admin_call(
-            reqwest::Method::POST,
-            "/api/topics/activate_by_name",
-            json!({"topic_name": name}),
-        )
-        .await;
+        self.api
+            .post("/api/topics/activate_by_name", json!({"topic_name": name}))
+            .await;
         id
     }
 
@@ -160,21 +116,18 @@ impl World {
     }
 
     pub async fn deactivate(&self, id: i64) {
-        self.admin_call(
-            reqwest::Method::POST,
-            &format!("/api/topics/{id}/deactivate"),
-            json!({}),
-        )
-        .await;
+        self.api
+            .post(&format!("/api/topics/{id}/deactivate"), json!({}))
+            .await;
     }
 
     pub async fn subscribe_as_admin(&self, user: &str, topic: &str) {
-        self.admin_call(
-            reqwest::Method::POST,
-            "/api/subscriptions",
-            json!({"user_id": user, "topic_name": topic}),
-        )
-        .await;
+        self.api
+            .post(
+                "/api/subscriptions",
+                json!({"user_id": user, "topic_name": topic}),
+            )
+            .await;
     }
 
     /// Publishes envelopes with `seq` in `seqs`, one acknowledged message at a time.
@@ -205,7 +158,7 @@ impl World {
 }
 
 pub fn admin_token(world: &World) -> String {
-    world.admin_token.clone()
+    world.api.token().to_owned()
 }
 
 /// Publishes sequenced envelopes.

@@ -58,22 +58,22 @@ struct Copied {
 }
 
 impl Batch {
-    fn push(&mut self, message: &BorrowedMessage<'_>) {
-        let topic_name = message.topic();
-        let topic = match self.topics.iter().rposition(|t| t == topic_name) {
+    /// Copies a message in; [`Batch::records`] gives it back as it came.
+    fn push(&mut self, record: &Record<'_>) {
+        let topic = match self.topics.iter().rposition(|t| t == record.topic) {
             Some(i) => i,
             None => {
-                self.topics.push(topic_name.to_owned());
+                self.topics.push(record.topic.to_owned());
                 self.topics.len() - 1
             }
         };
-        let key = message.key().map(|k| self.copy(k));
-        let value = message.payload().map(|v| self.copy(v));
+        let key = record.key.map(|k| self.copy(k));
+        let value = record.value.map(|v| self.copy(v));
         self.messages.push(Copied {
             topic,
-            partition: message.partition(),
-            offset: message.offset(),
-            timestamp_ms: message.timestamp().to_millis(),
+            partition: record.partition,
+            offset: record.offset,
+            timestamp_ms: record.timestamp_ms,
             key,
             value,
         });
@@ -167,7 +167,7 @@ async fn fetch(consumer: &StreamConsumer, tx: &mpsc::Sender<Fetched>, stop: &Can
         };
         match next {
             Some(Ok(message)) => {
-                batch.push(&message);
+                batch.push(&record_of(&message));
                 if batch.is_full() && !hand_over(&mut batch, tx, stop).await {
                     return;
                 }
@@ -189,6 +189,17 @@ async fn fetch(consumer: &StreamConsumer, tx: &mpsc::Sender<Fetched>, stop: &Can
     }
 }
 
+fn record_of<'a>(message: &'a BorrowedMessage<'_>) -> Record<'a> {
+    Record {
+        topic: message.topic(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key(),
+        timestamp_ms: message.timestamp().to_millis(),
+        value: message.payload(),
+    }
+}
+
 /// Sends the batch unless it is empty, leaving an empty one; `false` as [`send`].
 async fn hand_over(
     batch: &mut Batch,
@@ -203,5 +214,67 @@ async fn send(tx: &mpsc::Sender<Fetched>, stop: &CancellationToken, item: Fetche
     match select(Box::pin(tx.send(item)), Box::pin(stop.cancelled())).await {
         Either::Left((sent, _)) => sent.is_ok(),
         Either::Right(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record<'a>(
+        topic: &'a str,
+        offset: i64,
+        key: Option<&'a [u8]>,
+        value: Option<&'a [u8]>,
+    ) -> Record<'a> {
+        Record {
+            topic,
+            partition: (offset % 3) as i32,
+            offset,
+            key,
+            timestamp_ms: (offset % 2 == 0).then_some(1_796_000_000_000 + offset),
+            value,
+        }
+    }
+
+    #[test]
+    fn a_batch_gives_back_what_was_copied_in_in_order() {
+        let values: Vec<Vec<u8>> = (0..6)
+            .map(|i| format!("{{\"n\":{i}}}").into_bytes())
+            .collect();
+        let sent = [
+            record("sensor", 0, Some(b"k0"), Some(&values[0])),
+            record("sensor", 1, None, Some(&values[1])),
+            record("weather", 2, Some(b""), None),
+            record("sensor", 3, Some(b"k3"), Some(b"")),
+            record("weather", 4, Some(b"k4"), Some(&values[4])),
+        ];
+        let mut batch = Batch::default();
+        assert!(batch.is_empty());
+        for r in &sent {
+            batch.push(r);
+        }
+        assert_eq!(
+            batch.topics,
+            ["sensor", "weather"],
+            "topic names are kept once"
+        );
+        let back: Vec<Record<'_>> = batch.records().collect();
+        assert_eq!(back, sent);
+    }
+
+    #[test]
+    fn a_batch_is_full_at_its_message_or_byte_bound() {
+        let mut batch = Batch::default();
+        for offset in 0..BATCH_MESSAGES as i64 {
+            assert!(!batch.is_full());
+            batch.push(&record("t", offset, None, Some(b"{}")));
+        }
+        assert!(batch.is_full());
+
+        let big = vec![b'x'; BATCH_BYTES];
+        let mut batch = Batch::default();
+        batch.push(&record("t", 0, None, Some(&big)));
+        assert!(batch.is_full(), "one large message fills a batch");
     }
 }

@@ -22,7 +22,7 @@ pub enum Format {
 }
 
 /// A consumed message, independent of the Kafka client.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Record<'a> {
     pub topic: &'a str,
     pub partition: i32,

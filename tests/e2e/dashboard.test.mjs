@@ -247,7 +247,17 @@ test('an admin drives a topic through its life on a live page', async (t) => {
   await t.test('the overview charts show the topic', async () => {
     await goTo(admin, 'overview');
     await admin.waitForSelector(`#chart-rate-legend [data-topic="${TOPIC}"]`, { timeout: LIVE_TIMEOUT });
-    await admin.waitForSelector('#chart-rate svg path.line', { timeout: LIVE_TIMEOUT });
+    // The topic's line has at least two measured points and its latest rate is above zero.
+    // (Not a visibility check: a steady rate draws a flat line, whose box has no height.)
+    await admin.waitForFunction(
+      (name) => {
+        const line = document.querySelector(`#chart-rate svg g[data-series="${name}"] path.line`);
+        const latest = document.querySelector(`#chart-rate-legend [data-topic="${name}"] b`);
+        return line && / L/.test(line.getAttribute('d')) && latest && parseFloat(latest.textContent) > 0;
+      },
+      TOPIC,
+      { timeout: LIVE_TIMEOUT },
+    );
     await admin.waitForSelector('#chart-totals svg rect.bar');
     await admin.waitForFunction(() => /^\d/.test(document.querySelector('#stat-messages').textContent));
     assert.equal(await admin.isVisible('#kafka-banner'), false, 'Kafka figures are on under streamhub up');

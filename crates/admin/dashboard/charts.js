@@ -114,7 +114,7 @@ const Charts = (() => {
       const pts = s.points.filter(([t]) => t >= start);
       if (pts.length === 0) continue;
       const d = pts.map(([t, v], i) => (i ? 'L' : 'M') + x(t).toFixed(1) + ' ' + y(v).toFixed(1)).join(' ');
-      const g = svgEl('g', { class: cls }, svg);
+      const g = svgEl('g', { class: cls, 'data-series': s.name }, svg);
       if (pts.length > 1) {
         const area = d + ` L${x(pts[pts.length - 1][0]).toFixed(1)} ${y(0)} L${x(pts[0][0]).toFixed(1)} ${y(0)} Z`;
         svgEl('path', { d: area, class: 'area', fill: 'currentColor' }, g);

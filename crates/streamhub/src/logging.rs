@@ -2,6 +2,7 @@
 //! people or JSON for log shippers, on stderr and, for the producer's `--log-file`, also
 //! appended to a file (like the seed's producer.log).
 
+use std::io::IsTerminal;
 use std::path::Path;
 
 use tracing_subscriber::layer::SubscriberExt;
@@ -24,7 +25,10 @@ pub enum LogFormat {
 pub fn init(format: LogFormat, file: Option<&Path>) -> anyhow::Result<()> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: a log redirected to a file stays plain text.
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(colours_on_stderr())
+        .with_writer(std::io::stderr);
     let stderr = match format {
         LogFormat::Text => stderr.boxed(),
         LogFormat::Json => stderr.json().boxed(),
@@ -48,4 +52,9 @@ pub fn init(format: LogFormat, file: Option<&Path>) -> anyhow::Result<()> {
         .with(file)
         .try_init()
         .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))
+}
+
+/// Whether stderr is a terminal and `NO_COLOR` (no-color.org) is unset.
+fn colours_on_stderr() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }

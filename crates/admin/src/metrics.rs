@@ -90,8 +90,40 @@ pub struct TopicTotal {
     pub total_messages: i64,
 }
 
-/// Figures of the last Kafka round, per application state (tests run several at once).
-static FIGURES_CACHE: LazyLock<Mutex<HashMap<usize, (Instant, TopicFigures)>>> =
+/// How long a good answer stands in for a failed Kafka round. A round that misses its
+/// bound once (a busy machine, a leader moving) does not turn every open dashboard's
+/// figures off; a Kafka that stays away does, once this has passed.
+const FIGURES_GRACE: Duration = Duration::from_secs(10);
+
+/// Per application state (tests run several at once): the last answer given, and the
+/// last one Kafka gave.
+#[derive(Default)]
+struct CachedFigures {
+    latest: Option<(Instant, TopicFigures)>,
+    good: Option<(Instant, TopicFigures)>,
+}
+
+impl CachedFigures {
+    /// Records a fresh round read at `now` and returns the answer to give: the round
+    /// itself, or when it failed, the last good answer if it is younger than the grace.
+    /// That answer keeps its own timestamp, so a page sees the same answer again and
+    /// measures no rate from it.
+    fn answer(&mut self, fresh: TopicFigures, now: Instant) -> TopicFigures {
+        let answer = if fresh.enabled {
+            self.good = Some((now, fresh.clone()));
+            fresh
+        } else {
+            match &self.good {
+                Some((at, good)) if now.duration_since(*at) < FIGURES_GRACE => good.clone(),
+                _ => fresh,
+            }
+        };
+        self.latest = Some((now, answer.clone()));
+        answer
+    }
+}
+
+static FIGURES_CACHE: LazyLock<Mutex<HashMap<usize, CachedFigures>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
 /// `GET /api/metrics/topics`, for every signed-in principal.
@@ -118,16 +150,22 @@ async fn topic_figures(
     let key = Arc::as_ptr(&state.inner) as usize;
     // Held across the Kafka round, so concurrent requests wait for one answer.
     let mut cache = FIGURES_CACHE.lock().await;
-    if let Some((at, figures)) = cache.get(&key)
+    if let Some((at, figures)) = cache.get(&key).and_then(|c| c.latest.as_ref())
         && at.elapsed() < FIGURES_TTL
     {
         return Ok(Json(figures.clone()));
     }
     let names = kafka_topic_names(&state).await?;
-    let figures = read_topic_figures(cluster.as_ref(), &names).await;
-    cache.retain(|_, (at, _)| at.elapsed() < FIGURES_TTL * 60);
-    cache.insert(key, (Instant::now(), figures.clone()));
-    Ok(Json(figures))
+    let fresh = read_topic_figures(cluster.as_ref(), &names).await;
+    // States of services that stopped are dropped once nobody asked for a minute.
+    cache.retain(|_, c| {
+        c.latest
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < FIGURES_TTL * 60)
+    });
+    Ok(Json(
+        cache.entry(key).or_default().answer(fresh, Instant::now()),
+    ))
 }
 
 /// Topics that exist in Kafka: the producer created them before activating.
@@ -744,6 +782,32 @@ mod tests {
                 .collect(),
             timestamp: DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap(),
         }
+    }
+
+    #[test]
+    fn a_failed_round_gives_the_last_good_answer_for_the_grace_only() {
+        let start = Instant::now();
+        let good = figures_at(0, &[("sensor", 100)]);
+        let failed = TopicFigures {
+            enabled: false,
+            note: Some("Kafka did not answer within 3 seconds".into()),
+            topics: Vec::new(),
+            timestamp: good.timestamp + chrono::Duration::seconds(5),
+        };
+        let mut cache = CachedFigures::default();
+        // Nothing good yet: the failure is the answer.
+        assert!(!cache.answer(failed.clone(), start).enabled);
+        assert!(cache.answer(good.clone(), start).enabled);
+        // Within the grace: the good answer, with its own timestamp.
+        let within = cache.answer(failed.clone(), start + FIGURES_GRACE / 2);
+        assert!(within.enabled);
+        assert_eq!(within.timestamp, good.timestamp);
+        assert_eq!(within.topics[0].total_messages, 100);
+        assert_eq!(cache.latest.as_ref().unwrap().1.timestamp, good.timestamp);
+        // Past it: Kafka figures are off, and the note says why.
+        let past = cache.answer(failed.clone(), start + FIGURES_GRACE);
+        assert!(!past.enabled);
+        assert_eq!(past.note, failed.note);
     }
 
     #[test]

@@ -224,6 +224,44 @@ async fn produce_sequenced(
     out
 }
 
+/// Starts [`produce_sequenced`] in the background and returns once a third of the `n`
+/// messages are acknowledged: the moment the fault tests strike. Returns the production
+/// and the running count of acknowledgements.
+async fn production_under_way(
+    kafka: &KafkaConfig,
+    topic: &str,
+    n: u64,
+    per_second: u64,
+) -> (tokio::task::JoinHandle<Produced>, Arc<AtomicU64>) {
+    let acked = Arc::new(AtomicU64::new(0));
+    let production = tokio::spawn({
+        let (kafka, topic, acked) = (kafka.clone(), topic.to_owned(), Arc::clone(&acked));
+        async move { produce_sequenced(&kafka, &topic, n, per_second, acked).await }
+    });
+    wait_until(
+        "a third of the messages acknowledged",
+        Duration::from_secs(60),
+        async || acked.load(Ordering::Relaxed) >= n / 3,
+    )
+    .await;
+    (production, acked)
+}
+
+impl Produced {
+    /// "N acknowledged, M failed (first: seq S: reason)".
+    fn summary(&self) -> String {
+        format!(
+            "{} acknowledged, {} failed{}",
+            self.acknowledged.len(),
+            self.failed.len(),
+            self.failed
+                .first()
+                .map(|(s, e)| format!(" (first: seq {s}: {e})"))
+                .unwrap_or_default()
+        )
+    }
+}
+
 /// Waits until `check` holds, polling; panics with `what` after `within`.
 async fn wait_until(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
     let start = Instant::now();
@@ -332,17 +370,7 @@ async fn embedded_broker_sigkill_loses_no_acknowledged_message() {
         .await
         .expect("create topic");
 
-    let acked = Arc::new(AtomicU64::new(0));
-    let production = tokio::spawn({
-        let (kafka, topic, acked) = (kafka.clone(), topic.clone(), Arc::clone(&acked));
-        async move { produce_sequenced(&kafka, &topic, MESSAGES, 4_000, acked).await }
-    });
-    wait_until(
-        "a third of the messages acknowledged",
-        Duration::from_secs(60),
-        async || acked.load(Ordering::Relaxed) >= MESSAGES / 3,
-    )
-    .await;
+    let (production, acked) = production_under_way(&kafka, &topic, MESSAGES, 4_000).await;
     sigkill(&mut broker);
     let at_kill = acked.load(Ordering::Relaxed);
     eprintln!("broker killed with SIGKILL after {at_kill} acknowledgements");
@@ -353,16 +381,7 @@ async fn embedded_broker_sigkill_loses_no_acknowledged_message() {
         .await
         .expect("production ends")
         .unwrap();
-    eprintln!(
-        "{} acknowledged, {} failed{}",
-        produced.acknowledged.len(),
-        produced.failed.len(),
-        produced
-            .failed
-            .first()
-            .map(|(s, e)| format!(" (first: seq {s}: {e})"))
-            .unwrap_or_default()
-    );
+    eprintln!("{}", produced.summary());
     assert!(
         produced.acknowledged.len() as u64 > at_kill,
         "production went on after the restart"
@@ -685,17 +704,7 @@ async fn apache_kafka_broker_sigkill_loses_no_acknowledged_message() {
         })
     };
 
-    let acked = Arc::new(AtomicU64::new(0));
-    let production = tokio::spawn({
-        let (kafka, topic, acked) = (kafka.clone(), topic.clone(), Arc::clone(&acked));
-        async move { produce_sequenced(&kafka, &topic, MESSAGES, 2_000, acked).await }
-    });
-    wait_until(
-        "a third of the messages acknowledged",
-        Duration::from_secs(60),
-        async || acked.load(Ordering::Relaxed) >= MESSAGES / 3,
-    )
-    .await;
+    let (production, acked) = production_under_way(&kafka, &topic, MESSAGES, 2_000).await;
     // The leader of partition 0: its partitions must move to another broker.
     let victim = tokio::task::spawn_blocking({
         let (kafka, topic) = (kafka.clone(), topic.clone());
@@ -721,15 +730,9 @@ async fn apache_kafka_broker_sigkill_loses_no_acknowledged_message() {
         .expect("production ends")
         .unwrap();
     eprintln!(
-        "production ended {:?} after the kill: {} acknowledged, {} failed{}",
+        "production ended {:?} after the kill: {}",
         killed_at.elapsed(),
-        produced.acknowledged.len(),
-        produced.failed.len(),
-        produced
-            .failed
-            .first()
-            .map(|(s, e)| format!(" (first: seq {s}: {e})"))
-            .unwrap_or_default()
+        produced.summary()
     );
 
     // Every acknowledged seq reaches the live consumer.

@@ -17,6 +17,15 @@ pub struct AdminArgs {
     /// Metadata store: `postgres://…`, `sqlite://<path>` or a file path. Defaults to `<data-dir>/streamhub.db`.
     #[arg(long, env = "DATABASE_URL")]
     pub database: Option<String>,
+    /// Connections to PostgreSQL this instance keeps at most (one of them listens for the
+    /// other instances' events). SQLite ignores it.
+    #[arg(
+        long,
+        env = "STREAMHUB_DATABASE_POOL",
+        default_value_t = streamhub_store::DEFAULT_POOL_SIZE,
+        value_parser = clap::value_parser!(u32).range(2..=10_000)
+    )]
+    pub database_pool: u32,
     /// Directory for streamhub's files.
     #[arg(long, env = "STREAMHUB_DATA_DIR", default_value = "./streamhub-data")]
     pub data_dir: PathBuf,
@@ -85,6 +94,7 @@ impl AdminArgs {
         AdminConfig {
             listen: self.listen,
             database,
+            database_pool: self.database_pool,
             producer_secret: self.producer_secret,
             admin_password: self.admin_password,
             token_ttl: self.token_ttl,
@@ -123,6 +133,8 @@ pub struct AdminConfig {
     pub listen: String,
     /// `postgres://…`, `sqlite://<path>` or a file path.
     pub database: String,
+    /// Most connections to PostgreSQL.
+    pub database_pool: u32,
     pub producer_secret: Option<Secret>,
     pub admin_password: Option<Secret>,
     pub token_ttl: Duration,
@@ -144,6 +156,7 @@ impl AdminConfig {
         AdminConfig {
             listen: "127.0.0.1:0".into(),
             database: format!("sqlite://{}", data_dir.join("streamhub.db").display()),
+            database_pool: streamhub_store::DEFAULT_POOL_SIZE,
             producer_secret: None,
             admin_password: None,
             token_ttl: Duration::from_secs(12 * 3600),
@@ -161,6 +174,7 @@ impl fmt::Debug for AdminConfig {
         f.debug_struct("AdminConfig")
             .field("listen", &self.listen)
             .field("database", &self.database)
+            .field("database_pool", &self.database_pool)
             .field("producer_secret", &self.producer_secret)
             .field("admin_password", &self.admin_password)
             .field("token_ttl", &self.token_ttl)
@@ -307,6 +321,24 @@ mod tests {
         );
         assert_eq!(config.limits.login_failures_per_user, 0);
         assert_eq!(config.limits.request_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn the_database_pool_is_bounded() {
+        use clap::Parser;
+        let pool = |args: &[&str]| {
+            Cli::try_parse_from(["streamhub"].iter().chain(args))
+                .map(|cli| cli.admin.into_config().database_pool)
+        };
+        if std::env::var_os("STREAMHUB_DATABASE_POOL").is_none() {
+            assert_eq!(pool(&[]).unwrap(), streamhub_store::DEFAULT_POOL_SIZE);
+        }
+        assert_eq!(pool(&["--database-pool", "40"]).unwrap(), 40);
+        for bad in ["1", "0", "-3", "many"] {
+            let flag = format!("--database-pool={bad}");
+            let err = pool(&[&flag]).unwrap_err().to_string();
+            assert!(err.contains("--database-pool"), "{bad}: {err}");
+        }
     }
 
     #[test]

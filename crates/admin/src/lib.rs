@@ -275,7 +275,7 @@ impl AdminService {
     /// Opens the store, creates the first admin if needed, binds `config.listen` and
     /// serves in a task. Port 0 picks a free port: see [`AdminHandle::url`].
     pub async fn start(config: AdminConfig) -> anyhow::Result<AdminHandle> {
-        let store = streamhub_store::open(&config.database)
+        let store = streamhub_store::open_with_pool(&config.database, config.database_pool)
             .await
             .with_context(|| format!("cannot open the metadata store {}", config.database))?;
         let state = AppState::new(

@@ -282,12 +282,23 @@ pub trait Store: Send + Sync + 'static {
     fn events(&self) -> &EventBus;
 }
 
+/// Connections to PostgreSQL one service instance keeps at most, unless told otherwise.
+pub const DEFAULT_POOL_SIZE: u32 = 16;
+
 /// Opens the store a `--database` value names: `postgres://…` or `postgresql://…` (an
 /// existing database), or `sqlite://<path>`, `sqlite:<path>` or a plain file path (created
 /// with its directory). Applies migrations.
 pub async fn open(database: &str) -> Result<Arc<dyn Store>> {
+    open_with_pool(database, DEFAULT_POOL_SIZE).await
+}
+
+/// [`open`], with at most `pool_size` connections to PostgreSQL. SQLite ignores it: it has
+/// one writer connection and readers as needed.
+pub async fn open_with_pool(database: &str, pool_size: u32) -> Result<Arc<dyn Store>> {
     if database.starts_with("postgres://") || database.starts_with("postgresql://") {
-        return Ok(Arc::new(PostgresStore::open(database).await?));
+        return Ok(Arc::new(
+            PostgresStore::open_with_pool(database, pool_size).await?,
+        ));
     }
     let path = database
         .strip_prefix("sqlite://")

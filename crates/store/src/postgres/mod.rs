@@ -41,7 +41,6 @@ const MIGRATION_LOCK: i64 = 0x5354_5245_414d_4855; // "STREAMHU"
 const EVENT_CHANNEL: &str = "streamhub_events";
 /// NOTIFY refuses payloads of 8000 bytes or more.
 const MAX_NOTIFY_PAYLOAD: usize = 7900;
-const MAX_CONNECTIONS: u32 = 16;
 const NOTIFY_BATCH: usize = 256;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const UNIQUE_VIOLATION: &str = "23505";
@@ -301,14 +300,25 @@ impl PostgresStore {
     /// Connects to the database a `postgres://` or `postgresql://` URL names, applies
     /// migrations and starts listening for other instances' events.
     pub async fn open(url: &str) -> Result<PostgresStore> {
-        let options = PgConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
-        Self::open_with(options).await
+        Self::open_with_pool(url, crate::DEFAULT_POOL_SIZE).await
     }
 
-    pub async fn open_with(options: PgConnectOptions) -> Result<PostgresStore> {
+    /// [`PostgresStore::open`] with at most `pool_size` connections (at least 2: one
+    /// listens for the other instances' events).
+    pub async fn open_with_pool(url: &str, pool_size: u32) -> Result<PostgresStore> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+        Self::open_with(options, pool_size).await
+    }
+
+    pub async fn open_with(options: PgConnectOptions, pool_size: u32) -> Result<PostgresStore> {
+        if pool_size < 2 {
+            return Err(StoreError::Invalid(format!(
+                "a PostgreSQL pool needs at least 2 connections, not {pool_size}"
+            )));
+        }
         let pool = PgPoolOptions::new()
-            .max_connections(MAX_CONNECTIONS)
+            .max_connections(pool_size)
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options)
             .await

@@ -135,9 +135,41 @@ async fn reopening_keeps_everything_and_does_not_reapply_migrations() {
 }
 
 #[tokio::test]
-async fn a_bad_url_is_refused_as_invalid() {
+async fn a_bad_url_or_pool_size_is_refused_as_invalid() {
     let err = PostgresStore::open("postgres://[::1").await.unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+    let err = PostgresStore::open_with_pool("postgres://127.0.0.1:1/x", 1)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Invalid(_)), "{err:?}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn the_pool_size_bounds_the_connections_to_the_database() {
+    let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
+    // Two: the event listener's and one for queries, which six queries then share.
+    let store = PostgresStore::open_with_pool(&url, 2).await.unwrap();
+    let mut queries = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let pool = store.pool().clone();
+        queries.spawn(async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM pg_stat_activity, pg_sleep(0.1) \
+                 WHERE datname = current_database()",
+            )
+            .fetch_one(&pool)
+            .await
+        });
+    }
+    let seen: Vec<i64> = queries
+        .join_all()
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
+    assert_eq!(seen.len(), 6);
+    assert!(seen.iter().all(|&n| n <= 2), "connections seen: {seen:?}");
 }
 
 #[tokio::test]

@@ -78,12 +78,6 @@ impl AppState {
         self.inner.events.subscribe()
     }
 
-    /// Sends an event to every open stream, here and on instances sharing the store;
-    /// call after the change committed.
-    pub(crate) fn publish(&self, event: Event) {
-        self.inner.events.publish(event);
-    }
-
     /// Ends the open event streams (graceful shutdown waits for them otherwise).
     pub fn close_event_streams(&self) {
         self.inner.shutdown.cancel();

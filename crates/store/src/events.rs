@@ -1,12 +1,16 @@
 //! Fan-out of live [`Event`]s to every service instance that shares one store.
 //!
-//! Subscribers of this process get an event as soon as it is published, without a round
-//! trip to the database. An engine shared by several processes (PostgreSQL) also hands
-//! each event to a relay that passes it to the other instances, which feed it into their
-//! own local channel: every subscriber sees each event once.
+//! The store announces each change it commits: the event is delivered to this process's
+//! subscribers right after the commit, without a round trip to the database. An engine
+//! shared by several processes (PostgreSQL) also announces it to the other instances inside
+//! the change's own transaction (a NOTIFY is delivered when its transaction commits, and
+//! never if it rolls back); each instance feeds what it hears into its local channel. So
+//! every subscriber sees each committed change once, and an instance that dies right after
+//! a commit has still told the others.
 
-use streamhub_model::api::Event;
-use tokio::sync::{broadcast, mpsc};
+use streamhub_model::Action;
+use streamhub_model::api::{Event, Subscription, Topic};
+use tokio::sync::broadcast;
 
 /// Events a slow subscriber may fall behind by before it misses some.
 const LOCAL_BUFFER: usize = 1024;
@@ -14,42 +18,39 @@ const LOCAL_BUFFER: usize = 1024;
 #[derive(Clone, Debug)]
 pub struct EventBus {
     local: broadcast::Sender<Event>,
-    relay: Option<mpsc::UnboundedSender<Event>>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        let (local, _) = broadcast::channel(LOCAL_BUFFER);
+        EventBus { local }
+    }
 }
 
 impl EventBus {
-    /// A bus for this process only.
-    pub fn local() -> Self {
-        let (local, _) = broadcast::channel(LOCAL_BUFFER);
-        EventBus { local, relay: None }
-    }
-
-    /// A bus that also hands every published event to `relay`, for other processes.
-    pub(crate) fn relayed(relay: mpsc::UnboundedSender<Event>) -> Self {
-        EventBus {
-            relay: Some(relay),
-            ..Self::local()
-        }
-    }
-
-    /// Live events, from this instance and (when the engine relays) from the others.
+    /// Live events, from this instance and (when the engine is shared) from the others.
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.local.subscribe()
     }
 
-    /// Sends an event to every subscriber; call after the change committed.
-    pub fn publish(&self, event: Event) {
-        if let Some(relay) = &self.relay {
-            // Closed only while the store shuts down: other instances miss nothing they
-            // would have been told about the data, which stays in the store.
-            let _ = relay.send(event.clone());
-        }
-        self.deliver_locally(event);
-    }
-
-    /// Feeds an event that another instance published to this instance's subscribers.
-    pub(crate) fn deliver_locally(&self, event: Event) {
+    /// Sends an event to this process's subscribers.
+    pub(crate) fn publish(&self, event: Event) {
         // No receiver is not an error: nobody is watching.
         let _ = self.local.send(event);
+    }
+}
+
+/// What a committed change announces; both engines build their events here.
+pub(crate) fn topic_event(action: Option<Action>, topic: &Topic) -> Event {
+    Event::Topic {
+        action,
+        topic: topic.clone(),
+    }
+}
+
+pub(crate) fn subscription_event(subscribed: bool, subscription: &Subscription) -> Event {
+    Event::Subscription {
+        subscribed,
+        subscription: subscription.clone(),
     }
 }

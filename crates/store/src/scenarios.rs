@@ -67,7 +67,7 @@ on_every_engine!(
     concurrent_creates_of_one_name_make_one_topic,
     concurrent_subscriptions_of_one_pair_make_one_row,
     concurrent_deletions_of_two_admins_keep_one,
-    published_events_reach_each_subscriber_once,
+    committed_changes_reach_each_subscriber_once,
 );
 
 fn new_topic(name: &str) -> NewTopic {
@@ -570,21 +570,66 @@ async fn concurrent_deletions_of_two_admins_keep_one(store: Arc<dyn Store>) {
     assert_eq!(store.counts().await.unwrap(), recount(&store).await);
 }
 
-async fn published_events_reach_each_subscriber_once(store: Arc<dyn Store>) {
+async fn committed_changes_reach_each_subscriber_once(store: Arc<dyn Store>) {
+    use streamhub_model::api::Event;
+    let mut first = store.events().subscribe();
+    let mut second = store.events().subscribe();
+    let mut expected = Vec::new();
+
     let topic = store
         .create_topic("alice", new_topic("announced"))
         .await
         .unwrap();
-    let mut first = store.events().subscribe();
-    let mut second = store.events().subscribe();
-    let event = streamhub_model::api::Event::Topic {
+    expected.push(Event::Topic {
         action: None,
-        topic,
-    };
-    store.events().publish(event.clone());
+        topic: topic.clone(),
+    });
+    let id = TopicRef::Id(topic.topic_id);
+    // Refused and repeated changes commit nothing and announce nothing.
+    store
+        .subscribe("admin", "bob", "announced")
+        .await
+        .unwrap_err();
+    for action in [Action::Approve, Action::Approve, Action::Activate] {
+        let outcome = store
+            .transition("admin", id.clone(), action, None)
+            .await
+            .unwrap();
+        if outcome.changed() {
+            expected.push(Event::Topic {
+                action: Some(action),
+                topic: outcome.topic,
+            });
+        }
+    }
+    let subscribed = store.subscribe("admin", "bob", "announced").await.unwrap();
+    assert!(subscribed.created);
+    expected.push(Event::Subscription {
+        subscribed: true,
+        subscription: subscribed.subscription,
+    });
+    assert!(
+        !store
+            .subscribe("admin", "bob", "announced")
+            .await
+            .unwrap()
+            .created
+    );
+    let unsubscribed = store
+        .unsubscribe("admin", "bob", "announced")
+        .await
+        .unwrap();
+    expected.push(Event::Subscription {
+        subscribed: false,
+        subscription: unsubscribed,
+    });
+
+    assert_eq!(expected.len(), 5);
     for receiver in [&mut first, &mut second] {
-        assert_eq!(receiver.recv().await.unwrap(), event);
-        // Nothing else arrives: the engine's relay does not echo the event back.
+        for event in &expected {
+            assert_eq!(&receiver.recv().await.unwrap(), event);
+        }
+        // Nothing else arrives: in particular no echo of its own notification.
         let again =
             tokio::time::timeout(std::time::Duration::from_millis(300), receiver.recv()).await;
         assert!(again.is_err(), "a second delivery: {again:?}");

@@ -3,7 +3,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
 use streamhub_model::Role;
-use streamhub_model::api::{ErrorBody, Event, Message, Subscription, SubscriptionRequest};
+use streamhub_model::api::{ErrorBody, Message, Subscription, SubscriptionRequest};
 use streamhub_store::SubscriptionFilter;
 
 use crate::auth::Principal;
@@ -101,10 +101,6 @@ pub async fn subscribe(
         ));
     }
     tracing::info!(user = %user_id, topic = %req.topic_name, by = %principal.username, "subscribed");
-    state.publish(Event::Subscription {
-        subscribed: true,
-        subscription: outcome.subscription,
-    });
     Ok((
         StatusCode::CREATED,
         JsonBody(Message {
@@ -133,15 +129,11 @@ pub async fn unsubscribe(
     Json(req): Json<SubscriptionRequest>,
 ) -> Result<JsonBody<Message>, ApiError> {
     let user_id = principal.acting_for(given(req.user_id))?;
-    let subscription = state
+    state
         .store()
         .unsubscribe(&principal.username, &user_id, &req.topic_name)
         .await?;
     tracing::info!(user = %user_id, topic = %req.topic_name, by = %principal.username, "unsubscribed");
-    state.publish(Event::Subscription {
-        subscribed: false,
-        subscription,
-    });
     Ok(JsonBody(Message {
         message: "Subscription removed successfully".into(),
         topic_id: None,

@@ -3,8 +3,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
 use streamhub_model::api::{
-    ActivateByName, ActiveTopic, CreateTopic, ErrorBody, Event, KafkaFigures, Message, RejectTopic,
-    Topic,
+    ActivateByName, ActiveTopic, CreateTopic, ErrorBody, KafkaFigures, Message, RejectTopic, Topic,
 };
 use streamhub_model::{Action, DataType, Role, TopicStatus};
 use streamhub_store::{NewTopic, TopicFilter, TopicRef};
@@ -112,10 +111,6 @@ pub async fn create(
         .await?;
     tracing::info!(topic = %topic.topic_name, topic_id = topic.topic_id, by = %principal.username, "topic requested");
     let topic_id = topic.topic_id;
-    state.publish(Event::Topic {
-        action: None,
-        topic,
-    });
     Ok((
         StatusCode::CREATED,
         JsonBody(Message {
@@ -226,12 +221,7 @@ async fn apply(
             topic = %outcome.topic.topic_name, topic_id, %action, from = %outcome.from,
             to = %outcome.topic.status, by = %principal.username, "topic changed"
         );
-        let message = done.to_owned();
-        state.publish(Event::Topic {
-            action: Some(action),
-            topic: outcome.topic,
-        });
-        message
+        done.to_owned()
     } else {
         format!("Topic is already {}", outcome.topic.status)
     };

@@ -9,12 +9,15 @@
 //! Locks are always taken in the same order (topic or user rows, then counters in name
 //! order), so transactions never deadlock each other.
 //!
-//! Events: each instance LISTENs on one channel and publishes with `pg_notify`, tagging
-//! the notification with its own id so it does not deliver its own events twice.
+//! Events: each change announces itself with `pg_notify` inside its own transaction, so
+//! the other instances hear of it exactly when it commits, even if this instance dies right
+//! after. Each instance LISTENs on one channel and tags its notifications with its own id
+//! so it does not deliver its own events twice.
 
 use std::hash::{BuildHasher, Hasher};
 use std::str::FromStr;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,9 +27,9 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow}
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use streamhub_model::api::{AuditEntry, Event, Subscription, Topic, User};
 use streamhub_model::{Action, Role, TopicStatus, Transition};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::events::{subscription_event, topic_event};
 use crate::{
     AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
     SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
@@ -41,7 +44,6 @@ const MIGRATION_LOCK: i64 = 0x5354_5245_414d_4855; // "STREAMHU"
 const EVENT_CHANNEL: &str = "streamhub_events";
 /// NOTIFY refuses payloads of 8000 bytes or more.
 const MAX_NOTIFY_PAYLOAD: usize = 7900;
-const NOTIFY_BATCH: usize = 256;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 const UNIQUE_VIOLATION: &str = "23505";
 
@@ -62,7 +64,11 @@ const USER_COLUMNS: &str = "username, role, created_at";
 pub struct PostgresStore {
     pool: PgPool,
     events: EventBus,
-    tasks: Vec<JoinHandle<()>>,
+    /// Tells this instance's notifications from the others'.
+    origin: u64,
+    /// Numbers this instance's notifications.
+    seq: AtomicU64,
+    listening: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -78,9 +84,7 @@ impl std::fmt::Debug for PostgresStore {
 
 impl Drop for PostgresStore {
     fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.listening.abort();
     }
 }
 
@@ -326,60 +330,41 @@ impl PostgresStore {
         migrate(&pool).await?;
 
         let origin = instance_id();
-        let (relay, outbox) = mpsc::unbounded_channel();
-        let events = EventBus::relayed(relay);
-        // Listening before the first request is served: an event another instance
-        // publishes once this returns reaches this one.
+        let events = EventBus::default();
+        // Listening before the first request is served: a change another instance
+        // commits once this returns reaches this one.
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(EVENT_CHANNEL).await?;
-        let tasks = vec![
-            tokio::spawn(notify_others(pool.clone(), origin, outbox)),
-            tokio::spawn(deliver_from_others(
-                pool.clone(),
-                origin,
-                listener,
-                events.clone(),
-            )),
-        ];
+        let listening = tokio::spawn(deliver_from_others(
+            pool.clone(),
+            origin,
+            listener,
+            events.clone(),
+        ));
         Ok(PostgresStore {
             pool,
             events,
-            tasks,
+            origin,
+            seq: AtomicU64::new(0),
+            listening,
         })
+    }
+
+    /// Announces `event` to the other instances as part of `tx`: PostgreSQL delivers the
+    /// notification when `tx` commits, and never if it rolls back.
+    async fn announce(&self, tx: &mut PgConnection, event: &Event) -> Result<()> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let payload = notice_payload(self.origin, seq, event.clone())?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(EVENT_CHANNEL)
+            .bind(payload)
+            .execute(tx)
+            .await?;
+        Ok(())
     }
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
-    }
-}
-
-/// Sends this instance's events to the others, in the order they were published; those
-/// published while the previous batch was being sent go together in one statement.
-async fn notify_others(pool: PgPool, origin: u64, mut outbox: mpsc::UnboundedReceiver<Event>) {
-    let mut batch = Vec::new();
-    let mut seq = 0u64;
-    while outbox.recv_many(&mut batch, NOTIFY_BATCH).await > 0 {
-        let sent = async {
-            let payloads = batch
-                .drain(..)
-                .map(|event| {
-                    seq += 1;
-                    notice_payload(origin, seq, event)
-                })
-                .collect::<Result<Vec<_>>>()?;
-            sqlx::query("SELECT pg_notify($1, payload) FROM UNNEST($2::TEXT[]) WITH ORDINALITY AS p(payload, n) ORDER BY n")
-                .bind(EVENT_CHANNEL)
-                .bind(payloads)
-                .execute(&pool)
-                .await?;
-            Ok::<_, StoreError>(())
-        }
-        .await;
-        batch.clear();
-        if let Err(e) = sent {
-            // The change itself is committed; other instances show it at their next read.
-            tracing::warn!(error = %e, "cannot pass an event to other admin instances");
-        }
     }
 }
 
@@ -402,14 +387,14 @@ async fn deliver_from_others(pool: PgPool, origin: u64, mut listener: PgListener
                     continue;
                 }
                 if let Some(event) = notice.event {
-                    bus.deliver_locally(event);
+                    bus.publish(event);
                 } else if let Some(TopicNotice { action, topic_id }) = notice.topic {
                     let topic = match pool.acquire().await {
                         Ok(mut conn) => topic_by_id(&mut conn, topic_id).await,
                         Err(e) => Err(e.into()),
                     };
                     match topic {
-                        Ok(Some(topic)) => bus.deliver_locally(Event::Topic { action, topic }),
+                        Ok(Some(topic)) => bus.publish(Event::Topic { action, topic }),
                         Ok(None) => {}
                         Err(e) => tracing::warn!(error = %e, "cannot read the topic of an event"),
                     }
@@ -513,7 +498,10 @@ impl Store for PostgresStore {
             .await?
             .ok_or_else(|| StoreError::Backend("created topic vanished".into()))?;
         bump(&mut tx, &[(&status_counter(TopicStatus::Pending), 1)]).await?;
+        let event = topic_event(None, &topic);
+        self.announce(&mut tx, &event).await?;
         tx.commit().await?;
+        self.events.publish(event);
         Ok(topic)
     }
 
@@ -653,7 +641,10 @@ impl Store for PostgresStore {
             &[(&status_counter(from), -1), (&status_counter(to), 1)],
         )
         .await?;
+        let event = topic_event(Some(action), &topic);
+        self.announce(&mut tx, &event).await?;
         tx.commit().await?;
+        self.events.publish(event);
         Ok(TransitionOutcome {
             topic,
             transition: Transition::To(to),
@@ -717,10 +708,15 @@ impl Store for PostgresStore {
             .map(subscription_from_row)
             .transpose()?
             .ok_or_else(|| StoreError::Backend("subscription vanished".into()))?;
-        if created {
+        let event = created.then(|| subscription_event(true, &subscription));
+        if let Some(event) = &event {
             bump(&mut tx, &[("subscriptions", 1)]).await?;
+            self.announce(&mut tx, event).await?;
         }
         tx.commit().await?;
+        if let Some(event) = event {
+            self.events.publish(event);
+        }
         Ok(SubscribeOutcome {
             subscription,
             created,
@@ -772,7 +768,10 @@ impl Store for PostgresStore {
         )
         .await?;
         bump(&mut tx, &[("subscriptions", -1)]).await?;
+        let event = subscription_event(false, &subscription);
+        self.announce(&mut tx, &event).await?;
         tx.commit().await?;
+        self.events.publish(event);
         Ok(subscription)
     }
 

@@ -22,6 +22,7 @@ use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
 use streamhub_model::{Action, Role, TopicStatus, Transition};
 use tokio::sync::{Mutex, MutexGuard};
 
+use crate::events::{subscription_event, topic_event};
 use crate::{
     AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
     SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
@@ -262,7 +263,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers,
             next_reader: AtomicUsize::new(0),
-            events: EventBus::local(),
+            events: EventBus::default(),
             _db: db,
         })
     }
@@ -413,6 +414,7 @@ impl Store for SqliteStore {
             .await?
             .ok_or_else(|| StoreError::Backend("created topic vanished".into()))?;
         tx.commit().await?;
+        self.events.publish(topic_event(None, &topic));
         Ok(topic)
     }
 
@@ -553,6 +555,7 @@ impl Store for SqliteStore {
             .await?
             .ok_or_else(|| StoreError::Backend("updated topic vanished".into()))?;
         tx.commit().await?;
+        self.events.publish(topic_event(Some(action), &topic));
         Ok(TransitionOutcome {
             topic,
             transition: Transition::To(to),
@@ -619,6 +622,7 @@ impl Store for SqliteStore {
         .await?
         .ok_or_else(|| StoreError::Backend("created subscription vanished".into()))?;
         tx.commit().await?;
+        self.events.publish(subscription_event(true, &subscription));
         Ok(SubscribeOutcome {
             subscription,
             created: true,
@@ -665,6 +669,8 @@ impl Store for SqliteStore {
         )
         .await?;
         tx.commit().await?;
+        self.events
+            .publish(subscription_event(false, &subscription));
         Ok(subscription)
     }
 

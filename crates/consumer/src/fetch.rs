@@ -15,10 +15,10 @@ use futures::future::{Either, select};
 use futures::{FutureExt, StreamExt};
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::kafka;
 use crate::render::Record;
 
 /// Most messages in one batch.
@@ -167,7 +167,7 @@ async fn fetch(consumer: &StreamConsumer, tx: &mpsc::Sender<Fetched>, stop: &Can
         };
         match next {
             Some(Ok(message)) => {
-                batch.push(&record_of(&message));
+                batch.push(&kafka::record_of(&message));
                 if batch.is_full() && !hand_over(&mut batch, tx, stop).await {
                     return;
                 }
@@ -186,17 +186,6 @@ async fn fetch(consumer: &StreamConsumer, tx: &mpsc::Sender<Fetched>, stop: &Can
                 return;
             }
         }
-    }
-}
-
-fn record_of<'a>(message: &'a BorrowedMessage<'_>) -> Record<'a> {
-    Record {
-        topic: message.topic(),
-        partition: message.partition(),
-        offset: message.offset(),
-        key: message.key(),
-        timestamp_ms: message.timestamp().to_millis(),
-        value: message.payload(),
     }
 }
 

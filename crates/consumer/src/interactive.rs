@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::consumer::Consumer;
-use rdkafka::message::Message;
 use streamhub_model::api::ActiveTopic;
 use tokio_util::sync::CancellationToken;
 
@@ -16,7 +15,7 @@ use crate::admin_client::AdminError;
 use crate::kafka::{self, Progress};
 use crate::menu;
 use crate::read::commit_now;
-use crate::render::{Format, Palette, Record, Renderer};
+use crate::render::{Format, Palette, Renderer};
 use crate::session::{Session, SessionArgs, SignIn};
 
 /// How often the subscriptions are read again while consuming.
@@ -318,14 +317,7 @@ async fn consume(
             }
             next = consumer.recv() => match next {
                 Ok(message) => {
-                    let record = Record {
-                        topic: message.topic(),
-                        partition: message.partition(),
-                        offset: message.offset(),
-                        key: message.key(),
-                        timestamp_ms: message.timestamp().to_millis(),
-                        value: message.payload(),
-                    };
+                    let record = kafka::record_of(&message);
                     // Shown first, then stored: a crash between the two repeats the
                     // message, never loses it.
                     renderer.write(&mut stdout, &mut stderr, &record).context("cannot write to the terminal")?;

@@ -2,7 +2,22 @@
 
 use anyhow::Context;
 use rdkafka::consumer::StreamConsumer;
+use rdkafka::message::Message;
 pub use streamhub_kafka::{KafkaArgs, KafkaConfig};
+
+use crate::render::Record;
+
+/// A consumed message as the renderer takes it.
+pub(crate) fn record_of<M: Message>(message: &M) -> Record<'_> {
+    Record {
+        topic: message.topic(),
+        partition: message.partition(),
+        offset: message.offset(),
+        key: message.key(),
+        timestamp_ms: message.timestamp().to_millis(),
+        value: message.payload(),
+    }
+}
 
 /// Whether the consumer records its progress in the group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

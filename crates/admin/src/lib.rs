@@ -18,6 +18,7 @@ pub mod limits;
 pub mod metrics;
 mod openapi;
 mod state;
+mod topic_lists;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -6,6 +6,7 @@ use streamhub_store::{EventBus, Store};
 use tokio::sync::{Mutex, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
+use crate::topic_lists::TopicLists;
 use crate::{ClusterInfo, Secret};
 
 /// How many server-sent event streams may be open at once.
@@ -34,6 +35,7 @@ pub(crate) struct Inner {
     /// Cancelled when the service stops, which ends open event streams.
     pub shutdown: CancellationToken,
     pub kafka_stats: Mutex<Option<(Instant, KafkaFigures)>>,
+    pub topic_lists: TopicLists,
 }
 
 impl AppState {
@@ -56,6 +58,7 @@ impl AppState {
                 hashing: Semaphore::new(CONCURRENT_HASHES),
                 shutdown: CancellationToken::new(),
                 kafka_stats: Mutex::new(None),
+                topic_lists: TopicLists::default(),
             }),
         }
     }

@@ -223,6 +223,9 @@ pub trait Store: Send + Sync + 'static {
     async fn topic_by_name(&self, name: &str) -> Result<Topic>;
     /// Newest first.
     async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>>;
+    /// How many times topic rows were written, counted in the writing transaction by the
+    /// database itself: while it stays the same, so does every list of topics.
+    async fn topic_changes(&self) -> Result<i64>;
     /// Applies `action` through [`TopicStatus::apply`]. `reason` is kept for `Reject`.
     async fn transition(
         &self,

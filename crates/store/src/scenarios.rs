@@ -68,6 +68,7 @@ on_every_engine!(
     concurrent_subscriptions_of_one_pair_make_one_row,
     concurrent_deletions_of_two_admins_keep_one,
     committed_changes_reach_each_subscriber_once,
+    every_topic_write_counts_as_a_change_and_nothing_else_does,
 );
 
 fn new_topic(name: &str) -> NewTopic {
@@ -633,5 +634,52 @@ async fn committed_changes_reach_each_subscriber_once(store: Arc<dyn Store>) {
         let again =
             tokio::time::timeout(std::time::Duration::from_millis(300), receiver.recv()).await;
         assert!(again.is_err(), "a second delivery: {again:?}");
+    }
+}
+
+async fn every_topic_write_counts_as_a_change_and_nothing_else_does(store: Arc<dyn Store>) {
+    let changes = || async { store.topic_changes().await.unwrap() };
+    let before = changes().await;
+    let t = store
+        .create_topic("alice", new_topic("counted"))
+        .await
+        .unwrap();
+    let created = changes().await;
+    assert!(created > before, "{before} -> {created}");
+    let id = || TopicRef::Id(t.topic_id);
+
+    let mut last = created;
+    for action in [Action::Approve, Action::Activate] {
+        store.transition("admin", id(), action, None).await.unwrap();
+        let now = changes().await;
+        assert!(now > last, "{action:?}: {last} -> {now}");
+        last = now;
+    }
+    // What writes no topic row leaves the count alone: a repeated or refused request,
+    // a subscription, a user, a failed creation.
+    store
+        .transition("admin", id(), Action::Reject, None)
+        .await
+        .unwrap_err();
+    for action in [Action::Approve, Action::Activate] {
+        store.transition("admin", id(), action, None).await.unwrap();
+    }
+    store.subscribe("admin", "bob", "counted").await.unwrap();
+    store.unsubscribe("admin", "bob", "counted").await.unwrap();
+    store
+        .create_user("admin", "carol", "hash", Role::User)
+        .await
+        .unwrap();
+    store
+        .create_topic("alice", new_topic("counted"))
+        .await
+        .unwrap_err();
+    assert_eq!(changes().await, last);
+
+    for action in [Action::Deactivate, Action::Delete] {
+        store.transition("admin", id(), action, None).await.unwrap();
+        let now = changes().await;
+        assert!(now > last, "{action:?}: {last} -> {now}");
+        last = now;
     }
 }

@@ -1,6 +1,7 @@
 use axum::Json as JsonBody;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use streamhub_model::api::{
     ActivateByName, ActiveTopic, CreateTopic, ErrorBody, KafkaFigures, Message, RejectTopic, Topic,
@@ -11,6 +12,7 @@ use streamhub_store::{NewTopic, TopicFilter, TopicRef};
 use crate::auth::Principal;
 use crate::error::{ApiError, Json};
 use crate::state::AppState;
+use crate::topic_lists::{ListKey, TopicLists};
 
 const MAX_REASON_CHARS: usize = 1000;
 
@@ -28,16 +30,28 @@ pub struct ListQuery {
     offset: Option<i64>,
 }
 
+/// A list of topics asked for only if it changed since the copy the client holds.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Read from the headers by `TopicLists`; here for the document.
+pub struct IfNoneMatch {
+    /// The `ETag` of an earlier answer: 304 while the list is the same.
+    #[param(rename = "If-None-Match")]
+    if_none_match: Option<String>,
+}
+
 /// `GET /api/topics?status=&limit=&offset=`: every topic but deleted ones unless
 /// `status` asks for them, newest first.
 #[utoipa::path(
     get,
     path = "/topics",
     tag = "topics",
-    params(ListQuery),
+    params(ListQuery, IfNoneMatch),
     security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
     responses(
-        (status = 200, description = "Topics, newest first", body = Vec<Topic>),
+        (status = 200, description = "Topics, newest first", body = Vec<Topic>,
+            headers(("ETag" = String, description = "Changes whenever any topic changes"))),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
         (status = 422, description = "An unknown status, or limit or offset out of range", body = ErrorBody),
     ),
 )]
@@ -45,22 +59,29 @@ pub async fn list(
     State(state): State<AppState>,
     _principal: Principal,
     Query(q): Query<ListQuery>,
-) -> Result<JsonBody<Vec<Topic>>, ApiError> {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let status = q
         .status
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<TopicStatus>().map_err(ApiError::invalid))
         .transpose()?;
     let (limit, offset) = super::page(q.limit, q.offset)?;
-    let topics = state
-        .store()
-        .topics(&TopicFilter {
+    let key = ListKey {
+        endpoint: "topics",
+        status,
+        limit,
+        offset,
+    };
+    TopicLists::serve(&state, key, &headers, async || {
+        let filter = TopicFilter {
             status,
             limit,
             offset,
-        })
-        .await?;
-    Ok(JsonBody(topics))
+        };
+        Ok(state.store().topics(&filter).await?)
+    })
+    .await
 }
 
 /// `POST /api/topics`: any signed-in principal requests a topic; it starts pending.
@@ -170,22 +191,32 @@ pub async fn get(
     get,
     path = "/topics/active",
     tag = "topics",
+    params(IfNoneMatch),
     security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
-    responses((status = 200, description = "Active topics", body = Vec<ActiveTopic>)),
+    responses(
+        (status = 200, description = "Active topics", body = Vec<ActiveTopic>,
+            headers(("ETag" = String, description = "Changes whenever any topic changes"))),
+        (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+    ),
 )]
 pub async fn active(
     State(state): State<AppState>,
     _principal: Principal,
-) -> Result<JsonBody<Vec<ActiveTopic>>, ApiError> {
-    let topics = state
-        .store()
-        .topics(&TopicFilter {
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = ListKey {
+        endpoint: "topics/active",
+        status: Some(TopicStatus::Active),
+        limit: None,
+        offset: 0,
+    };
+    TopicLists::serve(&state, key, &headers, async || {
+        let filter = TopicFilter {
             status: Some(TopicStatus::Active),
             ..Default::default()
-        })
-        .await?;
-    Ok(JsonBody(
-        topics
+        };
+        let topics = state.store().topics(&filter).await?;
+        Ok(topics
             .into_iter()
             .map(|t| ActiveTopic {
                 topic_id: t.topic_id,
@@ -197,8 +228,9 @@ pub async fn active(
                 replication_factor: t.replication_factor,
                 rate_per_second: t.rate_per_second,
             })
-            .collect(),
-    ))
+            .collect::<Vec<_>>())
+    })
+    .await
 }
 
 /// Applies a lifecycle action and answers with the seed's message; a repeated request

@@ -29,7 +29,22 @@ impl Server {
     }
 
     pub async fn start_in(dir: TempDir) -> Server {
-        let handle = AdminService::start(config(&dir)).await.unwrap();
+        let config = config(&dir);
+        Self::start_with(dir, config).await
+    }
+
+    /// Another instance on `database`, which an earlier server may be using.
+    pub async fn start_on(database: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = AdminConfig {
+            database: database.to_owned(),
+            ..config(&dir)
+        };
+        Self::start_with(dir, config).await
+    }
+
+    async fn start_with(dir: TempDir, config: AdminConfig) -> Server {
+        let handle = AdminService::start(config).await.unwrap();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()

@@ -14,4 +14,5 @@ mod multi_instance;
 mod openapi;
 mod restart;
 mod tls;
+mod topic_lists;
 mod workflow;

@@ -7,38 +7,15 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use streamhub_admin::{AdminConfig, AdminService};
 use streamhub_store::postgres::testing::fresh_database_url;
 use tokio::sync::mpsc;
 
 use crate::common::*;
 
-async fn start_on(database: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let handle = AdminService::start(AdminConfig {
-        database: database.to_owned(),
-        ..config(&dir)
-    })
-    .await
-    .unwrap();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap();
-    let mut server = Server {
-        handle,
-        dir,
-        http,
-        admin: String::new(),
-    };
-    server.admin = server.login("admin", ADMIN_PASSWORD).await;
-    server
-}
-
 async fn two_instances() -> (Arc<Server>, Arc<Server>) {
     let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
-    let a = start_on(&url).await;
-    let b = start_on(&url).await;
+    let a = Server::start_on(&url).await;
+    let b = Server::start_on(&url).await;
     (Arc::new(a), Arc::new(b))
 }
 

@@ -37,7 +37,10 @@ use crate::{
 };
 
 /// Embedded migrations, applied in order at open; `schema_version` records each.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_topic_changes.sql")),
+];
 
 /// Held while migrating, so instances starting together migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x5354_5245_414d_4855; // "STREAMHU"
@@ -548,6 +551,13 @@ impl Store for PostgresStore {
             }
         };
         rows.iter().map(topic_from_row).collect()
+    }
+
+    async fn topic_changes(&self) -> Result<i64> {
+        sqlx::query_scalar("SELECT value FROM counters WHERE name = 'topics.changes'")
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::Backend("the topics.changes counter is missing".into()))
     }
 
     async fn transition(

@@ -31,7 +31,10 @@ use crate::{
 use rows::{audit_from_row, subscription_from_row, topic_from_row, ts, user_from_row};
 
 /// Embedded migrations, applied in order at open; `schema_version` records each.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_topic_changes.sql")),
+];
 
 const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -461,6 +464,17 @@ impl Store for SqliteStore {
                 .await
             }
         }
+    }
+
+    async fn topic_changes(&self) -> Result<i64> {
+        let mut conn = self.reader().await;
+        conn.opt(
+            "SELECT value FROM counters WHERE name = 'topics.changes'",
+            (),
+            |r| Ok(r.get::<i64>(0)?),
+        )
+        .await?
+        .ok_or_else(|| StoreError::Backend("the topics.changes counter is missing".into()))
     }
 
     async fn transition(

@@ -125,6 +125,32 @@ async fn every_read_connection_sees_each_commit_at_once() {
     }
 }
 
+/// A write by another process shows in the count of topic changes, which the
+/// database keeps: a copy of a topic list checked against it cannot go stale.
+#[tokio::test]
+async fn another_process_writing_a_topic_changes_the_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shared.db");
+    let a = SqliteStore::open(&path).await.unwrap();
+    let b = SqliteStore::open(&path).await.unwrap();
+    let before = a.topic_changes().await.unwrap();
+    let t = b
+        .create_topic("alice", new_topic("elsewhere"))
+        .await
+        .unwrap();
+    let created = a.topic_changes().await.unwrap();
+    assert!(created > before);
+    b.transition(
+        "admin",
+        TopicRef::Id(t.topic_id),
+        Action::Reject,
+        Some("no".into()),
+    )
+    .await
+    .unwrap();
+    assert!(a.topic_changes().await.unwrap() > created);
+}
+
 /// Two stores on one file stand for two admin processes: the write lock of the file,
 /// not the in-process mutex, must then decide.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

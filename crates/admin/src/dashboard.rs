@@ -11,12 +11,14 @@ use std::sync::LazyLock;
 use axum::{
     Router,
     extract::{Path, Query},
-    http::{HeaderMap, HeaderValue, StatusCode, header},
+    http::{HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     routing::get,
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+
+use crate::conditional::respond;
 
 /// The placeholder in `index.html` replaced by the asset version.
 const VERSION_PLACEHOLDER: &str = "__ASSET_VERSION__";
@@ -143,48 +145,6 @@ async fn asset(
     )
 }
 
-fn respond(
-    headers: &HeaderMap,
-    etag: &HeaderValue,
-    content_type: &'static str,
-    cache: HeaderValue,
-    body: Vec<u8>,
-) -> Response {
-    let common = [
-        (header::ETAG, etag.clone()),
-        (header::CACHE_CONTROL, cache),
-        (
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ),
-    ];
-    if if_none_match(headers, etag) {
-        return (StatusCode::NOT_MODIFIED, common).into_response();
-    }
-    (
-        StatusCode::OK,
-        common,
-        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-        body,
-    )
-        .into_response()
-}
-
-/// Whether `If-None-Match` names `etag` (or `*`). Weak validators match by their opaque
-/// part, as RFC 9110 asks for this weak comparison.
-fn if_none_match(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let Ok(want) = etag.to_str() else {
-        return false;
-    };
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim())
-        .any(|tag| tag == "*" || tag.trim_start_matches("W/") == want)
-}
-
 fn not_found() -> Response {
     (
         StatusCode::NOT_FOUND,
@@ -200,7 +160,7 @@ fn not_found() -> Response {
 mod tests {
     use super::*;
     use axum::body::{Body, to_bytes};
-    use axum::http::Request;
+    use axum::http::{Request, header};
     use tower::ServiceExt;
 
     async fn get_with(uri: &str, if_none_match: Option<&str>) -> Response {

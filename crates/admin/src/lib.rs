@@ -11,6 +11,7 @@
 pub mod api;
 pub mod auth;
 mod cluster;
+mod conditional;
 mod config;
 pub mod dashboard;
 pub mod error;

@@ -7,12 +7,13 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use axum::body::{Body, Bytes};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::body::Bytes;
+use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use serde::Serialize;
 use streamhub_model::TopicStatus;
 
+use crate::conditional::{if_none_match, respond};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -69,19 +70,18 @@ impl TopicLists {
         let changes = state.store().topic_changes().await?;
         let etag = HeaderValue::try_from(format!("\"{:08x}.{changes}\"", lists.instance))
             .map_err(ApiError::internal)?;
-        if matches_any(headers, &etag) {
-            return Ok(response(StatusCode::NOT_MODIFIED, etag, Body::empty()));
-        }
-        let body = match lists.copy(key, changes) {
-            Some(body) => body,
-            None => {
-                let body =
-                    Bytes::from(serde_json::to_vec(&read().await?).map_err(ApiError::internal)?);
-                lists.keep(key, changes, body.clone());
-                body
-            }
+        let body = if if_none_match(headers, &etag) {
+            Bytes::new() // 304: nothing is sent
+        } else if let Some(copy) = lists.copy(key, changes) {
+            copy
+        } else {
+            let body = Bytes::from(serde_json::to_vec(&read().await?).map_err(ApiError::internal)?);
+            lists.keep(key, changes, body.clone());
+            body
         };
-        Ok(response(StatusCode::OK, etag, Body::from(body)))
+        // A browser may keep the list but asks each time whether it is still current.
+        let cache = HeaderValue::from_static("no-cache");
+        Ok(respond(headers, &etag, "application/json", cache, body))
     }
 
     fn copy(&self, key: ListKey, changes: i64) -> Option<Bytes> {
@@ -107,70 +107,9 @@ impl TopicLists {
     }
 }
 
-/// `If-None-Match` as RFC 9110 compares it for GET: weakly, `*` matching any.
-fn matches_any(headers: &HeaderMap, etag: &HeaderValue) -> bool {
-    let Ok(etag) = etag.to_str() else {
-        return false;
-    };
-    headers
-        .get_all(header::IF_NONE_MATCH)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|tag| tag.trim())
-        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
-}
-
-fn response(status: StatusCode, etag: HeaderValue, body: Body) -> Response {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(header::ETAG, etag);
-    // A browser may keep the list but asks each time whether it is still current.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if status == StatusCode::OK {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(if_none_match: &[&str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for v in if_none_match {
-            h.append(header::IF_NONE_MATCH, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    #[test]
-    fn if_none_match_compares_weakly_and_takes_lists() {
-        let etag = HeaderValue::from_static("\"0000abcd.7\"");
-        for yes in [
-            &["\"0000abcd.7\""][..],
-            &["W/\"0000abcd.7\""],
-            &["\"x\", \"0000abcd.7\""],
-            &["\"x\"", "\"0000abcd.7\""],
-            &["*"],
-        ] {
-            assert!(matches_any(&headers(yes), &etag), "{yes:?}");
-        }
-        for no in [
-            &[][..],
-            &["\"0000abcd.8\""],
-            &["0000abcd.7"],
-            &["\"0000abcd.7"],
-            &[""],
-        ] {
-            assert!(!matches_any(&headers(no), &etag), "{no:?}");
-        }
-    }
 
     fn key(offset: i64) -> ListKey {
         ListKey {

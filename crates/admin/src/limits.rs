@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
+use tokio::sync::Notify;
 
 use crate::MAX_BODY_BYTES;
 use crate::error::ApiError;
@@ -61,6 +62,27 @@ impl Default for Limits {
 struct Window {
     started: Instant,
     failures: u32,
+    /// Attempts whose password is being checked: each may still become a failure.
+    in_flight: u32,
+}
+
+/// What an attempt may do now.
+#[derive(Debug, PartialEq, Eq)]
+enum Admission {
+    Go,
+    /// The attempts in flight could use up what is left: wait until one ends.
+    Wait,
+    /// Failures used up the window: refused for this long.
+    Refused(Duration),
+}
+
+/// How an admitted attempt ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    Failed,
+    Succeeded,
+    /// Neither: a malformed request, or a client that left before its answer.
+    Neither,
 }
 
 /// Fixed windows of failure counts per key.
@@ -84,16 +106,17 @@ impl<K: Hash + Eq + Clone> FailureCounter<K> {
         self.windows.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Counts one attempt as a failure in advance, unless the key has used up its window:
-    /// then how long until it may try again. Counting before the password check keeps
-    /// parallel guesses from all slipping through before the first one fails.
-    fn begin(&self, key: &K, now: Instant) -> Result<(), Duration> {
+    /// Admits an attempt while its failure, added to the failures so far and to the
+    /// attempts in flight, would stay within the maximum. Parallel guesses therefore
+    /// cannot all slip through before the first one fails, and parallel sign-ins with the
+    /// right password wait their turn instead of being refused.
+    fn begin(&self, key: &K, now: Instant) -> Admission {
         if self.max == 0 {
-            return Ok(());
+            return Admission::Go;
         }
         let mut windows = self.lock();
         if !windows.contains_key(key) && windows.len() >= MAX_TRACKED_KEYS {
-            windows.retain(|_, w| now.duration_since(w.started) < self.window);
+            windows.retain(|_, w| w.in_flight > 0 || now.duration_since(w.started) < self.window);
             if windows.len() >= MAX_TRACKED_KEYS
                 && let Some(oldest) = windows
                     .iter()
@@ -106,29 +129,35 @@ impl<K: Hash + Eq + Clone> FailureCounter<K> {
         let w = windows.entry(key.clone()).or_insert(Window {
             started: now,
             failures: 0,
+            in_flight: 0,
         });
         if now.duration_since(w.started) >= self.window {
-            *w = Window {
-                started: now,
-                failures: 0,
-            };
+            w.started = now;
+            w.failures = 0;
         }
         if w.failures >= self.max {
-            return Err(self.window - now.duration_since(w.started));
+            return Admission::Refused(self.window - now.duration_since(w.started));
         }
-        w.failures += 1;
-        Ok(())
+        if w.failures + w.in_flight >= self.max {
+            return Admission::Wait;
+        }
+        w.in_flight += 1;
+        Admission::Go
     }
 
-    /// Takes back an attempt counted by [`Self::begin`] that did not fail.
-    fn undo(&self, key: &K) {
+    /// Ends an attempt [`Self::begin`] admitted. A success clears the key's failures.
+    fn end(&self, key: &K, ending: Ending) {
+        if self.max == 0 {
+            return;
+        }
         if let Some(w) = self.lock().get_mut(key) {
-            w.failures = w.failures.saturating_sub(1);
+            w.in_flight = w.in_flight.saturating_sub(1);
+            match ending {
+                Ending::Failed => w.failures += 1,
+                Ending::Succeeded => w.failures = 0,
+                Ending::Neither => {}
+            }
         }
-    }
-
-    fn clear(&self, key: &K) {
-        self.lock().remove(key);
     }
 
     #[cfg(test)]
@@ -142,6 +171,8 @@ pub struct LoginLimiter {
     users: FailureCounter<String>,
     addresses: FailureCounter<IpAddr>,
     trusted_proxies: Vec<IpNet>,
+    /// Told whenever an attempt ends, for those waiting for their turn.
+    ended: Notify,
 }
 
 impl LoginLimiter {
@@ -153,7 +184,73 @@ impl LoginLimiter {
                 limits.address_window,
             ),
             trusted_proxies: limits.trusted_proxies.clone(),
+            ended: Notify::new(),
         }
+    }
+
+    /// Admits an attempt on both counters, or on neither. Refused: for how long, and
+    /// which limit.
+    fn begin(
+        &self,
+        attempt: &Attempt,
+        now: Instant,
+    ) -> Result<Admission, (Duration, &'static str)> {
+        if let Some(address) = &attempt.address {
+            match self.addresses.begin(address, now) {
+                Admission::Go => {}
+                Admission::Wait => return Ok(Admission::Wait),
+                Admission::Refused(wait) => return Err((wait, "from this address")),
+            }
+        }
+        if let Some(user) = &attempt.user {
+            let admission = self.users.begin(user, now);
+            if admission != Admission::Go {
+                if let Some(address) = &attempt.address {
+                    self.addresses.end(address, Ending::Neither);
+                }
+                if let Admission::Refused(wait) = admission {
+                    return Err((wait, "for this user"));
+                }
+                return Ok(admission);
+            }
+        }
+        Ok(Admission::Go)
+    }
+
+    fn end(&self, attempt: &Attempt, ending: Ending) {
+        if let Some(address) = &attempt.address {
+            // A success clears only the user's failures: an address may try many users.
+            let ending = if ending == Ending::Succeeded {
+                Ending::Neither
+            } else {
+                ending
+            };
+            self.addresses.end(address, ending);
+        }
+        if let Some(user) = &attempt.user {
+            self.users.end(user, ending);
+        }
+        self.ended.notify_waiters();
+    }
+}
+
+/// One sign-in as the limits count it.
+struct Attempt {
+    address: Option<IpAddr>,
+    user: Option<String>,
+}
+
+/// An admitted attempt; one dropped before its answer (the client left, or the request
+/// timed out) ends as neither failure nor success: its answer reached nobody.
+struct Admitted<'a> {
+    limiter: &'a LoginLimiter,
+    attempt: Attempt,
+    ending: Ending,
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        self.limiter.end(&self.attempt, self.ending);
     }
 }
 
@@ -214,7 +311,9 @@ fn too_many(wait: Duration, what: &str) -> Response {
 
 /// Middleware of `POST /api/auth/login`: refuses with 429 and `Retry-After` once the
 /// username or the client address has used up its failures, and counts each 401.
-/// A successful sign-in does not count and clears the username's failures.
+/// A successful sign-in does not count and clears the username's failures. Attempts
+/// beyond what is left of a limit wait while others are being checked (within the
+/// request timeout), so that only failures, never mere parallelism, lead to a 429.
 pub async fn login_attempts(req: Request, next: Next) -> Response {
     let Some(limiter) = req.extensions().get::<Arc<LoginLimiter>>().cloned() else {
         return next.run(req).await;
@@ -242,36 +341,32 @@ pub async fn login_attempts(req: Request, next: Next) -> Response {
         .ok()
         .and_then(|v| v.get("username")?.as_str().map(user_key));
 
-    let now = Instant::now();
-    if let Some(address) = &address
-        && let Err(wait) = limiter.addresses.begin(address, now)
-    {
-        return too_many(wait, "from this address");
-    }
-    if let Some(user) = &user
-        && let Err(wait) = limiter.users.begin(user, now)
-    {
-        if let Some(address) = &address {
-            limiter.addresses.undo(address);
+    let attempt = Attempt { address, user };
+    loop {
+        // Made before looking, so that an attempt ending meanwhile still wakes it.
+        let ended = limiter.ended.notified();
+        match limiter.begin(&attempt, Instant::now()) {
+            Ok(Admission::Go) => break,
+            Ok(_) => ended.await, // Wait: the end of another attempt may make room.
+            Err((wait, which)) => return too_many(wait, which),
         }
-        return too_many(wait, "for this user");
     }
-
+    let mut admitted = Admitted {
+        limiter: &limiter,
+        attempt,
+        ending: Ending::Neither,
+    };
     let res = next
         .run(Request::from_parts(parts, Body::from(bytes)))
         .await;
-    if res.status() != StatusCode::UNAUTHORIZED {
-        if let Some(address) = &address {
-            limiter.addresses.undo(address);
-        }
-        if let Some(user) = &user {
-            if res.status().is_success() {
-                limiter.users.clear(user);
-            } else {
-                limiter.users.undo(user);
-            }
-        }
-    }
+    admitted.ending = if res.status() == StatusCode::UNAUTHORIZED {
+        Ending::Failed
+    } else if res.status().is_success() {
+        Ending::Succeeded
+    } else {
+        Ending::Neither
+    };
+    drop(admitted);
     res
 }
 
@@ -345,18 +440,38 @@ mod tests {
         let counter = FailureCounter::new(2, Duration::from_secs(60));
         let t0 = Instant::now();
         let key = "alice".to_owned();
-        assert!(counter.begin(&key, t0).is_ok());
-        assert!(counter.begin(&key, t0).is_ok());
-        let wait = counter
-            .begin(&key, t0 + Duration::from_secs(10))
-            .unwrap_err();
-        assert_eq!(wait, Duration::from_secs(50));
-        counter.undo(&key);
-        assert!(
-            counter.begin(&key, t0).is_ok(),
-            "an attempt taken back frees its place"
+        for _ in 0..2 {
+            assert_eq!(counter.begin(&key, t0), Admission::Go);
+            counter.end(&key, Ending::Failed);
+        }
+        assert_eq!(
+            counter.begin(&key, t0 + Duration::from_secs(10)),
+            Admission::Refused(Duration::from_secs(50))
         );
-        assert!(counter.begin(&key, t0 + Duration::from_secs(60)).is_ok());
+        assert_eq!(
+            counter.begin(&key, t0 + Duration::from_secs(60)),
+            Admission::Go
+        );
+    }
+
+    #[test]
+    fn attempts_in_flight_hold_their_place_until_they_end() {
+        let counter = FailureCounter::new(2, Duration::from_secs(60));
+        let now = Instant::now();
+        let key = "alice".to_owned();
+        assert_eq!(counter.begin(&key, now), Admission::Go);
+        assert_eq!(counter.begin(&key, now), Admission::Go);
+        // Both could still fail: a third waits rather than slipping through or being refused.
+        assert_eq!(counter.begin(&key, now), Admission::Wait);
+        counter.end(&key, Ending::Neither);
+        assert_eq!(counter.begin(&key, now), Admission::Go);
+        counter.end(&key, Ending::Failed);
+        assert_eq!(counter.begin(&key, now), Admission::Wait);
+        counter.end(&key, Ending::Succeeded);
+        // The success cleared the failure, and nothing is in flight any more.
+        assert_eq!(counter.begin(&key, now), Admission::Go);
+        assert_eq!(counter.begin(&key, now), Admission::Go);
+        assert_eq!(counter.begin(&key, now), Admission::Wait);
     }
 
     #[test]
@@ -364,7 +479,8 @@ mod tests {
         let counter = FailureCounter::new(0, Duration::from_secs(60));
         let now = Instant::now();
         for _ in 0..100 {
-            assert!(counter.begin(&"x".to_owned(), now).is_ok());
+            assert_eq!(counter.begin(&"x".to_owned(), now), Admission::Go);
+            counter.end(&"x".to_owned(), Ending::Failed);
         }
         assert_eq!(counter.tracked(), 0);
     }
@@ -374,7 +490,9 @@ mod tests {
         let counter = FailureCounter::new(5, Duration::from_secs(900));
         let now = Instant::now();
         for i in 0..(MAX_TRACKED_KEYS + 500) {
-            counter.begin(&format!("user{i}"), now).unwrap();
+            let key = format!("user{i}");
+            assert_eq!(counter.begin(&key, now), Admission::Go);
+            counter.end(&key, Ending::Failed);
         }
         assert_eq!(counter.tracked(), MAX_TRACKED_KEYS);
     }

@@ -45,6 +45,7 @@ impl AppState {
         token_ttl: Duration,
         cluster: Option<Arc<dyn ClusterInfo>>,
     ) -> Self {
+        crate::auth::give_large_blocks_back();
         let events = store.events().clone();
         AppState {
             inner: Arc::new(Inner {

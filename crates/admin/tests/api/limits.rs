@@ -96,6 +96,41 @@ async fn failed_sign_ins_are_limited_per_user_then_refused_with_retry_after() {
     s.handle.stop().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn parallel_sign_ins_all_pass_with_the_right_password_and_guesses_stop_at_the_limit() {
+    let s = Arc::new(Limited::start(Limits::default()).await);
+    let user = Limits::default().login_failures_per_user as usize;
+    let statuses = |password: &'static str| {
+        let s = s.clone();
+        async move {
+            let tasks: Vec<_> = (0..3 * user)
+                .map(|_| {
+                    let s = s.clone();
+                    tokio::spawn(async move { s.login("admin", password).await.status() })
+                })
+                .collect();
+            let mut counted = HashMap::new();
+            for task in tasks {
+                *counted.entry(task.await.unwrap()).or_insert(0) += 1;
+            }
+            counted
+        }
+    };
+    // More at once than the failures allowed: each could fail, so they take turns.
+    assert_eq!(
+        statuses(ADMIN_PASSWORD).await,
+        HashMap::from([(StatusCode::OK, 3 * user)])
+    );
+    // Guesses in parallel: exactly the allowed number is checked, the rest refused.
+    assert_eq!(
+        statuses("wrong-password").await,
+        HashMap::from([
+            (StatusCode::UNAUTHORIZED, user),
+            (StatusCode::TOO_MANY_REQUESTS, 2 * user)
+        ])
+    );
+}
+
 #[tokio::test]
 async fn successful_sign_ins_do_not_count_and_clear_the_users_failures() {
     let s = Limited::start(Limits::default()).await;

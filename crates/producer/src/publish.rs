@@ -224,6 +224,9 @@ impl TopicPublisher {
                     }
                 }
                 Err((source, _)) => {
+                    // librdkafka did not take it: no message has this seq, so the next
+                    // one gets it and the sequence keeps no gap that was never published.
+                    self.next_seq = seq;
                     self.counters.sent.fetch_add(1, Ordering::Relaxed);
                     self.counters.failed.fetch_add(1, Ordering::Relaxed);
                     break Err(SendError {

@@ -212,6 +212,12 @@ fn apache_kafka_bootstrap() -> String {
 /// within 2 s; reactivation resumes. Uses only what `bootstrap` points at, with random
 /// topic names, so it can run against a shared cluster.
 async fn lifecycle_scenario(bootstrap: &str) {
+    // The producer's warnings (a refused send, a failed delivery) show with a failure.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("warn,streamhub_producer=info")
+        .with_ansi(false)
+        .with_test_writer()
+        .try_init();
     let bootstrap = bootstrap.to_owned();
     let dir = tempfile::tempdir().unwrap();
     let admin = admin_service(dir.path()).await;

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue};
 use axum::response::Response;
 use serde::Serialize;
-use streamhub_model::TopicStatus;
+use streamhub_store::TopicFilter;
 
 use crate::conditional::{if_none_match, respond};
 use crate::error::ApiError;
@@ -26,9 +26,7 @@ const MAX_LISTS: usize = 64;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct ListKey {
     pub endpoint: &'static str,
-    pub status: Option<TopicStatus>,
-    pub limit: Option<i64>,
-    pub offset: i64,
+    pub filter: TopicFilter,
 }
 
 struct Copy {
@@ -114,9 +112,11 @@ mod tests {
     fn key(offset: i64) -> ListKey {
         ListKey {
             endpoint: "topics",
-            status: None,
-            limit: Some(100),
-            offset,
+            filter: TopicFilter {
+                status: None,
+                limit: Some(100),
+                offset,
+            },
         }
     }
 

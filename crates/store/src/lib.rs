@@ -128,7 +128,7 @@ pub struct SubscribeOutcome {
     pub created: bool,
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct TopicFilter {
     /// `None` lists every topic but deleted ones.
     pub status: Option<TopicStatus>,

@@ -67,18 +67,16 @@ pub async fn list(
         .map(|s| s.parse::<TopicStatus>().map_err(ApiError::invalid))
         .transpose()?;
     let (limit, offset) = super::page(q.limit, q.offset)?;
-    let key = ListKey {
-        endpoint: "topics",
+    let filter = TopicFilter {
         status,
         limit,
         offset,
     };
+    let key = ListKey {
+        endpoint: "topics",
+        filter,
+    };
     TopicLists::serve(&state, key, &headers, async || {
-        let filter = TopicFilter {
-            status,
-            limit,
-            offset,
-        };
         Ok(state.store().topics(&filter).await?)
     })
     .await
@@ -204,17 +202,15 @@ pub async fn active(
     _principal: Principal,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let filter = TopicFilter {
+        status: Some(TopicStatus::Active),
+        ..Default::default()
+    };
     let key = ListKey {
         endpoint: "topics/active",
-        status: Some(TopicStatus::Active),
-        limit: None,
-        offset: 0,
+        filter,
     };
     TopicLists::serve(&state, key, &headers, async || {
-        let filter = TopicFilter {
-            status: Some(TopicStatus::Active),
-            ..Default::default()
-        };
         let topics = state.store().topics(&filter).await?;
         Ok(topics
             .into_iter()

@@ -417,3 +417,96 @@ async fn the_interactive_menu_through_a_terminal() {
     producing.await.unwrap();
     assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
 }
+
+/// Output that nobody reads blocks the consumer once the pipe is full, while librdkafka has
+/// fetched far ahead: the group's committed offset must never pass what reached the pipe.
+/// The check holds at every moment, so it cannot fail from slowness; the SIGKILL test
+/// above only catches a commit of unwritten messages when the kill happens to land there.
+#[tokio::test(flavor = "multi_thread")]
+async fn committed_offsets_never_pass_output_that_blocks() {
+    use std::io::Read;
+    let world = World::start().await;
+    let topic = unique("sensor");
+    world.active_topic(&topic, 1).await;
+    world.add_user("dave").await;
+    world.subscribe_as_admin("dave", &topic).await;
+    let group = unique("group");
+    let admin = world.kafka.admin().unwrap();
+    let committed = async || -> i64 {
+        let lag = admin
+            .group_lag(&group, std::slice::from_ref(&topic))
+            .await
+            .unwrap();
+        lag.iter().filter_map(|p| p.committed).sum()
+    };
+
+    // A few messages the consumer writes and commits while the pipe still has room.
+    const FIRST: u64 = 50;
+    world.produce(&topic, 0..FIRST).await;
+    let mut child = consumer(&world)
+        .args([
+            "read", "-t", &topic, "--user", "dave", "--group", &group, "--format", "json",
+        ])
+        .env("STREAMHUB_PASSWORD", USER_PASSWORD)
+        .stdout(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while committed().await < FIRST as i64 {
+        assert!(
+            Instant::now() < deadline,
+            "the first {FIRST} messages were never committed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Then far more than a pipe holds (64 KiB, a few hundred lines): the output blocks.
+    // In batches: the embedded broker's high watermark may hide the last batch's tail,
+    // which only means fewer messages to fetch ahead.
+    const TOTAL: u64 = 5000;
+    common::Producer::new(world.kafka.clone())
+        .send(&topic, FIRST..TOTAL)
+        .await;
+    // Longer than librdkafka's auto-commit interval (5 s): whatever the consumer stored
+    // while blocked has been committed by now.
+    let mut highest = 0;
+    for _ in 0..80 {
+        highest = highest.max(committed().await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    highest = highest.max(committed().await);
+
+    let mut written = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut written)
+        .unwrap();
+    // A line cut by the kill did not reach its reader whole: it does not count.
+    let lines: Vec<Value> = written
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let next_unwritten = lines
+        .iter()
+        .map(|v| v["offset"].as_i64().unwrap() + 1)
+        .max()
+        .unwrap_or(0);
+    eprintln!(
+        "{} of {TOTAL} messages reached the pipe; committed {highest}",
+        lines.len()
+    );
+    assert!(
+        (lines.len() as u64) < TOTAL,
+        "the output never blocked: the pipe took all {TOTAL} messages"
+    );
+    assert!(
+        highest <= next_unwritten,
+        "committed offset {highest} passes the {next_unwritten} messages written"
+    );
+    assert!(highest >= FIRST as i64, "nothing was committed");
+}

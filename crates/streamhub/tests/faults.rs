@@ -720,10 +720,8 @@ async fn apache_kafka_broker_sigkill_loses_no_acknowledged_message() {
         })
     };
     kill.await.unwrap();
-    eprintln!(
-        "broker {victim} killed with SIGKILL after {} acknowledgements",
-        acked.load(Ordering::Relaxed)
-    );
+    let at_kill = acked.load(Ordering::Relaxed);
+    eprintln!("broker {victim} killed with SIGKILL after {at_kill} acknowledgements");
 
     let produced = tokio::time::timeout(Duration::from_secs(180), production)
         .await
@@ -732,6 +730,17 @@ async fn apache_kafka_broker_sigkill_loses_no_acknowledged_message() {
     eprintln!(
         "production ended {:?} after the kill: {}",
         killed_at.elapsed(),
+        produced.summary()
+    );
+    // Two replicas of three stay in sync: the producer goes on through the leader's loss.
+    // Sends fail for good only while a send outlives message.timeout.ms: a few at most.
+    assert!(
+        produced.acknowledged.len() as u64 > at_kill,
+        "production went on after the kill"
+    );
+    assert!(
+        produced.failed.len() as u64 <= MESSAGES / 100,
+        "more than 1% of sends failed after one broker of three was killed: {}",
         produced.summary()
     );
 

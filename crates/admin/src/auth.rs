@@ -71,6 +71,11 @@ impl Principal {
         )))
     }
 
+    /// SHA-256 of the bearer token or session cookie; `None` for the producer key.
+    pub(crate) fn token_hash(&self) -> Option<&str> {
+        self.token_hash.as_deref()
+    }
+
     pub fn require_admin(&self) -> Result<(), ApiError> {
         self.require(&[Role::Admin])
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::ClusterInfo;
 use crate::limits::Limits;
+use crate::streams::StreamLimits;
 
 pub use streamhub_model::Secret;
 
@@ -107,6 +108,7 @@ impl AdminArgs {
                 request_timeout: self.request_timeout,
                 ..Limits::default()
             },
+            streams: StreamLimits::default(),
             admin_password_file: Some(self.data_dir.join(ADMIN_PASSWORD_FILE)),
             tls: self
                 .tls_cert
@@ -142,6 +144,8 @@ pub struct AdminConfig {
     pub secure_cookies: bool,
     pub cluster: Option<Arc<dyn ClusterInfo>>,
     pub limits: Limits,
+    /// Bounds on open event streams and tails.
+    pub streams: StreamLimits,
     /// A generated password of the first admin is written here (mode 0600), never logged.
     pub admin_password_file: Option<PathBuf>,
     /// Serve HTTPS instead of HTTP; session cookies are then `Secure` whatever
@@ -163,6 +167,7 @@ impl AdminConfig {
             secure_cookies: false,
             cluster: None,
             limits: Limits::default(),
+            streams: StreamLimits::default(),
             admin_password_file: Some(data_dir.join(ADMIN_PASSWORD_FILE)),
             tls: None,
         }
@@ -181,6 +186,7 @@ impl fmt::Debug for AdminConfig {
             .field("secure_cookies", &self.secure_cookies)
             .field("cluster", &self.cluster.is_some())
             .field("limits", &self.limits)
+            .field("streams", &self.streams)
             .field("admin_password_file", &self.admin_password_file)
             .field("tls", &self.tls)
             .finish()

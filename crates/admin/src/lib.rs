@@ -19,6 +19,7 @@ pub mod limits;
 pub mod metrics;
 mod openapi;
 mod state;
+mod streams;
 mod topic_lists;
 
 use std::future::Future;
@@ -47,7 +48,11 @@ pub use cluster::{ClusterInfo, TailMessage};
 pub use config::{ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, Secret, TlsFiles, parse_duration};
 pub use error::ApiError;
 pub use limits::Limits;
-pub use state::{AppState, MAX_EVENT_STREAMS};
+pub use state::AppState;
+pub use streams::{
+    EVENT_STREAMS_PER_USER, MAX_EVENT_STREAMS, MAX_TAILS, PRODUCER_EVENT_STREAMS, StreamLimits,
+    TAILS_PER_USER,
+};
 
 /// Request bodies above this answer 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -286,7 +291,8 @@ impl AdminService {
             config.token_ttl,
             config.cluster.clone(),
         )
-        .with_secure_cookies(config.secure_cookies || config.tls.is_some());
+        .with_secure_cookies(config.secure_cookies || config.tls.is_some())
+        .with_stream_limits(config.streams);
         let tls = config.tls.as_ref().map(tls_config).transpose()?;
         // Bind before creating the first admin, so a busy port does not use up the
         // one showing of a generated password.

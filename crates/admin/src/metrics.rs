@@ -27,7 +27,7 @@ use serde::Serialize;
 use streamhub_model::api::ErrorBody;
 use streamhub_model::{Role, TopicStatus};
 use streamhub_store::{SubscriptionFilter, TopicFilter};
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Mutex;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -35,14 +35,13 @@ use crate::auth::Principal;
 use crate::cluster::ClusterInfo;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::streams::{StreamKind, check_tail, until_revoked};
 
 /// How long one answer from Kafka is reused: a hundred open dashboards sampling every
 /// few seconds then cost Kafka one watermark round per second, not a hundred.
 const FIGURES_TTL: Duration = Duration::from_secs(1);
 /// Bound on every call into the cluster reader.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(3);
-/// Tails open at once in this process; each one is a Kafka consumer.
-const MAX_TAILS: usize = 16;
 /// Messages sent to a new tail before the live ones.
 const TAIL_BACKLOG: usize = 20;
 /// How often the rate history samples the totals, and how much of it is kept.
@@ -493,8 +492,6 @@ async fn lag_figures(
 
 // ---------------------------------------------------------------- live tail
 
-static TAILS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(MAX_TAILS)));
-
 #[derive(Serialize, utoipa::ToSchema)]
 struct TailStatus {
     enabled: bool,
@@ -511,7 +508,10 @@ fn status_event(enabled: bool, note: Option<String>) -> SseEvent {
 
 /// `GET /api/topics/{id}/tail`: server-sent events. First a `status` event
 /// (`{"enabled":true}`, or `false` with a `note` when Kafka figures are off, after which
-/// the stream ends), then one `message` event per message, newest last.
+/// the stream ends), then one `message` event per message, newest last. An admin may tail
+/// any topic in Kafka; a user only an active topic they subscribe to. The stream ends
+/// within about a second of that no longer holding, or of its token being revoked or
+/// expiring, or its user being deleted.
 #[utoipa::path(
     get,
     path = "/topics/{id}/tail",
@@ -520,10 +520,11 @@ fn status_event(enabled: bool, note: Option<String>) -> SseEvent {
     security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
     responses(
         (status = 200, description = "Server-sent events: first `status` (a TailStatus), then one `message` per Kafka message", content_type = "text/event-stream", body = TailStatus),
-        (status = 403, description = "The producer", body = ErrorBody),
+        (status = 403, description = "The producer; a user not subscribed to the topic, or the topic is not active", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
         (status = 409, description = "The topic is not in Kafka (neither active nor inactive)", body = ErrorBody),
-        (status = 503, description = "Too many tails are open", body = ErrorBody),
+        (status = 429, description = "The caller has its share of tails open already (2 per user or admin)", body = ErrorBody),
+        (status = 503, description = "All tails of the service are taken (16 in all)", body = ErrorBody),
     ),
 )]
 async fn tail(
@@ -542,15 +543,12 @@ async fn tail(
             topic.topic_name, topic.status
         )));
     }
+    check_tail(&state, &principal, &topic).await?;
     let Some(cluster) = cluster(&state) else {
         return Ok(once_status(Some(off_note())));
     };
-    let slot = TAILS.clone().try_acquire_owned().map_err(|_| {
-        ApiError::unavailable(format!(
-            "{MAX_TAILS} message tails are open already; try again later"
-        ))
-        .retry_after(5)
-    })?;
+    let slot = state.inner.streams.acquire(StreamKind::Tail, &principal)?;
+    let revoked = until_revoked(&state, &principal, Some(topic.topic_id));
     let messages =
         match tokio::time::timeout(KAFKA_TIMEOUT, cluster.tail(&topic.topic_name, TAIL_BACKLOG))
             .await
@@ -580,9 +578,10 @@ async fn tail(
             Err(e) => status_event(false, Some(e)),
         })
     });
+    // Also ends the stream when the service stops.
     let body = stream::once(async { Ok::<_, Infallible>(status_event(true, None)) })
         .chain(events)
-        .take_until(state.inner.shutdown.clone().cancelled_owned());
+        .take_until(revoked);
     Ok(Sse::new(body)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response())

@@ -189,8 +189,11 @@ fn sse_events(path: &str) -> Option<Vec<(&'static str, Value)>> {
                 "resync",
                 json!({
                     "type": "object",
-                    "description": "The client fell behind; reload. `missed`: events dropped.",
-                    "properties": {"missed": {"type": "integer", "minimum": 0}},
+                    "description": "Events were missed; reload. `missed`: events dropped because the client fell behind; `reason`: why else (this instance may have missed other instances' events).",
+                    "properties": {
+                        "missed": {"type": "integer", "minimum": 0},
+                        "reason": {"type": "string"},
+                    },
                 }),
             ),
         ]),

@@ -6,11 +6,10 @@ use streamhub_store::{EventBus, Store};
 use tokio::sync::{Mutex, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
+use crate::streams::{StreamLimits, StreamSlots};
 use crate::topic_lists::TopicLists;
 use crate::{ClusterInfo, Secret};
 
-/// How many server-sent event streams may be open at once.
-pub const MAX_EVENT_STREAMS: usize = 256;
 /// Password hashing takes about 19 MiB each: few at a time keeps memory small.
 const CONCURRENT_HASHES: usize = 2;
 /// Kafka figures in statistics are reused this long, so polling stats stays cheap.
@@ -30,7 +29,8 @@ pub(crate) struct Inner {
     pub token_ttl: Duration,
     pub secure_cookies: bool,
     pub cluster: Option<Arc<dyn ClusterInfo>>,
-    pub event_streams: Arc<Semaphore>,
+    /// Open event streams and tails, per principal and in all.
+    pub streams: Arc<StreamSlots>,
     pub hashing: Semaphore,
     /// Cancelled when the service stops, which ends open event streams.
     pub shutdown: CancellationToken,
@@ -55,7 +55,7 @@ impl AppState {
                 token_ttl,
                 secure_cookies: false,
                 cluster,
-                event_streams: Arc::new(Semaphore::new(MAX_EVENT_STREAMS)),
+                streams: StreamSlots::new(StreamLimits::default()),
                 hashing: Semaphore::new(CONCURRENT_HASHES),
                 shutdown: CancellationToken::new(),
                 kafka_stats: Mutex::new(None),
@@ -68,6 +68,14 @@ impl AppState {
     pub fn with_secure_cookies(mut self, secure: bool) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.secure_cookies = secure;
+        }
+        self
+    }
+
+    /// Bounds open event streams and tails by `limits`; call before sharing the state.
+    pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.streams = StreamSlots::new(limits);
         }
         self
     }

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use futures::StreamExt;
@@ -16,14 +17,43 @@ use streamhub_kafka::{Admin, KafkaConfig};
 pub struct KafkaCluster {
     config: KafkaConfig,
     admin: Admin,
+    /// Tail consumers alive now.
+    live_tails: Arc<AtomicUsize>,
 }
 
 impl KafkaCluster {
     pub fn connect(config: &KafkaConfig) -> anyhow::Result<Arc<dyn ClusterInfo>> {
-        Ok(Arc::new(KafkaCluster {
+        Ok(Arc::new(Self::new(config)?))
+    }
+
+    fn new(config: &KafkaConfig) -> anyhow::Result<KafkaCluster> {
+        Ok(KafkaCluster {
             config: config.clone(),
             admin: config.admin()?,
-        }))
+            live_tails: Arc::default(),
+        })
+    }
+
+    /// Tail consumers alive now: each one is closed once its reader is gone.
+    #[cfg(test)]
+    fn live_tails(&self) -> usize {
+        self.live_tails.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a live tail consumer until dropped.
+struct LiveTail(Arc<AtomicUsize>);
+
+impl LiveTail {
+    fn new(count: &Arc<AtomicUsize>) -> LiveTail {
+        count.fetch_add(1, Ordering::SeqCst);
+        LiveTail(count.clone())
+    }
+}
+
+impl Drop for LiveTail {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -93,11 +123,21 @@ impl ClusterInfo for KafkaCluster {
             .map_err(|e| e.to_string())?;
         consumer.assign(&assignment).map_err(|e| e.to_string())?;
 
-        // The consumer lives in a task; dropping the stream closes the channel and ends it.
+        // The consumer lives in a task; dropping the stream closes the channel and ends
+        // it, at once: a quiet topic may send nothing for ever.
         let (tx, rx) = tokio::sync::mpsc::channel(64);
+        let live = LiveTail::new(&self.live_tails);
         tokio::spawn(async move {
+            // Declared first, dropped last: counts the consumer until it is closed.
+            let _live = live;
+            let consumer = consumer;
             let mut stream = consumer.stream();
-            while let Some(next) = stream.next().await {
+            loop {
+                let next = tokio::select! {
+                    _ = tx.closed() => break,
+                    next = stream.next() => next,
+                };
+                let Some(next) = next else { break };
                 let item = next.map(|m| to_tail(&m)).map_err(|e| e.to_string());
                 if tx.send(item).await.is_err() {
                     break;
@@ -126,5 +166,40 @@ fn to_tail(m: &impl Message) -> TailMessage {
             .and_then(chrono::DateTime::from_timestamp_millis),
         key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
         value,
+    }
+}
+
+#[cfg(all(test, feature = "embedded-broker"))]
+mod tests {
+    use std::time::Duration;
+
+    use streamhub_kafka::TopicSpec;
+    use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker};
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_closed_tail_of_a_quiet_topic_closes_its_consumer() {
+        let broker = EmbeddedBroker::start(BrokerConfig::ephemeral())
+            .await
+            .unwrap();
+        let config = KafkaConfig::new(broker.bootstrap_servers());
+        let cluster = KafkaCluster::new(&config).unwrap();
+        cluster
+            .admin
+            .ensure_topic(&TopicSpec::new("quiet", 1, 1))
+            .await
+            .unwrap();
+        let tail = cluster.tail("quiet", 20).await.unwrap();
+        assert_eq!(cluster.live_tails(), 1);
+        // Nothing is ever published to the topic: only the reader leaving can end it.
+        drop(tail);
+        tokio::time::timeout(Duration::from_secs(30), async {
+            while cluster.live_tails() > 0 {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await
+        .expect("the tail's consumer outlived its reader");
     }
 }

@@ -50,7 +50,8 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("POST",   "/api/topics/{id}/reject",          [401, 403, 403, 403, 200]),
     ("POST",   "/api/topics/{id}/deactivate",      [401, 403, 403, 403, 200]),
     ("POST",   "/api/topics/{id}/reactivate",      [401, 403, 403, 403, 200]),
-    ("GET",    "/api/topics/{id}/tail",            [401, 200, 200, 403, 200]),
+    // A topic alice subscribes to: bob does not.
+    ("GET",    "/api/topics/{id}/tail",            [401, 200, 403, 403, 200]),
     // Alice's subscriptions: `?user_id=alice`, `{"user_id": "alice", ...}`.
     ("GET",    "/api/subscriptions",               [401, 200, 403, 403, 200]),
     ("POST",   "/api/subscriptions",               [401, 201, 403, 403, 201]),
@@ -141,8 +142,8 @@ impl Fixture {
         (self.server.active_topic(&name).await, name)
     }
 
-    async fn alice_subscribed_topic(&self) -> String {
-        let (_, name) = self.active_topic().await;
+    async fn alice_subscribed_topic(&self) -> (i64, String) {
+        let (id, name) = self.active_topic().await;
         let (status, body) = self
             .server
             .post(
@@ -152,7 +153,7 @@ impl Fixture {
             )
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        name
+        (id, name)
     }
 
     async fn fresh_user(&self) -> String {
@@ -216,8 +217,12 @@ impl Fixture {
                 let body = json!({"reason": "not needed"});
                 (path.replace("{id}", &id.to_string()), Some(body), None)
             }
-            ("POST", "/api/topics/{id}/deactivate") | ("GET", "/api/topics/{id}/tail") => {
+            ("POST", "/api/topics/{id}/deactivate") => {
                 let (id, _) = self.active_topic().await;
+                (path.replace("{id}", &id.to_string()), None, None)
+            }
+            ("GET", "/api/topics/{id}/tail") => {
+                let (id, _) = self.alice_subscribed_topic().await;
                 (path.replace("{id}", &id.to_string()), None, None)
             }
             ("POST", "/api/topics/{id}/reactivate") => {
@@ -235,7 +240,7 @@ impl Fixture {
                 (path.into(), Some(body), None)
             }
             ("DELETE", "/api/subscriptions") => {
-                let name = self.alice_subscribed_topic().await;
+                let (_, name) = self.alice_subscribed_topic().await;
                 let body = json!({"user_id": "alice", "topic_name": name});
                 (path.into(), Some(body), None)
             }
@@ -342,7 +347,7 @@ async fn every_endpoint_answers_each_role_as_the_table_says() {
 #[tokio::test]
 async fn a_user_sees_and_changes_only_their_own_subscriptions() {
     let fx = Fixture::new().await;
-    let topic = fx.alice_subscribed_topic().await;
+    let (_, topic) = fx.alice_subscribed_topic().await;
     // Bob without a filter sees his own (none), not alice's.
     let (status, list) = fx.server.get("/api/subscriptions", &fx.bob).await;
     assert_eq!(status, StatusCode::OK, "{list}");
@@ -439,5 +444,63 @@ async fn extra_fields_cannot_set_a_role_or_a_status() {
         .get(&format!("/api/topics/{}", fx.alice_topic), alice)
         .await;
     assert_eq!(topic["status"], "pending");
+    fx.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_user_tails_only_active_topics_they_subscribe_to() {
+    let fx = Fixture::new().await;
+    let s = &fx.server;
+    let tail = |id: i64, token: &str| {
+        let req = s.request(Method::GET, &format!("/api/topics/{id}/tail"), Some(token));
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            if status.is_success() {
+                return (status, Value::Null);
+            }
+            json_of(res).await
+        }
+    };
+    let (subscribed, _) = fx.alice_subscribed_topic().await;
+    let (other, _) = fx.active_topic().await;
+
+    assert_eq!(tail(subscribed, &fx.alice).await.0, StatusCode::OK);
+    let (status, body) = tail(other, &fx.alice).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("not subscribed"),
+        "{body}"
+    );
+    assert_eq!(tail(subscribed, &fx.bob).await.0, StatusCode::FORBIDDEN);
+    assert_eq!(tail(other, &s.admin).await.0, StatusCode::OK);
+
+    // A deactivated topic: still readable by admins, no longer by its subscribers.
+    fx.admin_post(&format!("/api/topics/{subscribed}/deactivate"))
+        .await;
+    let (status, body) = tail(subscribed, &fx.alice).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("inactive"),
+        "{body}"
+    );
+    assert_eq!(tail(subscribed, &s.admin).await.0, StatusCode::OK);
+
+    // Every principal may open the event stream; the producer may not tail.
+    for token in [&fx.alice, &fx.bob, &s.admin] {
+        let res = s
+            .request(Method::GET, "/api/events", Some(token))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = s
+        .request(Method::GET, &format!("/api/topics/{other}/tail"), None)
+        .header("X-Producer-Key", PRODUCER_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_of(res).await.0, StatusCode::FORBIDDEN);
     fx.server.stop().await;
 }

@@ -129,9 +129,20 @@ async fn stopping_the_service_ends_open_event_streams() {
 
 #[tokio::test]
 async fn event_streams_beyond_the_bound_get_503_until_one_closes() {
-    let s = Server::start().await;
+    // A small bound, all of it within one admin's own share.
+    let limits = streamhub_admin::StreamLimits {
+        event_streams: 4,
+        producer_event_streams: 1,
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = streamhub_admin::AdminConfig {
+        streams: limits,
+        ..config(&dir)
+    };
+    let s = Server::start_with(dir, config).await;
     let mut open = Vec::new();
-    for _ in 0..streamhub_admin::MAX_EVENT_STREAMS {
+    for _ in 0..limits.event_streams - limits.producer_event_streams {
         let res = s
             .request(Method::GET, "/api/events", Some(&s.admin))
             .send()

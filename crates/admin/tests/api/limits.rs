@@ -9,7 +9,9 @@ use std::time::Duration;
 use futures::stream::{self, BoxStream, StreamExt};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use streamhub_admin::{AdminConfig, AdminHandle, AdminService, ClusterInfo, Limits, TailMessage};
+use streamhub_admin::{
+    AdminConfig, AdminHandle, AdminService, ClusterInfo, Limits, StreamLimits, TailMessage,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::*;
@@ -406,10 +408,16 @@ async fn page_sizes_above_the_maximum_are_refused_not_clamped() {
 
 #[tokio::test]
 async fn event_streams_beyond_the_bound_get_503_with_retry_after() {
-    let s = Limited::start(Limits::default()).await;
+    // A small bound, all of it within one admin's own share.
+    let streams = StreamLimits {
+        event_streams: 4,
+        producer_event_streams: 1,
+        ..Default::default()
+    };
+    let s = Limited::start_with(|c| AdminConfig { streams, ..c }).await;
     let token = s.token().await;
     let mut open = Vec::new();
-    for _ in 0..streamhub_admin::MAX_EVENT_STREAMS {
+    for _ in 0..streams.event_streams - streams.producer_event_streams {
         let res = s
             .http
             .get(format!("{}/api/events", s.handle.url()))
@@ -461,6 +469,12 @@ impl ClusterInfo for QuietCluster {
 async fn message_tails_beyond_the_bound_get_503_with_retry_after() {
     let s = Limited::start_with(|c| AdminConfig {
         cluster: Some(Arc::new(QuietCluster)),
+        // All of the bound within one admin's own share.
+        streams: StreamLimits {
+            tails: 2,
+            tails_per_user: 4,
+            ..Default::default()
+        },
         ..c
     })
     .await;

@@ -13,6 +13,7 @@ mod limits;
 mod multi_instance;
 mod openapi;
 mod restart;
+mod streams;
 mod tls;
 mod topic_lists;
 mod workflow;

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
-use streamhub_store::postgres::testing::fresh_database_url;
+use streamhub_store::postgres::testing::{fresh_database_url, terminate_listeners};
 use tokio::sync::mpsc;
 
 use crate::common::*;
@@ -159,4 +159,49 @@ async fn concurrent_approvals_on_both_instances_make_one_transition_and_one_audi
     }
     Arc::into_inner(a).unwrap().stop().await;
     Arc::into_inner(b).unwrap().stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn a_lost_event_listener_sends_resync_to_event_stream_clients() {
+    let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
+    let a = Server::start_on(&url).await;
+    let b = Server::start_on(&url).await;
+    let res = b
+        .request(Method::GET, "/api/events", Some(&b.admin))
+        .timeout(Duration::from_secs(3600))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut stream = res.bytes_stream();
+    let mut buf = String::new();
+    // The stream's first bytes: it is subscribed before the connection is lost.
+    buf.push_str(&String::from_utf8_lossy(
+        &stream.next().await.unwrap().unwrap(),
+    ));
+    assert!(terminate_listeners(&url).await.unwrap() >= 1);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            if let Some(at) = buf.find("event: resync\n") {
+                buf.drain(..at);
+                break;
+            }
+            buf.push_str(&String::from_utf8_lossy(
+                &stream.next().await.unwrap().unwrap(),
+            ));
+        }
+        // Listening again: a change on the other instance arrives after the resync.
+        a.topic("after_the_gap").await;
+        while !buf.contains("after_the_gap") {
+            buf.push_str(&String::from_utf8_lossy(
+                &stream.next().await.unwrap().unwrap(),
+            ));
+        }
+    })
+    .await
+    .expect("no resync, or no event after it, within 30 s");
+    drop(stream);
+    a.stop().await;
+    b.stop().await;
 }

@@ -371,44 +371,74 @@ impl PostgresStore {
     }
 }
 
-/// Feeds other instances' events to this instance's subscribers. The listener reconnects
-/// by itself after a lost connection; events sent while it was away are missed.
+/// Feeds other instances' events to this instance's subscribers. Notifications sent while
+/// the listening connection is lost are gone for good, so once it listens again the bus
+/// announces a resync: its clients reload what they show.
 async fn deliver_from_others(pool: PgPool, origin: u64, mut listener: PgListener, bus: EventBus) {
     let mut failures = 0u32;
+    // The connection was lost and the listener is not known to listen again yet.
+    let mut lost = false;
     loop {
-        match listener.recv().await {
-            Ok(notification) => {
+        if lost {
+            // Reconnects and listens again if the connection is gone; on a dead
+            // connection it fails, and `try_recv` below drops that connection.
+            if sqlx::query("SELECT 1").execute(&mut listener).await.is_ok() {
+                lost = false;
+                tracing::info!("listening to other instances again; clients reload");
+                bus.resync();
+            }
+        }
+        match listener.try_recv().await {
+            Ok(Some(notification)) => {
                 failures = 0;
-                let notice: Notice = match serde_json::from_str(notification.payload()) {
-                    Ok(notice) => notice,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "ignoring an event notification that does not parse");
-                        continue;
-                    }
-                };
-                if notice.origin == origin {
-                    continue;
+                if std::mem::take(&mut lost) {
+                    bus.resync();
                 }
-                if let Some(event) = notice.event {
-                    bus.publish(event);
-                } else if let Some(TopicNotice { action, topic_id }) = notice.topic {
-                    let topic = match pool.acquire().await {
-                        Ok(mut conn) => topic_by_id(&mut conn, topic_id).await,
-                        Err(e) => Err(e.into()),
-                    };
-                    match topic {
-                        Ok(Some(topic)) => bus.publish(Event::Topic { action, topic }),
-                        Ok(None) => {}
-                        Err(e) => tracing::warn!(error = %e, "cannot read the topic of an event"),
-                    }
-                }
+                deliver(&pool, origin, &bus, notification.payload()).await;
+            }
+            Ok(None) => {
+                // Lost, and (eager reconnection) listening again already.
+                failures = 0;
+                lost = false;
+                tracing::warn!(
+                    "lost the PostgreSQL event listener and reconnected; clients reload"
+                );
+                bus.resync();
             }
             Err(e) => {
                 failures += 1;
+                lost = true;
                 tracing::warn!(error = %e, "lost the PostgreSQL event listener; reconnecting");
                 let backoff = Duration::from_millis(100 * u64::from(failures.min(50)));
                 tokio::time::sleep(backoff).await;
             }
+        }
+    }
+}
+
+/// Publishes the event of one notification, unless this instance sent it.
+async fn deliver(pool: &PgPool, origin: u64, bus: &EventBus, payload: &str) {
+    let notice: Notice = match serde_json::from_str(payload) {
+        Ok(notice) => notice,
+        Err(e) => {
+            tracing::warn!(error = %e, "ignoring an event notification that does not parse");
+            return;
+        }
+    };
+    if notice.origin == origin {
+        return;
+    }
+    if let Some(event) = notice.event {
+        bus.publish(event);
+    } else if let Some(TopicNotice { action, topic_id }) = notice.topic {
+        let topic = match pool.acquire().await {
+            Ok(mut conn) => topic_by_id(&mut conn, topic_id).await,
+            Err(e) => Err(e.into()),
+        };
+        match topic {
+            Ok(Some(topic)) => bus.publish(Event::Topic { action, topic }),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the topic of an event"),
         }
     }
 }
@@ -1095,6 +1125,23 @@ pub mod testing {
             url.push_str(query);
         }
         Ok(url)
+    }
+
+    /// Ends every connection listening for events on the database `url` names, as a lost
+    /// connection would end it; returns how many were ended.
+    pub async fn terminate_listeners(url: &str) -> Result<usize> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?;
+        let mut conn = PgConnection::connect_with(&options).await?;
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND query LIKE 'LISTEN %'",
+        )
+        .fetch_all(&mut conn)
+        .await?;
+        conn.close().await?;
+        Ok(ended.into_iter().filter(|ended| *ended).count())
     }
 
     /// A store on a fresh database; panics with the reason when there is no server.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use streamhub_model::DataType;
 use streamhub_model::api::Event;
 
-use super::testing::fresh_database_url;
+use super::testing::{fresh_database_url, terminate_listeners};
 use super::*;
 
 fn new_topic(name: &str, description: String) -> NewTopic {
@@ -299,4 +299,35 @@ async fn tls_to_the_database_is_verified_and_used() {
     };
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn a_lost_listener_announces_a_resync_and_listens_again() {
+    let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
+    let a = PostgresStore::open(&url).await.unwrap();
+    let b = PostgresStore::open(&url).await.unwrap();
+    let mut resyncs = b.events().resyncs();
+    let mut on_b = b.events().subscribe();
+    assert!(terminate_listeners(&url).await.unwrap() >= 1);
+    tokio::time::timeout(Duration::from_secs(30), resyncs.changed())
+        .await
+        .expect("no resync after the listener's connection was lost")
+        .unwrap();
+    // Listening again: the next change of the other instance arrives.
+    let topic = a
+        .create_topic("alice", new_topic("after_the_gap", String::new()))
+        .await
+        .unwrap();
+    let event = tokio::time::timeout(Duration::from_secs(30), on_b.recv())
+        .await
+        .expect("no event after the resync")
+        .unwrap();
+    assert_eq!(
+        event,
+        Event::Topic {
+            action: None,
+            topic
+        }
+    );
 }

@@ -4,8 +4,9 @@
 //! A request proves who it is with, in this order: `Authorization: Bearer <token>`,
 //! `X-Producer-Key: <PRODUCER_SECRET>` (the seed's producer header), or the session
 //! cookie. Cookie-authenticated requests that change something must also send
-//! `X-CSRF-Token` equal to the `streamhub_csrf` cookie (double submit): a cross-site page
-//! can make the browser send the cookie but cannot read it to copy it into a header.
+//! `X-CSRF-Token` equal to the `streamhub_csrf` cookie, which is derived from the session
+//! token (a cross-site page can make the browser send the cookie but cannot read it to
+//! copy it into a header), and an `Origin`, when present, naming this service.
 
 use std::sync::LazyLock;
 
@@ -238,10 +239,14 @@ impl FromRequestParts<AppState> for Principal {
                 .principal_for_token(token, Credential::SessionCookie)
                 .await?;
             if !is_safe_method(&parts.method) {
-                let expected = cookie(&parts.headers, CSRF_COOKIE);
+                if !same_origin(&parts.headers) {
+                    return Err(ApiError::forbidden(
+                        "cross-origin request refused: Origin is not this service's",
+                    ));
+                }
+                let expected = csrf_token(token);
                 let sent = parts.headers.get(CSRF_HEADER).map(HeaderValue::as_bytes);
-                let ok = matches!((expected, sent), (Some(e), Some(s)) if secrets_equal(e.as_bytes(), s));
-                if !ok {
+                if !sent.is_some_and(|s| secrets_equal(expected.as_bytes(), s)) {
                     return Err(ApiError::forbidden(
                         "missing or wrong X-CSRF-Token: send the value of the streamhub_csrf cookie",
                     ));
@@ -253,6 +258,31 @@ impl FromRequestParts<AppState> for Principal {
             "sign in first: POST /api/auth/login, then send 'Authorization: Bearer <token>'",
         ))
     }
+}
+
+/// The CSRF token of a session: derived from the session token, so that it holds for
+/// that session only (a token planted from elsewhere fails) and every instance sharing
+/// the database computes the same. The session token is secret and HttpOnly, so nobody
+/// without it can derive its CSRF token.
+pub(crate) fn csrf_token(session_token: &str) -> String {
+    let mut hash = Sha256::new();
+    hash.update(b"streamhub csrf token\0");
+    hash.update(session_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&hash.finalize()[..16])
+}
+
+/// Whether a cookie-authenticated write comes from the service's own pages: an `Origin`,
+/// when the browser sends one, must name the host the request was sent to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true; // Not sent by every browser on same-origin requests.
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin.to_str().ok().and_then(|o| {
+        o.strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"))
+    });
+    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 /// Argon2id with OWASP's m = 7 MiB, t = 5, p = 1: rated as strong as its m = 19 MiB, t = 2
@@ -355,8 +385,10 @@ pub async fn login(
         )
         .await?;
     tracing::info!(username = %credentials.user.username, role = %credentials.user.role, "signed in");
-    let cookies = session_cookies(&state, &token, &random_token(16), ttl.as_secs());
+    let cookies = session_cookies(&state, &token, &csrf_token(&token), ttl.as_secs());
     Ok((
+        // The answer carries the token: no cache may keep it.
+        [(header::CACHE_CONTROL, "no-store")],
         AppendHeaders(cookies),
         axum::Json(LoginResponse {
             token,

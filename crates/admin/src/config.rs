@@ -16,8 +16,8 @@ pub struct AdminArgs {
     #[arg(long, env = "STREAMHUB_LISTEN", default_value = "127.0.0.1:5000")]
     pub listen: String,
     /// Metadata store: `postgres://…`, `sqlite://<path>` or a file path. Defaults to `<data-dir>/streamhub.db`.
-    #[arg(long, env = "DATABASE_URL")]
-    pub database: Option<String>,
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database: Option<DatabaseUrl>,
     /// Connections to PostgreSQL this instance keeps at most (one of them listens for the
     /// other instances' events). SQLite ignores it.
     #[arg(
@@ -83,6 +83,32 @@ pub struct AdminArgs {
     /// Time a request may take until its answer starts (event streams excepted), then 408.
     #[arg(long, env = "STREAMHUB_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Time a client has to send a request's head or finish the TLS handshake, from the
+    /// connection's start and between requests on a kept-alive connection; then the
+    /// connection is closed.
+    #[arg(long, env = "STREAMHUB_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moves either way for this long is closed (event
+    /// streams send a comment every 15 s). Keep it above --request-timeout.
+    #[arg(long, env = "STREAMHUB_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Open connections at most; more are closed at once, with a warning in the log.
+    #[arg(
+        long,
+        env = "STREAMHUB_MAX_CONNECTIONS",
+        default_value_t = Limits::default().max_connections,
+        value_parser = parse_positive
+    )]
+    pub max_connections: usize,
+    /// Open connections at most from one client address (IPv6: one /64); --trusted-proxy
+    /// addresses count in --max-connections only.
+    #[arg(
+        long,
+        env = "STREAMHUB_MAX_CONNECTIONS_PER_ADDRESS",
+        default_value_t = Limits::default().max_connections_per_address,
+        value_parser = parse_positive
+    )]
+    pub max_connections_per_address: usize,
 }
 
 impl AdminArgs {
@@ -90,7 +116,7 @@ impl AdminArgs {
     /// [`AdminConfig::cluster`] (the binary builds it from the Kafka client's flags).
     pub fn into_config(self) -> AdminConfig {
         let database = self.database.unwrap_or_else(|| {
-            format!("sqlite://{}", self.data_dir.join("streamhub.db").display())
+            format!("sqlite://{}", self.data_dir.join("streamhub.db").display()).into()
         });
         AdminConfig {
             listen: self.listen,
@@ -106,6 +132,10 @@ impl AdminArgs {
                 login_failures_per_address: self.login_failures_per_address,
                 trusted_proxies: self.trusted_proxies,
                 request_timeout: self.request_timeout,
+                header_read_timeout: self.header_read_timeout,
+                idle_timeout: self.idle_timeout,
+                max_connections: self.max_connections,
+                max_connections_per_address: self.max_connections_per_address,
                 ..Limits::default()
             },
             streams: StreamLimits::default(),
@@ -134,7 +164,7 @@ pub struct AdminConfig {
     /// `host:port`; port 0 picks a free one (see [`crate::AdminHandle::url`]).
     pub listen: String,
     /// `postgres://…`, `sqlite://<path>` or a file path.
-    pub database: String,
+    pub database: DatabaseUrl,
     /// Most connections to PostgreSQL.
     pub database_pool: u32,
     pub producer_secret: Option<Secret>,
@@ -159,7 +189,7 @@ impl AdminConfig {
         let data_dir = data_dir.into();
         AdminConfig {
             listen: "127.0.0.1:0".into(),
-            database: format!("sqlite://{}", data_dir.join("streamhub.db").display()),
+            database: format!("sqlite://{}", data_dir.join("streamhub.db").display()).into(),
             database_pool: streamhub_store::DEFAULT_POOL_SIZE,
             producer_secret: None,
             admin_password: None,
@@ -193,6 +223,88 @@ impl fmt::Debug for AdminConfig {
     }
 }
 
+/// The metadata store's address. A PostgreSQL URL may carry a password (after the user,
+/// or as a `password` parameter): `Display` and `Debug` show it as `***`, so that logs,
+/// errors and debug output never do; [`DatabaseUrl::expose`] gives the real one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    fn redacted(&self) -> String {
+        let url = &self.0;
+        let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+            return url.clone(); // A file path.
+        };
+        let rest = &url[scheme_end..];
+        let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(authority_end);
+        let mut shown = url[..scheme_end].to_owned();
+        // The user's part ends at the last '@': a password may contain '@' unescaped.
+        match authority.rfind('@') {
+            Some(at) => {
+                let (userinfo, host) = authority.split_at(at);
+                match userinfo.split_once(':') {
+                    Some((user, _)) => shown.push_str(&format!("{user}:***")),
+                    None => shown.push_str(userinfo),
+                }
+                shown.push_str(host);
+            }
+            None => shown.push_str(authority),
+        }
+        let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+        shown.push_str(path);
+        if !query.is_empty() {
+            let params: Vec<String> = query
+                .split('&')
+                .map(|param| match param.split_once('=') {
+                    Some((key, _)) if key.to_ascii_lowercase().contains("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => param.to_owned(),
+                })
+                .collect();
+            shown.push('?');
+            shown.push_str(&params.join("&"));
+        }
+        shown
+    }
+}
+
+impl From<String> for DatabaseUrl {
+    fn from(url: String) -> Self {
+        DatabaseUrl(url)
+    }
+}
+
+impl From<&str> for DatabaseUrl {
+    fn from(url: &str) -> Self {
+        DatabaseUrl(url.to_owned())
+    }
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = std::convert::Infallible;
+    fn from_str(url: &str) -> Result<Self, Self::Err> {
+        Ok(url.into())
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.redacted())
+    }
+}
+
 /// Parses `3600`, `90s`, `30m`, `12h` or `7d`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
@@ -215,6 +327,14 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         return Err(format!("'{text}' must be between 1 second and 366 days"));
     }
     Ok(Duration::from_secs(seconds))
+}
+
+/// Parses a count of at least 1.
+fn parse_positive(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("'{text}' is not a whole number of at least 1")),
+    }
 }
 
 /// Parses a network (`10.0.0.0/8`, `fd00::/8`) or one address (`10.0.0.5`, a /32 or /128).
@@ -295,7 +415,10 @@ mod tests {
         assert_eq!(config.token_ttl, Duration::from_secs(1800));
         assert_eq!(config.producer_secret.unwrap().expose(), "s3cret");
         if !explicit_database {
-            assert_eq!(config.database, "sqlite:///var/lib/sh/streamhub.db");
+            assert_eq!(
+                config.database.expose(),
+                "sqlite:///var/lib/sh/streamhub.db"
+            );
         }
         assert!(Cli::try_parse_from(["streamhub", "--token-ttl", "soon"]).is_err());
     }
@@ -315,6 +438,14 @@ mod tests {
             "0",
             "--request-timeout",
             "5s",
+            "--header-read-timeout",
+            "3s",
+            "--idle-timeout",
+            "2m",
+            "--max-connections",
+            "100",
+            "--max-connections-per-address",
+            "7",
         ])
         .unwrap();
         let config = cli.admin.into_config();
@@ -327,6 +458,11 @@ mod tests {
         );
         assert_eq!(config.limits.login_failures_per_user, 0);
         assert_eq!(config.limits.request_timeout, Duration::from_secs(5));
+        assert_eq!(config.limits.header_read_timeout, Duration::from_secs(3));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(120));
+        assert_eq!(config.limits.max_connections, 100);
+        assert_eq!(config.limits.max_connections_per_address, 7);
+        assert!(Cli::try_parse_from(["streamhub", "--max-connections", "0"]).is_err());
     }
 
     #[test]
@@ -352,12 +488,57 @@ mod tests {
         let config = AdminConfig {
             producer_secret: Some(Secret::new("hunter2")),
             admin_password: Some(Secret::new("swordfish")),
+            database: "postgres://app:pg-Pass@word@db:5432/sh".into(),
             ..AdminConfig::local("/tmp/x")
         };
         let shown = format!("{config:?}");
         assert!(
-            !shown.contains("hunter2") && !shown.contains("swordfish"),
+            !shown.contains("hunter2") && !shown.contains("swordfish") && !shown.contains("Pass"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn database_urls_show_no_password() {
+        let shown = |url: &str| DatabaseUrl::from(url).to_string();
+        assert_eq!(
+            shown("postgres://app:s3cr%40t@db.example:5432/sh?sslmode=require"),
+            "postgres://app:***@db.example:5432/sh?sslmode=require"
+        );
+        assert_eq!(
+            shown("postgresql://app:p@ss@db/sh"),
+            "postgresql://app:***@db/sh"
+        );
+        assert_eq!(
+            shown("postgres://db/sh?user=app&password=s3cret"),
+            "postgres://db/sh?user=app&password=***"
+        );
+        assert_eq!(shown("postgres://app@db/sh"), "postgres://app@db/sh");
+        assert_eq!(shown("sqlite:///var/lib/sh.db"), "sqlite:///var/lib/sh.db");
+        assert_eq!(shown("data/sh.db"), "data/sh.db");
+        let url = DatabaseUrl::from("postgres://app:s3cret@db/sh");
+        assert!(!format!("{url:?}").contains("s3cret"));
+        assert_eq!(url.expose(), "postgres://app:s3cret@db/sh");
+    }
+
+    #[test]
+    fn help_shows_no_secret_from_the_environment() {
+        use clap::CommandFactory;
+        let mut command = Cli::command();
+        for arg in command.get_arguments() {
+            let secret = [
+                "DATABASE_URL",
+                "PRODUCER_SECRET",
+                "STREAMHUB_ADMIN_PASSWORD",
+            ]
+            .iter()
+            .any(|var| arg.get_env().is_some_and(|env| env == *var));
+            assert!(
+                !secret || arg.is_hide_env_values_set(),
+                "{:?} shows its variable's value in --help",
+                arg.get_id()
+            );
+        }
+        let _ = command.render_help();
     }
 }

@@ -13,6 +13,7 @@ pub mod auth;
 mod cluster;
 mod conditional;
 mod config;
+mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod limits;
@@ -32,7 +33,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, HeaderValue, header};
 use axum::middleware::from_fn;
 use axum::{Extension, Router};
-use axum_server::tls_openssl::{OpenSSLAcceptor, OpenSSLConfig};
+use openssl::ssl::SslAcceptor;
 use streamhub_model::Role;
 use streamhub_store::Store;
 use tokio::task::JoinHandle;
@@ -45,7 +46,9 @@ use utoipa_axum::routes;
 pub use api::topics::TopicDetails;
 pub use auth::{Credential, Principal};
 pub use cluster::{ClusterInfo, TailMessage};
-pub use config::{ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, Secret, TlsFiles, parse_duration};
+pub use config::{
+    ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, DatabaseUrl, Secret, TlsFiles, parse_duration,
+};
 pub use error::ApiError;
 pub use limits::Limits;
 pub use state::AppState;
@@ -102,7 +105,8 @@ pub fn router(state: AppState) -> Router {
     let api = api
         .fallback(error::api_not_found)
         .layer(from_fn(error::json_errors))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(from_fn(limits::declared_body_size));
 
     let header = |name: HeaderName, value: &'static str| {
         SetResponseHeaderLayer::overriding(name, HeaderValue::from_static(value))
@@ -127,6 +131,7 @@ fn app(state: AppState, limits: &Limits) -> Router {
 }
 
 /// Serves until `shutdown` resolves, then ends event streams and finishes open requests.
+/// Connections are bounded as [`Limits`] says (see `connections`).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
@@ -134,22 +139,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = app(state.clone(), limits);
-    // The peer address feeds the sign-in limits per address.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        state.close_event_streams();
+    connections::serve(listener, app, limits, None, shutdown, move || {
+        state.close_event_streams()
     })
     .await
 }
 
 /// Reads the certificate chain and key, so that a wrong file stops the start. Mozilla's
 /// "intermediate" settings: TLS 1.2 and 1.3, forward-secret AEAD ciphers only.
-fn tls_config(files: &TlsFiles) -> anyhow::Result<OpenSSLConfig> {
-    use openssl::ssl::{AlpnError, SslAcceptor, SslFiletype, SslMethod, select_next_proto};
+fn tls_config(files: &TlsFiles) -> anyhow::Result<Arc<SslAcceptor>> {
+    use openssl::ssl::{AlpnError, SslFiletype, SslMethod, select_next_proto};
     let build = || -> Result<SslAcceptor, openssl::error::ErrorStack> {
         let mut builder = SslAcceptor::mozilla_intermediate_v5(SslMethod::tls())?;
         builder.set_certificate_chain_file(&files.cert)?;
@@ -167,7 +166,7 @@ fn tls_config(files: &TlsFiles) -> anyhow::Result<OpenSSLConfig> {
             files.key.display()
         )
     })?;
-    Ok(OpenSSLConfig::from_acceptor(Arc::new(acceptor)))
+    Ok(Arc::new(acceptor))
 }
 
 /// [`serve`] over HTTPS, with OpenSSL (the TLS library rdkafka links too).
@@ -175,7 +174,7 @@ async fn serve_tls(
     listener: tokio::net::TcpListener,
     state: AppState,
     limits: &Limits,
-    tls: OpenSSLConfig,
+    tls: Arc<SslAcceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     // Browsers that reached the service over HTTPS once keep to it.
@@ -183,18 +182,10 @@ async fn serve_tls(
         header::STRICT_TRANSPORT_SECURITY,
         HeaderValue::from_static("max-age=31536000"),
     ));
-    let handle = axum_server::Handle::new();
-    let stopping = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        state.close_event_streams();
-        stopping.graceful_shutdown(None);
-    });
-    axum_server::from_tcp(listener.into_std()?)?
-        .acceptor(OpenSSLAcceptor::new(tls))
-        .handle(handle)
-        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-        .await
+    connections::serve(listener, app, limits, Some(tls), shutdown, move || {
+        state.close_event_streams()
+    })
+    .await
 }
 
 /// Creates user `admin` when the store has no user yet. Returns the password when it
@@ -251,7 +242,12 @@ async fn bootstrap_admin(
 fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
             .with_context(|| format!("cannot create the directory {}", dir.display()))?;
     }
     let mut options = std::fs::OpenOptions::new();
@@ -268,6 +264,23 @@ fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     writeln!(file, "{content}").with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Raises the open-file limit as far as allowed, and warns when it is still below what
+/// the connection cap needs.
+fn check_fd_limit(limits: &Limits) {
+    // The broker, the database and logs need descriptors beside the connections.
+    const RESERVE: u64 = 256;
+    if let Some(open_files) = connections::raise_fd_limit() {
+        let wanted = limits.max_connections as u64 + RESERVE;
+        if open_files < wanted {
+            tracing::warn!(
+                open_files,
+                max_connections = limits.max_connections,
+                "the open-file limit is below --max-connections plus {RESERVE}: raise it (ulimit -n) or lower --max-connections"
+            );
+        }
+    }
+}
+
 /// The original system's documentation printed a sample key that many deployments kept.
 const SAMPLE_PRODUCER_SECRET: &str = "ChangeThisProducerSecret!";
 
@@ -282,7 +295,7 @@ impl AdminService {
     /// Opens the store, creates the first admin if needed, binds `config.listen` and
     /// serves in a task. Port 0 picks a free port: see [`AdminHandle::url`].
     pub async fn start(config: AdminConfig) -> anyhow::Result<AdminHandle> {
-        let store = streamhub_store::open_with_pool(&config.database, config.database_pool)
+        let store = streamhub_store::open_with_pool(config.database.expose(), config.database_pool)
             .await
             .with_context(|| format!("cannot open the metadata store {}", config.database))?;
         let state = AppState::new(
@@ -294,6 +307,7 @@ impl AdminService {
         .with_secure_cookies(config.secure_cookies || config.tls.is_some())
         .with_stream_limits(config.streams);
         let tls = config.tls.as_ref().map(tls_config).transpose()?;
+        check_fd_limit(&config.limits);
         // Bind before creating the first admin, so a busy port does not use up the
         // one showing of a generated password.
         let listener = tokio::net::TcpListener::bind(&config.listen)

@@ -44,6 +44,17 @@ pub struct Limits {
     /// Time a request may take until its response starts. Event streams are bounded by
     /// their own limit, not this: their response starts at once.
     pub request_timeout: Duration,
+    /// Time a client has to send a request's head (HTTP/1) or finish the TLS handshake,
+    /// from the connection's start and, between requests on a kept-alive connection,
+    /// from the end of the previous answer.
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moves either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections at most, in all.
+    pub max_connections: usize,
+    /// Open connections at most from one client address (IPv6: /64); trusted proxies
+    /// count in the total only.
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Limits {
@@ -55,6 +66,10 @@ impl Default for Limits {
             address_window: Duration::from_secs(60),
             trusted_proxies: Vec::new(),
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 8192,
+            max_connections_per_address: 512,
         }
     }
 }
@@ -256,7 +271,7 @@ impl Drop for Admitted<'_> {
 
 /// One client, as far as limits go: an IPv4 address, or the /64 network of an IPv6
 /// address (one host usually holds a whole /64).
-fn address_key(ip: IpAddr) -> IpAddr {
+pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
         v4 => v4,
@@ -368,6 +383,24 @@ pub async fn login_attempts(req: Request, next: Next) -> Response {
     };
     drop(admitted);
     res
+}
+
+/// Answers 413 at once when `Content-Length` declares a body over [`MAX_BODY_BYTES`],
+/// instead of waiting for a body that will be refused anyway.
+pub async fn declared_body_size(req: Request, next: Next) -> Response {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request body is larger than 64 KiB",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// The request timeout as a request extension, for [`request_timeout`].

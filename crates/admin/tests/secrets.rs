@@ -312,3 +312,64 @@ async fn a_weak_producer_secret_is_warned_about_at_start_without_showing_it() {
         assert!(!logged.contains(secret), "{logged}");
     }
 }
+
+/// A PostgreSQL URL with its password, as an operator passes it.
+const PG_PASSWORD: &str = "pg-password-Wd73Kx2Qv";
+
+#[tokio::test]
+async fn a_postgres_password_stays_out_of_the_start_error_the_log_and_debug_output() {
+    let log = CapturedLog::default();
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let _guard = log.install();
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on port 1: the start fails to reach the database.
+    let config = AdminConfig {
+        database: format!("postgres://streamhub:{PG_PASSWORD}@127.0.0.1:1/streamhub").into(),
+        ..config(&dir)
+    };
+    let debug = format!("{config:?}");
+    let err = AdminService::start(config)
+        .await
+        .expect_err("no PostgreSQL on port 1");
+    drop(_guard);
+    let shown = format!("{err:#} / {err:?}");
+    assert!(shown.contains("streamhub:***@127.0.0.1:1"), "{shown}");
+    for (what, text) in [("error", &shown), ("debug", &debug), ("log", &log.text())] {
+        assert!(!text.contains(PG_PASSWORD), "the {what} shows it: {text}");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn a_postgres_password_stays_out_of_the_listening_line() {
+    use streamhub_store::postgres::testing::fresh_database_url;
+    let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
+    // The server's own password, or one it ignores (trust authentication) put in.
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (userinfo, host) = rest
+        .split_once('@')
+        .expect("a user in STREAMHUB_TEST_POSTGRES");
+    let (url, password) = match userinfo.split_once(':') {
+        Some((_, password)) => (url.clone(), password.to_owned()),
+        None => (
+            format!("{scheme}://{userinfo}:{PG_PASSWORD}@{host}"),
+            PG_PASSWORD.to_owned(),
+        ),
+    };
+    let log = CapturedLog::default();
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let _guard = log.install();
+    let dir = tempfile::tempdir().unwrap();
+    let handle = AdminService::start(AdminConfig {
+        database: url.into(),
+        ..config(&dir)
+    })
+    .await
+    .unwrap();
+    handle.stop().await.unwrap();
+    drop(_guard);
+    let logged = log.text();
+    assert!(logged.contains("admin service listening"), "{logged}");
+    assert!(logged.contains(":***@"), "{logged}");
+    assert!(!logged.contains(&password), "{logged}");
+}

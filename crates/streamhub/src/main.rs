@@ -2,6 +2,8 @@
 //! line, sets up logging and signals, and hands over to the component crates.
 
 mod cluster;
+#[cfg(feature = "embedded-broker")]
+mod data_dir;
 mod logging;
 mod up;
 

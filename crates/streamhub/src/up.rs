@@ -86,12 +86,8 @@ mod embedded {
     }
 
     pub async fn run(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&args.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                args.data_dir.display()
-            )
-        })?;
+        // Held until `run` returns: a second instance on this directory is refused.
+        let _lock = crate::data_dir::lock(&args.data_dir)?;
         let storage = if args.ephemeral {
             Storage::Memory
         } else {

@@ -120,8 +120,32 @@ async fn logout_ends_the_token() {
 #[tokio::test]
 async fn session_cookie_authenticates_and_mutations_need_the_csrf_header() {
     let s = Server::start().await;
-    let token = s.login("admin", ADMIN_PASSWORD).await;
-    let cookie = format!("streamhub_session={token}; streamhub_csrf=abc123");
+    let res = s
+        .request(Method::POST, "/api/auth/login", None)
+        .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    // The session's CSRF token, as the streamhub_csrf cookie carries it.
+    let csrf = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| {
+            v.to_str()
+                .ok()?
+                .split(';')
+                .next()?
+                .strip_prefix("streamhub_csrf=")
+        })
+        .map(str::to_owned)
+        .next()
+        .unwrap();
+    let token = res.json::<serde_json::Value>().await.unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = format!("streamhub_session={token}; streamhub_csrf={csrf}");
     let (status, _) = call(
         s.request(Method::GET, "/api/topics", None)
             .header("Cookie", &cookie),
@@ -143,7 +167,7 @@ async fn session_cookie_authenticates_and_mutations_need_the_csrf_header() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     let (status, _) = call(create(Some("wrong"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let (status, body) = call(create(Some("abc123"))).await;
+    let (status, body) = call(create(Some(&csrf))).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     s.stop().await;
 }

@@ -37,7 +37,7 @@ impl Server {
     pub async fn start_on(database: &str) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let config = AdminConfig {
-            database: database.to_owned(),
+            database: database.into(),
             ..config(&dir)
         };
         Self::start_with(dir, config).await

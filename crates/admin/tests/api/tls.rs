@@ -20,7 +20,7 @@ use crate::common::*;
 
 /// Writes a certificate for localhost and 127.0.0.1 and its key; returns the files and
 /// the certificate's PEM.
-fn self_signed(dir: &Path) -> (TlsFiles, Vec<u8>) {
+pub(crate) fn self_signed(dir: &Path) -> (TlsFiles, Vec<u8>) {
     let key = PKey::from_ec_key(
         EcKey::generate(&EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap()).unwrap(),
     )

@@ -96,7 +96,7 @@ async fn every_change_shows_in_the_next_list(a: &Server, b: &Server) {
 #[tokio::test]
 async fn lists_follow_changes_of_another_process_on_the_same_sqlite_file() {
     let a = Server::start().await;
-    let b = Server::start_on(&config(&a.dir).database).await;
+    let b = Server::start_on(config(&a.dir).database.expose()).await;
     every_change_shows_in_the_next_list(&a, &b).await;
     b.stop().await;
     a.stop().await;

@@ -232,6 +232,7 @@ fn no_such_topic(name: &str) -> StoreError {
 
 impl SqliteStore {
     /// Opens (creating if needed) the SQLite file at `path` and applies migrations.
+    /// Opens (creating) the database file; see [`private_database_file`] for its mode.
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         let text = path.to_string_lossy();
@@ -240,11 +241,7 @@ impl SqliteStore {
                 "the metadata store needs a file: every connection to ':memory:' would see its own empty database".into(),
             ));
         }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Backend(format!("cannot create directory {}: {e}", dir.display()))
-            })?;
-        }
+        private_database_file(&path)?;
         let db = libsql::Builder::new_local(&path)
             .build()
             .await
@@ -939,3 +936,39 @@ impl Store for SqliteStore {
 
 #[cfg(test)]
 mod tests;
+
+/// Creates the database file for its owner only (0600, in a new directory of mode 0700),
+/// and narrows an existing one with its WAL and shared-memory files: the store holds
+/// password hashes and token digests. SQLite gives the files it creates beside the
+/// database the database file's mode.
+fn private_database_file(path: &Path) -> Result<()> {
+    let failed = |what: &str, p: &Path, e: std::io::Error| {
+        StoreError::Backend(format!("cannot {what} {}: {e}", p.display()))
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .map_err(|e| failed("create directory", dir, e))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| failed("create", path, e))?;
+    #[cfg(unix)]
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mut file = path.as_os_str().to_owned();
+        file.push(suffix);
+        let file = Path::new(&file);
+        if file.exists() {
+            std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| failed("restrict", file, e))?;
+        }
+    }
+    Ok(())
+}

@@ -43,7 +43,7 @@ impl Server {
         Self::start_with(dir, config).await
     }
 
-    async fn start_with(dir: TempDir, config: AdminConfig) -> Server {
+    pub async fn start_with(dir: TempDir, config: AdminConfig) -> Server {
         let handle = AdminService::start(config).await.unwrap();
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

@@ -15,4 +15,5 @@ mod openapi;
 mod restart;
 mod tls;
 mod topic_lists;
+mod topic_rules;
 mod workflow;

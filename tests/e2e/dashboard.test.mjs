@@ -264,6 +264,40 @@ test('an admin drives a topic through its life on a live page', async (t) => {
     await shot(admin, '02-overview-live');
   });
 
+  await t.test('a 249-character topic name does not widen the overview', async () => {
+    const long = `e2e_long_${suffix}_`.padEnd(249, 'x');
+    const created = await call('POST', '/api/topics', { name: long, description: 'the longest name Kafka takes' });
+    await call('POST', `/api/topics/${created.topic_id}/approve`);
+    await goTo(admin, 'topics');
+    await waitStatus(admin, long, 'active');
+    await goTo(admin, 'overview');
+    await admin.waitForSelector(`#chart-rate-legend [data-topic="${long}"]`, { timeout: LIVE_TIMEOUT });
+    const widths = await admin.evaluate(() => ({
+      page: document.documentElement.scrollWidth,
+      window: document.documentElement.clientWidth,
+    }));
+    assert.ok(widths.page <= widths.window, `the overview is ${widths.page} px wide in a ${widths.window} px window`);
+    await shot(admin, '02b-overview-long-name');
+    await call('POST', `/api/topics/${created.topic_id}/deactivate`);
+    await call('DELETE', `/api/topics/${created.topic_id}`);
+  });
+
+  await t.test("the open topic's message count follows the samples", async () => {
+    await goTo(admin, 'topics');
+    await admin.click(`${row(TOPIC)} .topic-link`);
+    await admin.waitForSelector('#topic-dialog[open]');
+    await admin.waitForFunction(() => /^\d/.test(document.querySelector('#td-messages').textContent), null, {
+      timeout: LIVE_TIMEOUT,
+    });
+    const first = Number(await admin.getAttribute('#td-messages', 'data-total'));
+    // The topic publishes 20 msg/s: a later sample shows more, without reopening.
+    await admin.waitForFunction((n) => Number(document.querySelector('#td-messages').dataset.total) > n, first, {
+      timeout: LIVE_TIMEOUT,
+    });
+    await admin.keyboard.press('Escape');
+    await admin.waitForSelector('#topic-dialog', { state: 'hidden' });
+  });
+
   await t.test('the live tail shows messages and pauses', async () => {
     // streamhub up always has a cluster reader: a tail that is missing or off is a failure.
     const topic = await topicByName(TOPIC);

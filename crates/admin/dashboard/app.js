@@ -519,6 +519,7 @@
     }
     renderStats();
     updateTopicFigures();
+    updateTopicDialogFigures();
     updateSubLag();
     if (state.view === 'overview') renderCharts();
   }
@@ -584,6 +585,8 @@
           btn('Reject', 'btn-danger-text', 'reject', () => rejectTopic(t)),
         );
       }
+      // The producer reported that Kafka cannot hold it: the server allows rejecting it.
+      if (t.status === 'approved' && t.provisioning_error) cell.append(btn('Reject', 'btn-danger-text', 'reject', () => rejectTopic(t)));
       if (t.status === 'active') cell.append(btn('Deactivate', '', 'deactivate', () => topicAction(t, 'deactivate')));
       if (t.status === 'inactive') cell.append(btn('Reactivate', '', 'reactivate', () => topicAction(t, 'reactivate')));
       cell.append(btn('Delete', 'btn-ghost btn-danger-text', 'delete', () => deleteTopic(t)));
@@ -602,7 +605,9 @@
       const total = state.totals.get(t.topic_name);
       const tr = el('tr', { 'data-topic': t.topic_name, 'data-id': t.topic_id, 'data-status': t.status },
         el('td', { class: 'c-name' }, name, t.description ? el('span', { class: 'cell-sub', text: t.description, title: t.description }) : null),
-        el('td', { class: 'c-status' }, chip(t.status)),
+        el('td', { class: 'c-status' }, chip(t.status), t.provisioning_error
+          ? el('span', { class: 'cell-sub cell-error', text: 'not provisioned', title: t.provisioning_error })
+          : null),
         el('td', { class: 'c-type' }, el('span', { class: 'tag', text: t.data_type })),
         el('td', { class: 'num c-parts', text: `${t.partitions} × ${t.replication_factor}`, title: 'partitions × replication factor' }),
         el('td', { class: 'num c-rate', 'data-label': 'msg/s', 'data-rate': rate === null ? '' : String(rate), text: t.status === 'active' || rate ? fmtRate(rate) : '–' }),
@@ -758,7 +763,10 @@
     const reason = $('#td-reason');
     reason.hidden = !t.rejection_reason;
     reason.textContent = t.rejection_reason ? 'Rejected: ' + t.rejection_reason : '';
-    const kv = (k, v) => el('div', {}, el('dt', { text: k }), el('dd', { text: v }));
+    const failure = $('#td-provisioning');
+    failure.hidden = !t.provisioning_error;
+    failure.textContent = t.provisioning_error ? 'Kafka cannot create it: ' + t.provisioning_error : '';
+    const kv = (k, v, id) => el('div', {}, el('dt', { text: k }), el('dd', { text: v, id }));
     $('#td-kv').replaceChildren(
       kv('Partitions', String(t.partitions)),
       kv('Replication factor', String(t.replication_factor)),
@@ -766,9 +774,21 @@
       kv('Requested by', t.created_by),
       kv('Requested', t.created_at ? fmtWhen(t.created_at) : '–'),
       kv('Activated', t.activated_at ? fmtWhen(t.activated_at) : '–'),
-      kv('Messages', fmtNum(state.totals.get(t.topic_name))),
-      kv('Now', `${fmtRate(currentRate(t.topic_name))} msg/s`),
+      kv('Messages', '', 'td-messages'),
+      kv('Now', '', 'td-rate'),
     );
+    updateTopicDialogFigures();
+  }
+
+  // The open drawer's figures follow each Kafka sample, as the table's do.
+  function updateTopicDialogFigures() {
+    const t = tail.id === null ? null : state.topics.get(tail.id);
+    const messages = $('#td-messages');
+    if (!t || !messages) return;
+    const total = state.totals.get(t.topic_name);
+    messages.dataset.total = total === undefined ? '' : String(total);
+    messages.textContent = fmtNum(total);
+    $('#td-rate').textContent = `${fmtRate(currentRate(t.topic_name))} msg/s`;
   }
 
   function tailNote(text) {
@@ -1037,7 +1057,7 @@
         : `active topics · last ${Math.max(1, minutes)} min`;
       legend.replaceChildren(...series.map((s) =>
         el('span', { class: 'c' + (s.colour % Charts.COLOURS), 'data-topic': s.name },
-          el('i'), el('span', { class: 'muted', text: s.name }), el('b', { text: fmtRate(currentRate(s.name)) }))));
+          el('i'), el('span', { class: 'muted legend-name', text: s.name, title: s.name }), el('b', { text: fmtRate(currentRate(s.name)) }))));
     }
 
     const lagBox = $('#chart-lag');
@@ -1079,7 +1099,9 @@
       return;
     }
     const rows = entries.map((a) => {
-      const change = a.before || a.after ? `${a.before || '∅'} → ${a.after || '∅'}` : '';
+      const states = a.before || a.after ? `${a.before || '∅'} → ${a.after || '∅'}` : '';
+      // A rejection's reason, a provisioning failure.
+      const change = a.detail ? (states ? `${states}: ${a.detail}` : a.detail) : states;
       return el('tr', {},
         el('td', {}, timeEl(a.at)),
         el('td', { class: 'nowrap', text: a.actor }),

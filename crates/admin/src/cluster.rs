@@ -27,6 +27,17 @@ pub trait ClusterInfo: Send + Sync {
     async fn topic_message_totals(&self, topics: &[String])
     -> Result<HashMap<String, i64>, String>;
 
+    /// Brokers the cluster reports: no topic can have more replicas.
+    async fn broker_count(&self) -> Result<usize, String> {
+        Err("this cluster reader does not count brokers".into())
+    }
+
+    /// The partition count of `topic` in the cluster, `None` when it does not exist there.
+    async fn partition_count(&self, topic: &str) -> Result<Option<i32>, String> {
+        let _ = topic;
+        Err("this cluster reader does not read partition counts".into())
+    }
+
     /// How many messages the consumer group `group` has yet to read, per topic.
     async fn group_lag(
         &self,

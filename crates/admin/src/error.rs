@@ -164,14 +164,30 @@ where
         if !value.is_object() {
             return Err(ApiError::bad_request("expected a JSON object"));
         }
-        T::deserialize(value).map(Json).map_err(|e| {
-            let message = e.to_string();
-            if message.starts_with("invalid type") {
-                ApiError::bad_request(without_value(&message))
-            } else {
-                ApiError::invalid(message)
-            }
-        })
+        serde_path_to_error::deserialize(value)
+            .map(Json)
+            .map_err(|e| body_error(&e.path().to_string(), &e.inner().to_string()))
+    }
+}
+
+/// The answer to a body that does not deserialize, naming the field at `path` (serde's
+/// own message does not: `invalid type: string, expected f64` about which field?).
+fn body_error(path: &str, message: &str) -> ApiError {
+    let (type_error, message) = if message.starts_with("invalid type") {
+        (true, without_value(message))
+    } else {
+        (false, message.to_owned())
+    };
+    // "." is the body itself: a missing or unknown field names itself in the message.
+    let message = if path.is_empty() || path == "." {
+        message
+    } else {
+        format!("{path}: {message}")
+    };
+    if type_error {
+        ApiError::bad_request(message)
+    } else {
+        ApiError::invalid(message)
     }
 }
 
@@ -250,7 +266,9 @@ pub async fn api_not_found() -> ApiError {
 
 #[cfg(test)]
 mod tests {
-    use super::without_value;
+    use super::{Json, body_error, without_value};
+    use axum::extract::FromRequest;
+    use axum::http::StatusCode;
 
     #[test]
     fn type_errors_do_not_repeat_the_value() {
@@ -270,5 +288,54 @@ mod tests {
             without_value("invalid type: floating point `1.5`, expected u32"),
             "invalid type: floating point, expected u32"
         );
+    }
+
+    #[test]
+    fn body_errors_name_the_field_at_fault() {
+        let e = body_error(
+            "rate_per_second",
+            "invalid type: string \"fast\", expected f64",
+        );
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e.message,
+            "rate_per_second: invalid type: string, expected f64"
+        );
+        let e = body_error(".", "missing field `name`");
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.message, "missing field `name`");
+    }
+
+    #[tokio::test]
+    async fn type_errors_in_request_bodies_name_the_field() {
+        let request = |body: &'static str| {
+            axum::http::Request::builder()
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(body))
+                .unwrap()
+        };
+        let Err(e) = Json::<streamhub_model::api::CreateTopic>::from_request(
+            request(r#"{"name": "t", "rate_per_second": "fast"}"#),
+            &(),
+        )
+        .await
+        else {
+            panic!("a string rate was accepted");
+        };
+        assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            e.message,
+            "rate_per_second: invalid type: string, expected f64"
+        );
+        let Err(e) = Json::<streamhub_model::api::CreateTopic>::from_request(
+            request(r#"{"name": "__consumer_offsets"}"#),
+            &(),
+        )
+        .await
+        else {
+            panic!("an internal topic name was accepted");
+        };
+        assert_eq!(e.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(e.message.starts_with("name: "), "{}", e.message);
     }
 }

@@ -76,6 +76,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(topics::list, topics::create))
         .routes(routes!(topics::active))
         .routes(routes!(topics::activate_by_name))
+        .routes(routes!(topics::provisioning_failure))
         .routes(routes!(topics::get, topics::delete))
         .routes(routes!(topics::approve))
         .routes(routes!(topics::reject))

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::{Action, DataType, Role, TopicName, TopicStatus};
+use crate::{Action, DataType, Facts, Role, TopicName, TopicStatus, Transition, TransitionError};
 
 /// A topic as the API shows it.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -32,6 +32,22 @@ pub struct Topic {
     pub deactivated_at: Option<DateTime<Utc>>,
     /// Why an admin rejected the request, readable by the requester.
     pub rejection_reason: Option<String>,
+    /// Why the producer cannot create the approved topic in Kafka, as it last reported;
+    /// cleared when the topic is activated. An admin may reject such a topic.
+    #[serde(default)]
+    pub provisioning_error: Option<String>,
+}
+
+impl Topic {
+    /// What `action` does to this topic ([`TopicStatus::decide`] with what is known of it).
+    pub fn decide(&self, action: Action) -> Result<Transition, TransitionError> {
+        self.status.decide(
+            action,
+            Facts {
+                provisioning_failed: self.provisioning_error.is_some(),
+            },
+        )
+    }
 }
 
 /// `POST /api/topics`.
@@ -41,7 +57,13 @@ pub struct Topic {
 pub struct CreateTopic {
     #[cfg_attr(
         feature = "openapi",
-        schema(value_type = String, min_length = 1, max_length = 249, pattern = "^[A-Za-z0-9._-]+$")
+        schema(
+            value_type = String,
+            min_length = 1,
+            max_length = 249,
+            // Kafka's characters, not starting with "__" (Kafka's internal topics).
+            pattern = "^([A-Za-z0-9.-][A-Za-z0-9._-]*|_([A-Za-z0-9.-][A-Za-z0-9._-]*)?)$"
+        )
     )]
     pub name: TopicName,
     /// Defaults to the signed-in principal.
@@ -90,6 +112,24 @@ pub struct RejectTopic {
 #[serde(deny_unknown_fields)]
 pub struct ActivateByName {
     pub topic_name: String,
+}
+
+/// `POST /api/topics/provisioning_failure`: the producer cannot create an approved
+/// topic in Kafka, and says why.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProvisioningFailure {
+    pub topic_name: String,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 1000, pattern = "\\S")
+    )]
+    pub error: String,
+}
+
+impl ProvisioningFailure {
+    pub const MAX_ERROR_CHARS: usize = 1000;
 }
 
 /// `GET /api/topics/active`: the seed's three fields plus what a consumer needs.
@@ -169,6 +209,9 @@ pub struct AuditEntry {
     pub target: String,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// What else the change said: a rejection's reason, a provisioning failure.
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

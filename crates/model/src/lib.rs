@@ -4,19 +4,21 @@
 //! - [`TopicStatus`] and [`Action`]: the topic lifecycle, the one place its rules live.
 //! - [`DataType`]: what a topic carries, inferred from its name when not given.
 //! - [`Envelope`]: the JSON value of every message the producer publishes.
+//! - [`provisioning`]: what keeps Kafka from holding a topic as requested.
 //! - [`api`]: request and response bodies of the admin service's REST API.
 
 pub mod api;
 mod data_type;
 mod envelope;
 mod lifecycle;
+pub mod provisioning;
 mod role;
 mod secret;
 mod topic_name;
 
 pub use data_type::DataType;
 pub use envelope::Envelope;
-pub use lifecycle::{Action, TopicStatus, Transition, TransitionError};
+pub use lifecycle::{Action, Facts, TopicStatus, Transition, TransitionError};
 pub use role::Role;
 pub use secret::Secret;
-pub use topic_name::{InvalidTopicName, TopicName};
+pub use topic_name::{InvalidTopicName, NameCollision, TopicName};

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! pending ──approve──▶ approved ──activate (producer)──▶ active ◀──reactivate── inactive
-//!    │                                                    └──────deactivate──────▶┘
-//!    └──reject──▶ rejected            any state ──delete (no subscribers)──▶ deleted
+//!    │                     │                              └──────deactivate──────▶┘
+//!    └──reject──▶ rejected ◀┘ reject, once the producer    any state ──delete (no subscribers)──▶ deleted
+//!                            reported that provisioning failed
 //! ```
 //!
 //! Repeating a request is harmless: asking for the state a topic is already in is
@@ -58,6 +59,14 @@ pub struct TransitionError {
     pub action: Action,
 }
 
+/// What the lifecycle knows of a topic beside its status.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The producer reported that it cannot create the topic in Kafka (replication factor
+    /// above the broker count, a topic of that name with another partition count ...).
+    pub provisioning_failed: bool,
+}
+
 impl TopicStatus {
     pub const ALL: [TopicStatus; 6] = [
         TopicStatus::Pending,
@@ -68,14 +77,23 @@ impl TopicStatus {
         TopicStatus::Deleted,
     ];
 
-    /// Decides what `action` does to a topic in this state.
+    /// Decides what `action` does to a topic in this state, with no provisioning failure
+    /// reported.
     pub fn apply(self, action: Action) -> Result<Transition, TransitionError> {
+        self.decide(action, Facts::default())
+    }
+
+    /// Decides what `action` does to a topic in this state, given `facts`.
+    pub fn decide(self, action: Action, facts: Facts) -> Result<Transition, TransitionError> {
         use Action::*;
         use TopicStatus::*;
         let to = match (self, action) {
             (Pending, Approve) => Approved,
             (Approved | Active, Approve) => return Ok(Transition::Unchanged),
             (Pending, Reject) => Rejected,
+            // A topic the producer cannot create would stay approved forever: an admin
+            // may turn it down once the failure is reported, not while it is in progress.
+            (Approved, Reject) if facts.provisioning_failed => Rejected,
             (Rejected, Reject) => return Ok(Transition::Unchanged),
             // Activation after a deactivation is refused: the producer must never
             // override an admin who stopped a topic.
@@ -90,6 +108,12 @@ impl TopicStatus {
             _ => return Err(TransitionError { from: self, action }),
         };
         Ok(Transition::To(to))
+    }
+
+    /// Whether the producer is expected to create the topic in Kafka: the one state in
+    /// which it may report that it cannot.
+    pub fn awaits_provisioning(self) -> bool {
+        self == TopicStatus::Approved
     }
 
     pub fn as_str(self) -> &'static str {
@@ -190,5 +214,33 @@ mod tests {
         }
         assert!(Deleted.apply(Approve).is_err());
         assert!(Rejected.apply(Approve).is_err());
+    }
+
+    #[test]
+    fn an_approved_topic_whose_provisioning_failed_can_be_rejected() {
+        let failed = Facts {
+            provisioning_failed: true,
+        };
+        assert_eq!(
+            Approved.decide(Reject, failed),
+            Ok(Transition::To(Rejected))
+        );
+        // Without a reported failure the producer may be creating it right now.
+        assert_eq!(
+            Approved.apply(Reject),
+            Err(TransitionError {
+                from: Approved,
+                action: Reject
+            })
+        );
+        // The fact changes nothing else.
+        for from in TopicStatus::ALL {
+            for action in [Approve, Activate, Deactivate, Reactivate, Delete] {
+                assert_eq!(from.decide(action, failed), from.apply(action));
+            }
+        }
+        assert!(Active.decide(Reject, failed).is_err());
+        assert!(Approved.awaits_provisioning());
+        assert!(!Pending.awaits_provisioning() && !Active.awaits_provisioning());
     }
 }

@@ -7,7 +7,7 @@ use futures::{Stream, StreamExt};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use streamhub_kafka::Secret;
-use streamhub_model::api::{ActivateByName, ErrorBody, Event, Topic};
+use streamhub_model::api::{ActivateByName, ErrorBody, Event, ProvisioningFailure, Topic};
 
 pub const PRODUCER_KEY_HEADER: &str = "x-producer-key";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -184,6 +184,31 @@ impl AdminClient {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// `POST /api/topics/provisioning_failure`: records on the approved topic why it cannot
+    /// be created in Kafka (cut to the length the API takes). Repeating it is harmless.
+    pub async fn provisioning_failure(
+        &self,
+        topic_name: &str,
+        error: &str,
+    ) -> Result<(), AdminError> {
+        let error: String = error
+            .chars()
+            .take(ProvisioningFailure::MAX_ERROR_CHARS)
+            .collect();
+        let response = self
+            .http
+            .post(self.url("/api/topics/provisioning_failure"))
+            .timeout(REQUEST_TIMEOUT)
+            .json(&ProvisioningFailure {
+                topic_name: topic_name.to_owned(),
+                error,
+            })
+            .send()
+            .await
+            .map_err(|e| self.unreachable(&e))?;
+        self.check(response).await.map(|_| ())
     }
 
     /// Opens `GET /api/events`; the stream yields the events until the connection ends.

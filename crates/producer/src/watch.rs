@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use rand::Rng;
 use streamhub_kafka::rdkafka::producer::FutureProducer;
-use streamhub_kafka::{Admin, Created, KafkaConfig, TopicSpec};
+use streamhub_kafka::{Admin, Created, KafkaConfig, KafkaError, TopicSpec};
 use streamhub_model::TopicStatus;
 use streamhub_model::api::Topic;
+use streamhub_model::provisioning::{self, ProvisioningObstacle};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -95,6 +96,10 @@ enum Provisioning {
     Unknown,
     /// Kafka refused or did not answer, or activation failed: retried later.
     Failed(String),
+    /// Kafka can never hold the topic as requested (see [`ProvisioningObstacle`]); the
+    /// admin service was told, and an admin decides. Checked again now and then, in case
+    /// the cluster changed.
+    Impossible(String),
 }
 
 struct Publishing {
@@ -315,6 +320,25 @@ impl Supervisor {
                 self.retries.remove(&name);
                 self.known.remove(&name);
             }
+            Provisioning::Impossible(reason) => {
+                let attempts = self.retries.get(&name).map_or(0, |r| r.attempts) + 1;
+                // Said once, then hourly: the topic shows the error in the admin service.
+                if attempts == 1 || attempts.is_multiple_of(60) {
+                    tracing::warn!(
+                        topic = %name,
+                        reason,
+                        "topic cannot be created in Kafka as requested; reported to the admin service, checked again every {:?}",
+                        PROVISION_MAX_BACKOFF
+                    );
+                }
+                self.retries.insert(
+                    name,
+                    Retry {
+                        attempts,
+                        due: Instant::now() + PROVISION_MAX_BACKOFF,
+                    },
+                );
+            }
             Provisioning::Failed(reason) => {
                 let attempts = self.retries.get(&name).map_or(0, |r| r.attempts) + 1;
                 let delay = backoff(attempts, PROVISION_MAX_BACKOFF);
@@ -409,8 +433,45 @@ impl Supervisor {
     }
 }
 
+/// What about a failed topic creation no retry can change.
+fn obstacle_of(error: &KafkaError) -> Option<String> {
+    match error {
+        KafkaError::ReplicationFactor { asked, brokers } => Some(
+            ProvisioningObstacle::TooFewBrokers {
+                asked: *asked,
+                brokers: *brokers,
+            }
+            .to_string(),
+        ),
+        KafkaError::InvalidTopic { .. }
+        | KafkaError::InvalidPartitions(_)
+        | KafkaError::InvalidReplicationFactor(_) => Some(error.to_string()),
+        _ => None,
+    }
+}
+
+/// Tells the admin service that `topic` cannot be created, unless it already knows.
+async fn report_impossible(ctx: &Context, topic: &Topic, reason: String) -> Provisioning {
+    if topic.status.awaits_provisioning() && topic.provisioning_error.as_deref() != Some(&reason) {
+        match ctx
+            .admin
+            .provisioning_failure(&topic.topic_name, &reason)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) => {
+                tracing::warn!(topic = %topic.topic_name, error = %e, "cannot report the provisioning failure");
+                // Reported at the next attempt.
+                return Provisioning::Failed(reason);
+            }
+        }
+    }
+    Provisioning::Impossible(reason)
+}
+
 /// Ensures the topic exists in Kafka, finds where this producer's `seq` continues (with a
-/// given producer id), then activates the topic if it is only approved.
+/// given producer id), then activates the topic if it is only approved. What Kafka can
+/// never hold as requested is reported on the topic.
 async fn provision(ctx: &Context, topic: &Topic) -> (Provisioning, Option<u64>) {
     let outcome = match ctx
         .kafka
@@ -422,8 +483,30 @@ async fn provision(ctx: &Context, topic: &Topic) -> (Provisioning, Option<u64>) 
         .await
     {
         Ok(created) => created,
-        Err(e) => return (Provisioning::Failed(format!("Kafka: {e}")), None),
+        Err(e) => {
+            return match obstacle_of(&e) {
+                Some(reason) => (report_impossible(ctx, topic, reason).await, None),
+                None => (Provisioning::Failed(format!("Kafka: {e}")), None),
+            };
+        }
     };
+    // A topic that existed is used as it is: its partition count must be the requested one
+    // before the topic is activated with it.
+    if outcome == Created::AlreadyExisted && topic.status.awaits_provisioning() {
+        match ctx.kafka.partition_count(&topic.topic_name).await {
+            Ok(existing) => {
+                if let Err(obstacle) =
+                    provisioning::check_existing(&topic.topic_name, topic.partitions, existing)
+                {
+                    return (
+                        report_impossible(ctx, topic, obstacle.to_string()).await,
+                        None,
+                    );
+                }
+            }
+            Err(e) => return (Provisioning::Failed(format!("Kafka: {e}")), None),
+        }
+    }
     if outcome == Created::New {
         tracing::info!(
             topic = %topic.topic_name,

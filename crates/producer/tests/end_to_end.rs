@@ -1,7 +1,8 @@
 //! The producer against the embedded broker and the real admin service, in-process:
 //! approval → active and receiving data within 2 s, envelopes with the right data type,
 //! keys and gap-free `seq`; deactivation stops publishing; reactivation continues `seq`;
-//! a topic Kafka refuses stays approved; a wrong key fails; `generate` publishes exactly N.
+//! a topic Kafka refuses stays approved with the producer's reason, and can be rejected;
+//! a wrong key fails; `generate` publishes exactly N.
 //! The lifecycle scenario also runs against Apache Kafka (ignored test, `STREAMHUB_TEST_KAFKA`).
 
 use std::collections::BTreeMap;
@@ -208,7 +209,8 @@ fn apache_kafka_bootstrap() -> String {
 }
 
 /// Create → approve → active within 2 s → envelopes with the right data type, keys and
-/// gap-free `seq`; a topic Kafka refuses stays approved; deactivation stops publishing
+/// gap-free `seq`; a topic Kafka refuses stays approved with the reason the producer
+/// reports, then an admin rejects it; deactivation stops publishing
 /// within 2 s; reactivation resumes. Uses only what `bootstrap` points at, with random
 /// topic names, so it can run against a shared cluster.
 async fn lifecycle_scenario(bootstrap: &str) {
@@ -261,6 +263,21 @@ async fn lifecycle_scenario(bootstrap: &str) {
 
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(topic(&api, refused_id).await.status, TopicStatus::Approved);
+    // The producer says why on the topic, and an admin can then turn it down.
+    wait_for(
+        "the provisioning failure on the topic",
+        Duration::from_secs(30),
+        async || topic(&api, refused_id).await.provisioning_error.is_some(),
+    )
+    .await;
+    let error = topic(&api, refused_id).await.provisioning_error.unwrap();
+    assert!(error.contains("replication factor"), "{error}");
+    api.post(
+        &format!("/api/topics/{refused_id}/reject"),
+        json!({"reason": "more replicas than brokers"}),
+    )
+    .await;
+    assert_eq!(topic(&api, refused_id).await.status, TopicStatus::Rejected);
 
     api.post(&format!("/api/topics/{id}/deactivate"), json!({}))
         .await;

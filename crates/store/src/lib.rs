@@ -7,7 +7,9 @@
 //! - lifecycle changes are decided by [`TopicStatus::apply`] inside that transaction and
 //!   written with a conditional update, so two concurrent approvals of one topic make
 //!   exactly one transition and one audit row; [`Transition::Unchanged`] writes nothing;
-//! - one live (non-deleted) topic per name, one subscription per user and topic;
+//! - one live (non-deleted) topic per name, and none whose name differs from a live one's
+//!   only in `.` and `_` ([`TopicName::collision_key`], refused as invalid), enforced by a
+//!   unique index; one subscription per user and topic;
 //! - [`Store::stats`] reads maintained counters and never scans a table.
 
 mod error;
@@ -226,7 +228,8 @@ pub trait Store: Send + Sync + 'static {
     /// How many times topic rows were written, counted in the writing transaction by the
     /// database itself: while it stays the same, so does every list of topics.
     async fn topic_changes(&self) -> Result<i64>;
-    /// Applies `action` through [`TopicStatus::apply`]. `reason` is kept for `Reject`.
+    /// Applies `action` through [`Topic::decide`]. `reason` is kept for `Reject`, and
+    /// written to its audit row. Activation clears a reported provisioning failure.
     async fn transition(
         &self,
         actor: &str,
@@ -234,6 +237,10 @@ pub trait Store: Send + Sync + 'static {
         action: Action,
         reason: Option<String>,
     ) -> Result<TransitionOutcome>;
+    /// Records on the live topic `name`, which must await provisioning
+    /// ([`TopicStatus::awaits_provisioning`]), why the producer cannot create it in Kafka,
+    /// with an audit row. The error it already has again writes nothing.
+    async fn provisioning_failed(&self, actor: &str, name: &str, error: &str) -> Result<Topic>;
 
     // Subscriptions.
     /// Subscribes `user_id` to the live topic `topic_name`, which must be active.
@@ -308,6 +315,28 @@ pub async fn open_with_pool(database: &str, pool_size: u32) -> Result<Arc<dyn St
         .or_else(|| database.strip_prefix("sqlite:"))
         .unwrap_or(database);
     Ok(Arc::new(SqliteStore::open(path).await?))
+}
+
+/// The refusal of a request to record a provisioning failure on a topic in `status`.
+pub(crate) fn not_awaiting_provisioning(name: &str, status: TopicStatus) -> StoreError {
+    StoreError::Conflict(format!(
+        "topic '{name}' is {status}: only an approved topic awaits provisioning"
+    ))
+}
+
+/// A provisioning error as stored: trimmed, not empty, within the API's bound.
+pub(crate) fn provisioning_error(error: &str) -> Result<&str> {
+    let error = error.trim();
+    if error.is_empty() {
+        return Err(StoreError::Invalid("error must not be empty".into()));
+    }
+    let max = streamhub_model::api::ProvisioningFailure::MAX_ERROR_CHARS;
+    if error.chars().count() > max {
+        return Err(StoreError::Invalid(format!(
+            "error is longer than {max} characters"
+        )));
+    }
+    Ok(error)
 }
 
 /// A subscription's owner: any non-blank id (the admin service checks who may name whom).

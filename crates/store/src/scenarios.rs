@@ -69,6 +69,9 @@ on_every_engine!(
     concurrent_deletions_of_two_admins_keep_one,
     committed_changes_reach_each_subscriber_once,
     every_topic_write_counts_as_a_change_and_nothing_else_does,
+    names_that_collide_in_kafka_are_refused_as_invalid,
+    a_reported_provisioning_failure_is_kept_audited_and_lets_an_admin_reject,
+    the_reject_reason_is_in_the_audit_log,
 );
 
 fn new_topic(name: &str) -> NewTopic {
@@ -682,4 +685,184 @@ async fn every_topic_write_counts_as_a_change_and_nothing_else_does(store: Arc<d
         assert!(now > last, "{action:?}: {last} -> {now}");
         last = now;
     }
+}
+
+async fn names_that_collide_in_kafka_are_refused_as_invalid(store: Arc<dyn Store>) {
+    let dotted = store
+        .create_topic("alice", new_topic("coll.x"))
+        .await
+        .unwrap();
+    let refused = store.create_topic("bob", new_topic("coll_x")).await;
+    match &refused {
+        Err(StoreError::Invalid(m)) => {
+            assert!(m.contains("'coll.x'") && m.contains("'.' and '_'"), "{m}")
+        }
+        other => panic!("expected invalid, got {other:?}"),
+    }
+    // A plain duplicate stays a conflict; unrelated names are not touched.
+    let dup = store.create_topic("bob", new_topic("coll.x")).await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))), "{dup:?}");
+    store
+        .create_topic("bob", new_topic("coll-x"))
+        .await
+        .unwrap();
+    assert_eq!(recount(&store).await.pending, 2);
+    // Deleting the topic frees every name that collided with it.
+    store
+        .transition("admin", TopicRef::Id(dotted.topic_id), Action::Delete, None)
+        .await
+        .unwrap();
+    store
+        .create_topic("bob", new_topic("coll_x"))
+        .await
+        .unwrap();
+    let refused = store.create_topic("bob", new_topic("coll.x")).await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+}
+
+async fn a_reported_provisioning_failure_is_kept_audited_and_lets_an_admin_reject(
+    store: Arc<dyn Store>,
+) {
+    let t = store
+        .create_topic("alice", new_topic("too_replicated"))
+        .await
+        .unwrap();
+    // Only an approved topic awaits provisioning.
+    let early = store
+        .provisioning_failed("producer", "too_replicated", "no")
+        .await;
+    assert!(matches!(early, Err(StoreError::Conflict(_))), "{early:?}");
+    let id = || TopicRef::Id(t.topic_id);
+    store
+        .transition("admin", id(), Action::Approve, None)
+        .await
+        .unwrap();
+    // Until the producer reports a failure, an approved topic cannot be rejected.
+    let refused = store
+        .transition("admin", id(), Action::Reject, Some("no".into()))
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::Transition(_))),
+        "{refused:?}"
+    );
+    for blank in ["", "  "] {
+        let r = store
+            .provisioning_failed("producer", "too_replicated", blank)
+            .await;
+        assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    }
+    let unknown = store.provisioning_failed("producer", "nope", "x").await;
+    assert!(
+        matches!(unknown, Err(StoreError::NotFound(_))),
+        "{unknown:?}"
+    );
+
+    let error = "replication factor 3 is more than the 1 broker(s) of the cluster";
+    let mut events = store.events().subscribe();
+    let failed = store
+        .provisioning_failed("producer", "too_replicated", error)
+        .await
+        .unwrap();
+    assert_eq!(failed.status, TopicStatus::Approved);
+    assert_eq!(failed.provisioning_error.as_deref(), Some(error));
+    assert_eq!(
+        store
+            .topic(t.topic_id)
+            .await
+            .unwrap()
+            .provisioning_error
+            .as_deref(),
+        Some(error)
+    );
+    match events.recv().await.unwrap() {
+        streamhub_model::api::Event::Topic { topic, .. } => {
+            assert_eq!(topic.provisioning_error.as_deref(), Some(error))
+        }
+        other => panic!("expected a topic event, got {other:?}"),
+    }
+    // The same report again writes nothing.
+    store
+        .provisioning_failed("producer", "too_replicated", error)
+        .await
+        .unwrap();
+    let audited = store
+        .audit(&AuditFilter {
+            action: Some("provisioning_failed".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    assert_eq!(audited[0].actor, "producer");
+    assert_eq!(audited[0].topic_id, Some(t.topic_id));
+    assert_eq!(audited[0].detail.as_deref(), Some(error));
+
+    let out = store
+        .transition(
+            "admin",
+            id(),
+            Action::Reject,
+            Some("needs 3 brokers".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.from, TopicStatus::Approved);
+    assert_eq!(out.topic.status, TopicStatus::Rejected);
+    assert_eq!(
+        out.topic.rejection_reason.as_deref(),
+        Some("needs 3 brokers")
+    );
+
+    // A failure the producer later overcomes (a broker was added) ends with activation.
+    let later = store
+        .create_topic("alice", new_topic("fixed_later"))
+        .await
+        .unwrap();
+    let later = TopicRef::Id(later.topic_id);
+    store
+        .transition("admin", later.clone(), Action::Approve, None)
+        .await
+        .unwrap();
+    store
+        .provisioning_failed("producer", "fixed_later", error)
+        .await
+        .unwrap();
+    let active = store
+        .transition("producer", later, Action::Activate, None)
+        .await
+        .unwrap();
+    assert_eq!(active.topic.status, TopicStatus::Active);
+    assert_eq!(active.topic.provisioning_error, None);
+    assert_eq!(recount(&store).await, store.counts().await.unwrap());
+}
+
+async fn the_reject_reason_is_in_the_audit_log(store: Arc<dyn Store>) {
+    let t = store
+        .create_topic("alice", new_topic("unwanted"))
+        .await
+        .unwrap();
+    store
+        .transition(
+            "admin",
+            TopicRef::Id(t.topic_id),
+            Action::Reject,
+            Some("duplicate of orders".into()),
+        )
+        .await
+        .unwrap();
+    let rows = store
+        .audit(&AuditFilter {
+            action: Some("reject".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].after.as_deref(), Some("rejected"));
+    assert_eq!(rows[0].detail.as_deref(), Some("duplicate of orders"));
 }

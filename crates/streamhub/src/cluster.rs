@@ -69,6 +69,17 @@ impl ClusterInfo for KafkaCluster {
             .map_err(|e| e.to_string())
     }
 
+    async fn broker_count(&self) -> Result<usize, String> {
+        self.admin.broker_count().await.map_err(|e| e.to_string())
+    }
+
+    async fn partition_count(&self, topic: &str) -> Result<Option<i32>, String> {
+        self.admin
+            .partition_count(topic)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     async fn group_lag(
         &self,
         group: &str,
@@ -173,8 +184,12 @@ fn to_tail(m: &impl Message) -> TailMessage {
 mod tests {
     use std::time::Duration;
 
+    use reqwest::StatusCode;
+    use serde_json::{Value, json};
+    use streamhub_admin::{AdminConfig, AdminService, Secret};
     use streamhub_kafka::TopicSpec;
     use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker};
+    use streamhub_testkit::{ADMIN_PASSWORD, AdminApi};
 
     use super::*;
 
@@ -201,5 +216,68 @@ mod tests {
         })
         .await
         .expect("the tail's consumer outlived its reader");
+    }
+
+    /// The embedded broker is one broker: a topic with two replicas cannot be created on it,
+    /// and a topic it already has with another partition count would be shown wrong.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn approval_is_refused_when_the_replication_factor_exceeds_the_broker_count() {
+        let broker = EmbeddedBroker::start(BrokerConfig::ephemeral())
+            .await
+            .unwrap();
+        let kafka = KafkaConfig::new(broker.bootstrap_servers());
+        kafka
+            .admin()
+            .unwrap()
+            .ensure_topic(&TopicSpec::new("legacy", 1, 1))
+            .await
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = AdminConfig::local(dir.path());
+        config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+        config.cluster = Some(KafkaCluster::connect(&kafka).unwrap());
+        let admin = AdminService::start(config).await.unwrap();
+        let api = AdminApi::sign_in(admin.url()).await;
+        let http = reqwest::Client::new();
+        let approve = async |name: &str, body: Value| {
+            let mut body = body;
+            body["name"] = json!(name);
+            let id = api.post("/api/topics", body).await["topic_id"]
+                .as_i64()
+                .unwrap();
+            let res = http
+                .post(format!("{}/api/topics/{id}/approve", admin.url()))
+                .bearer_auth(api.token())
+                .send()
+                .await
+                .unwrap();
+            let status = res.status();
+            let body: Value = res.json().await.unwrap();
+            (id, status, body)
+        };
+
+        let (id, status, body) = approve("replicated", json!({"replication_factor": 2})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        let message = body["error"].as_str().unwrap();
+        assert!(
+            message.contains("replication factor 2") && message.contains("1 broker(s)"),
+            "{message}"
+        );
+        assert_eq!(api.topic(id).await["status"], "pending");
+
+        let (id, status, body) = approve("legacy", json!({"partitions": 3})).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("1 partition(s)"),
+            "{body}"
+        );
+        assert_eq!(api.topic(id).await["status"], "pending");
+
+        let (id, status, body) = approve("fits", json!({"partitions": 2})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(api.topic(id).await["status"], "approved");
+
+        admin.stop().await.unwrap();
+        broker.shutdown().await.unwrap();
     }
 }

@@ -4,9 +4,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 use streamhub_model::api::{
-    ActivateByName, ActiveTopic, CreateTopic, ErrorBody, KafkaFigures, Message, RejectTopic, Topic,
+    ActivateByName, ActiveTopic, CreateTopic, ErrorBody, KafkaFigures, Message,
+    ProvisioningFailure, RejectTopic, Topic,
 };
-use streamhub_model::{Action, DataType, Role, TopicStatus};
+use streamhub_model::provisioning::{self, ProvisioningObstacle};
+use streamhub_model::{Action, DataType, Role, TopicStatus, Transition};
 use streamhub_store::{NewTopic, TopicFilter, TopicRef};
 
 use crate::auth::Principal;
@@ -15,6 +17,8 @@ use crate::state::AppState;
 use crate::topic_lists::{ListKey, TopicLists};
 
 const MAX_REASON_CHARS: usize = 1000;
+/// Bound on each question to Kafka before an approval.
+const CLUSTER_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -93,6 +97,7 @@ pub async fn list(
         (status = 201, description = "Requested; the topic is pending", body = Message),
         (status = 403, description = "created_by names someone else and the caller is not an admin", body = ErrorBody),
         (status = 409, description = "A live topic has this name", body = ErrorBody),
+        (status = 422, description = "A name Kafka refuses: beyond its characters and length, one starting with `__` (Kafka's internal topics) or differing from a live topic's only in `.` and `_`", body = ErrorBody),
     ),
 )]
 pub async fn create(
@@ -259,6 +264,43 @@ async fn apply(
     }))
 }
 
+/// Refuses to approve what the Kafka cluster cannot hold as requested, when the admin
+/// service reads a cluster. A question Kafka does not answer is skipped: the producer
+/// reports the failure on the topic if there is one.
+async fn check_cluster_fits(state: &AppState, topic: &Topic) -> Result<(), ApiError> {
+    let Some(cluster) = state.inner.cluster.clone() else {
+        return Ok(());
+    };
+    let refuse = |obstacle: ProvisioningObstacle| {
+        let message = format!("cannot approve topic '{}': {obstacle}", topic.topic_name);
+        match obstacle {
+            ProvisioningObstacle::TooFewBrokers { .. } => ApiError::invalid(message),
+            ProvisioningObstacle::PartitionsDiffer { .. } => ApiError::conflict(message),
+        }
+    };
+    match tokio::time::timeout(CLUSTER_CHECK_TIMEOUT, cluster.broker_count()).await {
+        Ok(Ok(brokers)) => {
+            provisioning::check_brokers(topic.replication_factor, brokers).map_err(refuse)?
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "approval: cannot count Kafka's brokers"),
+        Err(_) => tracing::warn!("approval: Kafka did not say how many brokers it has"),
+    }
+    match tokio::time::timeout(
+        CLUSTER_CHECK_TIMEOUT,
+        cluster.partition_count(&topic.topic_name),
+    )
+    .await
+    {
+        Ok(Ok(existing)) => {
+            provisioning::check_existing(&topic.topic_name, topic.partitions, existing)
+                .map_err(refuse)?
+        }
+        Ok(Err(e)) => tracing::warn!(error = %e, "approval: cannot read the topic in Kafka"),
+        Err(_) => tracing::warn!("approval: Kafka did not describe the topic in time"),
+    }
+    Ok(())
+}
+
 #[utoipa::path(
     post,
     path = "/topics/{id}/approve",
@@ -269,7 +311,8 @@ async fn apply(
         (status = 200, description = "Approved, or already so", body = Message),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
-        (status = 409, description = "The lifecycle does not allow it from the topic's status", body = ErrorBody),
+        (status = 409, description = "The lifecycle does not allow it from the topic's status, or Kafka already has a topic of this name with another partition count", body = ErrorBody),
+        (status = 422, description = "The replication factor is above the Kafka cluster's broker count", body = ErrorBody),
     ),
 )]
 pub async fn approve(
@@ -278,6 +321,10 @@ pub async fn approve(
     Path(topic_id): Path<i64>,
 ) -> Result<JsonBody<Message>, ApiError> {
     principal.require_admin()?;
+    let topic = state.store().topic(topic_id).await?;
+    if matches!(topic.decide(Action::Approve), Ok(Transition::To(_))) {
+        check_cluster_fits(&state, &topic).await?;
+    }
     apply(
         &state,
         &principal,
@@ -300,7 +347,7 @@ pub async fn approve(
         (status = 200, description = "Rejected, or already so", body = Message),
         (status = 403, description = "Not an admin", body = ErrorBody),
         (status = 404, description = "No such topic", body = ErrorBody),
-        (status = 409, description = "The lifecycle does not allow it from the topic's status", body = ErrorBody),
+        (status = 409, description = "The lifecycle does not allow it from the topic's status: a pending topic, or an approved one whose provisioning failed, can be rejected", body = ErrorBody),
     ),
 )]
 pub async fn reject(
@@ -452,4 +499,40 @@ pub async fn activate_by_name(
         "Topic activated",
     )
     .await
+}
+
+/// `POST /api/topics/provisioning_failure`: the producer cannot create an approved topic in
+/// Kafka and says why. The topic stays approved, shows the error, and an admin may reject it.
+#[utoipa::path(
+    post,
+    path = "/topics/provisioning_failure",
+    tag = "topics",
+    request_body = ProvisioningFailure,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = []), ("producer_key" = [])),
+    responses(
+        (status = 200, description = "Recorded on the topic (or it already had this error)", body = Message),
+        (status = 403, description = "Neither the producer nor an admin", body = ErrorBody),
+        (status = 404, description = "No live topic has this name", body = ErrorBody),
+        (status = 409, description = "The topic is not approved", body = ErrorBody),
+        (status = 422, description = "An empty error, or one longer than 1000 characters", body = ErrorBody),
+    ),
+)]
+pub async fn provisioning_failure(
+    State(state): State<AppState>,
+    principal: Principal,
+    Json(req): Json<ProvisioningFailure>,
+) -> Result<JsonBody<Message>, ApiError> {
+    principal.require(&[Role::Producer, Role::Admin])?;
+    let topic = state
+        .store()
+        .provisioning_failed(&principal.username, &req.topic_name, &req.error)
+        .await?;
+    tracing::warn!(
+        topic = %topic.topic_name, topic_id = topic.topic_id, error = %req.error.trim(),
+        by = %principal.username, "the topic cannot be created in Kafka"
+    );
+    Ok(JsonBody(Message {
+        message: "Provisioning failure recorded".into(),
+        topic_id: Some(topic.topic_id),
+    }))
 }

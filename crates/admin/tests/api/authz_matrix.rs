@@ -44,6 +44,7 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("POST",   "/api/topics",                      [401, 201, 403, 201, 201]),
     ("GET",    "/api/topics/active",               [401, 200, 200, 200, 200]),
     ("POST",   "/api/topics/activate_by_name",     [401, 403, 403, 200, 200]),
+    ("POST",   "/api/topics/provisioning_failure", [401, 403, 403, 200, 200]),
     ("GET",    "/api/topics/{id}",                 [401, 200, 200, 200, 200]),
     ("DELETE", "/api/topics/{id}",                 [401, 403, 403, 403, 200]),
     ("POST",   "/api/topics/{id}/approve",         [401, 403, 403, 403, 200]),
@@ -204,6 +205,11 @@ impl Fixture {
             ("POST", "/api/topics/activate_by_name") => {
                 let (_, name) = self.approved_topic().await;
                 (path.into(), Some(json!({"topic_name": name})), None)
+            }
+            ("POST", "/api/topics/provisioning_failure") => {
+                let (_, name) = self.approved_topic().await;
+                let body = json!({"topic_name": name, "error": "Kafka refused it"});
+                (path.into(), Some(body), None)
             }
             ("GET", "/api/topics/{id}") => {
                 (format!("/api/topics/{}", self.alice_topic), None, None)

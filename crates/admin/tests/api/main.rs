@@ -18,4 +18,5 @@ mod restart;
 mod streams;
 mod tls;
 mod topic_lists;
+mod topic_rules;
 mod workflow;

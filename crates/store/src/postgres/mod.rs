@@ -26,20 +26,21 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use streamhub_model::api::{AuditEntry, Event, Subscription, Topic, User};
-use streamhub_model::{Action, Role, TopicStatus, Transition};
+use streamhub_model::{Action, Role, TopicName, TopicStatus, Transition};
 use tokio::task::JoinHandle;
 
 use crate::events::{subscription_event, topic_event};
 use crate::{
     AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
     SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
-    validate_user_id, validate_username,
+    not_awaiting_provisioning, provisioning_error, validate_user_id, validate_username,
 };
 
 /// Embedded migrations, applied in order at open; `schema_version` records each.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_topic_changes.sql")),
+    (4, include_str!("migrations/0004_kafka_topic_rules.sql")),
 ];
 
 /// Held while migrating, so instances starting together migrate one after the other.
@@ -52,13 +53,16 @@ const UNIQUE_VIOLATION: &str = "23505";
 
 const TOPIC_COLUMNS: &str = "topic_id, name, status, partitions, replication_factor, \
      description, data_type, rate_per_second, created_by, created_at, updated_at, \
-     approved_at, activated_at, deactivated_at, rejection_reason";
+     approved_at, activated_at, deactivated_at, rejection_reason, provisioning_error";
 
 static TOPIC_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE topic_id = $1"));
 static LIVE_TOPIC_BY_NAME: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE name = $1 AND status <> 'deleted'")
 });
+/// The live topic whose name has this collision key; the expression is the unique index's.
+const LIVE_NAME_BY_COLLISION_KEY: &str =
+    "SELECT name FROM topics WHERE replace(name, '.', '_') = $1 AND status <> 'deleted'";
 
 const SUBSCRIPTION_SELECT: &str = "SELECT s.subscription_id, s.user_id, t.name, \
      s.subscribed_at, s.status FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id";
@@ -184,6 +188,7 @@ fn topic_from_row(r: &PgRow) -> Result<Topic> {
         activated_at: r.try_get(12)?,
         deactivated_at: r.try_get(13)?,
         rejection_reason: r.try_get(14)?,
+        provisioning_error: r.try_get(15)?,
     })
 }
 
@@ -215,6 +220,7 @@ fn audit_from_row(r: &PgRow) -> Result<AuditEntry> {
         target: r.try_get(5)?,
         before: r.try_get(6)?,
         after: r.try_get(7)?,
+        detail: r.try_get(8)?,
     })
 }
 
@@ -249,9 +255,27 @@ async fn audit(
     before: Option<&str>,
     after: Option<&str>,
 ) -> Result<()> {
+    audit_with_detail(
+        conn, at, actor, action, topic_id, target, before, after, None,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn audit_with_detail(
+    conn: &mut PgConnection,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    topic_id: Option<i64>,
+    target: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+    detail: Option<&str>,
+) -> Result<()> {
     sqlx::query(
-        "INSERT INTO audit (at, actor, action, topic_id, target, before, after) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO audit (at, actor, action, topic_id, target, before, after, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(at)
     .bind(actor)
@@ -260,9 +284,31 @@ async fn audit(
     .bind(target)
     .bind(before)
     .bind(after)
+    .bind(detail)
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Why `name` could not be inserted: a live topic whose name collides with it in Kafka
+/// (invalid), or one of the same name (a conflict).
+async fn refused_name(conn: &mut PgConnection, name: &TopicName) -> StoreError {
+    let existing: Result<Option<String>> = sqlx::query_scalar(LIVE_NAME_BY_COLLISION_KEY)
+        .bind(name.collision_key())
+        .fetch_optional(conn)
+        .await
+        .map_err(StoreError::from);
+    match existing {
+        Ok(Some(existing)) => match name.check_collision(&existing) {
+            Err(collision) => StoreError::Invalid(collision.to_string()),
+            Ok(()) => StoreError::Conflict(format!("a topic named '{name}' already exists")),
+        },
+        // The other topic went away meanwhile: the name is free now.
+        Ok(None) => StoreError::Conflict(format!(
+            "a topic named like '{name}' was being created or deleted at the same time; try again"
+        )),
+        Err(e) => e,
+    }
 }
 
 async fn topic_by_id(conn: &mut PgConnection, topic_id: i64) -> Result<Option<Topic>> {
@@ -511,10 +557,7 @@ impl Store for PostgresStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(topic_id) = inserted else {
-            return Err(StoreError::Conflict(format!(
-                "a topic named '{}' already exists",
-                new.name
-            )));
+            return Err(refused_name(&mut tx, &new.name).await);
         };
         audit(
             &mut tx,
@@ -603,7 +646,7 @@ impl Store for PostgresStore {
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("{target} does not exist")))?;
         let from = topic.status;
-        let to = match from.apply(action)? {
+        let to = match topic.decide(action)? {
             Transition::Unchanged => {
                 return Ok(TransitionOutcome {
                     topic,
@@ -645,6 +688,9 @@ impl Store for PostgresStore {
         if reason.is_some() {
             sql.push_str(", rejection_reason = $5");
         }
+        if matches!(action, Action::Activate | Action::Reactivate) {
+            sql.push_str(", provisioning_error = NULL");
+        }
         // Redundant with the row lock, and kept: the write itself refuses a topic that
         // moved since it was read.
         sql.push_str(" WHERE topic_id = $3 AND status = $4");
@@ -653,8 +699,8 @@ impl Store for PostgresStore {
             .bind(now)
             .bind(topic.topic_id)
             .bind(from.as_str());
-        if let Some(reason) = reason {
-            update = update.bind(reason);
+        if let Some(reason) = &reason {
+            update = update.bind(reason.clone());
         }
         let updated = update.execute(&mut *tx).await?.rows_affected();
         if updated != 1 {
@@ -662,7 +708,7 @@ impl Store for PostgresStore {
                 "{target} changed while it was being updated; try again"
             )));
         }
-        audit(
+        audit_with_detail(
             &mut tx,
             now,
             actor,
@@ -671,6 +717,7 @@ impl Store for PostgresStore {
             &topic.topic_name,
             Some(from.as_str()),
             Some(to.as_str()),
+            reason.as_deref(),
         )
         .await?;
         let topic = topic_by_id(&mut tx, topic.topic_id)
@@ -690,6 +737,50 @@ impl Store for PostgresStore {
             transition: Transition::To(to),
             from,
         })
+    }
+
+    async fn provisioning_failed(&self, actor: &str, name: &str, error: &str) -> Result<Topic> {
+        let error = provisioning_error(error)?;
+        let mut tx = self.pool.begin().await?;
+        let topic = locked_topic(&mut tx, &TopicRef::Name(name.into()), "FOR UPDATE")
+            .await?
+            .ok_or_else(|| no_such_topic(name))?;
+        if !topic.status.awaits_provisioning() {
+            return Err(not_awaiting_provisioning(name, topic.status));
+        }
+        if topic.provisioning_error.as_deref() == Some(error) {
+            return Ok(topic);
+        }
+        let now = Utc::now();
+        let status = topic.status.as_str();
+        sqlx::query(
+            "UPDATE topics SET provisioning_error = $1, updated_at = $2 WHERE topic_id = $3",
+        )
+        .bind(error)
+        .bind(now)
+        .bind(topic.topic_id)
+        .execute(&mut *tx)
+        .await?;
+        audit_with_detail(
+            &mut tx,
+            now,
+            actor,
+            "provisioning_failed",
+            Some(topic.topic_id),
+            name,
+            Some(status),
+            Some(status),
+            Some(error),
+        )
+        .await?;
+        let topic = topic_by_id(&mut tx, topic.topic_id)
+            .await?
+            .ok_or_else(|| StoreError::Backend("updated topic vanished".into()))?;
+        let event = topic_event(None, &topic);
+        self.announce(&mut tx, &event).await?;
+        tx.commit().await?;
+        self.events.publish(event);
+        Ok(topic)
     }
 
     async fn subscribe(
@@ -1042,7 +1133,8 @@ impl Store for PostgresStore {
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-            "SELECT audit_id, at, actor, action, topic_id, target, before, after FROM audit WHERE TRUE",
+            "SELECT audit_id, at, actor, action, topic_id, target, before, after, detail \
+             FROM audit WHERE TRUE",
         );
         if let Some(actor) = &filter.actor {
             query.push(" AND actor = ").push_bind(actor);

@@ -19,14 +19,14 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use libsql::{Connection, Database, TransactionBehavior, Value, params};
 use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
-use streamhub_model::{Action, Role, TopicStatus, Transition};
+use streamhub_model::{Action, Role, TopicName, TopicStatus, Transition};
 use tokio::sync::{Mutex, MutexGuard};
 
 use crate::events::{subscription_event, topic_event};
 use crate::{
     AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
     SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
-    validate_user_id, validate_username,
+    not_awaiting_provisioning, provisioning_error, validate_user_id, validate_username,
 };
 use rows::{audit_from_row, subscription_from_row, topic_from_row, ts, user_from_row};
 
@@ -34,6 +34,7 @@ use rows::{audit_from_row, subscription_from_row, topic_from_row, ts, user_from_
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_topic_changes.sql")),
+    (4, include_str!("migrations/0004_kafka_topic_rules.sql")),
 ];
 
 const READERS: usize = 4;
@@ -42,13 +43,16 @@ const SQLITE_BUSY: i32 = 5;
 
 const TOPIC_COLUMNS: &str = "topic_id, name, status, partitions, replication_factor, \
      description, data_type, rate_per_second, created_by, created_at, updated_at, \
-     approved_at, activated_at, deactivated_at, rejection_reason";
+     approved_at, activated_at, deactivated_at, rejection_reason, provisioning_error";
 
 static TOPIC_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE topic_id = ?1"));
 static LIVE_TOPIC_BY_NAME: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE name = ?1 AND status <> 'deleted'")
 });
+/// The live topic whose name has this collision key; the expression is the unique index's.
+const LIVE_NAME_BY_COLLISION_KEY: &str =
+    "SELECT name FROM topics WHERE replace(name, '.', '_') = ?1 AND status <> 'deleted'";
 
 const SUBSCRIPTION_SELECT: &str = "SELECT s.subscription_id, s.user_id, t.name, \
      s.subscribed_at, s.status FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id";
@@ -209,13 +213,49 @@ async fn audit(
     before: Option<&str>,
     after: Option<&str>,
 ) -> Result<()> {
+    audit_with_detail(
+        conn, at, actor, action, topic_id, target, before, after, None,
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn audit_with_detail(
+    conn: &Connection,
+    at: &str,
+    actor: &str,
+    action: &str,
+    topic_id: Option<i64>,
+    target: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+    detail: Option<&str>,
+) -> Result<()> {
     conn.execute(
-        "INSERT INTO audit (at, actor, action, topic_id, target, before, after) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![at, actor, action, topic_id, target, before, after],
+        "INSERT INTO audit (at, actor, action, topic_id, target, before, after, detail) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![at, actor, action, topic_id, target, before, after, detail],
     )
     .await?;
     Ok(())
+}
+
+/// Refuses `name` when a live topic's name collides with it in Kafka; the same name is
+/// left to the duplicate check.
+async fn check_collision(conn: &Connection, name: &TopicName) -> Result<()> {
+    let existing = query_opt(
+        conn,
+        LIVE_NAME_BY_COLLISION_KEY,
+        params![name.collision_key()],
+        |r| Ok(r.get::<String>(0)?),
+    )
+    .await?;
+    match existing {
+        Some(existing) => name
+            .check_collision(&existing)
+            .map_err(|e| StoreError::Invalid(e.to_string())),
+        None => Ok(()),
+    }
 }
 
 async fn topic_by_id(conn: &Connection, topic_id: i64) -> Result<Option<Topic>> {
@@ -365,6 +405,7 @@ impl Store for SqliteStore {
                 new.name
             )));
         }
+        check_collision(&tx, &new.name).await?;
         let inserted = tx
             .query(
                 "INSERT INTO topics (name, status, partitions, replication_factor, description, \
@@ -385,6 +426,7 @@ impl Store for SqliteStore {
         let mut rows = match inserted {
             Ok(rows) => rows,
             Err(e) if is_unique_violation(&e) => {
+                check_collision(&tx, &new.name).await?;
                 return Err(StoreError::Conflict(format!(
                     "a topic named '{}' already exists",
                     new.name
@@ -488,7 +530,7 @@ impl Store for SqliteStore {
         }
         .ok_or_else(|| StoreError::NotFound(format!("{target} does not exist")))?;
         let from = topic.status;
-        let to = match from.apply(action)? {
+        let to = match topic.decide(action)? {
             Transition::Unchanged => {
                 return Ok(TransitionOutcome {
                     topic,
@@ -531,6 +573,9 @@ impl Store for SqliteStore {
         if reason.is_some() {
             sql.push_str(", rejection_reason = ?5");
         }
+        if matches!(action, Action::Activate | Action::Reactivate) {
+            sql.push_str(", provisioning_error = NULL");
+        }
         // The status condition makes the write itself refuse a topic that moved since
         // it was read, whatever the isolation level of the engine.
         sql.push_str(" WHERE topic_id = ?3 AND status = ?4");
@@ -540,8 +585,8 @@ impl Store for SqliteStore {
             topic.topic_id.into(),
             from.as_str().into(),
         ];
-        if let Some(reason) = reason {
-            values.push(reason.into());
+        if let Some(reason) = &reason {
+            values.push(reason.clone().into());
         }
         let updated = tx.execute(&sql, values).await?;
         if updated != 1 {
@@ -551,7 +596,7 @@ impl Store for SqliteStore {
         }
         bump(&tx, &status_counter(from), -1).await?;
         bump(&tx, &status_counter(to), 1).await?;
-        audit(
+        audit_with_detail(
             &tx,
             &now,
             actor,
@@ -560,6 +605,7 @@ impl Store for SqliteStore {
             &topic.topic_name,
             Some(from.as_str()),
             Some(to.as_str()),
+            reason.as_deref(),
         )
         .await?;
         let topic = topic_by_id(&tx, topic.topic_id)
@@ -572,6 +618,52 @@ impl Store for SqliteStore {
             transition: Transition::To(to),
             from,
         })
+    }
+
+    async fn provisioning_failed(&self, actor: &str, name: &str, error: &str) -> Result<Topic> {
+        let error = provisioning_error(error)?;
+        let tx = self.begin().await?;
+        let topic = live_topic_by_name(&tx, name)
+            .await?
+            .ok_or_else(|| no_such_topic(name))?;
+        if !topic.status.awaits_provisioning() {
+            return Err(not_awaiting_provisioning(name, topic.status));
+        }
+        if topic.provisioning_error.as_deref() == Some(error) {
+            return Ok(topic);
+        }
+        let now = ts(Utc::now());
+        let status = topic.status.as_str();
+        let updated = tx
+            .execute(
+                "UPDATE topics SET provisioning_error = ?1, updated_at = ?2 \
+                 WHERE topic_id = ?3 AND status = ?4",
+                params![error, now.as_str(), topic.topic_id, status],
+            )
+            .await?;
+        if updated != 1 {
+            return Err(StoreError::Conflict(format!(
+                "topic '{name}' changed while it was being updated; try again"
+            )));
+        }
+        audit_with_detail(
+            &tx,
+            &now,
+            actor,
+            "provisioning_failed",
+            Some(topic.topic_id),
+            name,
+            Some(status),
+            Some(status),
+            Some(error),
+        )
+        .await?;
+        let topic = topic_by_id(&tx, topic.topic_id)
+            .await?
+            .ok_or_else(|| StoreError::Backend("updated topic vanished".into()))?;
+        tx.commit().await?;
+        self.events.publish(topic_event(None, &topic));
+        Ok(topic)
     }
 
     async fn subscribe(
@@ -897,7 +989,8 @@ impl Store for SqliteStore {
         // Only the given filters go into the query, so SQLite can use the index that
         // starts with the filtered column.
         let mut sql = String::from(
-            "SELECT audit_id, at, actor, action, topic_id, target, before, after FROM audit WHERE 1 = 1",
+            "SELECT audit_id, at, actor, action, topic_id, target, before, after, detail \
+             FROM audit WHERE 1 = 1",
         );
         let mut values: Vec<Value> = Vec::new();
         if let Some(actor) = &filter.actor {

@@ -44,6 +44,7 @@ pub(crate) fn topic_from_row(r: &Row) -> Result<Topic> {
         activated_at: opt_ts(r.get(12)?)?,
         deactivated_at: opt_ts(r.get(13)?)?,
         rejection_reason: r.get(14)?,
+        provisioning_error: r.get(15)?,
     })
 }
 
@@ -75,5 +76,6 @@ pub(crate) fn audit_from_row(r: &Row) -> Result<AuditEntry> {
         target: r.get(5)?,
         before: r.get(6)?,
         after: r.get(7)?,
+        detail: r.get(8)?,
     })
 }

@@ -197,3 +197,37 @@ async fn two_processes_approving_at_once_make_one_transition() {
     assert_eq!(b.counts().await.unwrap(), recount(&b).await);
     assert_eq!(a.counts().await.unwrap().approved, ids.len() as i64);
 }
+
+/// The unique index refuses names that collide in Kafka, whatever writes the row; a
+/// deleted topic frees its key.
+#[tokio::test]
+async fn the_database_refuses_names_that_collide_in_kafka() {
+    let (_dir, store) = temp_store().await;
+    let dotted = store
+        .create_topic("alice", new_topic("coll.x"))
+        .await
+        .unwrap();
+    let insert = async |name: &str| {
+        let tx = store.begin().await.unwrap();
+        let result = tx
+            .execute(
+                "INSERT INTO topics (name, status, partitions, replication_factor, data_type, \
+                 created_by, created_at, updated_at) \
+                 VALUES (?1, 'pending', 1, 1, 'generic', 'x', 'now', 'now')",
+                params![name],
+            )
+            .await;
+        tx.commit().await.unwrap();
+        result
+    };
+    let refused = insert("coll_x").await;
+    assert!(
+        matches!(&refused, Err(e) if is_unique_violation(e)),
+        "{refused:?}"
+    );
+    store
+        .transition("admin", TopicRef::Id(dotted.topic_id), Action::Delete, None)
+        .await
+        .unwrap();
+    insert("coll_x").await.unwrap();
+}

@@ -4,8 +4,10 @@
 //! - [`TopicStatus`] and [`Action`]: the topic lifecycle, the one place its rules live.
 //! - [`DataType`]: what a topic carries, inferred from its name when not given.
 //! - [`Envelope`]: the JSON value of every message the producer publishes.
+//! - [`account`]: which usernames and passwords accounts may have.
 //! - [`api`]: request and response bodies of the admin service's REST API.
 
+pub mod account;
 pub mod api;
 mod data_type;
 mod envelope;

@@ -11,14 +11,14 @@ use std::time::Instant;
 
 use anyhow::Context;
 use streamhub_admin::{AdminConfig, AdminService, Secret};
-use streamhub_model::{Action, DataType};
+use streamhub_model::{Action, DataType, Role};
 use streamhub_store::{NewTopic, TopicRef};
 
 const TOPICS: usize = 10_000;
 const ACTIVE: usize = 9_000;
 const USERS: usize = 10_000;
 const SUBSCRIPTIONS_PER_USER: usize = 10;
-const PASSWORD: &str = "load-test-password";
+const PASSWORD: &str = "Quartz-Meadow-Load-42";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -76,6 +76,10 @@ async fn main() -> anyhow::Result<()> {
         let started = Instant::now();
         for u in 0..USERS {
             let user = format!("user_{u:04}");
+            // Subscriptions belong to existing users; these never sign in.
+            store
+                .create_user("admin", &user, "not-a-password-hash", Role::User)
+                .await?;
             for k in 0..SUBSCRIPTIONS_PER_USER {
                 // Spread users over the active topics.
                 let topic = (u * 7 + k * 901) % ACTIVE;

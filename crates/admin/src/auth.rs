@@ -27,6 +27,7 @@ use streamhub_model::api::{ErrorBody, Login, LoginResponse, Me, Message};
 use subtle::ConstantTimeEq;
 
 use crate::error::{ApiError, Json};
+use crate::log_value::{Untrusted, refused_username};
 use crate::state::AppState;
 
 pub const SESSION_COOKIE: &str = "streamhub_session";
@@ -366,8 +367,10 @@ pub async fn login(
         }
     };
     let verified = state.verify_password(body.password, hash).await?;
+    let account_exists = credentials.is_some();
     let Some(credentials) = credentials.filter(|_| verified) else {
-        tracing::info!(username = %body.username, "sign-in refused");
+        let username = refused_username(&body.username, account_exists);
+        tracing::info!(%username, "sign-in refused");
         return Err(ApiError::unauthorized("wrong username or password"));
     };
     let now = Utc::now();
@@ -384,7 +387,11 @@ pub async fn login(
             expires_at,
         )
         .await?;
-    tracing::info!(username = %credentials.user.username, role = %credentials.user.role, "signed in");
+    tracing::info!(
+        username = %Untrusted(&credentials.user.username),
+        role = %credentials.user.role,
+        "signed in"
+    );
     let cookies = session_cookies(&state, &token, &csrf_token(&token), ttl.as_secs());
     Ok((
         // The answer carries the token: no cache may keep it.

@@ -44,8 +44,9 @@ pub struct AdminArgs {
     /// through a TLS-terminating proxy (with --tls-cert they are `Secure` anyway).
     #[arg(long, env = "STREAMHUB_SECURE_COOKIES")]
     pub secure_cookies: bool,
-    /// Failed sign-ins allowed per username in 15 minutes, then 429 until the window
-    /// ends; 0 turns the limit off.
+    /// Failed sign-ins allowed per username and client address in 15 minutes, then 429
+    /// for that address until the window ends (the account's owner elsewhere is not
+    /// locked out); 0 turns the limit off.
     #[arg(long, env = "STREAMHUB_LOGIN_FAILURES_PER_USER", default_value_t = Limits::default().login_failures_per_user)]
     pub login_failures_per_user: u32,
     /// Failed sign-ins allowed per client address (IPv6: per /64) in one minute; 0 turns

@@ -232,7 +232,7 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         .unwrap_or_default();
     let message = if status.is_server_error() {
         if !text.is_empty() {
-            tracing::error!(%status, body = %text, "request failed");
+            tracing::error!(%status, body = %crate::log_value::Untrusted(&text), "request failed");
         }
         "internal error; the admin service log has the details".to_owned()
     } else if text.is_empty() {

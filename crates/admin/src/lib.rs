@@ -17,6 +17,7 @@ mod connections;
 pub mod dashboard;
 pub mod error;
 pub mod limits;
+mod log_value;
 pub mod metrics;
 mod openapi;
 mod state;
@@ -201,7 +202,15 @@ async fn bootstrap_admin(
         return Ok(None);
     }
     let (password, generated) = match password {
-        Some(p) => (p.clone(), false),
+        Some(p) => {
+            // The same rule as for every account: the first admin is the one most worth guessing.
+            streamhub_model::account::check_password("admin", p.expose()).map_err(|e| {
+                anyhow::anyhow!(
+                    "STREAMHUB_ADMIN_PASSWORD (--admin-password) is refused: {e}; choose a longer, less guessable one, or leave it unset to have one generated"
+                )
+            })?;
+            (p.clone(), false)
+        }
         None => (Secret::new(auth::random_password()), true),
     };
     if generated && let Some(file) = password_file {

@@ -1,5 +1,5 @@
-//! Abuse limits that are not about who the caller is: failed sign-ins per user and per
-//! client address, and a bound on how long a request may take to get its answer.
+//! Abuse limits that are not about who the caller is: failed sign-ins per user and client
+//! address, and per client address, and a bound on how long a request may take to get its answer.
 //!
 //! Both read their settings from request extensions that [`crate::serve`] adds, so the
 //! router itself stays free of configuration; a router served without them (a test
@@ -31,7 +31,9 @@ const MAX_KEY_CHARS: usize = 128;
 /// The abuse limits of a running service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limits {
-    /// Failed sign-ins allowed for one username per `user_window`; 0 turns the limit off.
+    /// Failed sign-ins allowed for one username from one client address per
+    /// `user_window`; 0 turns the limit off. Counted per address too, so that guesses
+    /// from elsewhere cannot lock the owner of an account out.
     pub login_failures_per_user: u32,
     pub user_window: Duration,
     /// Failed sign-ins allowed from one client address (IPv4, or IPv6 /64) per
@@ -181,9 +183,11 @@ impl<K: Hash + Eq + Clone> FailureCounter<K> {
     }
 }
 
-/// Failed sign-ins per username and per client address.
+/// Failed sign-ins per username and client address, and per client address.
 pub struct LoginLimiter {
-    users: FailureCounter<String>,
+    /// Keyed by the account and the address trying it: failures from one address lock
+    /// that address out of the account, never the account's owner signing in elsewhere.
+    users: FailureCounter<(String, Option<IpAddr>)>,
     addresses: FailureCounter<IpAddr>,
     trusted_proxies: Vec<IpNet>,
     /// Told whenever an attempt ends, for those waiting for their turn.
@@ -217,14 +221,14 @@ impl LoginLimiter {
                 Admission::Refused(wait) => return Err((wait, "from this address")),
             }
         }
-        if let Some(user) = &attempt.user {
-            let admission = self.users.begin(user, now);
+        if let Some(user) = attempt.user_key() {
+            let admission = self.users.begin(&user, now);
             if admission != Admission::Go {
                 if let Some(address) = &attempt.address {
                     self.addresses.end(address, Ending::Neither);
                 }
                 if let Admission::Refused(wait) = admission {
-                    return Err((wait, "for this user"));
+                    return Err((wait, "for this user from this address"));
                 }
                 return Ok(admission);
             }
@@ -242,8 +246,8 @@ impl LoginLimiter {
             };
             self.addresses.end(address, ending);
         }
-        if let Some(user) = &attempt.user {
-            self.users.end(user, ending);
+        if let Some(user) = attempt.user_key() {
+            self.users.end(&user, ending);
         }
         self.ended.notify_waiters();
     }
@@ -253,6 +257,12 @@ impl LoginLimiter {
 struct Attempt {
     address: Option<IpAddr>,
     user: Option<String>,
+}
+
+impl Attempt {
+    fn user_key(&self) -> Option<(String, Option<IpAddr>)> {
+        self.user.clone().map(|user| (user, self.address))
+    }
 }
 
 /// An admitted attempt; one dropped before its answer (the client left, or the request

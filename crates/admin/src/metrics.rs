@@ -658,7 +658,7 @@ mod tests {
     async fn start(cluster: Option<Arc<dyn ClusterInfo>>) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let handle = AdminService::start(AdminConfig {
-            admin_password: Some(Secret::new("admin-password-1")),
+            admin_password: Some(Secret::new("Quartz-Meadow-Tidal-42")),
             producer_secret: Some(Secret::new(PRODUCER_KEY)),
             cluster,
             ..AdminConfig::local(dir.path())
@@ -666,7 +666,7 @@ mod tests {
         .await
         .unwrap();
         let http = reqwest::Client::new();
-        let admin = login(&http, handle.url(), "admin", "admin-password-1").await;
+        let admin = login(&http, handle.url(), "admin", "Quartz-Meadow-Tidal-42").await;
         Service {
             handle,
             http,
@@ -916,7 +916,7 @@ mod tests {
                     "POST",
                     "/api/users",
                     &svc.admin,
-                    Some(json!({"username": user, "password": "password-of-user", "role": "user"})),
+                    Some(json!({"username": user, "password": "Lantern-Orbit-Kettle-57", "role": "user"})),
                 )
                 .await;
             assert_eq!(s, 201);
@@ -938,7 +938,13 @@ mod tests {
                 {"user_id": "bob", "topic_name": "sensor_a", "lag": 3},
             ])
         );
-        let alice = login(&svc.http, svc.handle.url(), "alice", "password-of-user").await;
+        let alice = login(
+            &svc.http,
+            svc.handle.url(),
+            "alice",
+            "Lantern-Orbit-Kettle-57",
+        )
+        .await;
         let (_, own) = svc.call("GET", "/api/metrics/lag", &alice, None).await;
         assert_eq!(
             own["subscriptions"],

@@ -17,7 +17,7 @@ use streamhub_store::{AuditFilter, SubscriptionFilter, TopicFilter};
 use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 
-const PASSWORD: &str = "admin-password-for-crash-tests";
+const PASSWORD: &str = "Quartz-Meadow-Crash-42";
 const MUTATIONS: usize = 200;
 /// The kill lands once this many mutations have been answered.
 const KILL_AFTER: usize = 50;

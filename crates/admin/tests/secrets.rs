@@ -373,3 +373,68 @@ async fn a_postgres_password_stays_out_of_the_listening_line() {
     assert!(logged.contains(":***@"), "{logged}");
     assert!(!logged.contains(&password), "{logged}");
 }
+
+#[tokio::test]
+async fn failed_sign_in_usernames_cannot_forge_log_lines_or_leak_a_typed_password() {
+    let log = CapturedLog::default();
+    let _serial = ONE_AT_A_TIME.lock().await;
+    let _guard = log.install();
+    let s = Server::start().await;
+    let (status, body) = s
+        .post(
+            "/api/users",
+            &s.admin,
+            json!({"username": "carol", "password": USER_PASSWORD, "role": "user"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    // A password typed into the username field by mistake.
+    let typed_password = "Kx8#mWq2-typed-as-a-name";
+    let forged = [
+        "mallory\n2026-01-01T00:00:00.000000Z  INFO streamhub_admin::auth: signed in username=admin role=admin",
+        "mallory\r\u{1b}[2K\u{1b}[32mall good\u{1b}[0m",
+        "mallory\0hidden",
+        typed_password,
+    ];
+    for username in forged.iter().copied().chain(["carol"]) {
+        let (status, _) = call(
+            s.request(Method::POST, "/api/auth/login", None)
+                .json(&json!({"username": username, "password": "not-the-password"})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{username:?}");
+    }
+    s.stop().await;
+    drop(_guard);
+
+    let logged = log.text();
+    let refusals: Vec<&str> = logged
+        .lines()
+        .filter(|l| l.contains("sign-in refused"))
+        .collect();
+    assert_eq!(refusals.len(), forged.len() + 1, "{logged}");
+    // Each line is one event, as the formatter wrote it: it starts with its timestamp.
+    for line in logged.lines() {
+        assert!(
+            line.starts_with(|c: char| c.is_ascii_digit()),
+            "a line the service did not write: {line:?}\n{logged}"
+        );
+    }
+    assert_eq!(
+        logged.matches("signed in").count(),
+        1,
+        "only the admin's own sign-in: {logged}"
+    );
+    assert!(
+        !logged.contains(['\u{1b}', '\0', '\r']),
+        "raw control characters in the log: {logged:?}"
+    );
+    assert!(!logged.contains("mallory"), "unknown names are not logged");
+    assert!(!logged.contains(typed_password), "{logged}");
+    // A known account's failures still name it.
+    assert!(
+        refusals.iter().any(|l| l.contains("username=carol")),
+        "{refusals:?}"
+    );
+}

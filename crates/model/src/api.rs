@@ -246,16 +246,25 @@ pub struct User {
     pub created_at: DateTime<Utc>,
 }
 
+/// Lists of the API answer pages of this many items when `limit` is not given: enough for
+/// every list of a normal deployment, bounded for a store that grew large.
+pub const DEFAULT_PAGE: i64 = 500;
+/// The largest `limit` a list accepts; a larger one is refused, not clamped.
+pub const MAX_PAGE: i64 = 1000;
+
 /// `POST /api/users`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
+    /// Unique ignoring case; not `producer` or `system` in any case.
     #[cfg_attr(
         feature = "openapi",
         schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._@-]+$")
     )]
     pub username: String,
+    /// Not containing the username, and rated at least 3 of 4 by the zxcvbn strength
+    /// estimator.
     #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 1024))]
     pub password: String,
     pub role: Role,

@@ -5,8 +5,10 @@
 //! - [`DataType`]: what a topic carries, inferred from its name when not given.
 //! - [`Envelope`]: the JSON value of every message the producer publishes.
 //! - [`provisioning`]: what keeps Kafka from holding a topic as requested.
+//! - [`account`]: which usernames and passwords accounts may have.
 //! - [`api`]: request and response bodies of the admin service's REST API.
 
+pub mod account;
 pub mod api;
 mod data_type;
 mod envelope;

@@ -26,7 +26,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = AdminConfig::local(dir.path());
     config.producer_secret = Some(Secret::new("bench-key"));
-    config.admin_password = Some(Secret::new("bench-password"));
+    config.admin_password = Some(Secret::new("Quartz-Meadow-Bench-42"));
     let admin = AdminService::start(config).await?;
     let url = admin.url().to_owned();
     let args = Cli::parse_from([
@@ -48,7 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let login: Value = http
         .post(format!("{url}/api/auth/login"))
-        .json(&json!({"username": "admin", "password": "bench-password"}))
+        .json(&json!({"username": "admin", "password": "Quartz-Meadow-Bench-42"}))
         .send()
         .await?
         .json()

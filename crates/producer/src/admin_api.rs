@@ -7,7 +7,9 @@ use futures::{Stream, StreamExt};
 use reqwest::header::{ACCEPT, HeaderMap, HeaderValue};
 use reqwest::{StatusCode, Url};
 use streamhub_kafka::Secret;
-use streamhub_model::api::{ActivateByName, ErrorBody, Event, ProvisioningFailure, Topic};
+use streamhub_model::api::{
+    ActivateByName, ErrorBody, Event, MAX_PAGE, ProvisioningFailure, Topic,
+};
 
 pub const PRODUCER_KEY_HEADER: &str = "x-producer-key";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -146,11 +148,32 @@ impl AdminClient {
         })
     }
 
-    /// Every topic but deleted ones (`GET /api/topics`).
+    /// Every topic but deleted ones (`GET /api/topics`, page after page: one answers at
+    /// most `MAX_PAGE`). A topic created meanwhile shifts the pages (newest first), so a
+    /// topic may come twice; it is kept once.
     pub async fn topics(&self) -> Result<Vec<Topic>, AdminError> {
+        let mut topics: Vec<Topic> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut offset = 0;
+        loop {
+            let page = self.topics_page(offset).await?;
+            let last = (page.len() as i64) < MAX_PAGE;
+            offset += page.len() as i64;
+            topics.extend(page.into_iter().filter(|t| seen.insert(t.topic_id)));
+            if last {
+                return Ok(topics);
+            }
+        }
+    }
+
+    async fn topics_page(&self, offset: i64) -> Result<Vec<Topic>, AdminError> {
+        let mut url = self.url("/api/topics");
+        url.query_pairs_mut()
+            .append_pair("limit", &MAX_PAGE.to_string())
+            .append_pair("offset", &offset.to_string());
         let response = self
             .http
-            .get(self.url("/api/topics"))
+            .get(url)
             .timeout(REQUEST_TIMEOUT)
             .send()
             .await

@@ -10,6 +10,7 @@
 //! - one live (non-deleted) topic per name, and none whose name differs from a live one's
 //!   only in `.` and `_` ([`TopicName::collision_key`], refused as invalid), enforced by a
 //!   unique index; one subscription per user and topic;
+//! - one account per username whatever its case; subscriptions only of existing users;
 //! - [`Store::stats`] reads maintained counters and never scans a table.
 
 mod error;
@@ -145,6 +146,12 @@ pub struct SubscriptionFilter {
     pub offset: i64,
 }
 
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct UserFilter {
+    pub limit: Option<i64>,
+    pub offset: i64,
+}
+
 /// Audit rows newest first.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AuditFilter {
@@ -218,7 +225,18 @@ impl std::fmt::Debug for Credentials {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     // Topics.
-    async fn create_topic(&self, actor: &str, topic: NewTopic) -> Result<Topic>;
+    async fn create_topic(&self, actor: &str, topic: NewTopic) -> Result<Topic> {
+        self.create_topic_within(actor, topic, None).await
+    }
+    /// [`Store::create_topic`], refused with [`StoreError::Conflict`] when the topic's
+    /// `created_by` already has `max_pending` pending topics. Counted in the creating
+    /// transaction, so parallel requests cannot overshoot.
+    async fn create_topic_within(
+        &self,
+        actor: &str,
+        topic: NewTopic,
+        max_pending: Option<i64>,
+    ) -> Result<Topic>;
     /// Any topic by id, deleted ones included.
     async fn topic(&self, topic_id: i64) -> Result<Topic>;
     /// The live topic of that name.
@@ -243,7 +261,8 @@ pub trait Store: Send + Sync + 'static {
     async fn provisioning_failed(&self, actor: &str, name: &str, error: &str) -> Result<Topic>;
 
     // Subscriptions.
-    /// Subscribes `user_id` to the live topic `topic_name`, which must be active.
+    /// Subscribes the existing user `user_id` to the live topic `topic_name`, which must
+    /// be active.
     async fn subscribe(
         &self,
         actor: &str,
@@ -261,6 +280,8 @@ pub trait Store: Send + Sync + 'static {
     async fn counts(&self) -> Result<Counts>;
 
     // Users and tokens.
+    /// Refuses a username another account has in any case (409), or that the model
+    /// does not allow (422).
     async fn create_user(
         &self,
         actor: &str,
@@ -268,11 +289,14 @@ pub trait Store: Send + Sync + 'static {
         password_hash: &str,
         role: Role,
     ) -> Result<User>;
-    async fn users(&self) -> Result<Vec<User>>;
-    /// Deletes a user and their tokens; refuses to delete the last admin.
+    /// By username.
+    async fn users(&self, filter: &UserFilter) -> Result<Vec<User>>;
+    /// Deletes a user with their tokens and subscriptions; refuses to delete the last admin.
     async fn delete_user(&self, actor: &str, username: &str) -> Result<User>;
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>>;
-    /// Stores a token by its hash (the token itself is never stored).
+    /// Stores a token by its hash (the token itself is never stored). A user keeps at most
+    /// [`MAX_TOKENS_PER_USER`](streamhub_model::account::MAX_TOKENS_PER_USER) tokens:
+    /// the oldest beyond it are removed.
     async fn create_token(
         &self,
         username: &str,
@@ -347,16 +371,13 @@ pub(crate) fn validate_user_id(user_id: &str) -> Result<()> {
     Ok(())
 }
 
+pub(crate) fn too_many_pending(created_by: &str, pending: i64) -> StoreError {
+    StoreError::Conflict(format!(
+        "'{created_by}' already has {pending} pending topic requests; wait until an admin has decided on some"
+    ))
+}
+
+/// The rule is the model's; the store applies it to every account it creates.
 pub(crate) fn validate_username(username: &str) -> Result<()> {
-    let ok = (1..=64).contains(&username.len())
-        && username
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    if ok {
-        Ok(())
-    } else {
-        Err(StoreError::Invalid(format!(
-            "username '{username}' is not allowed: use 1 to 64 letters, digits, '.', '_', '-' or '@'"
-        )))
-    }
+    streamhub_model::account::check_username(username).map_err(|e| StoreError::Invalid(e.0))
 }

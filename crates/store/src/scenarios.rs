@@ -72,6 +72,11 @@ on_every_engine!(
     names_that_collide_in_kafka_are_refused_as_invalid,
     a_reported_provisioning_failure_is_kept_audited_and_lets_an_admin_reject,
     the_reject_reason_is_in_the_audit_log,
+    a_deleted_users_subscriptions_go_with_them,
+    unknown_users_cannot_be_subscribed,
+    usernames_differing_only_in_case_are_one_and_reserved_names_are_refused,
+    a_user_keeps_only_the_newest_tokens,
+    a_requesters_pending_topics_are_capped,
 );
 
 fn new_topic(name: &str) -> NewTopic {
@@ -84,6 +89,13 @@ fn new_topic(name: &str) -> NewTopic {
         data_type: DataType::infer_from_name(name),
         rate_per_second: None,
     }
+}
+
+async fn user(store: &Arc<dyn Store>, name: &str) {
+    store
+        .create_user("system", name, "hash", Role::User)
+        .await
+        .unwrap();
 }
 
 async fn active_topic(store: &Arc<dyn Store>, name: &str) -> Topic {
@@ -121,7 +133,7 @@ async fn recount(store: &Arc<dyn Store>) -> Counts {
             .await
             .unwrap()
             .len() as i64,
-        users: store.users().await.unwrap().len() as i64,
+        users: store.users(&UserFilter::default()).await.unwrap().len() as i64,
     }
 }
 
@@ -322,6 +334,7 @@ async fn concurrent_approvals_make_one_transition_and_one_audit_row(store: Arc<d
 }
 
 async fn subscribing_needs_an_active_topic_and_is_idempotent(store: Arc<dyn Store>) {
+    user(&store, "u1").await;
     store
         .create_topic("alice", new_topic("pending_one"))
         .await
@@ -356,6 +369,7 @@ async fn subscribing_needs_an_active_topic_and_is_idempotent(store: Arc<dyn Stor
 
 async fn deleting_a_subscribed_topic_is_refused(store: Arc<dyn Store>) {
     let t = active_topic(&store, "busy").await;
+    user(&store, "u1").await;
     store.subscribe("u1", "u1", "busy").await.unwrap();
     let r = store
         .transition("admin", TopicRef::Id(t.topic_id), Action::Delete, None)
@@ -519,6 +533,7 @@ async fn concurrent_creates_of_one_name_make_one_topic(store: Arc<dyn Store>) {
 
 async fn concurrent_subscriptions_of_one_pair_make_one_row(store: Arc<dyn Store>) {
     active_topic(&store, "popular").await;
+    user(&store, "u1").await;
     let tasks: Vec<_> = (0..20)
         .map(|_| {
             let store = store.clone();
@@ -568,7 +583,7 @@ async fn concurrent_deletions_of_two_admins_keep_one(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(deleted, 1);
-    let users = store.users().await.unwrap();
+    let users = store.users(&UserFilter::default()).await.unwrap();
     assert_eq!(users.len(), 1);
     assert_eq!(users[0].role, Role::Admin);
     assert_eq!(store.counts().await.unwrap(), recount(&store).await);
@@ -576,6 +591,7 @@ async fn concurrent_deletions_of_two_admins_keep_one(store: Arc<dyn Store>) {
 
 async fn committed_changes_reach_each_subscriber_once(store: Arc<dyn Store>) {
     use streamhub_model::api::Event;
+    user(&store, "bob").await;
     let mut first = store.events().subscribe();
     let mut second = store.events().subscribe();
     let mut expected = Vec::new();
@@ -641,6 +657,7 @@ async fn committed_changes_reach_each_subscriber_once(store: Arc<dyn Store>) {
 }
 
 async fn every_topic_write_counts_as_a_change_and_nothing_else_does(store: Arc<dyn Store>) {
+    user(&store, "bob").await;
     let changes = || async { store.topic_changes().await.unwrap() };
     let before = changes().await;
     let t = store
@@ -865,4 +882,396 @@ async fn the_reject_reason_is_in_the_audit_log(store: Arc<dyn Store>) {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].after.as_deref(), Some("rejected"));
     assert_eq!(rows[0].detail.as_deref(), Some("duplicate of orders"));
+}
+
+async fn a_deleted_users_subscriptions_go_with_them(store: Arc<dyn Store>) {
+    for name in ["first", "second"] {
+        active_topic(&store, name).await;
+    }
+    user(&store, "dora").await;
+    user(&store, "eve").await;
+    for name in ["first", "second"] {
+        store.subscribe("admin", "dora", name).await.unwrap();
+    }
+    store.subscribe("admin", "eve", "first").await.unwrap();
+    let mut events = store.events().subscribe();
+
+    store.delete_user("admin", "dora").await.unwrap();
+    let left = store
+        .subscriptions(&SubscriptionFilter::default())
+        .await
+        .unwrap();
+    let left: Vec<_> = left.iter().map(|s| s.user_id.as_str()).collect();
+    assert_eq!(left, ["eve"], "only the other user's subscription stays");
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+    let unsubscribes = store
+        .audit(&AuditFilter {
+            action: Some("unsubscribe".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(unsubscribes.len(), 2, "{unsubscribes:?}");
+    for name in ["first", "second"] {
+        match events.recv().await.unwrap() {
+            streamhub_model::api::Event::Subscription {
+                subscribed: false,
+                subscription,
+            } => assert_eq!(
+                (
+                    subscription.user_id.as_str(),
+                    subscription.topic_name.as_str()
+                ),
+                ("dora", name)
+            ),
+            other => panic!("unexpected event: {other:?}"),
+        }
+    }
+
+    // A new account of the same name starts with nothing.
+    user(&store, "dora").await;
+    let inherited = store
+        .subscriptions(&SubscriptionFilter {
+            user_id: Some("dora".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(inherited.is_empty(), "{inherited:?}");
+    // Nothing blocks the topics' deletion any more but the other user's subscription.
+    let second = store.topic_by_name("second").await.unwrap();
+    for action in [Action::Deactivate, Action::Delete] {
+        store
+            .transition("admin", TopicRef::Id(second.topic_id), action, None)
+            .await
+            .unwrap();
+    }
+}
+
+async fn unknown_users_cannot_be_subscribed(store: Arc<dyn Store>) {
+    active_topic(&store, "open").await;
+    let r = store.subscribe("admin", "ghost", "open").await;
+    assert!(
+        matches!(&r, Err(StoreError::NotFound(m)) if m.contains("ghost")),
+        "{r:?}"
+    );
+    let counts = store.counts().await.unwrap();
+    assert_eq!(counts.subscriptions, 0);
+    assert_eq!(counts, recount(&store).await);
+    // A user differing only in case is not the same user for a subscription.
+    user(&store, "frank").await;
+    let r = store.subscribe("admin", "FRANK", "open").await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    assert!(
+        store
+            .subscribe("admin", "frank", "open")
+            .await
+            .unwrap()
+            .created
+    );
+}
+
+async fn usernames_differing_only_in_case_are_one_and_reserved_names_are_refused(
+    store: Arc<dyn Store>,
+) {
+    store
+        .create_user("system", "admin", "h", Role::Admin)
+        .await
+        .unwrap();
+    for taken in ["ADMIN", "Admin", "aDmIn"] {
+        let r = store.create_user("admin", taken, "h", Role::Admin).await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{taken}: {r:?}");
+    }
+    for reserved in ["producer", "Producer", "SYSTEM"] {
+        let r = store.create_user("admin", reserved, "h", Role::User).await;
+        assert!(
+            matches!(&r, Err(StoreError::Invalid(m)) if m.contains("reserved")),
+            "{reserved}: {r:?}"
+        );
+    }
+    let users = store.users(&UserFilter::default()).await.unwrap();
+    assert_eq!(users.len(), 1, "{users:?}");
+    assert_eq!(store.counts().await.unwrap().users, 1);
+}
+
+async fn a_user_keeps_only_the_newest_tokens(store: Arc<dyn Store>) {
+    use streamhub_model::account::MAX_TOKENS_PER_USER;
+    user(&store, "gina").await;
+    user(&store, "hal").await;
+    let expires = Utc::now() + ChronoDuration::hours(1);
+    store
+        .create_token("hal", "hal-token", expires)
+        .await
+        .unwrap();
+    let total = MAX_TOKENS_PER_USER + 5;
+    for i in 0..total {
+        store
+            .create_token("gina", &format!("gina-{i:03}"), expires)
+            .await
+            .unwrap();
+        // The newest always works, whatever the clock's resolution.
+        let newest = store
+            .token_user(&format!("gina-{i:03}"), Utc::now())
+            .await
+            .unwrap();
+        assert!(newest.is_some(), "token {i} was removed at once");
+    }
+    let mut live = 0;
+    for i in 0..total {
+        if store
+            .token_user(&format!("gina-{i:03}"), Utc::now())
+            .await
+            .unwrap()
+            .is_some()
+        {
+            live += 1;
+        }
+    }
+    assert_eq!(live, MAX_TOKENS_PER_USER);
+    let oldest = store.token_user("gina-000", Utc::now()).await.unwrap();
+    assert!(oldest.is_none(), "the oldest token still works");
+    // Another user's sign-ins are not touched.
+    assert!(
+        store
+            .token_user("hal-token", Utc::now())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+/// A change and its audit row commit together or not at all: with every insert into the
+/// audit table failing, each kind of mutation is refused and leaves rows, counters, the
+/// count of topic changes and the event stream as they were.
+async fn a_change_whose_audit_row_fails_is_not_made(
+    store: Arc<dyn Store>,
+    fail_audit_inserts: impl AsyncFnOnce(),
+) {
+    store
+        .create_user("system", "admin", "h", Role::Admin)
+        .await
+        .unwrap();
+    user(&store, "bob").await;
+    active_topic(&store, "shared").await;
+    active_topic(&store, "open").await;
+    store
+        .create_topic("alice", new_topic("waiting"))
+        .await
+        .unwrap();
+    store.subscribe("admin", "bob", "shared").await.unwrap();
+
+    let snapshot = || async {
+        let mut topics = Vec::new();
+        for status in TopicStatus::ALL {
+            topics.extend(
+                store
+                    .topics(&TopicFilter {
+                        status: Some(status),
+                        ..Default::default()
+                    })
+                    .await
+                    .unwrap(),
+            );
+        }
+        let audit = store
+            .audit(&AuditFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        (
+            topics,
+            store.counts().await.unwrap(),
+            store.topic_changes().await.unwrap(),
+            store
+                .subscriptions(&SubscriptionFilter::default())
+                .await
+                .unwrap(),
+            store.users(&UserFilter::default()).await.unwrap(),
+            audit,
+        )
+    };
+    let before = snapshot().await;
+    let mut events = store.events().subscribe();
+    fail_audit_inserts().await;
+
+    let refused = |what: &str, r: Result<(), StoreError>| {
+        assert!(matches!(r, Err(StoreError::Backend(_))), "{what}: {r:?}");
+    };
+    let waiting = || TopicRef::Name("waiting".into());
+    refused(
+        "create a topic",
+        store
+            .create_topic("alice", new_topic("fresh"))
+            .await
+            .map(drop),
+    );
+    refused(
+        "approve",
+        store
+            .transition("admin", waiting(), Action::Approve, None)
+            .await
+            .map(drop),
+    );
+    refused(
+        "reject with a reason",
+        store
+            .transition("admin", waiting(), Action::Reject, Some("no".into()))
+            .await
+            .map(drop),
+    );
+    refused(
+        "delete a topic",
+        store
+            .transition("admin", waiting(), Action::Delete, None)
+            .await
+            .map(drop),
+    );
+    refused(
+        "deactivate",
+        store
+            .transition(
+                "admin",
+                TopicRef::Name("open".into()),
+                Action::Deactivate,
+                None,
+            )
+            .await
+            .map(drop),
+    );
+    refused(
+        "subscribe",
+        store.subscribe("admin", "bob", "open").await.map(drop),
+    );
+    refused(
+        "unsubscribe",
+        store.unsubscribe("admin", "bob", "shared").await.map(drop),
+    );
+    refused(
+        "create a user",
+        store
+            .create_user("admin", "carol", "h", Role::User)
+            .await
+            .map(drop),
+    );
+    refused(
+        "delete a subscribed user",
+        store.delete_user("admin", "bob").await.map(drop),
+    );
+
+    assert_eq!(snapshot().await, before);
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+    assert!(
+        matches!(
+            events.try_recv(),
+            Err(tokio::sync::broadcast::error::TryRecvError::Empty)
+        ),
+        "a refused change was announced"
+    );
+}
+
+mod when_the_audit_insert_fails {
+    use std::sync::Arc;
+
+    use crate::{SqliteStore, Store};
+
+    #[tokio::test]
+    async fn on_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = Arc::new(SqliteStore::open(dir.path().join("meta.db")).await.unwrap());
+        let store: Arc<dyn Store> = sqlite.clone();
+        super::a_change_whose_audit_row_fails_is_not_made(store, async || {
+            sqlite
+                .execute_batch(
+                    "CREATE TRIGGER audit_refused BEFORE INSERT ON audit \
+                     BEGIN SELECT RAISE(ABORT, 'audit refused'); END;",
+                )
+                .await
+                .unwrap();
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+    async fn on_postgres() {
+        let postgres = Arc::new(crate::postgres::testing::fresh_database().await);
+        let store: Arc<dyn Store> = postgres.clone();
+        super::a_change_whose_audit_row_fails_is_not_made(store, async || {
+            sqlx::raw_sql(
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN RAISE EXCEPTION 'audit refused'; END $$; \
+                 CREATE TRIGGER audit_refused BEFORE INSERT ON audit \
+                 FOR EACH ROW EXECUTE FUNCTION refuse_audit();",
+            )
+            .execute(postgres.pool())
+            .await
+            .unwrap();
+        })
+        .await;
+    }
+}
+
+async fn a_requesters_pending_topics_are_capped(store: Arc<dyn Store>) {
+    let request = |name: &str, by: &str| NewTopic {
+        created_by: by.into(),
+        ..new_topic(name)
+    };
+    let max = 3;
+    // In parallel too: the count and the insert are one transaction.
+    let tasks: Vec<_> = (0..2 * max)
+        .map(|i| {
+            let store = store.clone();
+            let topic = request(&format!("asked_{i}"), "alice");
+            tokio::spawn(async move { store.create_topic_within("alice", topic, Some(max)).await })
+        })
+        .collect();
+    let mut created = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(topic) => created.push(topic),
+            Err(StoreError::Conflict(m)) => assert!(m.contains("pending"), "{m}"),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+    }
+    assert_eq!(created.len() as i64, max);
+    // Another requester has their own quota; without a quota nothing is counted.
+    store
+        .create_topic_within("bob", request("bobs", "bob"), Some(max))
+        .await
+        .unwrap();
+    store
+        .create_topic("admin", request("unlimited", "alice"))
+        .await
+        .unwrap();
+    // A decision frees a place.
+    let r = store
+        .create_topic_within("alice", request("one_more", "alice"), Some(max))
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    store
+        .transition(
+            "admin",
+            TopicRef::Id(created[0].topic_id),
+            Action::Approve,
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .transition(
+            "admin",
+            TopicRef::Name("unlimited".into()),
+            Action::Reject,
+            None,
+        )
+        .await
+        .unwrap();
+    store
+        .create_topic_within("alice", request("one_more", "alice"), Some(max))
+        .await
+        .unwrap();
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use streamhub_admin::{AdminConfig, AdminHandle, AdminService, Secret};
 
 /// The `admin` user's password in [`admin_service`].
-pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const ADMIN_PASSWORD: &str = "Quartz-Meadow-Tidal-42";
 /// The `X-Producer-Key` [`admin_service`] accepts.
 pub const PRODUCER_KEY: &str = "producer-key-for-tests";
 

@@ -20,10 +20,11 @@ pub struct AuditQuery {
     topic: Option<String>,
     /// `approve`, `subscribe`, `user.create`, ...
     action: Option<String>,
-    /// At most this many (default 100), 1 to 10000.
-    #[param(minimum = 1, maximum = 10000)]
+    /// At most this many (default 100), 1 to 1000.
+    #[param(minimum = 1, maximum = 1000, default = 100)]
     limit: Option<i64>,
-    #[param(minimum = 0)]
+    /// Entries to skip (newest first).
+    #[param(minimum = 0, default = 0)]
     offset: Option<i64>,
 }
 
@@ -46,7 +47,7 @@ pub async fn list(
     Query(q): Query<AuditQuery>,
 ) -> Result<JsonBody<Vec<AuditEntry>>, ApiError> {
     principal.require_admin()?;
-    let (limit, offset) = super::page(q.limit, q.offset)?;
+    let (limit, offset) = super::page_or(q.limit, q.offset, DEFAULT_LIMIT)?;
     let topic = q.topic.filter(|t| !t.is_empty());
     let (topic_id, topic_name) = match topic.as_deref().map(str::parse::<i64>) {
         Some(Ok(id)) => (Some(id), None),
@@ -60,7 +61,7 @@ pub async fn list(
             topic_id,
             topic_name,
             action: q.action.filter(|a| !a.is_empty()),
-            limit: limit.unwrap_or(DEFAULT_LIMIT),
+            limit,
             offset,
         })
         .await?;

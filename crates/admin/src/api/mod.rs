@@ -19,15 +19,21 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 /// Page sizes are bounded so one request cannot ask for the whole store at once.
-pub const MAX_PAGE: i64 = 10_000;
+pub use streamhub_model::api::{DEFAULT_PAGE, MAX_PAGE};
 
-pub(crate) fn page(
+/// `limit` (default [`DEFAULT_PAGE`]) and `offset` of a list request, checked.
+pub(crate) fn page(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64), ApiError> {
+    page_or(limit, offset, DEFAULT_PAGE)
+}
+
+/// [`page`] with another default `limit`.
+pub(crate) fn page_or(
     limit: Option<i64>,
     offset: Option<i64>,
-) -> Result<(Option<i64>, i64), ApiError> {
-    if let Some(limit) = limit
-        && !(1..=MAX_PAGE).contains(&limit)
-    {
+    default: i64,
+) -> Result<(i64, i64), ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid(format!(
             "limit must be between 1 and {MAX_PAGE}, got {limit}"
         )));

@@ -8,6 +8,7 @@ use streamhub_store::SubscriptionFilter;
 
 use crate::auth::Principal;
 use crate::error::{ApiError, Json};
+use crate::log_value::Untrusted;
 use crate::state::AppState;
 
 #[derive(Deserialize, utoipa::IntoParams)]
@@ -16,9 +17,11 @@ use crate::state::AppState;
 pub struct ListQuery {
     /// Only this user's; a `user` may name only themself.
     user_id: Option<String>,
-    #[param(minimum = 1, maximum = 10000)]
+    /// At most this many (default 500), 1 to 1000.
+    #[param(minimum = 1, maximum = 1000, default = 500)]
     limit: Option<i64>,
-    #[param(minimum = 0)]
+    /// Subscriptions to skip (oldest first).
+    #[param(minimum = 0, default = 0)]
     offset: Option<i64>,
 }
 
@@ -59,7 +62,7 @@ pub async fn list(
         .store()
         .subscriptions(&SubscriptionFilter {
             user_id,
-            limit,
+            limit: Some(limit),
             offset,
         })
         .await?;
@@ -100,7 +103,12 @@ pub async fn subscribe(
             }),
         ));
     }
-    tracing::info!(user = %user_id, topic = %req.topic_name, by = %principal.username, "subscribed");
+    tracing::info!(
+        user = %Untrusted(&user_id),
+        topic = %Untrusted(&req.topic_name),
+        by = %Untrusted(&principal.username),
+        "subscribed"
+    );
     Ok((
         StatusCode::CREATED,
         JsonBody(Message {
@@ -133,7 +141,12 @@ pub async fn unsubscribe(
         .store()
         .unsubscribe(&principal.username, &user_id, &req.topic_name)
         .await?;
-    tracing::info!(user = %user_id, topic = %req.topic_name, by = %principal.username, "unsubscribed");
+    tracing::info!(
+        user = %Untrusted(&user_id),
+        topic = %Untrusted(&req.topic_name),
+        by = %Untrusted(&principal.username),
+        "unsubscribed"
+    );
     Ok(JsonBody(Message {
         message: "Subscription removed successfully".into(),
         topic_id: None,

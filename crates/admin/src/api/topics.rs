@@ -8,11 +8,12 @@ use streamhub_model::api::{
     ProvisioningFailure, RejectTopic, Topic,
 };
 use streamhub_model::provisioning::{self, ProvisioningObstacle};
-use streamhub_model::{Action, DataType, Role, TopicStatus, Transition};
+use streamhub_model::{Action, DataType, Role, TopicStatus, Transition, account};
 use streamhub_store::{NewTopic, TopicFilter, TopicRef};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, Json};
+use crate::log_value::Untrusted;
 use crate::state::AppState;
 use crate::topic_lists::{ListKey, TopicLists};
 
@@ -27,10 +28,24 @@ pub struct ListQuery {
     /// Only topics in this status; `deleted` ones appear only when asked for.
     #[param(value_type = Option<TopicStatus>)]
     status: Option<String>,
-    /// At most this many, 1 to 10000.
-    #[param(minimum = 1, maximum = 10000)]
+    /// At most this many (default 500), 1 to 1000.
+    #[param(minimum = 1, maximum = 1000, default = 500)]
     limit: Option<i64>,
-    #[param(minimum = 0)]
+    /// Topics to skip (newest first).
+    #[param(minimum = 0, default = 0)]
+    offset: Option<i64>,
+}
+
+/// A page of `GET /api/topics/active`.
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// At most this many (default 500), 1 to 1000.
+    #[param(minimum = 1, maximum = 1000, default = 500)]
+    limit: Option<i64>,
+    /// Topics to skip (newest first).
+    #[param(minimum = 0, default = 0)]
     offset: Option<i64>,
 }
 
@@ -73,7 +88,7 @@ pub async fn list(
     let (limit, offset) = super::page(q.limit, q.offset)?;
     let filter = TopicFilter {
         status,
-        limit,
+        limit: Some(limit),
         offset,
     };
     let key = ListKey {
@@ -96,7 +111,7 @@ pub async fn list(
     responses(
         (status = 201, description = "Requested; the topic is pending", body = Message),
         (status = 403, description = "created_by names someone else and the caller is not an admin", body = ErrorBody),
-        (status = 409, description = "A live topic has this name", body = ErrorBody),
+        (status = 409, description = "A live topic has this name, or the requester already has 20 pending requests (admins excepted)", body = ErrorBody),
         (status = 422, description = "A name Kafka refuses: beyond its characters and length, one starting with `__` (Kafka's internal topics) or differing from a live topic's only in `.` and `_`", body = ErrorBody),
     ),
 )]
@@ -118,9 +133,11 @@ pub async fn create(
     let data_type = req
         .data_type
         .unwrap_or_else(|| DataType::infer_from_name(req.name.as_str()));
+    // Admins decide on requests; everyone else waits for them within a quota.
+    let max_pending = (!principal.is_admin()).then_some(account::MAX_PENDING_TOPICS_PER_USER);
     let topic = state
         .store()
-        .create_topic(
+        .create_topic_within(
             &principal.username,
             NewTopic {
                 name: req.name,
@@ -131,9 +148,10 @@ pub async fn create(
                 data_type,
                 rate_per_second: req.rate_per_second,
             },
+            max_pending,
         )
         .await?;
-    tracing::info!(topic = %topic.topic_name, topic_id = topic.topic_id, by = %principal.username, "topic requested");
+    tracing::info!(topic = %Untrusted(&topic.topic_name), topic_id = topic.topic_id, by = %Untrusted(&principal.username), "topic requested");
     let topic_id = topic.topic_id;
     Ok((
         StatusCode::CREATED,
@@ -194,22 +212,26 @@ pub async fn get(
     get,
     path = "/topics/active",
     tag = "topics",
-    params(IfNoneMatch),
+    params(PageQuery, IfNoneMatch),
     security(("bearer" = []), ("session_cookie" = []), ("producer_key" = [])),
     responses(
-        (status = 200, description = "Active topics", body = Vec<ActiveTopic>,
+        (status = 200, description = "Active topics, newest first", body = Vec<ActiveTopic>,
             headers(("ETag" = String, description = "Changes whenever any topic changes"))),
         (status = 304, description = "Unchanged since the ETag given in If-None-Match"),
+        (status = 422, description = "limit or offset out of range", body = ErrorBody),
     ),
 )]
 pub async fn active(
     State(state): State<AppState>,
     _principal: Principal,
+    Query(q): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let (limit, offset) = super::page(q.limit, q.offset)?;
     let filter = TopicFilter {
         status: Some(TopicStatus::Active),
-        ..Default::default()
+        limit: Some(limit),
+        offset,
     };
     let key = ListKey {
         endpoint: "topics/active",
@@ -251,8 +273,8 @@ async fn apply(
     let topic_id = outcome.topic.topic_id;
     let message = if outcome.changed() {
         tracing::info!(
-            topic = %outcome.topic.topic_name, topic_id, %action, from = %outcome.from,
-            to = %outcome.topic.status, by = %principal.username, "topic changed"
+            topic = %Untrusted(&outcome.topic.topic_name), topic_id, %action, from = %outcome.from,
+            to = %outcome.topic.status, by = %Untrusted(&principal.username), "topic changed"
         );
         done.to_owned()
     } else {

@@ -364,7 +364,7 @@ async fn admins_manage_users() {
         .post(
             "/api/users",
             &s.admin,
-            json!({"username": "henry", "password": "long-enough", "role": "producer"}),
+            json!({"username": "henry", "password": USER_PASSWORD, "role": "producer"}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED);
@@ -372,7 +372,7 @@ async fn admins_manage_users() {
     assert_eq!(user["role"], "producer");
     assert!(user.get("password").is_none() && user.get("password_hash").is_none());
 
-    let henry = s.login("henry", "long-enough").await;
+    let henry = s.login("henry", USER_PASSWORD).await;
     let (_, me) = s.get("/api/auth/me", &henry).await;
     assert_eq!(me["role"], "producer");
 
@@ -380,7 +380,7 @@ async fn admins_manage_users() {
         .post(
             "/api/users",
             &s.admin,
-            json!({"username": "henry", "password": "long-enough", "role": "user"}),
+            json!({"username": "henry", "password": USER_PASSWORD, "role": "user"}),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -396,7 +396,7 @@ async fn admins_manage_users() {
         .post(
             "/api/users",
             &s.admin,
-            json!({"username": "ivy", "password": "long-enough", "role": "root"}),
+            json!({"username": "ivy", "password": USER_PASSWORD, "role": "root"}),
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);

@@ -5,6 +5,11 @@
 //! "user" is alice acting on her own objects; "other user" is bob acting on alice's
 //! (her subscriptions, her account, topics in her name). Operations that change state
 //! get fresh objects for each caller, so every cell sees the same starting point.
+//!
+//! A refused change must change nothing: after each refused request that could change
+//! state, every topic, subscription, user and audit row reads as before it. The table runs
+//! twice: with bearer tokens, and as the dashboard calls, with the session cookie and its
+//! CSRF token.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,6 +18,25 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{Value, json};
 
 use crate::common::{PRODUCER_KEY, Server, call, json_of};
+
+/// How the signed-in callers prove who they are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    Bearer,
+    /// The dashboard's way: the cookies set at sign-in, and `X-CSRF-Token` on changes.
+    Session,
+}
+
+/// A signed-in caller's credential.
+#[derive(Clone, Debug)]
+enum Credential {
+    Bearer(String),
+    /// The `Cookie` header of the cookies set at sign-in, and the CSRF token among them.
+    Session {
+        cookies: String,
+        csrf: String,
+    },
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Who {
@@ -70,7 +94,7 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("GET",    "/api/metrics/lag",                 [401, 200, 200, 403, 200]),
 ];
 
-const ALICE_PASSWORD: &str = "password-of-alice";
+const ALICE_PASSWORD: &str = crate::common::USER_PASSWORD;
 
 struct Fixture {
     server: Server,
@@ -79,6 +103,8 @@ struct Fixture {
     /// A pending topic alice requested.
     alice_topic: i64,
     next: AtomicUsize,
+    /// Dashboard sessions of alice, bob and the admin.
+    sessions: [Credential; 3],
 }
 
 impl Fixture {
@@ -91,12 +117,18 @@ impl Fixture {
             .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         let alice_topic = body["topic_id"].as_i64().unwrap();
+        let sessions = [
+            session(&server, "alice", ALICE_PASSWORD).await,
+            session(&server, "bob", crate::common::USER_PASSWORD).await,
+            session(&server, "admin", crate::common::ADMIN_PASSWORD).await,
+        ];
         Fixture {
             server,
             alice,
             bob,
             alice_topic,
             next: AtomicUsize::new(0),
+            sessions,
         }
     }
 
@@ -104,17 +136,52 @@ impl Fixture {
         format!("{prefix}-{}", self.next.fetch_add(1, Ordering::Relaxed))
     }
 
-    fn token(&self, who: Who) -> Option<&str> {
-        match who {
-            Who::User => Some(&self.alice),
-            Who::OtherUser => Some(&self.bob),
-            Who::Admin => Some(&self.server.admin),
-            Who::Anonymous | Who::Producer => None,
-        }
+    fn credential(&self, who: Who, via: Via) -> Option<Credential> {
+        let i = match who {
+            Who::User => 0,
+            Who::OtherUser => 1,
+            Who::Admin => 2,
+            Who::Anonymous | Who::Producer => return None,
+        };
+        Some(match via {
+            Via::Bearer => {
+                Credential::Bearer([&self.alice, &self.bob, &self.server.admin][i].clone())
+            }
+            Via::Session => self.sessions[i].clone(),
+        })
     }
 
-    fn request(&self, method: Method, path: &str, who: Who, token: Option<&str>) -> RequestBuilder {
-        let req = self.server.request(method, path, token.or(self.token(who)));
+    /// A credential of its own for `who`, for a request that ends it (sign-out).
+    async fn fresh_credential(&self, who: Who, via: Via) -> Option<Credential> {
+        let (username, password) = match who {
+            Who::User => ("alice", ALICE_PASSWORD),
+            Who::OtherUser => ("bob", crate::common::USER_PASSWORD),
+            Who::Admin => ("admin", crate::common::ADMIN_PASSWORD),
+            Who::Anonymous | Who::Producer => return None,
+        };
+        Some(match via {
+            Via::Bearer => Credential::Bearer(self.server.login(username, password).await),
+            Via::Session => session(&self.server, username, password).await,
+        })
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        who: Who,
+        credential: Option<&Credential>,
+    ) -> RequestBuilder {
+        let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+        let req = self.server.request(method, path, None);
+        let req = match credential {
+            Some(Credential::Bearer(token)) => req.bearer_auth(token),
+            Some(Credential::Session { cookies, csrf }) if changes => {
+                req.header("Cookie", cookies).header("X-CSRF-Token", csrf)
+            }
+            Some(Credential::Session { cookies, .. }) => req.header("Cookie", cookies),
+            None => req,
+        };
         if who == Who::Producer {
             req.header("X-Producer-Key", PRODUCER_KEY)
         } else {
@@ -163,48 +230,31 @@ impl Fixture {
         name
     }
 
-    /// The concrete request of a table cell: path, body, and a token replacing the
-    /// caller's usual one (sign-out gets a token of its own).
-    async fn prepare(
-        &self,
-        method: &str,
-        path: &str,
-        who: Who,
-    ) -> (String, Option<Value>, Option<String>) {
+    /// The concrete request of a table cell: path, body, and whether the caller needs a
+    /// credential of its own (sign-out ends the one it uses).
+    async fn prepare(&self, method: &str, path: &str, who: Who) -> (String, Option<Value>, bool) {
         let admin = who == Who::Admin;
         match (method, path) {
             ("GET", "/api/health" | "/api/openapi.json" | "/api/auth/me" | "/api/topics")
             | ("GET", "/api/topics/active" | "/api/stats" | "/api/audit" | "/api/users")
             | ("GET", "/api/events" | "/api/metrics/topics" | "/api/metrics/rates")
-            | ("GET", "/api/metrics/lag") => (path.into(), None, None),
+            | ("GET", "/api/metrics/lag") => (path.into(), None, false),
             ("POST", "/api/auth/login") => (
                 path.into(),
                 Some(json!({"username": "alice", "password": ALICE_PASSWORD})),
-                None,
+                false,
             ),
-            ("POST", "/api/auth/logout") => {
-                let token = match who {
-                    Who::User => Some(self.server.login("alice", ALICE_PASSWORD).await),
-                    Who::OtherUser => Some(self.server.login("bob", "password-of-bob").await),
-                    Who::Admin => Some(
-                        self.server
-                            .login("admin", crate::common::ADMIN_PASSWORD)
-                            .await,
-                    ),
-                    Who::Anonymous | Who::Producer => None,
-                };
-                (path.into(), None, token)
-            }
+            ("POST", "/api/auth/logout") => (path.into(), None, true),
             ("POST", "/api/topics") => {
                 let mut body = json!({"name": self.unique("matrix.request")});
                 if matches!(who, Who::User | Who::OtherUser | Who::Admin) {
                     body["created_by"] = json!("alice");
                 }
-                (path.into(), Some(body), None)
+                (path.into(), Some(body), false)
             }
             ("POST", "/api/topics/activate_by_name") => {
                 let (_, name) = self.approved_topic().await;
-                (path.into(), Some(json!({"topic_name": name})), None)
+                (path.into(), Some(json!({"topic_name": name})), false)
             }
             ("POST", "/api/topics/provisioning_failure") => {
                 let (_, name) = self.approved_topic().await;
@@ -212,20 +262,20 @@ impl Fixture {
                 (path.into(), Some(body), None)
             }
             ("GET", "/api/topics/{id}") => {
-                (format!("/api/topics/{}", self.alice_topic), None, None)
+                (format!("/api/topics/{}", self.alice_topic), None, false)
             }
             ("DELETE", "/api/topics/{id}") | ("POST", "/api/topics/{id}/approve") => {
                 let (id, _) = self.pending_topic().await;
-                (path.replace("{id}", &id.to_string()), None, None)
+                (path.replace("{id}", &id.to_string()), None, false)
             }
             ("POST", "/api/topics/{id}/reject") => {
                 let (id, _) = self.pending_topic().await;
                 let body = json!({"reason": "not needed"});
-                (path.replace("{id}", &id.to_string()), Some(body), None)
+                (path.replace("{id}", &id.to_string()), Some(body), false)
             }
             ("POST", "/api/topics/{id}/deactivate") => {
                 let (id, _) = self.active_topic().await;
-                (path.replace("{id}", &id.to_string()), None, None)
+                (path.replace("{id}", &id.to_string()), None, false)
             }
             ("GET", "/api/topics/{id}/tail") => {
                 let (id, _) = self.alice_subscribed_topic().await;
@@ -235,28 +285,28 @@ impl Fixture {
                 let (id, _) = self.active_topic().await;
                 self.admin_post(&format!("/api/topics/{id}/deactivate"))
                     .await;
-                (path.replace("{id}", &id.to_string()), None, None)
+                (path.replace("{id}", &id.to_string()), None, false)
             }
             ("GET", "/api/subscriptions") => {
-                ("/api/subscriptions?user_id=alice".into(), None, None)
+                ("/api/subscriptions?user_id=alice".into(), None, false)
             }
             ("POST", "/api/subscriptions") => {
                 let (_, name) = self.active_topic().await;
                 let body = json!({"user_id": "alice", "topic_name": name});
-                (path.into(), Some(body), None)
+                (path.into(), Some(body), false)
             }
             ("DELETE", "/api/subscriptions") => {
                 let (_, name) = self.alice_subscribed_topic().await;
                 let body = json!({"user_id": "alice", "topic_name": name});
-                (path.into(), Some(body), None)
+                (path.into(), Some(body), false)
             }
             ("POST", "/api/users") => {
                 let body = json!({
                     "username": self.unique("matrix-new"),
-                    "password": "password-1234",
+                    "password": crate::common::USER_PASSWORD,
                     "role": "user",
                 });
-                (path.into(), Some(body), None)
+                (path.into(), Some(body), false)
             }
             ("DELETE", "/api/users") => {
                 let username = if admin {
@@ -264,7 +314,7 @@ impl Fixture {
                 } else {
                     "alice".into()
                 };
-                (path.into(), Some(json!({"username": username})), None)
+                (path.into(), Some(json!({"username": username})), false)
             }
             ("DELETE", "/api/users/{username}") => {
                 let username = if admin {
@@ -272,18 +322,30 @@ impl Fixture {
                 } else {
                     "alice".into()
                 };
-                (format!("/api/users/{username}"), None, None)
+                (format!("/api/users/{username}"), None, false)
             }
             _ => panic!("no request for {method} {path}: add it to prepare()"),
         }
     }
 
     /// Sends one cell's request and returns its status; event streams are closed as
-    /// soon as their headers arrive.
-    async fn check(&self, method: &str, path: &str, who: Who) -> u16 {
-        let (concrete, body, token) = self.prepare(method, path, who).await;
+    /// soon as their headers arrive. A refused request that could change state must
+    /// leave everything as it was: that is checked here too.
+    async fn check(&self, method: &str, path: &str, who: Who, via: Via) -> Result<u16, String> {
+        let (concrete, body, fresh) = self.prepare(method, path, who).await;
+        let credential = if fresh {
+            self.fresh_credential(who, via).await
+        } else {
+            self.credential(who, via)
+        };
         let m = Method::from_bytes(method.as_bytes()).unwrap();
-        let mut req = self.request(m, &concrete, who, token.as_deref());
+        let changes = m != Method::GET;
+        let before = if changes {
+            Some(self.everything().await)
+        } else {
+            None
+        };
+        let mut req = self.request(m, &concrete, who, credential.as_ref());
         if let Some(body) = body {
             req = req.json(&body);
         }
@@ -292,16 +354,84 @@ impl Fixture {
             .headers()
             .get("content-type")
             .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-        if is_stream {
-            return res.status().as_u16();
+        let status = if is_stream {
+            res.status()
+        } else {
+            // Every other answer is JSON, errors as {"error","code"}.
+            json_of(res).await.0
+        };
+        if let Some(before) = before
+            && status.is_client_error()
+        {
+            let after = self.everything().await;
+            if after != before {
+                return Err(format!(
+                    "refused with {status}, yet state changed:\nbefore {before}\nafter  {after}"
+                ));
+            }
         }
-        // Every other answer is JSON, errors as {"error","code"}.
-        json_of(res).await.0.as_u16()
+        Ok(status.as_u16())
     }
+
+    /// Every topic (deleted ones too), subscription, user and audit row, as the admin
+    /// reads them.
+    async fn everything(&self) -> Value {
+        let mut all = serde_json::Map::new();
+        for path in [
+            "/api/topics?limit=1000",
+            "/api/topics?status=deleted&limit=1000",
+            "/api/subscriptions?limit=1000",
+            "/api/users?limit=1000",
+            "/api/audit?limit=1000",
+        ] {
+            let (status, body) = self.server.get(path, &self.server.admin).await;
+            assert_eq!(status, StatusCode::OK, "{path}: {body}");
+            all.insert(path.to_owned(), body);
+        }
+        Value::Object(all)
+    }
+}
+
+/// Signs in and returns the cookies the answer sets, as a browser would send them back.
+async fn session(server: &Server, username: &str, password: &str) -> Credential {
+    let res = server
+        .request(Method::POST, "/api/auth/login", None)
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK, "sign-in of {username}");
+    let pairs: Vec<(String, String)> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next()?.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let csrf = pairs
+        .iter()
+        .find(|(k, _)| k == "streamhub_csrf")
+        .map(|(_, v)| v.clone())
+        .expect("sign-in sets the CSRF cookie");
+    let cookies = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Credential::Session { cookies, csrf }
 }
 
 #[tokio::test]
 async fn every_endpoint_answers_each_role_as_the_table_says() {
+    every_endpoint_answers_each_role_as_the_table_says_via(Via::Bearer).await;
+}
+
+#[tokio::test]
+async fn every_endpoint_answers_each_role_as_the_table_says_with_the_dashboards_session() {
+    every_endpoint_answers_each_role_as_the_table_says_via(Via::Session).await;
+}
+
+async fn every_endpoint_answers_each_role_as_the_table_says_via(via: Via) {
     let fx = Fixture::new().await;
     let doc = crate::openapi::fetch(&fx.server).await;
     let documented: BTreeSet<(String, String)> =
@@ -326,27 +456,33 @@ async fn every_endpoint_answers_each_role_as_the_table_says() {
     let mut checked = 0;
     for (method, path, expected) in MATRIX {
         for (who, want) in WHO.iter().zip(expected) {
-            let got = fx.check(method, path, *who).await;
             checked += 1;
-            if got != *want {
-                wrong.push(format!(
-                    "{method} {path} as {who:?}: {got}, expected {want}"
-                ));
+            match fx.check(method, path, *who, via).await {
+                Ok(got) if got == *want => {}
+                Ok(got) => wrong.push(format!(
+                    "{method} {path} as {who:?} via {via:?}: {got}, expected {want}"
+                )),
+                Err(e) => wrong.push(format!("{method} {path} as {who:?} via {via:?}: {e}")),
             }
         }
     }
     println!(
-        "authorization matrix: {} endpoints x {} roles = {checked} checks",
+        "authorization matrix via {via:?}: {} endpoints x {} roles = {checked} checks",
         MATRIX.len(),
         WHO.len()
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 
-    // Sign-outs above ended only the tokens they used.
-    let (status, me) = fx.server.get("/api/auth/me", &fx.alice).await;
-    assert_eq!(status, StatusCode::OK, "{me}");
-    let (status, _) = fx.server.get("/api/auth/me", &fx.bob).await;
-    assert_eq!(status, StatusCode::OK);
+    // Sign-outs above ended only the tokens and sessions they used.
+    for who in [Who::User, Who::OtherUser, Who::Admin] {
+        let credential = fx.credential(who, via);
+        let res = fx
+            .request(Method::GET, "/api/auth/me", who, credential.as_ref())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK, "{who:?} via {via:?}");
+    }
     fx.server.stop().await;
 }
 
@@ -422,7 +558,7 @@ async fn extra_fields_cannot_set_a_role_or_a_status() {
         .post(
             "/api/users",
             alice,
-            json!({"username": "alice2", "password": "password-1234", "role": "admin"}),
+            json!({"username": "alice2", "password": crate::common::USER_PASSWORD, "role": "admin"}),
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);

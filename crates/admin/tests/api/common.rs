@@ -6,7 +6,10 @@ use streamhub_admin::{AdminConfig, AdminHandle, AdminService, Secret};
 use tempfile::TempDir;
 
 pub const PRODUCER_KEY: &str = "test-producer-secret";
-pub const ADMIN_PASSWORD: &str = "admin-password-for-tests";
+pub const ADMIN_PASSWORD: &str = "Quartz-Meadow-Tidal-42";
+/// The password of every user [`Server::user`] creates: strong enough, and not containing
+/// any of their names.
+pub const USER_PASSWORD: &str = "Lantern-Orbit-Kettle-57";
 
 pub struct Server {
     pub handle: AdminHandle,
@@ -88,14 +91,14 @@ impl Server {
 
     /// Creates a user with role `role` and returns their token.
     pub async fn user(&self, username: &str, role: &str) -> String {
-        let password = format!("password-of-{username}");
+        let password = USER_PASSWORD;
         let (status, body) = call(
             self.request(Method::POST, "/api/users", Some(&self.admin))
                 .json(&json!({"username": username, "password": password, "role": role})),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
-        self.login(username, &password).await
+        self.login(username, password).await
     }
 
     pub async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {

@@ -10,6 +10,17 @@ async fn fifty_concurrent_mutations_leave_database_and_audit_in_agreement() {
     let s = std::sync::Arc::new(Server::start().await);
     let pending = s.topic("raced").await;
     s.active_topic("crowded").await;
+    // Subscriptions belong to existing users.
+    for i in (1..50).step_by(2) {
+        let (status, body) = s
+            .post(
+                "/api/users",
+                &s.admin,
+                json!({"username": format!("user_{i}"), "password": USER_PASSWORD, "role": "user"}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
 
     let mut tasks = Vec::new();
     for i in 0..50 {

@@ -164,7 +164,7 @@ async fn invalid_transitions_duplicates_and_inactive_subscriptions_are_409() {
         .post(
             "/api/subscriptions",
             &s.admin,
-            json!({"user_id": "u", "topic_name": "conflicted"}),
+            json!({"user_id": "admin", "topic_name": "conflicted"}),
         )
         .await;
     assert_eq!(status, StatusCode::CONFLICT);

@@ -64,6 +64,7 @@ async fn event_stream_announces_an_approval() {
 async fn event_stream_announces_subscriptions() {
     let s = Server::start().await;
     s.active_topic("followed").await;
+    s.user("lee", "user").await;
     let res = s
         .request(Method::GET, "/api/events", Some(&s.admin))
         .send()

@@ -237,6 +237,43 @@ async fn behind_a_trusted_proxy_the_forwarded_address_is_limited() {
 }
 
 #[tokio::test]
+async fn guesses_from_one_address_do_not_lock_the_owner_out_from_another() {
+    // The test client (127.0.0.1) is a trusted proxy, so each request's X-Forwarded-For
+    // names its client.
+    let s = Limited::start(Limits {
+        trusted_proxies: vec!["127.0.0.0/8".parse().unwrap()],
+        ..Limits::default()
+    })
+    .await;
+    let login_from = |forwarded: &'static str, password: &'static str| {
+        s.http
+            .post(format!("{}/api/auth/login", s.handle.url()))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"username": "admin", "password": password}))
+            .send()
+    };
+    let attacker = "198.51.100.66";
+    for _ in 0..Limits::default().login_failures_per_user {
+        let res = login_from(attacker, "wrong-password").await.unwrap();
+        assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The attacker's address stays slowed, whatever password it sends.
+    let body = assert_too_many(login_from(attacker, ADMIN_PASSWORD).await.unwrap(), 15 * 60).await;
+    assert!(body["error"].as_str().unwrap().contains("user"), "{body}");
+    // The owner, elsewhere, signs in.
+    let res = login_from("203.0.113.7", ADMIN_PASSWORD).await.unwrap();
+    let (status, body) = json_of(res).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A success elsewhere does not clear the attacker's failures.
+    assert_too_many(
+        login_from(attacker, "wrong-password").await.unwrap(),
+        15 * 60,
+    )
+    .await;
+    s.handle.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn the_default_address_limit_is_twenty_a_minute() {
     let s = Limited::start(Limits::default()).await;
     let per_address = Limits::default().login_failures_per_address;

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod accounts;
 mod auth;
 mod authz_matrix;
 mod concurrency;

@@ -20,7 +20,7 @@ async fn restart_on_the_same_database_keeps_everything() {
     assert_eq!(t["status"], "active");
     let (_, t) = s.get(&format!("/api/topics/{pending}"), &s.admin).await;
     assert_eq!(t["status"], "pending");
-    let kim = s.login("kim", "password-of-kim").await;
+    let kim = s.login("kim", USER_PASSWORD).await;
     let (_, subs) = s.get("/api/subscriptions", &kim).await;
     assert_eq!(subs[0]["topic_name"], "durable");
     let (_, users) = s.get("/api/users", &s.admin).await;

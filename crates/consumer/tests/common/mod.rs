@@ -17,7 +17,7 @@ use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker};
 use streamhub_kafka::{KafkaConfig, TopicSpec};
 use streamhub_testkit::{AdminApi, admin_service};
 
-pub const USER_PASSWORD: &str = "alice-password-1";
+pub const USER_PASSWORD: &str = "Lantern-Orbit-Kettle-57";
 
 pub struct World {
     /// The embedded broker, when no Apache Kafka is named.

@@ -25,6 +25,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use streamhub_model::account::MAX_TOKENS_PER_USER;
 use streamhub_model::api::{AuditEntry, Event, Subscription, Topic, User};
 use streamhub_model::{Action, Role, TopicName, TopicStatus, Transition};
 use tokio::task::JoinHandle;
@@ -32,19 +33,23 @@ use tokio::task::JoinHandle;
 use crate::events::{subscription_event, topic_event};
 use crate::{
     AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
-    SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
-    not_awaiting_provisioning, provisioning_error, validate_user_id, validate_username,
+    SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome, UserFilter,
+    not_awaiting_provisioning, provisioning_error, too_many_pending, validate_user_id,
+    validate_username,
 };
 
 /// Embedded migrations, applied in order at open; `schema_version` records each.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_topic_changes.sql")),
+    (3, include_str!("migrations/0003_accounts.sql")),
     (4, include_str!("migrations/0004_kafka_topic_rules.sql")),
 ];
 
 /// Held while migrating, so instances starting together migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x5354_5245_414d_4855; // "STREAMHU"
+/// The first key of the advisory locks that serialise one requester's topic requests.
+const PENDING_LOCK_SPACE: i32 = 0x5348; // "SH"
 const EVENT_CHANNEL: &str = "streamhub_events";
 /// NOTIFY refuses payloads of 8000 bytes or more.
 const MAX_NOTIFY_PAYLOAD: usize = 7900;
@@ -345,6 +350,10 @@ async fn locked_topic(
     row.as_ref().map(topic_from_row).transpose()
 }
 
+fn no_such_user(username: &str) -> StoreError {
+    StoreError::NotFound(format!("user '{username}' does not exist"))
+}
+
 fn no_such_topic(name: &str) -> StoreError {
     StoreError::NotFound(format!("topic '{name}' does not exist"))
 }
@@ -535,10 +544,32 @@ async fn migrate(pool: &PgPool) -> Result<()> {
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn create_topic(&self, actor: &str, new: NewTopic) -> Result<Topic> {
+    async fn create_topic_within(
+        &self,
+        actor: &str,
+        new: NewTopic,
+        max_pending: Option<i64>,
+    ) -> Result<Topic> {
         new.validate()?;
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
+        if let Some(max) = max_pending {
+            // Requests of one requester take turns, so each counts the others' rows.
+            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+                .bind(PENDING_LOCK_SPACE)
+                .bind(new.created_by.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let pending: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM topics WHERE status = 'pending' AND created_by = $1",
+            )
+            .bind(new.created_by.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            if pending >= max {
+                return Err(too_many_pending(&new.created_by, pending));
+            }
+        }
         // A concurrent create of the same name waits on the unique index, then conflicts.
         let inserted: Option<i64> = sqlx::query_scalar(
             "INSERT INTO topics (name, status, partitions, replication_factor, description, \
@@ -791,6 +822,16 @@ impl Store for PostgresStore {
     ) -> Result<SubscribeOutcome> {
         validate_user_id(user_id)?;
         let mut tx = self.pool.begin().await?;
+        // The share lock keeps the user until this commits: a concurrent deletion of the
+        // user waits, then removes this subscription with the user.
+        let user: Option<i64> =
+            sqlx::query_scalar("SELECT user_id FROM users WHERE username = $1 FOR SHARE")
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        if user.is_none() {
+            return Err(no_such_user(user_id));
+        }
         // The share lock keeps the topic active (and undeleted) until this commits.
         let topic = locked_topic(&mut tx, &TopicRef::Name(topic_name.into()), "FOR SHARE")
             .await?
@@ -949,9 +990,10 @@ impl Store for PostgresStore {
         validate_username(username)?;
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
+        // Any unique index refuses the name: the username's, or its case-folded one.
         let inserted = sqlx::query(&format!(
             "INSERT INTO users (username, password_hash, role, created_at) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO NOTHING RETURNING {USER_COLUMNS}"
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
         ))
         .bind(username)
         .bind(password_hash)
@@ -961,7 +1003,7 @@ impl Store for PostgresStore {
         .await?;
         let Some(row) = inserted else {
             return Err(StoreError::Conflict(format!(
-                "user '{username}' already exists"
+                "user '{username}' already exists (usernames are compared ignoring case)"
             )));
         };
         let user = user_from_row(&row)?;
@@ -981,10 +1023,12 @@ impl Store for PostgresStore {
         Ok(user)
     }
 
-    async fn users(&self) -> Result<Vec<User>> {
+    async fn users(&self, filter: &UserFilter) -> Result<Vec<User>> {
         sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+            "SELECT {USER_COLUMNS} FROM users ORDER BY username LIMIT $1 OFFSET $2"
         ))
+        .bind(filter.limit)
+        .bind(filter.offset)
         .fetch_all(&self.pool)
         .await?
         .iter()
@@ -1029,7 +1073,40 @@ impl Store for PostgresStore {
                 "user '{username}' does not exist"
             )));
         }
-        // Tokens go with the user (ON DELETE CASCADE).
+        // Subscriptions go with the user, or a new account of the same name would
+        // inherit them; tokens go by ON DELETE CASCADE.
+        let gone = sqlx::query(
+            "WITH gone AS (DELETE FROM subscriptions WHERE user_id = $1 \
+             RETURNING subscription_id, user_id, topic_id, subscribed_at, status) \
+             SELECT g.subscription_id, g.user_id, t.name, g.subscribed_at, g.status, g.topic_id \
+             FROM gone g JOIN topics t ON t.topic_id = g.topic_id ORDER BY g.subscription_id",
+        )
+        .bind(username)
+        .fetch_all(&mut *tx)
+        .await?;
+        let now = Utc::now();
+        let mut events = Vec::with_capacity(gone.len());
+        for row in &gone {
+            let subscription = subscription_from_row(row)?;
+            let topic_id: i64 = row.try_get(5)?;
+            audit(
+                &mut tx,
+                now,
+                actor,
+                "unsubscribe",
+                Some(topic_id),
+                &format!("{username}/{}", subscription.topic_name),
+                Some("active"),
+                None,
+            )
+            .await?;
+            let event = subscription_event(false, &subscription);
+            self.announce(&mut tx, &event).await?;
+            events.push(event);
+        }
+        if !gone.is_empty() {
+            bump(&mut tx, &[("subscriptions", -(gone.len() as i64))]).await?;
+        }
         let deleted = sqlx::query("DELETE FROM users WHERE username = $1")
             .bind(username)
             .execute(&mut *tx)
@@ -1042,7 +1119,7 @@ impl Store for PostgresStore {
         }
         audit(
             &mut tx,
-            Utc::now(),
+            now,
             actor,
             "user.delete",
             None,
@@ -1053,6 +1130,9 @@ impl Store for PostgresStore {
         .await?;
         bump(&mut tx, &[("users", -1)]).await?;
         tx.commit().await?;
+        for event in events {
+            self.events.publish(event);
+        }
         Ok(user)
     }
 
@@ -1078,26 +1158,42 @@ impl Store for PostgresStore {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        let inserted = sqlx::query(
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query_scalar::<_, i64>(
             "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) \
-             SELECT $1, user_id, $2, $3 FROM users WHERE username = $4",
+             SELECT $1, user_id, $2, $3 FROM users WHERE username = $4 RETURNING user_id",
         )
         .bind(token_hash)
         .bind(Utc::now())
         .bind(expires_at)
         .bind(username)
-        .execute(&self.pool)
+        .fetch_optional(&mut *tx)
         .await;
-        match inserted {
-            Ok(done) if done.rows_affected() == 0 => Err(StoreError::NotFound(format!(
-                "user '{username}' does not exist"
-            ))),
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => {
-                Err(StoreError::Conflict("token exists already".into()))
+        let user_id = match inserted {
+            Ok(Some(user_id)) => user_id,
+            Ok(None) => {
+                return Err(StoreError::NotFound(format!(
+                    "user '{username}' does not exist"
+                )));
             }
-            Err(e) => Err(e.into()),
-        }
+            Err(e) if is_unique_violation(&e) => {
+                return Err(StoreError::Conflict("token exists already".into()));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        // Sign-ins beyond the user's maximum end the oldest ones; the new one stays.
+        sqlx::query(
+            "DELETE FROM tokens WHERE user_id = $1 AND token_hash <> $2 AND token_hash NOT IN \
+             (SELECT token_hash FROM tokens WHERE user_id = $1 AND token_hash <> $2 \
+              ORDER BY created_at DESC, token_hash LIMIT $3)",
+        )
+        .bind(user_id)
+        .bind(token_hash)
+        .bind(MAX_TOKENS_PER_USER - 1)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {

@@ -18,6 +18,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use libsql::{Connection, Database, TransactionBehavior, Value, params};
+use streamhub_model::account::MAX_TOKENS_PER_USER;
 use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
 use streamhub_model::{Action, Role, TopicName, TopicStatus, Transition};
 use tokio::sync::{Mutex, MutexGuard};
@@ -25,8 +26,9 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::events::{subscription_event, topic_event};
 use crate::{
     AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
-    SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome,
-    not_awaiting_provisioning, provisioning_error, validate_user_id, validate_username,
+    SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome, UserFilter,
+    not_awaiting_provisioning, provisioning_error, too_many_pending, validate_user_id,
+    validate_username,
 };
 use rows::{audit_from_row, subscription_from_row, topic_from_row, ts, user_from_row};
 
@@ -34,6 +36,7 @@ use rows::{audit_from_row, subscription_from_row, topic_from_row, ts, user_from_
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_topic_changes.sql")),
+    (3, include_str!("migrations/0003_accounts.sql")),
     (4, include_str!("migrations/0004_kafka_topic_rules.sql")),
 ];
 
@@ -266,6 +269,10 @@ async fn live_topic_by_name(conn: &Connection, name: &str) -> Result<Option<Topi
     query_opt(conn, &LIVE_TOPIC_BY_NAME, params![name], topic_from_row).await
 }
 
+fn no_such_user(username: &str) -> StoreError {
+    StoreError::NotFound(format!("user '{username}' does not exist"))
+}
+
 fn no_such_topic(name: &str) -> StoreError {
     StoreError::NotFound(format!("topic '{name}' does not exist"))
 }
@@ -310,6 +317,13 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs `sql` on the writer connection, for tests that alter the schema.
+    #[cfg(test)]
+    pub(crate) async fn execute_batch(&self, sql: &str) -> Result<()> {
+        self.writer.lock().await.execute_batch(sql).await?;
+        Ok(())
     }
 
     async fn reader(&self) -> MutexGuard<'_, Reader> {
@@ -395,10 +409,26 @@ async fn migrate(conn: &Connection) -> Result<()> {
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_topic(&self, actor: &str, new: NewTopic) -> Result<Topic> {
+    async fn create_topic_within(
+        &self,
+        actor: &str,
+        new: NewTopic,
+        max_pending: Option<i64>,
+    ) -> Result<Topic> {
         new.validate()?;
         let now = ts(Utc::now());
         let tx = self.begin().await?;
+        if let Some(max) = max_pending {
+            let pending = query_i64(
+                &tx,
+                "SELECT COUNT(*) FROM topics WHERE status = 'pending' AND created_by = ?1",
+                params![new.created_by.as_str()],
+            )
+            .await?;
+            if pending >= max {
+                return Err(too_many_pending(&new.created_by, pending));
+            }
+        }
         if live_topic_by_name(&tx, new.name.as_str()).await?.is_some() {
             return Err(StoreError::Conflict(format!(
                 "a topic named '{}' already exists",
@@ -674,6 +704,15 @@ impl Store for SqliteStore {
     ) -> Result<SubscribeOutcome> {
         validate_user_id(user_id)?;
         let tx = self.begin().await?;
+        let known = query_i64(
+            &tx,
+            "SELECT COUNT(*) FROM users WHERE username = ?1",
+            params![user_id],
+        )
+        .await?;
+        if known == 0 {
+            return Err(no_such_user(user_id));
+        }
         let topic = live_topic_by_name(&tx, topic_name)
             .await?
             .ok_or_else(|| no_such_topic(topic_name))?;
@@ -825,13 +864,13 @@ impl Store for SqliteStore {
         let tx = self.begin().await?;
         let exists = query_i64(
             &tx,
-            "SELECT COUNT(*) FROM users WHERE username = ?1",
+            "SELECT COUNT(*) FROM users WHERE lower(username) = lower(?1)",
             params![username],
         )
         .await?;
         if exists > 0 {
             return Err(StoreError::Conflict(format!(
-                "user '{username}' already exists"
+                "user '{username}' already exists (usernames are compared ignoring case)"
             )));
         }
         tx.execute(
@@ -863,12 +902,12 @@ impl Store for SqliteStore {
         Ok(user)
     }
 
-    async fn users(&self) -> Result<Vec<User>> {
+    async fn users(&self, filter: &UserFilter) -> Result<Vec<User>> {
         self.reader()
             .await
             .all(
-                "SELECT username, role, created_at FROM users ORDER BY username",
-                (),
+                "SELECT username, role, created_at FROM users ORDER BY username LIMIT ?1 OFFSET ?2",
+                params![filter.limit.unwrap_or(-1), filter.offset],
                 user_from_row,
             )
             .await
@@ -893,13 +932,51 @@ impl Store for SqliteStore {
                 )));
             }
         }
-        // Tokens go with the user (ON DELETE CASCADE).
+        // Subscriptions go with the user, or a new account of the same name would
+        // inherit them; tokens go by ON DELETE CASCADE.
+        let now = ts(Utc::now());
+        let gone = {
+            let mut rows = tx
+                .query(
+                    "SELECT s.subscription_id, s.user_id, t.name, s.subscribed_at, s.status, \
+                     s.topic_id FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id \
+                     WHERE s.user_id = ?1 ORDER BY s.subscription_id",
+                    params![username],
+                )
+                .await?;
+            let mut gone = Vec::new();
+            while let Some(row) = rows.next().await? {
+                gone.push((subscription_from_row(&row)?, row.get::<i64>(5)?));
+            }
+            gone
+        };
+        tx.execute(
+            "DELETE FROM subscriptions WHERE user_id = ?1",
+            params![username],
+        )
+        .await?;
+        for (subscription, topic_id) in &gone {
+            audit(
+                &tx,
+                &now,
+                actor,
+                "unsubscribe",
+                Some(*topic_id),
+                &format!("{username}/{}", subscription.topic_name),
+                Some("active"),
+                None,
+            )
+            .await?;
+        }
+        if !gone.is_empty() {
+            bump(&tx, "subscriptions", -(gone.len() as i64)).await?;
+        }
         tx.execute("DELETE FROM users WHERE username = ?1", params![username])
             .await?;
         bump(&tx, "users", -1).await?;
         audit(
             &tx,
-            &ts(Utc::now()),
+            &now,
             actor,
             "user.delete",
             None,
@@ -909,6 +986,9 @@ impl Store for SqliteStore {
         )
         .await?;
         tx.commit().await?;
+        for (subscription, _) in &gone {
+            self.events.publish(subscription_event(false, subscription));
+        }
         Ok(user)
     }
 
@@ -943,10 +1023,17 @@ impl Store for SqliteStore {
             )
             .await?;
         if inserted == 0 {
-            return Err(StoreError::NotFound(format!(
-                "user '{username}' does not exist"
-            )));
+            return Err(no_such_user(username));
         }
+        // Sign-ins beyond the user's maximum end the oldest ones; the new one stays.
+        tx.execute(
+            "DELETE FROM tokens WHERE user_id = (SELECT user_id FROM users WHERE username = ?1) \
+             AND token_hash <> ?2 AND token_hash NOT IN (SELECT t.token_hash FROM tokens t \
+             JOIN users u ON u.user_id = t.user_id WHERE u.username = ?1 AND t.token_hash <> ?2 \
+             ORDER BY t.created_at DESC, t.token_hash LIMIT ?3)",
+            params![username, token_hash, MAX_TOKENS_PER_USER - 1],
+        )
+        .await?;
         tx.commit().await
     }
 

@@ -63,14 +63,21 @@ async fn reopening_keeps_everything_and_does_not_reapply_migrations() {
             .await
             .unwrap();
         active_topic(&store, "kept").await;
-        store.subscribe("u1", "u1", "kept").await.unwrap();
+        store.subscribe("admin", "admin", "kept").await.unwrap();
     }
     let store = SqliteStore::open(&path).await.unwrap();
     assert_eq!(
         store.topic_by_name("kept").await.unwrap().status,
         TopicStatus::Active
     );
-    assert_eq!(store.users().await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .users(&crate::UserFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let subs = store
         .subscriptions(&SubscriptionFilter::default())
         .await
@@ -230,4 +237,57 @@ async fn the_database_refuses_names_that_collide_in_kafka() {
         .await
         .unwrap();
     insert("coll_x").await.unwrap();
+}
+
+/// Before usernames were one per case and subscriptions went with their user, a store
+/// could hold subscriptions of deleted users: the migration that brings those rules
+/// removes them and recounts.
+#[tokio::test]
+async fn upgrading_removes_the_subscriptions_deleted_users_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    {
+        // A store as the version before the accounts migration left it.
+        let db = libsql::Builder::new_local(&path).build().await.unwrap();
+        let conn = db.connect().unwrap();
+        conn.execute(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+            (),
+        )
+        .await
+        .unwrap();
+        for (version, sql) in &MIGRATIONS[..2] {
+            conn.execute_batch(sql).await.unwrap();
+            conn.execute(
+                "INSERT INTO schema_version (version, applied_at) VALUES (?1, '2026-01-01T00:00:00Z')",
+                params![*version],
+            )
+            .await
+            .unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO users (username, password_hash, role, created_at) \
+               VALUES ('kept', 'h', 'user', '2026-01-01T00:00:00Z');
+             INSERT INTO topics (name, status, partitions, replication_factor, data_type, \
+               created_by, created_at, updated_at) \
+               VALUES ('news', 'active', 1, 1, 'generic', 'x', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');
+             INSERT INTO subscriptions (user_id, topic_id, subscribed_at) VALUES
+               ('kept', 1, '2026-01-01T00:00:00Z'), ('gone', 1, '2026-01-01T00:00:00Z');
+             UPDATE counters SET value = 2 WHERE name = 'subscriptions';
+             UPDATE counters SET value = 1 WHERE name = 'users';
+             UPDATE counters SET value = 1 WHERE name = 'topics.active';",
+        )
+        .await
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let subs = store
+        .subscriptions(&SubscriptionFilter::default())
+        .await
+        .unwrap();
+    let users: Vec<_> = subs.iter().map(|s| s.user_id.as_str()).collect();
+    assert_eq!(users, ["kept"]);
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+    let r = store.create_user("admin", "KEPT", "h", Role::User).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
 }

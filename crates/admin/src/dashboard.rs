@@ -17,11 +17,16 @@ use axum::{
 };
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use streamhub_model::RatePerSecond;
 
 use crate::conditional::respond;
 
 /// The placeholder in `index.html` replaced by the asset version.
 const VERSION_PLACEHOLDER: &str = "__ASSET_VERSION__";
+
+/// Placeholders of the "New topic" form's bounds, filled from the model's rule.
+const RATE_MIN_PLACEHOLDER: &str = "__RATE_PER_SECOND_MIN__";
+const RATE_MAX_PLACEHOLDER: &str = "__RATE_PER_SECOND_MAX__";
 
 const INDEX_HTML: &str = include_str!("../dashboard/index.html");
 
@@ -75,6 +80,8 @@ static BUILT: LazyLock<Built> = LazyLock::new(|| {
     let version = hex::encode(&all.finalize()[..8]);
     let index = INDEX_HTML
         .replace(VERSION_PLACEHOLDER, &version)
+        .replace(RATE_MIN_PLACEHOLDER, &RatePerSecond::MIN.to_string())
+        .replace(RATE_MAX_PLACEHOLDER, &RatePerSecond::MAX.to_string())
         .into_bytes();
     let index_etag = etag_of(&index);
     Built {
@@ -199,6 +206,25 @@ mod tests {
         let again = get_with("/", Some(&etag)).await;
         assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
         assert!(body_text(again).await.is_empty());
+    }
+
+    /// The form refuses what the API would (a rate of 0 was accepted, then refused).
+    #[tokio::test]
+    async fn new_topic_form_allows_only_the_rates_the_api_accepts() {
+        let html = body_text(get_with("/", None).await).await;
+        let start = html
+            .find("<input name=\"rate_per_second\"")
+            .expect("rate input");
+        let input = &html[start..start + html[start..].find('>').unwrap()];
+        let attr = |name: &str| -> f64 {
+            let at = input
+                .find(&format!(" {name}=\""))
+                .unwrap_or_else(|| panic!("{name} in {input}"));
+            let value = &input[at + name.len() + 3..];
+            value[..value.find('"').unwrap()].parse().expect(name)
+        };
+        assert_eq!(attr("min"), RatePerSecond::MIN, "{input}");
+        assert_eq!(attr("max"), RatePerSecond::MAX, "{input}");
     }
 
     #[tokio::test]

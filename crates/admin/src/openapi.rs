@@ -310,3 +310,21 @@ pub async fn serve_document() -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use streamhub_model::RatePerSecond;
+
+    use super::*;
+
+    /// The document's bounds are literals (utoipa takes no constants): they must be the
+    /// model's.
+    #[test]
+    fn rate_bounds_in_the_document_are_the_models() {
+        let rate =
+            &document()["components"]["schemas"]["CreateTopic"]["properties"]["rate_per_second"];
+        assert_eq!(rate["minimum"].as_f64(), Some(RatePerSecond::MIN), "{rate}");
+        assert_eq!(rate["maximum"].as_f64(), Some(RatePerSecond::MAX), "{rate}");
+        assert!(rate.get("exclusiveMinimum").is_none(), "{rate}");
+    }
+}

@@ -2,6 +2,7 @@ use std::fmt;
 use std::time::Duration;
 
 use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
 use rdkafka::consumer::StreamConsumer;
 use rdkafka::producer::FutureProducer;
 
@@ -270,6 +271,15 @@ impl KafkaConfig {
     /// An idempotent producer with `acks=all` (see [`PRODUCER_DEFAULTS`]).
     pub fn producer(&self) -> Result<FutureProducer, KafkaError> {
         Ok(self.build(PRODUCER_DEFAULTS).create()?)
+    }
+
+    /// [`Self::producer`] with a client context of the caller's, which receives
+    /// librdkafka's errors (a fatal one among them) and logs.
+    pub fn producer_with_context<C: ClientContext + 'static>(
+        &self,
+        context: C,
+    ) -> Result<FutureProducer<C>, KafkaError> {
+        Ok(self.build(PRODUCER_DEFAULTS).create_with_context(context)?)
     }
 
     /// A consumer of `group_id` that commits only offsets the caller stored after processing:

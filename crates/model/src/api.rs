@@ -82,7 +82,9 @@ pub struct CreateTopic {
     #[serde(default)]
     pub data_type: Option<DataType>,
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(exclusive_minimum = 0, maximum = 100000))]
+    /// Messages per second, within [`crate::RatePerSecond`]'s bounds (the numbers here are
+    /// checked against them by a test); the producer's default pace when absent.
+    #[cfg_attr(feature = "openapi", schema(minimum = 0.001, maximum = 100000))]
     pub rate_per_second: Option<f64>,
 }
 

@@ -3,6 +3,7 @@
 //! - [`TopicName`]: a name Kafka accepts, checked once at the edge.
 //! - [`TopicStatus`] and [`Action`]: the topic lifecycle, the one place its rules live.
 //! - [`DataType`]: what a topic carries, inferred from its name when not given.
+//! - [`RatePerSecond`]: the bounds of a topic's publishing rate.
 //! - [`Envelope`]: the JSON value of every message the producer publishes.
 //! - [`provisioning`]: what keeps Kafka from holding a topic as requested.
 //! - [`account`]: which usernames and passwords accounts may have.
@@ -14,6 +15,7 @@ mod data_type;
 mod envelope;
 mod lifecycle;
 pub mod provisioning;
+mod rate;
 mod role;
 mod secret;
 mod topic_name;
@@ -21,6 +23,7 @@ mod topic_name;
 pub use data_type::DataType;
 pub use envelope::Envelope;
 pub use lifecycle::{Action, Facts, TopicStatus, Transition, TransitionError};
+pub use rate::{InvalidRate, RatePerSecond};
 pub use role::Role;
 pub use secret::Secret;
 pub use topic_name::{InvalidTopicName, NameCollision, TopicName};

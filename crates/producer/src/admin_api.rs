@@ -234,7 +234,9 @@ impl AdminClient {
         self.check(response).await.map(|_| ())
     }
 
-    /// Opens `GET /api/events`; the stream yields the events until the connection ends.
+    /// Opens `GET /api/events`; the stream yields the events until the connection ends,
+    /// and [`ServerEvent::KeepAlive`] for the server's comments, so that a quiet but live
+    /// stream is seen as live.
     pub async fn events(
         &self,
     ) -> Result<impl Stream<Item = Result<ServerEvent, AdminError>> + use<>, AdminError> {
@@ -259,9 +261,12 @@ impl AdminClient {
             })
             .flat_map(|batch| {
                 futures::stream::iter(match batch {
-                    Ok(messages) => messages
+                    Ok(items) => items
                         .into_iter()
-                        .map(ServerEvent::from)
+                        .map(|item| match item {
+                            SseItem::Message(m) => ServerEvent::from(m),
+                            SseItem::Comment => ServerEvent::KeepAlive,
+                        })
                         .map(Ok)
                         .collect(),
                     Err(e) => vec![Err(e)],
@@ -277,7 +282,9 @@ pub enum ServerEvent {
     Topic(Box<Topic>),
     /// The server dropped events for this client: reload everything.
     Resync,
-    /// Comments, keep-alives, subscriptions and what this version does not know.
+    /// A comment line: the server's keep-alive (every 15 s) or its greeting.
+    KeepAlive,
+    /// Subscriptions and what this version does not know.
     Other,
 }
 
@@ -306,6 +313,14 @@ pub struct SseMessage {
     pub data: String,
 }
 
+/// What the parser completed: an event, or a comment line (`:` ...), which carries nothing
+/// but shows the connection is alive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseItem {
+    Message(SseMessage),
+    Comment,
+}
+
 /// Incremental parser of the `text/event-stream` format (fields `event` and `data`;
 /// `id` and `retry` are ignored: the producer re-lists topics after reconnecting).
 #[derive(Debug, Default)]
@@ -317,8 +332,8 @@ pub struct SseParser {
 }
 
 impl SseParser {
-    /// Feeds bytes as they arrive; returns the events completed by them.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<SseMessage> {
+    /// Feeds bytes as they arrive; returns the events and comments completed by them.
+    pub fn push(&mut self, bytes: &[u8]) -> Vec<SseItem> {
         let mut out = Vec::new();
         for &b in bytes {
             if b == b'\n' {
@@ -337,23 +352,24 @@ impl SseParser {
         out
     }
 
-    fn line_done(&mut self, line: &[u8], out: &mut Vec<SseMessage>) {
+    fn line_done(&mut self, line: &[u8], out: &mut Vec<SseItem>) {
         if line.is_empty() {
             if self.has_data || !self.event.is_empty() {
                 let event = std::mem::take(&mut self.event);
-                out.push(SseMessage {
+                out.push(SseItem::Message(SseMessage {
                     event: if event.is_empty() {
                         "message".into()
                     } else {
                         event
                     },
                     data: std::mem::take(&mut self.data),
-                });
+                }));
             }
             self.has_data = false;
             return;
         }
         if line[0] == b':' {
+            out.push(SseItem::Comment);
             return;
         }
         let line = String::from_utf8_lossy(line);
@@ -382,21 +398,30 @@ mod tests {
     #[test]
     fn parses_events_split_across_chunks() {
         let mut p = SseParser::default();
-        assert!(p.push(b": connected\n\nevent: top").is_empty());
+        assert_eq!(p.push(b": connected\n\nevent: top"), vec![SseItem::Comment]);
         let got = p.push(b"ic\r\ndata: {\"a\":1}\r\n\r\nevent: resync\ndata: {}\n\n");
         assert_eq!(
             got,
             vec![
-                SseMessage {
+                SseItem::Message(SseMessage {
                     event: "topic".into(),
                     data: "{\"a\":1}".into()
-                },
-                SseMessage {
+                }),
+                SseItem::Message(SseMessage {
                     event: "resync".into(),
                     data: "{}".into()
-                }
+                })
             ]
         );
+    }
+
+    /// The server's keep-alive is a bare comment (`:`): the stream must show it, or a quiet
+    /// stream looks dead and is dropped.
+    #[test]
+    fn keep_alive_comments_are_reported() {
+        let mut p = SseParser::default();
+        assert_eq!(p.push(b":\n\n"), vec![SseItem::Comment]);
+        assert_eq!(p.push(b": keep-alive\r\n\r\n"), vec![SseItem::Comment]);
     }
 
     #[test]
@@ -405,10 +430,10 @@ mod tests {
         let got = p.push(b"data: one\ndata:two\n\n");
         assert_eq!(
             got,
-            vec![SseMessage {
+            vec![SseItem::Message(SseMessage {
                 event: "message".into(),
                 data: "one\ntwo".into()
-            }]
+            })]
         );
     }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use streamhub_kafka::{KafkaArgs, Secret};
-use streamhub_model::{DataType, TopicName};
+use streamhub_model::{DataType, RatePerSecond, TopicName};
 
 /// `streamhub producer [flags]` runs the producer; `streamhub producer generate ...`
 /// publishes a fixed number of events without the admin service.
@@ -46,9 +46,9 @@ pub struct ProducerArgs {
     pub producer_secret: Option<Secret>,
 
     /// Messages per second for every topic, overriding each topic's configured rate
-    /// (default: the topic's rate, else one message every 0.5–1.5 s).
+    /// (default: the topic's rate, else one message every 0.5–1.5 s); 0.001 to 100000.
     #[arg(long, value_parser = parse_rate)]
-    pub rate: Option<f64>,
+    pub rate: Option<RatePerSecond>,
 
     /// Seed of the generators: the same seed gives the same events per topic.
     #[arg(long, env = "STREAMHUB_PRODUCER_SEED")]
@@ -83,7 +83,7 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub count: u64,
 
-    /// Messages per second; 0 publishes as fast as the broker takes them.
+    /// Messages per second, 0.001 to 100000; 0 publishes as fast as the broker takes them.
     #[arg(long, default_value = "0", value_parser = parse_rate_or_zero)]
     pub rate: f64,
 
@@ -99,7 +99,8 @@ pub struct GenerateArgs {
     #[arg(long)]
     pub seed: Option<u64>,
 
-    /// Producer id carried in every envelope (default: <hostname>-<pid>-<random>).
+    /// Producer id carried in every envelope (default: <hostname>-<pid>-<random>). Run again
+    /// with the same id, it continues the topic's seq after the highest one Kafka has.
     #[arg(long, env = "STREAMHUB_PRODUCER_ID")]
     pub producer_id: Option<String>,
 
@@ -111,23 +112,17 @@ pub struct GenerateArgs {
     pub kafka: KafkaArgs,
 }
 
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let r: f64 = s
-        .parse()
-        .map_err(|_| format!("expected messages per second, got {s:?}"))?;
-    if !(r.is_finite() && r > 0.0 && r <= 1_000_000.0) {
-        return Err(format!(
-            "rate must be in (0, 1000000] messages per second, got {s}"
-        ));
-    }
-    Ok(r)
+/// `--rate`: the model's bounds of a topic's rate.
+pub fn parse_rate(s: &str) -> Result<RatePerSecond, String> {
+    s.parse().map_err(|e| format!("rate {e}"))
 }
 
+/// `generate --rate`: 0 for no pace, else [`parse_rate`].
 fn parse_rate_or_zero(s: &str) -> Result<f64, String> {
-    if s.trim() == "0" {
+    if s.trim().parse::<f64>() == Ok(0.0) {
         return Ok(0.0);
     }
-    parse_rate(s)
+    parse_rate(s).map(RatePerSecond::get)
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -167,7 +162,7 @@ mod tests {
         ])
         .unwrap();
         assert!(cli.producer.command.is_none());
-        assert_eq!(cli.producer.run.rate, Some(20.0));
+        assert_eq!(cli.producer.run.rate.map(RatePerSecond::get), Some(20.0));
         assert_eq!(cli.producer.run.kafka.bootstrap_servers, "k:9092");
         assert!(!format!("{cli:?}").contains("s3cret"));
     }
@@ -193,6 +188,22 @@ mod tests {
         assert_eq!(g.count, 10);
         assert_eq!(g.rate, 0.0);
         assert_eq!(g.data_type, Some(DataType::Payment));
+    }
+
+    #[test]
+    fn rates_too_small_to_pace_are_refused_by_both_commands() {
+        for rate in ["1e-20", "0.0001", "1000000", "-1", "inf"] {
+            let run = Cli::try_parse_from(["producer", "--rate", rate]);
+            assert!(run.is_err(), "producer --rate {rate} accepted");
+            let generate = Cli::try_parse_from([
+                "producer", "generate", "--topic", "t", "--count", "1", "--rate", rate,
+            ]);
+            assert!(generate.is_err(), "generate --rate {rate} accepted");
+        }
+        let err = Cli::try_parse_from(["producer", "--rate", "1e-20"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("0.001") && err.contains("100000"), "{err}");
     }
 
     #[test]

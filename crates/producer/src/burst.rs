@@ -7,13 +7,13 @@ use anyhow::{Context, bail};
 use serde::Serialize;
 use streamhub_kafka::rdkafka::producer::Producer;
 use streamhub_kafka::{Created, TopicSpec};
-use streamhub_model::DataType;
+use streamhub_model::{DataType, RatePerSecond};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::GenerateArgs;
 use crate::generate::Generator;
 use crate::publish::{TopicPublisher, flush};
-use crate::{default_producer_id, topic_seed};
+use crate::{default_producer_id, kafka_producer, resume, topic_seed};
 
 /// How long deliveries still in flight are awaited after the last send.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -24,6 +24,8 @@ pub struct Summary {
     pub topic: String,
     pub data_type: DataType,
     pub producer_id: String,
+    /// The `seq` of the first event: 0, or where an earlier run of this producer id stopped.
+    pub first_seq: u64,
     pub requested: u64,
     pub sent: u64,
     pub acknowledged: u64,
@@ -101,9 +103,7 @@ pub async fn publish_burst(
     if created == Created::New {
         tracing::info!(topic, partitions = args.partitions, "created topic");
     }
-    let producer = config
-        .producer()
-        .context("cannot create the Kafka producer")?;
+    let producer = kafka_producer::create(&config).context("cannot create the Kafka producer")?;
     // Connect and learn the topic's partition leaders before the clock starts: otherwise the
     // first events are stamped, then wait for librdkafka's start-up (about half a second).
     let warm = producer.clone();
@@ -114,15 +114,38 @@ pub async fn publish_burst(
         .context("the metadata task failed")?
         .with_context(|| format!("cannot reach Kafka at {}", config.bootstrap_servers()))?;
     let producer_id = args.producer_id.clone().unwrap_or_else(default_producer_id);
+    // A given id may have published to this topic before: its seq continues there.
+    let first_seq = if args.producer_id.is_some() && created == Created::AlreadyExisted {
+        let seq = resume::next_seq(&config, topic, &producer_id, resume::DEFAULT_BOUND)
+            .await
+            .context("cannot continue this producer id's seq")?;
+        if seq > 0 {
+            tracing::info!(
+                topic,
+                producer_id,
+                next_seq = seq,
+                "continuing this producer id's seq"
+            );
+        }
+        seq
+    } else {
+        0
+    };
     let generator = match args.seed {
         Some(seed) => Generator::new(data_type, topic_seed(seed, topic)),
         None => Generator::from_entropy(data_type),
     };
     let mut publisher =
-        TopicPublisher::new(producer.clone(), topic, producer_id.as_str(), generator);
+        TopicPublisher::new(producer.clone(), topic, producer_id.as_str(), generator)
+            .starting_at(first_seq);
 
     let start = Instant::now();
-    let interval = (args.rate > 0.0).then(|| Duration::from_secs_f64(1.0 / args.rate));
+    let interval = if args.rate == 0.0 {
+        None
+    } else {
+        let rate = RatePerSecond::new(args.rate).map_err(|e| anyhow::anyhow!("--rate {e}"))?;
+        Some(rate.interval())
+    };
     let mut send_error = None;
     for i in 0..args.count {
         if shutdown.is_cancelled() {
@@ -171,6 +194,7 @@ pub async fn publish_burst(
         topic: topic.to_owned(),
         data_type,
         producer_id,
+        first_seq,
         requested: args.count,
         sent: totals.sent,
         acknowledged: totals.acknowledged,

@@ -17,12 +17,14 @@ mod admin_api;
 mod args;
 mod burst;
 pub mod generate;
+pub mod kafka_producer;
 pub mod publish;
 pub mod resume;
+pub mod status_line;
 mod watch;
 
-pub use admin_api::{Activation, AdminClient, AdminError};
-pub use args::{GenerateArgs, ProducerArgs, ProducerCommand, ProducerSubcommand};
+pub use admin_api::{Activation, AdminClient, AdminError, ServerEvent};
+pub use args::{GenerateArgs, ProducerArgs, ProducerCommand, ProducerSubcommand, parse_rate};
 pub use burst::{Summary, generate, publish_burst};
 
 /// Bound on the final flush of librdkafka's queue at shutdown.
@@ -86,9 +88,8 @@ pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Res
             Err(e) => return Err(e).context("cannot reach Kafka"),
         }
     }
-    let producer = config
-        .producer()
-        .context("cannot create the Kafka producer")?;
+    let producer =
+        kafka_producer::SharedProducer::new(&config).context("cannot create the Kafka producer")?;
     let ctx = watch::Context {
         admin,
         kafka: Arc::new(kafka),
@@ -101,6 +102,8 @@ pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Res
         poll_interval: args.poll_interval,
     };
     let totals = watch::supervise(ctx, shutdown).await;
+    // The producer in use now: a fatal error may have replaced the first.
+    let (producer, _) = producer.current();
     if let Err(e) = publish::flush(&producer, FLUSH_TIMEOUT).await {
         tracing::warn!(error = %e, "flush at shutdown did not complete");
     }

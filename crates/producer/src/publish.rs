@@ -21,10 +21,11 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use streamhub_kafka::rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
-use streamhub_kafka::rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use streamhub_kafka::rdkafka::producer::{DeliveryFuture, FutureRecord, Producer as _};
 use streamhub_model::DataType;
 
 use crate::generate::{Generator, Payload};
+use crate::kafka_producer::Producer;
 
 /// What a `DeliveryFuture` resolves to.
 type DeliveryOutcome = <DeliveryFuture as std::future::Future>::Output;
@@ -39,6 +40,8 @@ pub struct Counters {
     sent: AtomicU64,
     acknowledged: AtomicU64,
     failed: AtomicU64,
+    /// The `seq` the next message gets: where a restarted publisher continues.
+    next_seq: AtomicU64,
 }
 
 /// A snapshot of [`Counters`].
@@ -57,6 +60,10 @@ impl Totals {
 }
 
 impl Counters {
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.load(Ordering::Relaxed)
+    }
+
     pub fn totals(&self) -> Totals {
         Totals {
             sent: self.sent.load(Ordering::Relaxed),
@@ -92,16 +99,13 @@ pub struct SendError {
 impl SendError {
     /// True when librdkafka's client is no longer usable (fatal idempotence error ...).
     pub fn is_fatal(&self) -> bool {
-        matches!(
-            self.source,
-            RdKafkaError::MessageProduction(RDKafkaErrorCode::Fatal)
-        )
+        self.source.rdkafka_error_code() == Some(RDKafkaErrorCode::Fatal)
     }
 }
 
 /// Generates and publishes the events of one topic.
 pub struct TopicPublisher {
-    producer: FutureProducer,
+    producer: Producer,
     topic: Arc<str>,
     producer_id: Arc<str>,
     generator: Generator,
@@ -118,7 +122,7 @@ pub struct TopicPublisher {
 
 impl TopicPublisher {
     pub fn new(
-        producer: FutureProducer,
+        producer: Producer,
         topic: impl Into<Arc<str>>,
         producer_id: impl Into<Arc<str>>,
         generator: Generator,
@@ -142,7 +146,29 @@ impl TopicPublisher {
     /// the topic continues its sequence.
     pub fn starting_at(mut self, next_seq: u64) -> Self {
         self.next_seq = next_seq;
+        self.counters.next_seq.store(next_seq, Ordering::Relaxed);
         self
+    }
+
+    /// Shares counters with an earlier publisher of the topic, so totals and `seq` carry on
+    /// (call before [`Self::starting_at`]).
+    pub fn with_counters(mut self, counters: Arc<Counters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// Sends with `producer` from now on (the shared one was replaced); returns the old one.
+    /// Deliveries in flight on the old one are still counted.
+    pub fn replace_producer(&mut self, producer: Producer) -> Producer {
+        std::mem::replace(&mut self.producer, producer)
+    }
+
+    /// librdkafka's reason, once it raised a fatal error on this publisher's producer.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.producer
+            .client()
+            .fatal_error()
+            .map(|(_, reason)| reason)
     }
 
     /// Bounds the deliveries awaited at once (at least 1).
@@ -207,6 +233,7 @@ impl TopicPublisher {
             match self.producer.send_result(fut) {
                 Ok(delivery) => {
                     self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                    self.counters.next_seq.store(seq + 1, Ordering::Relaxed);
                     self.in_flight.push(delivery);
                     // Counting completions in small batches keeps the per-message cost low.
                     if seq.is_multiple_of(64) {
@@ -314,7 +341,7 @@ impl Clock {
 }
 
 /// Flushes librdkafka's queue off the async runtime, bounded by `timeout`.
-pub async fn flush(producer: &FutureProducer, timeout: Duration) -> Result<(), RdKafkaError> {
+pub async fn flush(producer: &Producer, timeout: Duration) -> Result<(), RdKafkaError> {
     let producer = producer.clone();
     tokio::task::spawn_blocking(move || producer.flush(timeout))
         .await

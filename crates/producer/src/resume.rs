@@ -23,6 +23,9 @@ use streamhub_kafka::{KafkaConfig, KafkaError};
 /// record batch with nothing at all, not even the end of the partition.
 const IDLE_END: Duration = Duration::from_secs(2);
 
+/// Bound on reading a topic back to find where a producer id's `seq` stopped.
+pub const DEFAULT_BOUND: Duration = Duration::from_secs(60);
+
 /// Growth of the window read from the end of a partition.
 const WINDOW_GROWTH: i64 = 16;
 

@@ -6,49 +6,62 @@
 //! deactivated and brought back continues its `seq` where it stopped.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use rand::Rng;
 use streamhub_kafka::rdkafka::producer::FutureProducer;
 use streamhub_kafka::{Admin, Created, KafkaConfig, KafkaError, TopicSpec};
-use streamhub_model::TopicStatus;
 use streamhub_model::api::Topic;
 use streamhub_model::provisioning::{self, ProvisioningObstacle};
+use streamhub_model::{DataType, RatePerSecond, TopicStatus};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin_api::{Activation, AdminClient, AdminError, ServerEvent};
 use crate::generate::Generator;
+use crate::kafka_producer::{Recovery, SharedProducer, drop_off_thread, recovery};
 use crate::publish::{Counters, TopicPublisher, Totals};
 use crate::resume;
+use crate::status_line;
 use crate::topic_seed;
 
 /// Bound on awaiting in-flight deliveries when a topic pauses or the producer stops.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const PROVISION_MAX_BACKOFF: Duration = Duration::from_secs(60);
-/// The server sends a keep-alive every 15 s; silence this long means a dead connection.
+/// The server sends a keep-alive comment every 15 s; silence this long means a dead
+/// connection.
 const EVENT_STREAM_SILENCE: Duration = Duration::from_secs(45);
-/// Bound on reading a topic back to find where this producer id's `seq` stopped.
-const RESUME_BOUND: Duration = Duration::from_secs(60);
+
+/// A publisher that panicked and then ran this long starts its backoff afresh.
+const STABLE_RUN: Duration = Duration::from_secs(60);
 
 /// How fast a topic publishes.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Pace {
-    /// Messages per second.
-    PerSecond(f64),
+    PerSecond(RatePerSecond),
     /// The seed's producer: one message every 0.5–1.5 s, at random.
     SeedDefault,
 }
 
 impl Pace {
+    /// `--rate`, else the topic's rate within the model's bounds (a topic stored before
+    /// they existed may have any number), else the seed's pace.
+    fn of(rate: Option<RatePerSecond>, topic_rate: Option<f64>) -> Pace {
+        match rate.or_else(|| topic_rate.and_then(RatePerSecond::clamped)) {
+            Some(r) => Pace::PerSecond(r),
+            None => Pace::SeedDefault,
+        }
+    }
+
     fn next_interval(self) -> Duration {
         match self {
-            Pace::PerSecond(r) => Duration::from_secs_f64(1.0 / r),
+            Pace::PerSecond(r) => r.interval(),
             Pace::SeedDefault => Duration::from_secs_f64(rand::thread_rng().gen_range(0.5..1.5)),
         }
     }
@@ -67,9 +80,9 @@ pub(crate) struct Context {
     pub kafka_config: KafkaConfig,
     /// Continue each topic's `seq` after the highest this producer id has in Kafka.
     pub resume_seq: bool,
-    pub producer: FutureProducer,
+    pub producer: SharedProducer,
     pub producer_id: Arc<str>,
-    pub rate: Option<f64>,
+    pub rate: Option<RatePerSecond>,
     pub seed: Option<u64>,
     pub poll_interval: Duration,
 }
@@ -188,7 +201,7 @@ impl Supervisor {
         match signal {
             Signal::Event(ServerEvent::Topic(topic)) => self.apply(*topic),
             Signal::Event(ServerEvent::Resync) | Signal::Connected => self.relist().await,
-            Signal::Event(ServerEvent::Other) => {}
+            Signal::Event(ServerEvent::Other | ServerEvent::KeepAlive) => {}
             Signal::Provisioned {
                 name,
                 outcome,
@@ -262,10 +275,7 @@ impl Supervisor {
     }
 
     fn pace(&self, topic: &Topic) -> Pace {
-        match self.ctx.rate.or(topic.rate_per_second) {
-            Some(r) if r.is_finite() && r > 0.0 => Pace::PerSecond(r),
-            _ => Pace::SeedDefault,
-        }
+        Pace::of(self.ctx.rate, topic.rate_per_second)
     }
 
     /// Creates the topic in Kafka and activates it, in the background.
@@ -392,22 +402,19 @@ impl Supervisor {
         let Some(topic) = self.known.get(name) else {
             return;
         };
-        let generator = match self.ctx.seed {
-            Some(seed) => Generator::new(topic.data_type, topic_seed(seed, name)),
-            None => Generator::from_entropy(topic.data_type),
-        };
         let next_seq = self.next_seqs.remove(name).unwrap_or(0);
-        let publisher = TopicPublisher::new(
-            self.ctx.producer.clone(),
-            name,
-            Arc::clone(&self.ctx.producer_id),
-            generator,
-        )
-        .starting_at(next_seq);
-        let counters = publisher.counters();
+        let spec = PublisherSpec {
+            producers: self.ctx.producer.clone(),
+            topic: name.to_owned(),
+            producer_id: Arc::clone(&self.ctx.producer_id),
+            data_type: topic.data_type,
+            seed: self.ctx.seed,
+            counters: Arc::default(),
+        };
+        let counters = Arc::clone(&spec.counters);
         let (tx, rx) = watch::channel(desired);
         tracing::info!(topic = name, data_type = %topic.data_type, ?pace, next_seq, "publishing");
-        let task = tokio::spawn(publish_topic(publisher, rx, self.shutdown.clone()));
+        let task = tokio::spawn(run_publisher(spec, next_seq, rx, self.shutdown.clone()));
         self.publishing.insert(
             name.to_owned(),
             Publishing {
@@ -520,7 +527,7 @@ async fn provision(ctx: &Context, topic: &Topic) -> (Provisioning, Option<u64>) 
             &ctx.kafka_config,
             &topic.topic_name,
             &ctx.producer_id,
-            RESUME_BOUND,
+            resume::DEFAULT_BOUND,
         )
         .await
         {
@@ -554,11 +561,114 @@ async fn activate(ctx: &Context, topic: &Topic) -> Provisioning {
     }
 }
 
+/// What a topic's publisher is made of, to make it again after a panic.
+struct PublisherSpec {
+    producers: SharedProducer,
+    topic: String,
+    producer_id: Arc<str>,
+    data_type: DataType,
+    seed: Option<u64>,
+    /// Shared by every publisher of the topic: totals and `seq` carry on after a restart.
+    counters: Arc<Counters>,
+}
+
+impl PublisherSpec {
+    /// The publisher of run `run` (0 first), and the generation of its producer.
+    fn build(&self, first_seq: u64, run: u32) -> (TopicPublisher, u64) {
+        let generator = match self.seed {
+            // A restarted run does not replay the events of the first.
+            Some(seed) => Generator::new(
+                self.data_type,
+                topic_seed(seed, &self.topic).wrapping_add(u64::from(run)),
+            ),
+            None => Generator::from_entropy(self.data_type),
+        };
+        let (producer, generation) = self.producers.current();
+        let publisher = TopicPublisher::new(
+            producer,
+            self.topic.as_str(),
+            Arc::clone(&self.producer_id),
+            generator,
+        )
+        .with_counters(Arc::clone(&self.counters))
+        .starting_at(first_seq);
+        (publisher, generation)
+    }
+}
+
+/// A topic's publishing task: [`publish_topic`], made again when it panics.
+async fn run_publisher(
+    spec: PublisherSpec,
+    first_seq: u64,
+    desired: watch::Receiver<Desired>,
+    shutdown: CancellationToken,
+) -> Totals {
+    let spec = Arc::new(spec);
+    let ran =
+        restart_on_panic(&spec.topic, &shutdown, |run| {
+            let seq = if run == 0 {
+                first_seq
+            } else {
+                spec.counters.next_seq()
+            };
+            let (publisher, generation) = spec.build(seq, run);
+            let (spec, desired, shutdown) = (Arc::clone(&spec), desired.clone(), shutdown.clone());
+            async move {
+                publish_topic(publisher, generation, &spec.producers, desired, &shutdown).await
+            }
+        })
+        .await;
+    ran.unwrap_or_else(|| spec.counters.totals())
+}
+
+/// Runs `body` (given its run number, 0 first) until it returns. A panic is logged as an
+/// error at once and `body` runs again after a backoff, so that a topic never stops
+/// publishing unnoticed. `None` when `shutdown` fired while waiting to restart.
+async fn restart_on_panic<T, F: Future<Output = T>>(
+    topic: &str,
+    shutdown: &CancellationToken,
+    mut body: impl FnMut(u32) -> F,
+) -> Option<T> {
+    let mut run = 0u32;
+    let mut panics_in_a_row = 0u32;
+    loop {
+        let started = Instant::now();
+        match AssertUnwindSafe(body(run)).catch_unwind().await {
+            Ok(out) => return Some(out),
+            Err(panic) => {
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".to_owned());
+                if started.elapsed() >= STABLE_RUN {
+                    panics_in_a_row = 0;
+                }
+                panics_in_a_row += 1;
+                run = run.saturating_add(1);
+                let delay = backoff(panics_in_a_row, MAX_BACKOFF);
+                tracing::error!(
+                    topic,
+                    panic = message,
+                    restart_in = ?delay,
+                    "the topic's publishing task panicked; restarting it"
+                );
+                if sleep_or_shutdown(delay, shutdown).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
 /// Publishes one topic at its pace while it is active; drains and waits while paused.
+/// `generation` is that of the shared producer the publisher holds.
 async fn publish_topic(
     mut publisher: TopicPublisher,
+    mut generation: u64,
+    producers: &SharedProducer,
     mut desired: watch::Receiver<Desired>,
-    shutdown: CancellationToken,
+    shutdown: &CancellationToken,
 ) -> Totals {
     let mut due = tokio::time::Instant::now();
     let mut failures_in_a_row = 0u32;
@@ -594,6 +704,12 @@ async fn publish_topic(
                 }
                 _ = publisher.await_one(), if publisher.in_flight() > 0 => {}
                 _ = tokio::time::sleep_until(due) => {
+                    if producers.generation() != generation {
+                        // Another topic replaced the shared producer after a fatal error.
+                        let (producer, g) = producers.current();
+                        drop_off_thread(publisher.replace_producer(producer));
+                        generation = g;
+                    }
                     match publisher.send_next().await {
                         Ok(()) => failures_in_a_row = 0,
                         Err(e) => {
@@ -601,6 +717,21 @@ async fn publish_topic(
                             if failures_in_a_row <= 3 || failures_in_a_row.is_multiple_of(100) {
                                 tracing::warn!(topic = publisher.topic(), error = %e, "send refused");
                             }
+                            if recovery(&e, publisher.fatal_error().is_some()) == Recovery::Rebuild {
+                                match producers.rebuild(generation) {
+                                    Ok((producer, g)) => {
+                                        drop_off_thread(publisher.replace_producer(producer));
+                                        generation = g;
+                                    }
+                                    Err(e) => tracing::error!(
+                                        topic = publisher.topic(),
+                                        error = %e,
+                                        "cannot create a new Kafka producer; trying again"
+                                    ),
+                                }
+                            }
+                            // Backoff after a rebuild too: a producer that fails at once
+                            // again is not replaced in a tight loop.
                             due = tokio::time::Instant::now() + backoff(failures_in_a_row, MAX_BACKOFF);
                             continue;
                         }
@@ -650,6 +781,8 @@ async fn follow_events(
                         next = tokio::time::timeout(EVENT_STREAM_SILENCE, stream.next()) => next,
                     };
                     match next {
+                        // Only shows the stream is alive: the timeout starts again.
+                        Ok(Some(Ok(ServerEvent::KeepAlive))) => {}
                         Ok(Some(Ok(event))) => {
                             if signals.send(Signal::Event(event)).await.is_err() {
                                 return;
@@ -718,7 +851,8 @@ pub(crate) async fn wait_for_admin(
     }
 }
 
-/// A one-line view of per-topic rates on a terminal; a periodic log line otherwise.
+/// A one-line view of per-topic rates on a terminal ([`status_line`]); a periodic log line
+/// otherwise.
 struct StatusLine {
     terminal: bool,
     started: Instant,
@@ -769,9 +903,7 @@ impl StatusLine {
             } else {
                 parts.join(" | ")
             };
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K{line}");
-            let _ = err.flush();
+            status_line::draw(&line);
         } else if let Ok(mut last) = self.last_log.lock()
             && last.elapsed() >= Duration::from_secs(30)
             && !parts.is_empty()
@@ -783,9 +915,7 @@ impl StatusLine {
 
     fn clear(&self) {
         if self.terminal {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r\x1b[2K");
-            let _ = err.flush();
+            status_line::clear();
         }
     }
 }
@@ -810,8 +940,165 @@ mod tests {
             assert!(d >= Duration::from_millis(500) && d < Duration::from_millis(1500));
         }
         assert_eq!(
-            Pace::PerSecond(4.0).next_interval(),
+            Pace::of(Some(RatePerSecond::new(4.0).unwrap()), None).next_interval(),
             Duration::from_millis(250)
         );
+        assert_eq!(Pace::of(None, None), Pace::SeedDefault);
+        assert_eq!(Pace::of(None, Some(0.0)), Pace::SeedDefault);
+    }
+
+    /// 1/1e-20 s is no Duration: the topic's task used to panic after its first message.
+    #[test]
+    fn a_topic_rate_too_small_for_a_duration_paces_at_the_minimum() {
+        assert_eq!(
+            Pace::of(None, Some(1e-20)).next_interval(),
+            Duration::from_secs(1000)
+        );
+        assert_eq!(
+            Pace::of(None, Some(1e12)).next_interval(),
+            Duration::from_micros(10)
+        );
+    }
+
+    /// Log lines of the current thread, as text.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Captured {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_publishing_task_is_reported_and_restarted() {
+        let logs = Captured::default();
+        let writer = logs.clone();
+        let _guard = tracing::subscriber::set_default(
+            tracing_subscriber::fmt()
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish(),
+        );
+        let mut runs = Vec::new();
+        let out = restart_on_panic("orders", &CancellationToken::new(), |run| {
+            runs.push(run);
+            async move {
+                if run == 0 {
+                    panic!("interval out of range");
+                }
+                "published"
+            }
+        })
+        .await;
+        assert_eq!(out, Some("published"));
+        assert_eq!(runs, [0, 1]);
+        let text = logs.text();
+        let line = text
+            .lines()
+            .find(|l| l.contains("panicked"))
+            .unwrap_or_else(|| panic!("no log of the panic in {text:?}"));
+        assert!(line.contains("ERROR"), "{line}");
+        assert!(
+            line.contains("orders") && line.contains("interval out of range"),
+            "{line}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_stop_while_waiting_to_restart_ends_the_task() {
+        let shutdown = CancellationToken::new();
+        shutdown.cancel();
+        let out: Option<()> = restart_on_panic("orders", &shutdown, |_| async {
+            panic!("always");
+        })
+        .await;
+        assert_eq!(out, None);
+    }
+
+    /// librdkafka's hook for tests raises the fatal error a broken idempotent producer
+    /// would: the publisher replaces the shared producer and the topic keeps flowing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fatal_librdkafka_error_replaces_the_producer_and_publishing_continues() {
+        use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker};
+        use streamhub_kafka::rdkafka::bindings::rd_kafka_test_fatal_error;
+        use streamhub_kafka::rdkafka::producer::Producer as _;
+        use streamhub_kafka::rdkafka::types::RDKafkaRespErr;
+
+        let broker = EmbeddedBroker::start(BrokerConfig::ephemeral())
+            .await
+            .expect("embedded broker starts");
+        let config = KafkaConfig::new(broker.bootstrap_servers());
+        config
+            .admin()
+            .unwrap()
+            .ensure_topic(&TopicSpec::new("fatal_errors", 1, 1))
+            .await
+            .unwrap();
+        let producers = SharedProducer::new(&config).unwrap();
+        let spec = PublisherSpec {
+            producers: producers.clone(),
+            topic: "fatal_errors".into(),
+            producer_id: "fatal-test".into(),
+            data_type: DataType::Generic,
+            seed: Some(1),
+            counters: Arc::default(),
+        };
+        let counters = Arc::clone(&spec.counters);
+        let (_desired, rx) = watch::channel(Desired {
+            active: true,
+            pace: Pace::PerSecond(RatePerSecond::new(200.0).unwrap()),
+        });
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(run_publisher(spec, 0, rx, shutdown.clone()));
+        let wait = async |what: &str, check: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !check() {
+                assert!(Instant::now() < deadline, "hang guard: {what}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        wait("first deliveries", &|| counters.totals().acknowledged >= 20).await;
+
+        let (first, generation) = producers.current();
+        assert_eq!(generation, 0);
+        let raised = unsafe {
+            rd_kafka_test_fatal_error(
+                first.client().native_ptr(),
+                RDKafkaRespErr::RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                c"raised by the test".as_ptr(),
+            )
+        };
+        assert_eq!(raised, RDKafkaRespErr::RD_KAFKA_RESP_ERR_NO_ERROR);
+        let fatal = first.client().fatal_error();
+        assert!(
+            fatal
+                .as_ref()
+                .is_some_and(|(_, reason)| reason.contains("raised by the test")),
+            "{fatal:?}"
+        );
+        drop_off_thread(first);
+        wait("a new producer", &|| producers.generation() == 1).await;
+        let acknowledged = counters.totals().acknowledged;
+        wait("deliveries by the new producer", &|| {
+            counters.totals().acknowledged >= acknowledged + 20
+        })
+        .await;
+        assert_eq!(producers.generation(), 1, "replaced once, not in a loop");
+
+        shutdown.cancel();
+        let totals = task.await.unwrap();
+        assert!(totals.acknowledged >= acknowledged + 20, "{totals:?}");
+        broker.shutdown().await.unwrap();
     }
 }

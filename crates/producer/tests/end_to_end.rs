@@ -496,3 +496,62 @@ async fn next_seq_continues_after_the_highest_of_the_producer_id() {
     assert_eq!(next("never").await, 0);
     broker.shutdown().await.unwrap();
 }
+
+/// `generate` run twice under one `--producer-id`: the second run continues `seq` where the
+/// first stopped, so the topic holds 0..2N once each, as the long-running producer does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn generate_run_twice_with_one_producer_id_continues_seq() {
+    let broker = broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    let topic = unique("sensor_twice");
+    let args = GenerateCli::parse_from([
+        "generate",
+        "--topic",
+        &topic,
+        "--count",
+        "400",
+        "--partitions",
+        "2",
+        "--producer-id",
+        "bench-1",
+        "-b",
+        &bootstrap,
+    ])
+    .args;
+    let first = streamhub_producer::publish_burst(&args, &CancellationToken::new())
+        .await
+        .unwrap();
+    let second = streamhub_producer::publish_burst(&args, &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!((first.first_seq, second.first_seq), (0, 400));
+    assert_eq!((second.acknowledged, second.failed), (400, 0));
+    let messages = Tail::start(&bootstrap, &topic, 2).wait_for(800).await;
+    assert_eq!(messages.len(), 800);
+    check_envelopes(&messages, &topic, DataType::Sensor);
+    broker.shutdown().await.unwrap();
+}
+
+/// The admin service greets an event stream with a comment and keeps it alive with one
+/// every 15 s. The client must show comments: a stream without topic changes otherwise
+/// looked dead and was dropped every 45 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_event_stream_shows_the_servers_comments() {
+    use futures::StreamExt;
+    use streamhub_producer::{AdminClient, ServerEvent};
+
+    let dir = tempfile::tempdir().unwrap();
+    let admin = admin_service(dir.path()).await;
+    let client =
+        AdminClient::new(admin.url().parse().unwrap(), &Secret::new(PRODUCER_KEY)).unwrap();
+    let stream = client.events().await.unwrap();
+    let mut stream = std::pin::pin!(stream);
+    let first = tokio::time::timeout(Duration::from_secs(30), stream.next())
+        .await
+        .expect("hang guard: nothing from a live event stream");
+    assert!(
+        matches!(first, Some(Ok(ServerEvent::KeepAlive))),
+        "{first:?}"
+    );
+    admin.stop().await.unwrap();
+}

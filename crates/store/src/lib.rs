@@ -25,7 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
-use streamhub_model::{Action, DataType, Role, TopicName, TopicStatus, Transition};
+use streamhub_model::{Action, DataType, RatePerSecond, Role, TopicName, TopicStatus, Transition};
 
 pub use error::StoreError;
 pub use events::EventBus;
@@ -49,7 +49,6 @@ pub struct NewTopic {
 impl NewTopic {
     pub const MAX_PARTITIONS: i32 = 1000;
     pub const MAX_REPLICATION_FACTOR: i32 = 32;
-    pub const MAX_RATE_PER_SECOND: f64 = 100_000.0;
     pub const MAX_DESCRIPTION_CHARS: usize = 4096;
 
     /// Checks the figures a topic name's parser cannot: the store refuses what Kafka
@@ -69,13 +68,9 @@ impl NewTopic {
                 self.replication_factor
             )));
         }
-        if let Some(rate) = self.rate_per_second
-            && !(rate.is_finite() && rate > 0.0 && rate <= Self::MAX_RATE_PER_SECOND)
-        {
-            return Err(StoreError::Invalid(format!(
-                "rate_per_second must be a number above 0 and at most {}, got {rate}",
-                Self::MAX_RATE_PER_SECOND
-            )));
+        if let Some(rate) = self.rate_per_second {
+            RatePerSecond::new(rate)
+                .map_err(|e| StoreError::Invalid(format!("rate_per_second {e}")))?;
         }
         if self.description.chars().count() > Self::MAX_DESCRIPTION_CHARS {
             return Err(StoreError::Invalid(format!(

@@ -210,6 +210,11 @@ async fn invalid_figures_are_refused_before_writing(store: Arc<dyn Store>) {
             rate_per_second: Some(100_001.0),
             ..new_topic("a")
         },
+        // Too small for the producer to pace: 1/rate is no Duration.
+        NewTopic {
+            rate_per_second: Some(1e-20),
+            ..new_topic("a")
+        },
     ] {
         let r = store.create_topic("alice", bad).await;
         assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");

@@ -26,9 +26,10 @@ pub fn init(format: LogFormat, file: Option<&Path>) -> anyhow::Result<()> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     // Colours only for a person at a terminal: a log redirected to a file stays plain text.
+    // The writer puts the producer's status line aside around each log line.
     let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(colours_on_stderr())
-        .with_writer(std::io::stderr);
+        .with_writer(streamhub_producer::status_line::log_writer);
     let stderr = match format {
         LogFormat::Text => stderr.boxed(),
         LogFormat::Json => stderr.json().boxed(),

@@ -47,6 +47,7 @@ pub use embedded::{UpArgs, run};
 mod embedded {
     use super::*;
     use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker, Storage};
+    use streamhub_model::RatePerSecond;
 
     /// `streamhub up`: everything on one machine.
     #[derive(clap::Args, Debug)]
@@ -78,11 +79,15 @@ mod embedded {
         #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
         pub producer_secret: Option<Secret>,
         /// Messages per second for every topic, overriding each topic's own rate.
-        #[arg(long)]
-        pub rate: Option<f64>,
+        #[arg(long, value_parser = streamhub_producer::parse_rate)]
+        pub rate: Option<RatePerSecond>,
         /// Makes the generated data reproducible.
         #[arg(long)]
         pub seed: Option<u64>,
+        /// Producer id carried in every envelope (default: <hostname>-<pid>-<random>). Started
+        /// again with the same id, the producer continues each topic's seq.
+        #[arg(long, env = "STREAMHUB_PRODUCER_ID")]
+        pub producer_id: Option<String>,
     }
 
     pub async fn run(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -170,6 +175,9 @@ mod embedded {
         if let Some(seed) = args.seed {
             argv.push(format!("--seed={seed}"));
         }
+        if let Some(id) = &args.producer_id {
+            argv.push(format!("--producer-id={id}"));
+        }
         use clap::Parser;
         Ok(Producer::try_parse_from(argv)
             .map_err(|e| anyhow::anyhow!("invalid producer settings: {e}"))?
@@ -198,5 +206,31 @@ mod embedded {
 
     fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
         std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use clap::Parser;
+
+        use super::*;
+
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            up: UpArgs,
+        }
+
+        #[test]
+        fn up_passes_producer_id_and_rate_to_the_embedded_producer() {
+            let up = Cli::try_parse_from(["up", "--producer-id", "edge-7", "--rate", "20"])
+                .unwrap()
+                .up;
+            let secret = Secret::new("k");
+            let args =
+                producer_args("http://127.0.0.1:5000", "127.0.0.1:9092", &secret, &up).unwrap();
+            assert_eq!(args.producer_id.as_deref(), Some("edge-7"));
+            assert_eq!(args.rate.map(RatePerSecond::get), Some(20.0));
+            assert!(Cli::try_parse_from(["up", "--rate", "1e-20"]).is_err());
+        }
     }
 }

@@ -3,6 +3,8 @@
 
 mod cluster;
 mod logging;
+#[cfg(feature = "embedded-broker")]
+mod samples;
 mod up;
 
 use std::process::ExitCode;

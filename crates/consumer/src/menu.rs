@@ -80,6 +80,50 @@ fn on_digit(typed: &str, count: usize) -> Digit {
     }
 }
 
+/// The items on screen: `first..end`, with `first` hidden above and the rest below.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Window {
+    first: usize,
+    end: usize,
+    /// Whether the list is paged: then a line above and a line below the items say how
+    /// many are hidden there.
+    paged: bool,
+}
+
+impl Window {
+    /// Lines drawn below the prompt.
+    fn lines(&self) -> usize {
+        self.end - self.first + if self.paged { 2 } else { 0 }
+    }
+}
+
+/// Which of `count` items to show on a terminal `height` rows high, below the prompt's
+/// line, so that the list never scrolls the screen (a redraw moves up only within it).
+/// `first` is the window's previous start: the window moves only as far as the selected
+/// item needs.
+fn window(count: usize, selected: usize, first: usize, height: usize) -> Window {
+    let rows = height.saturating_sub(1).max(1);
+    if count <= rows {
+        return Window {
+            first: 0,
+            end: count,
+            paged: false,
+        };
+    }
+    let shown = rows.saturating_sub(2).max(1);
+    let mut first = first.min(count - shown);
+    if selected < first {
+        first = selected;
+    } else if selected >= first + shown {
+        first = selected + 1 - shown;
+    }
+    Window {
+        first,
+        end: first + shown,
+        paged: true,
+    }
+}
+
 fn fit(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_owned()
@@ -89,6 +133,8 @@ fn fit(text: &str, width: usize) -> String {
         s
     }
 }
+
+const HINT: &str = "(↑/↓ and Enter, or type a number; Esc to go back)";
 
 fn select_on_terminal(
     prompt: &str,
@@ -101,20 +147,32 @@ fn select_on_terminal(
     out.queue(Hide)?;
     let mut cursor = 0usize;
     let mut typed = String::new();
-    let mut drawn = false;
-    let hint = p.dim("(↑/↓ and Enter, or type a number; Esc to go back)");
+    // Lines drawn below the prompt's, to move back over at the next redraw.
+    let mut drawn: Option<usize> = None;
+    let mut view = window(items.len(), 0, 0, usize::MAX);
     let chosen = loop {
-        let width = terminal::size()
-            .map(|(w, _)| w as usize)
-            .unwrap_or(80)
-            .max(20);
-        if drawn {
-            out.queue(MoveToColumn(0))?;
-            out.queue(MoveUp(items.len() as u16))?;
-            out.queue(Clear(ClearType::FromCursorDown))?;
+        let (width, height) = terminal::size()
+            .map(|(w, h)| (w as usize, h as usize))
+            .unwrap_or((80, 24));
+        let width = width.max(20);
+        if let Some(lines) = drawn {
+            back_over(&mut out, lines)?;
         }
-        write!(out, "{} {} {}", p.green("?"), p.bold(prompt), hint)?;
-        for (i, item) in items.iter().enumerate() {
+        view = window(items.len(), cursor, view.first, height);
+        // One line, or the redraw would move up too little.
+        let prompt_line = fit(prompt, width - 3);
+        write!(out, "{} {}", p.green("?"), p.bold(&prompt_line))?;
+        if prompt_line.chars().count() + HINT.chars().count() + 3 < width {
+            write!(out, " {}", p.dim(HINT))?;
+        }
+        if view.paged {
+            let above = match view.first {
+                0 => String::new(),
+                n => format!("↑ {n} more"),
+            };
+            write!(out, "\r\n  {}", p.dim(&above))?;
+        }
+        for (i, item) in items.iter().enumerate().take(view.end).skip(view.first) {
             let line = fit(&format!("{:>2}. {item}", i + 1), width - 3);
             if i == cursor {
                 write!(out, "\r\n{} {}", p.cyan("❯"), p.cyan(&line))?;
@@ -122,8 +180,15 @@ fn select_on_terminal(
                 write!(out, "\r\n  {line}")?;
             }
         }
+        if view.paged {
+            let below = match items.len() - view.end {
+                0 => String::new(),
+                n => format!("↓ {n} more"),
+            };
+            write!(out, "\r\n  {}", p.dim(&below))?;
+        }
         out.flush()?;
-        drawn = true;
+        drawn = Some(view.lines());
 
         // Poll so that a cancellation from outside ends the list without a key press.
         let key = loop {
@@ -154,8 +219,11 @@ fn select_on_terminal(
                 cursor = (cursor + 1) % n;
                 typed.clear();
             }
-            KeyCode::Home | KeyCode::PageUp => cursor = 0,
-            KeyCode::End | KeyCode::PageDown => cursor = n - 1,
+            KeyCode::Home => cursor = 0,
+            KeyCode::End => cursor = n - 1,
+            // A page is what the window shows.
+            KeyCode::PageUp => cursor = cursor.saturating_sub(view.end - view.first),
+            KeyCode::PageDown => cursor = (cursor + (view.end - view.first)).min(n - 1),
             KeyCode::Enter => break Some(cursor),
             KeyCode::Char('c') | KeyCode::Char('d')
                 if modifiers.contains(KeyModifiers::CONTROL) =>
@@ -181,9 +249,7 @@ fn select_on_terminal(
         }
     };
     // Collapse the list into one line saying what was chosen.
-    out.queue(MoveToColumn(0))?;
-    out.queue(MoveUp(items.len() as u16))?;
-    out.queue(Clear(ClearType::FromCursorDown))?;
+    back_over(&mut out, drawn.unwrap_or(0))?;
     match chosen {
         Some(i) => write!(
             out,
@@ -202,6 +268,17 @@ fn select_on_terminal(
     }
     out.flush()?;
     Ok(chosen)
+}
+
+/// Moves to the start of the prompt's line, `lines` above, and clears from there down.
+fn back_over(out: &mut impl Write, lines: usize) -> io::Result<()> {
+    out.queue(MoveToColumn(0))?;
+    // `MoveUp(0)` would still move one line up in most terminals.
+    if lines > 0 {
+        out.queue(MoveUp(u16::try_from(lines).unwrap_or(u16::MAX)))?;
+    }
+    out.queue(Clear(ClearType::FromCursorDown))?;
+    Ok(())
 }
 
 /// The list for a pipe: numbered lines, then one answer per line (a number, or an item's
@@ -259,6 +336,60 @@ mod tests {
         assert_eq!(on_digit("1", 12), Digit::Jump(0));
         assert_eq!(on_digit("12", 12), Digit::Choose(11));
         assert_eq!(on_digit("2", 12), Digit::Choose(1));
+    }
+
+    #[test]
+    fn a_list_taller_than_the_terminal_is_paged() {
+        // Everything fits: no paging.
+        assert_eq!(
+            window(6, 5, 0, 24),
+            Window {
+                first: 0,
+                end: 6,
+                paged: false
+            }
+        );
+        // 30 items on 10 rows: the prompt, "↑ more", 7 items, "↓ more".
+        let w = window(30, 0, 0, 10);
+        assert_eq!((w.first, w.end, w.paged), (0, 7, true));
+        assert_eq!(w.lines(), 9);
+        // The window follows the selection one item at a time...
+        let w = window(30, 7, w.first, 10);
+        assert_eq!((w.first, w.end), (1, 8));
+        // ...stays put while the selection moves inside it...
+        let w = window(30, 3, w.first, 10);
+        assert_eq!((w.first, w.end), (1, 8));
+        // ...and jumps to either end (wrapping from the last item to the first).
+        let w = window(30, 29, w.first, 10);
+        assert_eq!((w.first, w.end), (23, 30));
+        let w = window(30, 0, w.first, 10);
+        assert_eq!((w.first, w.end), (0, 7));
+        // A terminal that shrank: the old start is pulled back into range.
+        let w = window(30, 29, 25, 6);
+        assert_eq!((w.first, w.end), (27, 30));
+    }
+
+    #[test]
+    fn the_paged_list_always_fits_and_shows_the_selection() {
+        for height in 4..30 {
+            for count in 1..40 {
+                let mut first = 0;
+                for selected in (0..count).chain((0..count).rev()) {
+                    let w = window(count, selected, first, height);
+                    assert!(
+                        (w.first..w.end).contains(&selected),
+                        "{count} items, {height} rows: {selected} not in {w:?}"
+                    );
+                    // The prompt's line and the list's.
+                    assert!(
+                        w.lines() < height,
+                        "{count} items, {height} rows: {w:?} overflows"
+                    );
+                    assert_eq!(w.paged, count + 1 > height, "{count} items, {height} rows");
+                    first = w.first;
+                }
+            }
+        }
     }
 
     #[test]

@@ -29,14 +29,16 @@ pub struct ReadArgs {
     /// Where to start: beginning, end, stored (the group's committed offsets), an offset
     /// in every partition (42; -10 for the last ten), or an RFC 3339 time.
     /// Defaults to stored with --group, else beginning.
-    #[arg(long, value_name = "WHERE")]
+    // A negative offset is a value, not a flag: `--from -10` as well as `--from=-10`.
+    #[arg(long, value_name = "WHERE", allow_hyphen_values = true)]
     pub from: Option<StartFrom>,
 
     /// Stop after this many messages.
     #[arg(short = 'c', long, value_name = "N")]
     pub max_messages: Option<u64>,
 
-    /// Stop once no message has arrived for this many seconds.
+    /// Stop once no message has been shown for this many seconds (counted from the start,
+    /// or from the assignment of partitions in a group, and from each message shown).
     #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
     pub timeout: Option<Duration>,
 
@@ -199,10 +201,24 @@ pub async fn read_to(
         out,
         warnings,
     };
-    let ended_by = consume(&consumer, &mut sink, &args, progress, &mut seek, &shutdown).await?;
-    if progress == Progress::Commit {
-        commit_now(&consumer)?;
-    }
+    let consumed = consume(&consumer, &mut sink, &args, progress, &mut seek, &shutdown).await;
+    // The final commit and the close (which leaves the group) wait for the broker: off
+    // the async workers, which may be the very ones serving that broker (the embedded
+    // one runs in the same process).
+    let commit = progress == Progress::Commit && consumed.is_ok();
+    let committed = tokio::task::spawn_blocking(move || {
+        let committed = if commit {
+            commit_now(&consumer)
+        } else {
+            Ok(())
+        };
+        drop(consumer);
+        committed
+    })
+    .await
+    .context("the commit task failed")?;
+    let ended_by = consumed?;
+    committed?;
     Ok(ReadSummary {
         messages: renderer.shown,
         not_envelopes: renderer.not_envelopes,
@@ -453,6 +469,9 @@ async fn consume(
     // With a group subscription, idle time counts only once the group has assigned
     // partitions: a member that died holds its partitions until its session expires.
     let waits_for_group = consumer.subscription().is_ok_and(|s| s.count() > 0);
+    // When the last message was shown (or counting began): messages passed over by
+    // `--from <time>` and transient errors arrive too, but do not make a read busy.
+    let mut idle_since = (!waits_for_group).then(tokio::time::Instant::now);
     let mut reported_errors = 0u32;
     // Stopped (and joined) when this returns, however it returns.
     let (_fetcher, mut fetched) =
@@ -475,10 +494,14 @@ async fn consume(
                         let idle = async {
                             match args.timeout {
                                 Some(d) => {
-                                    if waits_for_group {
-                                        assigned(consumer, *warnings).await;
-                                    }
-                                    tokio::time::sleep(d).await
+                                    let since = match idle_since {
+                                        Some(since) => since,
+                                        None => {
+                                            assigned(consumer, *warnings).await;
+                                            *idle_since.insert(tokio::time::Instant::now())
+                                        }
+                                    };
+                                    tokio::time::sleep_until(since + d).await
                                 }
                                 None => std::future::pending().await,
                             }
@@ -510,6 +533,7 @@ async fn consume(
                         return output_error(e);
                     }
                     unflushed.note(record.topic, record.partition, record.offset);
+                    idle_since = Some(tokio::time::Instant::now());
                 }
             }
             Fetched::Error(e) => {

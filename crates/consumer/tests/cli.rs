@@ -510,3 +510,58 @@ async fn committed_offsets_never_pass_output_that_blocks() {
     );
     assert!(highest >= FIRST as i64, "nothing was committed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_menu_taller_than_the_terminal_is_paged() {
+    let world = World::start().await;
+    let mut names = Vec::new();
+    for i in 0..12 {
+        let name = unique(&format!("paged{i}"));
+        world.active_topic(&name, 1).await;
+        names.push(name);
+    }
+    world.add_user("erin").await;
+    let active = world.api.get("/api/topics/active").await;
+    let order: Vec<String> = active
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|t| t["topic_name"].as_str().unwrap().to_owned())
+        .filter(|n| names.contains(n))
+        .collect();
+    assert_eq!(order.len(), 12);
+
+    let mut cmd = consumer(&world);
+    cmd.env("STREAMHUB_USER", "erin")
+        .env("STREAMHUB_PASSWORD", USER_PASSWORD)
+        .env("TERM", "xterm");
+    let mut session = Session::spawn(cmd).expect("spawn on a pty");
+    session.set_expect_timeout(Some(Duration::from_secs(30)));
+    // Eight rows: the prompt and seven lines, of which five are topics.
+    session
+        .get_process_mut()
+        .set_window_size(100, 8)
+        .expect("a small terminal");
+    let chosen = order[8].clone();
+    let drive = tokio::task::spawn_blocking(move || {
+        expect(&mut session, "6. Exit");
+        session.send("3").unwrap();
+        expect(&mut session, "Subscribe to which topic?");
+        expect(&mut session, "↓ 7 more");
+        // Down past the window's end: it scrolls with the selection.
+        for _ in 0..8 {
+            session.send("\x1b[B").unwrap();
+        }
+        expect(&mut session, "↑ 4 more");
+        expect(&mut session, "↓ 3 more");
+        session.send("\r").unwrap();
+        expect(&mut session, &format!("Subscribed to {chosen}"));
+        expect(&mut session, "6. Exit");
+        session.send("6").unwrap();
+        expect(&mut session, "Goodbye.");
+        session.expect(Eof).ok();
+        session.get_process().wait().unwrap()
+    });
+    let status = drive.await.unwrap();
+    assert!(matches!(status, WaitStatus::Exited(_, 0)), "{status:?}");
+}

@@ -441,3 +441,84 @@ async fn shutdown_ends_a_read_that_would_wait_forever() {
         .unwrap();
     assert_eq!(summary.ended_by, EndedBy::Shutdown);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn timeout_fires_on_a_live_topic_when_from_is_a_future_time() {
+    let world = World::start().await;
+    let topic = unique("sensor");
+    world.kafka_topic(&topic, 1).await;
+    world.produce(&topic, 0..3).await;
+
+    // The topic keeps receiving messages, all before the start time: passed over, they
+    // must not keep the read busy.
+    let stop = CancellationToken::new();
+    let producing = {
+        let kafka = world.kafka.clone();
+        let (topic, stop) = (topic.clone(), stop.clone());
+        tokio::spawn(async move {
+            let p = common::Producer::new(kafka);
+            let mut seq = 3;
+            while !stop.is_cancelled() {
+                p.send(&topic, seq..seq + 1).await;
+                seq += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            seq
+        })
+    };
+
+    let mut args = direct(&world, &topic);
+    args.from = Some(StartFrom::Time(
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    ));
+    args.timeout = Some(Duration::from_secs(2));
+    let outcome = tokio::time::timeout(Duration::from_secs(60), read(args)).await;
+    stop.cancel();
+    let produced = producing.await.unwrap();
+    let (out, _, summary) = outcome
+        .expect("--timeout 2 ends the read while passed-over messages keep arriving")
+        .unwrap();
+    assert!(produced > 3, "the topic received messages during the read");
+    assert_eq!(summary.ended_by, EndedBy::Idle);
+    assert_eq!(summary.messages, 0);
+    assert_eq!(out, "");
+}
+
+/// A commit waits for the broker's answer. On a single-threaded runtime that also serves
+/// the (embedded) broker, a synchronous commit on the runtime's thread stalls the broker
+/// it waits for.
+#[test]
+fn sync_commit_does_not_block_the_async_worker() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let outcome = runtime.block_on(async {
+            let world = World::start().await;
+            let topic = unique("sensor");
+            world.kafka_topic(&topic, 1).await;
+            world.produce(&topic, 0..5).await;
+
+            let group = unique("group");
+            let mut args = direct(&world, &topic);
+            args.group = Some(group.clone());
+            args.from = Some(StartFrom::Beginning);
+            args.max_messages = Some(5);
+            let (first, _, _) = read(args).await?;
+            // The group resumes after what the first read committed.
+            world.produce(&topic, 5..8).await;
+            let mut args = direct(&world, &topic);
+            args.group = Some(group);
+            args.max_messages = Some(3);
+            let (second, _, _) = read(args).await?;
+            anyhow::Ok((seqs_of_json(&first), seqs_of_json(&second)))
+        });
+        let _ = done.send(outcome.map_err(|e| format!("{e:#}")));
+    });
+    let outcome = finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the read with a commit finished");
+    assert_eq!(outcome, Ok((vec![0, 1, 2, 3, 4], vec![5, 6, 7])));
+}

@@ -5,6 +5,8 @@ mod cluster;
 #[cfg(feature = "embedded-broker")]
 mod data_dir;
 mod logging;
+#[cfg(feature = "embedded-broker")]
+mod samples;
 mod up;
 
 use std::process::ExitCode;

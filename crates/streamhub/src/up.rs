@@ -72,6 +72,11 @@ mod embedded {
         /// Keep the broker's data in memory only (lost at exit).
         #[arg(long)]
         pub ephemeral: bool,
+        /// Request and approve the sample topics sensor_data, payments, weather, logs and
+        /// user_activity at start (those that do not exist yet), so that the producer
+        /// provisions them and feeds them.
+        #[arg(long)]
+        pub sample_topics: bool,
         /// Password of user `admin` at the first start; random when unset.
         #[arg(long, env = "STREAMHUB_ADMIN_PASSWORD", hide_env_values = true)]
         pub admin_password: Option<Secret>,
@@ -118,6 +123,9 @@ mod embedded {
         admin_config.admin_password = args.admin_password.clone();
         admin_config.cluster = Some(KafkaCluster::connect(&kafka)?);
         let admin = AdminService::start(admin_config).await?;
+        if args.sample_topics {
+            crate::samples::ensure(admin.store().as_ref(), "admin").await?;
+        }
 
         let password_line = admin_password_line(&args, admin.admin_password());
         // On stdout, not through the log: the password must not reach log files.

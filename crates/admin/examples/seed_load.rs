@@ -35,7 +35,10 @@ async fn main() -> anyhow::Result<()> {
     };
     // Another engine (`postgres://…`) for comparisons; the data directory keeps the script.
     let config = match std::env::var("STREAMHUB_BENCH_DATABASE") {
-        Ok(database) => AdminConfig { database: database.into(), ..config },
+        Ok(database) => AdminConfig {
+            database: database.into(),
+            ..config
+        },
         Err(_) => config,
     };
     let handle = AdminService::start(config).await?;

@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use rand::Rng;
-use streamhub_kafka::rdkafka::producer::FutureProducer;
 use streamhub_kafka::{Admin, Created, KafkaConfig, KafkaError, TopicSpec};
 use streamhub_model::api::Topic;
 use streamhub_model::provisioning::{self, ProvisioningObstacle};

@@ -72,7 +72,10 @@ async fn a_weak_admin_password_is_refused_at_start_with_the_reason() {
             ..config(&dir)
         })
         .await;
-        let message = format!("{:#}", refused.err().expect("started with a weak password"));
+        let Err(refused) = refused else {
+            panic!("{password:?}: started with a weak password")
+        };
+        let message = format!("{refused:#}");
         assert!(
             message.contains("STREAMHUB_ADMIN_PASSWORD") && message.contains(why),
             "{password:?}: {message}"

@@ -259,7 +259,7 @@ impl Fixture {
             ("POST", "/api/topics/provisioning_failure") => {
                 let (_, name) = self.approved_topic().await;
                 let body = json!({"topic_name": name, "error": "Kafka refused it"});
-                (path.into(), Some(body), None)
+                (path.into(), Some(body), false)
             }
             ("GET", "/api/topics/{id}") => {
                 (format!("/api/topics/{}", self.alice_topic), None, false)
@@ -279,7 +279,7 @@ impl Fixture {
             }
             ("GET", "/api/topics/{id}/tail") => {
                 let (id, _) = self.alice_subscribed_topic().await;
-                (path.replace("{id}", &id.to_string()), None, None)
+                (path.replace("{id}", &id.to_string()), None, false)
             }
             ("POST", "/api/topics/{id}/reactivate") => {
                 let (id, _) = self.active_topic().await;

@@ -155,7 +155,8 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
                     add_response(
                         op,
                         "403",
-                        "A session cookie without the matching X-CSRF-Token",
+                        "A session cookie without the X-CSRF-Token of that session, or \
+                         with an Origin other than the host the request was sent to",
                     );
                 }
             }

@@ -9,12 +9,10 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 use streamhub_kafka::KafkaConfig;
 use streamhub_kafka::rdkafka::producer::FutureRecord;
 use streamhub_testkit::{ADMIN_PASSWORD, AdminApi};
-
-const ALICE_PASSWORD: &str = "alice-password-1";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -48,6 +46,23 @@ fn readme_commands(prefix: &str) -> Vec<Vec<String>> {
         commands.push(command.split_whitespace().map(str::to_owned).collect());
     }
     commands
+}
+
+/// The body README's REST API section sends to create alice: her password is the one a
+/// reader would use, and it must pass the service's password rules.
+fn readme_alice() -> Value {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    let line = readme
+        .lines()
+        .find(|l| l.contains(r#"-d '{"username":"alice""#))
+        .expect("README creates alice with POST /api/users");
+    let body = line
+        .split_once("-d '")
+        .and_then(|(_, rest)| rest.split_once('\''))
+        .map(|(body, _)| body)
+        .expect("a quoted JSON body");
+    serde_json::from_str(body).expect("README's body for alice is JSON")
 }
 
 struct Up(Child);
@@ -178,11 +193,9 @@ async fn readme_first_steps_work_as_written() {
             .expect("message acknowledged");
     }
     // alice, as README's REST API section creates and subscribes her.
-    api.post(
-        "/api/users",
-        json!({"username": "alice", "password": ALICE_PASSWORD, "role": "user"}),
-    )
-    .await;
+    let alice = readme_alice();
+    let alice_password = alice["password"].as_str().expect("a password").to_owned();
+    api.post("/api/users", alice).await;
     api.post(
         "/api/subscriptions",
         json!({"user_id": "alice", "topic_name": "sensor_data"}),
@@ -192,7 +205,7 @@ async fn readme_first_steps_work_as_written() {
     let env = [
         ("STREAMHUB_ADMIN_URL", admin_url.as_str()),
         ("KAFKA_BOOTSTRAP_SERVERS", bootstrap.as_str()),
-        ("STREAMHUB_PASSWORD", ALICE_PASSWORD),
+        ("STREAMHUB_PASSWORD", alice_password.as_str()),
     ];
     for read in &reads {
         let (code, stdout, stderr) = run(read, &env);

@@ -8,6 +8,7 @@ use serde::de::DeserializeOwned;
 use streamhub_model::api::{
     ActiveTopic, ErrorBody, Login, LoginResponse, Me, Message, Subscription, SubscriptionRequest,
 };
+use streamhub_model::Secret;
 use url::Url;
 
 /// What can go wrong talking to the admin service. Each variant displays as one line a
@@ -48,7 +49,7 @@ impl AdminError {
 pub struct AdminClient {
     http: reqwest::Client,
     base: Url,
-    token: Option<String>,
+    token: Option<Secret>,
 }
 
 impl AdminClient {
@@ -93,12 +94,12 @@ impl AdminClient {
 
     /// Uses a bearer token obtained elsewhere (`STREAMHUB_TOKEN`).
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+        self.token = Some(Secret::new(token));
         self
     }
 
     pub fn token(&self) -> Option<&str> {
-        self.token.as_deref()
+        self.token.as_ref().map(Secret::expose)
     }
 
     /// `POST /api/auth/login`; keeps the token for the following calls.
@@ -114,7 +115,7 @@ impl AdminClient {
         let response: LoginResponse = self
             .send(Method::POST, "/api/auth/login", Some(&body), false)
             .await?;
-        self.token = Some(response.token.clone());
+        self.token = Some(Secret::new(response.token.clone()));
         Ok(response)
     }
 
@@ -179,7 +180,7 @@ impl AdminClient {
             })?;
         let mut request = self.http.request(method, url.clone());
         if authenticated {
-            let token = self.token.as_deref().ok_or(AdminError::NotSignedIn)?;
+            let token = self.token().ok_or(AdminError::NotSignedIn)?;
             request = request.bearer_auth(token);
         }
         if let Some(body) = body {

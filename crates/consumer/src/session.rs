@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use tokio_util::sync::CancellationToken;
+use streamhub_model::Secret;
 use url::Url;
 
 use crate::admin_client::{AdminClient, AdminError};
@@ -42,7 +43,7 @@ pub struct SessionArgs {
         hide_env_values = true,
         value_name = "PASSWORD"
     )]
-    pub password: Option<String>,
+    pub password: Option<Secret>,
 
     /// A bearer token from `POST /api/auth/login`, instead of a user and password.
     #[arg(
@@ -51,7 +52,7 @@ pub struct SessionArgs {
         hide_env_values = true,
         value_name = "TOKEN"
     )]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
 
     #[command(flatten)]
     pub kafka: KafkaArgs,
@@ -80,7 +81,7 @@ impl SessionArgs {
 
     pub fn with_login(mut self, user: impl Into<String>, password: impl Into<String>) -> Self {
         self.user = Some(user.into());
-        self.password = Some(password.into());
+        self.password = Some(Secret::new(password));
         self
     }
 }
@@ -91,7 +92,7 @@ pub struct Session {
     pub client: AdminClient,
     pub user: String,
     /// Kept to sign in again when the token expires during a long interactive run.
-    password: Option<String>,
+    password: Option<Secret>,
 }
 
 /// How persistent signing in is.
@@ -116,7 +117,7 @@ impl Session {
     ) -> anyhow::Result<Session> {
         let client =
             AdminClient::with_ca_cert(args.admin_url.clone(), args.admin_ca_cert.as_deref())?;
-        if let Some(token) = args.token.as_deref().filter(|t| !t.is_empty()) {
+        if let Some(token) = args.token.as_ref().map(Secret::expose).filter(|t| !t.is_empty()) {
             let client = client.with_token(token);
             let me = retry_unreachable(mode, shutdown, || client.me())
                 .await
@@ -150,6 +151,7 @@ impl Session {
             let password = match &given {
                 Some(p) => p.clone(),
                 None if can_prompt() => menu::prompt_password(&format!("Password for {user}: "))
+                    .map(Secret::new)
                     .context("cannot read the password from the terminal")?,
                 None => bail!(
                     "no password for '{user}': set STREAMHUB_PASSWORD (or STREAMHUB_TOKEN), or run on a terminal to be asked"
@@ -159,7 +161,7 @@ impl Session {
             let result = retry_unreachable(mode, shutdown, || {
                 let mut c = client.clone();
                 let (u, p) = (user.clone(), password.clone());
-                async move { c.login(&u, &p).await.map(|r| (c, r)) }
+                async move { c.login(&u, p.expose()).await.map(|r| (c, r)) }
             })
             .await;
             match result {
@@ -198,7 +200,7 @@ impl Session {
                 let Some(password) = self.password.clone() else {
                     return Err(e);
                 };
-                self.client.login(&self.user, &password).await?;
+                self.client.login(&self.user, password.expose()).await?;
                 f(&self.client).await
             }
             other => other,
@@ -249,4 +251,30 @@ fn read_line(prompt: &str) -> anyhow::Result<String> {
         bail!("no user given");
     }
     Ok(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_shows_neither_password_nor_token() {
+        let mut args = SessionArgs::new("http://127.0.0.1:5000".parse().unwrap(), "127.0.0.1:9092")
+            .unwrap()
+            .with_login("alice", "Lantern-Orbit-Kettle-57");
+        args.token = Some(Secret::new("tok-Wd73Kx2Qv"));
+        let client = AdminClient::new(args.admin_url.clone())
+            .unwrap()
+            .with_token("tok-Wd73Kx2Qv");
+        let session = Session {
+            client,
+            user: "alice".into(),
+            password: args.password.clone(),
+        };
+        let shown = format!("{args:?} {session:?}");
+        assert!(shown.contains("alice"), "{shown}");
+        for secret in ["Lantern-Orbit-Kettle-57", "tok-Wd73Kx2Qv"] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
 }

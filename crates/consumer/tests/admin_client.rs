@@ -92,7 +92,7 @@ async fn a_token_signs_in_as_its_owner() {
     let mut args = world.session("gina");
     args.password = None;
     args.user = None;
-    args.token = client.token().map(str::to_owned);
+    args.token = client.token().map(streamhub_model::Secret::new);
     let session = Session::sign_in(&args, SignIn::Once, &CancellationToken::new())
         .await
         .unwrap();

@@ -344,7 +344,7 @@ async fn reading_goes_through_the_users_subscriptions() {
 
     // A wrong password is the admin service's reason.
     let mut bad = args.clone();
-    bad.session.password = Some("wrong-password".into());
+    bad.session.password = Some(streamhub_model::Secret::new("wrong-password"));
     let err = format!("{:#}", read(bad).await.unwrap_err());
     assert!(err.contains("cannot sign in as 'alice'"), "{err}");
 }

@@ -5,10 +5,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use streamhub_model::Secret;
 use streamhub_model::api::{
     ActiveTopic, ErrorBody, Login, LoginResponse, Me, Message, Subscription, SubscriptionRequest,
 };
-use streamhub_model::Secret;
 use url::Url;
 
 /// What can go wrong talking to the admin service. Each variant displays as one line a

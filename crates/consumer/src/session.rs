@@ -5,8 +5,8 @@ use std::io::{self, IsTerminal, Write};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio_util::sync::CancellationToken;
 use streamhub_model::Secret;
+use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::admin_client::{AdminClient, AdminError};
@@ -117,7 +117,12 @@ impl Session {
     ) -> anyhow::Result<Session> {
         let client =
             AdminClient::with_ca_cert(args.admin_url.clone(), args.admin_ca_cert.as_deref())?;
-        if let Some(token) = args.token.as_ref().map(Secret::expose).filter(|t| !t.is_empty()) {
+        if let Some(token) = args
+            .token
+            .as_ref()
+            .map(Secret::expose)
+            .filter(|t| !t.is_empty())
+        {
             let client = client.with_token(token);
             let me = retry_unreachable(mode, shutdown, || client.me())
                 .await

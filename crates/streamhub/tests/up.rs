@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const ADMIN_PASSWORD: &str = "up-admin-password-Qx81Vn3";
+const ADMIN_PASSWORD: &str = "up-Quartz-Meadow-Qx81Vn3";
 const PRODUCER_SECRET: &str = "up-producer-secret-Lr47Hd9Zk";
 /// Generous hang guard.
 const GUARD: Duration = Duration::from_secs(90);

@@ -109,14 +109,14 @@ async fn create_user(s: &Server, username: &str, role: &str) {
         .post(
             "/api/users",
             &admin(s).await,
-            json!({"username": username, "password": format!("password-of-{username}"), "role": role}),
+            json!({"username": username, "password": USER_PASSWORD, "role": role}),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
 }
 
 async fn sign_in(s: &Server, username: &str) -> String {
-    s.login(username, &format!("password-of-{username}")).await
+    s.login(username, USER_PASSWORD).await
 }
 
 async fn delete_user(s: &Server, username: &str) {

@@ -328,4 +328,32 @@ mod tests {
         assert_eq!(rate["maximum"].as_f64(), Some(RatePerSecond::MAX), "{rate}");
         assert!(rate.get("exclusiveMinimum").is_none(), "{rate}");
     }
+
+    /// Every `limit` parameter documents the bounds and default its handler applies.
+    #[test]
+    fn page_sizes_in_the_document_are_the_handlers() {
+        use crate::api::{DEFAULT_PAGE, MAX_PAGE, audit};
+
+        let mut checked = Vec::new();
+        for (path, item) in document()["paths"].as_object().unwrap() {
+            let Some(params) = item["get"]["parameters"].as_array() else {
+                continue;
+            };
+            for limit in params.iter().filter(|p| p["name"] == "limit") {
+                let schema = &limit["schema"];
+                let default = if path == "/api/audit" {
+                    audit::DEFAULT_LIMIT
+                } else {
+                    DEFAULT_PAGE
+                };
+                assert_eq!(schema["minimum"].as_i64(), Some(1), "{path}: {limit}");
+                assert_eq!(schema["maximum"].as_i64(), Some(MAX_PAGE), "{path}: {limit}");
+                assert_eq!(schema["default"].as_i64(), Some(default), "{path}: {limit}");
+                checked.push(path.clone());
+            }
+        }
+        for list in ["/api/topics", "/api/subscriptions", "/api/users", "/api/audit"] {
+            assert!(checked.iter().any(|p| p == list), "{list} has no limit: {checked:?}");
+        }
+    }
 }

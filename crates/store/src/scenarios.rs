@@ -1064,6 +1064,14 @@ async fn a_change_whose_audit_row_fails_is_not_made(
         .create_topic("alice", new_topic("waiting"))
         .await
         .unwrap();
+    let ready = store
+        .create_topic("alice", new_topic("ready"))
+        .await
+        .unwrap();
+    store
+        .transition("admin", TopicRef::Id(ready.topic_id), Action::Approve, None)
+        .await
+        .unwrap();
     store.subscribe("admin", "bob", "shared").await.unwrap();
 
     let snapshot = || async {
@@ -1131,6 +1139,25 @@ async fn a_change_whose_audit_row_fails_is_not_made(
         "delete a topic",
         store
             .transition("admin", waiting(), Action::Delete, None)
+            .await
+            .map(drop),
+    );
+    refused(
+        "activate",
+        store
+            .transition(
+                "producer",
+                TopicRef::Name("ready".into()),
+                Action::Activate,
+                None,
+            )
+            .await
+            .map(drop),
+    );
+    refused(
+        "report a provisioning failure",
+        store
+            .provisioning_failed("producer", "ready", "no brokers")
             .await
             .map(drop),
     );

@@ -8,7 +8,7 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-const DEFAULT_LIMIT: i64 = 100;
+pub(crate) const DEFAULT_LIMIT: i64 = 100;
 
 #[derive(Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -347,13 +347,25 @@ mod tests {
                     DEFAULT_PAGE
                 };
                 assert_eq!(schema["minimum"].as_i64(), Some(1), "{path}: {limit}");
-                assert_eq!(schema["maximum"].as_i64(), Some(MAX_PAGE), "{path}: {limit}");
+                assert_eq!(
+                    schema["maximum"].as_i64(),
+                    Some(MAX_PAGE),
+                    "{path}: {limit}"
+                );
                 assert_eq!(schema["default"].as_i64(), Some(default), "{path}: {limit}");
                 checked.push(path.clone());
             }
         }
-        for list in ["/api/topics", "/api/subscriptions", "/api/users", "/api/audit"] {
-            assert!(checked.iter().any(|p| p == list), "{list} has no limit: {checked:?}");
+        for list in [
+            "/api/topics",
+            "/api/subscriptions",
+            "/api/users",
+            "/api/audit",
+        ] {
+            assert!(
+                checked.iter().any(|p| p == list),
+                "{list} has no limit: {checked:?}"
+            );
         }
     }
 }

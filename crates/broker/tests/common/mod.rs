@@ -173,7 +173,8 @@ impl RawClient {
         header
             .encode(&mut buf, key.request_header_version(version))
             .expect("header");
-        body.encode(&mut buf, version).expect("body");
+        body.encode(&mut buf, version)
+            .unwrap_or_else(|e| panic!("encoding {key:?} v{version}: {e}"));
         let mut frame = BytesMut::new();
         frame.put_i32(buf.len() as i32);
         frame.extend_from_slice(&buf);

@@ -97,6 +97,7 @@ pub async fn handle(state: &Shared, mut frame: Bytes) -> Result<Option<Bytes>, R
         return Err(RequestError::Unsupported { key, version });
     }
     let correlation_id = header.correlation_id;
+    tracing::trace!(api = ?key, version, correlation_id, "request");
     macro_rules! decode {
         ($ty:ty) => {
             <$ty>::decode(&mut frame, version).map_err(|e| RequestError::Decode {

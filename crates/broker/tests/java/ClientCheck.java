@@ -1,0 +1,75 @@
+// Apache Kafka's Java client (kafka-clients 4.x) against the broker: admin, idempotent
+// producer, assigned consumer, offsets. Run by tests/java_client.rs.
+import java.time.Duration;
+import java.util.*;
+import org.apache.kafka.clients.admin.*;
+import org.apache.kafka.clients.consumer.*;
+import org.apache.kafka.clients.producer.*;
+import org.apache.kafka.common.*;
+import org.apache.kafka.common.config.ConfigResource;
+import org.apache.kafka.common.serialization.*;
+
+public class ClientCheck {
+    static void check(boolean ok, String what) { if (!ok) throw new RuntimeException("FAILED: " + what); System.out.println("ok: " + what); }
+    public static void main(String[] args) throws Exception {
+        String bs = args[0];
+        String t1 = "java-" + UUID.randomUUID().toString().substring(0, 8);
+        String t2 = t1 + "-other";
+        Properties ap = new Properties(); ap.put("bootstrap.servers", bs);
+        try (Admin admin = Admin.create(ap)) {
+            admin.createTopics(List.of(new NewTopic(t1, 3, (short) 1), new NewTopic(t2, Optional.empty(), Optional.empty()))).all().get();
+            check(admin.listTopics().names().get().containsAll(List.of(t1, t2)), "listTopics");
+            var desc = admin.describeTopics(List.of(t1)).allTopicNames().get().get(t1);
+            check(desc.partitions().size() == 3 && desc.topicId() != null, "describeTopics " + desc);
+            var cluster = admin.describeCluster();
+            check(cluster.nodes().get().size() == 1 && cluster.clusterId().get() != null, "describeCluster " + cluster.clusterId().get());
+            ConfigResource cr = new ConfigResource(ConfigResource.Type.TOPIC, t1);
+            admin.incrementalAlterConfigs(Map.of(cr, List.of(new AlterConfigOp(new ConfigEntry("retention.ms", "123456"), AlterConfigOp.OpType.SET)))).all().get();
+            var cfg = admin.describeConfigs(List.of(cr)).all().get().get(cr);
+            check("123456".equals(cfg.get("retention.ms").value()), "configs " + cfg.get("retention.ms"));
+            var bcfg = admin.describeConfigs(List.of(new ConfigResource(ConfigResource.Type.BROKER, "0"))).all().get();
+            System.out.println("broker configs: " + bcfg.values().iterator().next().entries().size());
+            admin.createPartitions(Map.of(t1, NewPartitions.increaseTo(4))).all().get();
+            check(admin.describeTopics(List.of(t1)).allTopicNames().get().get(t1).partitions().size() == 4, "createPartitions");
+        }
+        Properties pp = new Properties();
+        pp.put("bootstrap.servers", bs); pp.put("acks", "all"); pp.put("enable.idempotence", "true"); pp.put("linger.ms", "10");
+        pp.put("key.serializer", StringSerializer.class.getName()); pp.put("value.serializer", StringSerializer.class.getName());
+        int n = 1000;
+        long firstTs = System.currentTimeMillis();
+        try (KafkaProducer<String, String> p = new KafkaProducer<>(pp)) {
+            List<java.util.concurrent.Future<RecordMetadata>> fs = new ArrayList<>();
+            for (int i = 0; i < n; i++) fs.add(p.send(new ProducerRecord<>(t1, 0, "k" + i, "v" + i)));
+            for (int i = 0; i < n; i++) if (fs.get(i).get().offset() != i) throw new RuntimeException("offset " + i);
+            System.out.println("ok: offsets 0.." + (n - 1));
+            p.send(new ProducerRecord<>(t2, "x", "y")).get();
+        }
+        Properties cp = new Properties();
+        cp.put("bootstrap.servers", bs);
+        cp.put("key.deserializer", StringDeserializer.class.getName()); cp.put("value.deserializer", StringDeserializer.class.getName());
+        try (KafkaConsumer<String, String> c = new KafkaConsumer<>(cp)) {
+            TopicPartition tp = new TopicPartition(t1, 0);
+            c.assign(List.of(tp));
+            c.seekToBeginning(List.of(tp));
+            int got = 0; long deadline = System.currentTimeMillis() + 30000;
+            while (got < n && System.currentTimeMillis() < deadline) {
+                for (ConsumerRecord<String, String> r : c.poll(Duration.ofMillis(500))) {
+                    if (r.offset() != got || !r.value().equals("v" + got)) throw new RuntimeException("record " + got);
+                    got++;
+                }
+            }
+            check(got == n, "consumed " + got);
+            check(c.endOffsets(List.of(tp)).get(tp) == n, "endOffsets");
+            check(c.beginningOffsets(List.of(tp)).get(tp) == 0, "beginningOffsets");
+            var ot = c.offsetsForTimes(Map.of(tp, firstTs - 1000)).get(tp);
+            check(ot != null && ot.offset() == 0, "offsetsForTimes " + ot);
+        }
+        try (Admin admin = Admin.create(ap)) {
+            admin.deleteRecords(Map.of(new TopicPartition(t1, 0), RecordsToDelete.beforeOffset(10))).all().get();
+            admin.deleteTopics(List.of(t2)).all().get();
+            var names = admin.listTopics().names().get();
+            check(names.contains(t1) && !names.contains(t2), "deleteTopics " + names);
+        }
+        System.out.println("ALL OK");
+    }
+}

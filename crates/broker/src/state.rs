@@ -121,6 +121,7 @@ impl State {
                 }),
             );
         }
+        remove_deleted_dirs(dir);
         let groups = GroupCoordinator::open(&dir.join("__groups"))
             .map_err(|e| format!("opening group coordinator: {e}"))?;
         let first_id = meta.next_producer_id;
@@ -228,6 +229,34 @@ impl State {
     pub fn is_shutting_down(&self) -> bool {
         *self.shutdown.borrow()
     }
+}
+
+/// Partition directories of deleted topics are renamed `<topic>-<partition>.<tag>-delete`
+/// before removal; a stop in between leaves them behind, removed here (in the background).
+fn remove_deleted_dirs(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let doomed: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with("-delete"))
+        })
+        .collect();
+    if doomed.is_empty() {
+        return;
+    }
+    std::thread::spawn(move || {
+        for p in doomed {
+            if let Err(e) = std::fs::remove_dir_all(&p) {
+                tracing::warn!(dir = %p.display(), error = %e, "cannot remove a deleted partition's directory");
+            }
+        }
+    });
 }
 
 /// Kafka's cluster id form: 16 random bytes, URL-safe base64 without padding (22 chars).

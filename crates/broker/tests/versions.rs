@@ -293,6 +293,43 @@ async fn every_advertised_version_answers() {
         );
     }
 
+    // OffsetForLeaderEpoch: epoch 0 ends at the log end.
+    for v in versions(ApiKey::OffsetForLeaderEpoch) {
+        use kafka_protocol::messages::offset_for_leader_epoch_request::{
+            OffsetForLeaderPartition, OffsetForLeaderTopic,
+        };
+        let ask = |epoch: i32| {
+            OffsetForLeaderEpochRequest::default()
+                .with_replica_id(if v >= 3 { (-1).into() } else { (-2).into() })
+                .with_topics(vec![
+                    OffsetForLeaderTopic::default()
+                        .with_topic(name(&topic))
+                        .with_partitions(vec![
+                            OffsetForLeaderPartition::default()
+                                .with_partition(0)
+                                .with_current_leader_epoch(0)
+                                .with_leader_epoch(epoch),
+                        ]),
+                ])
+        };
+        let r: OffsetForLeaderEpochResponse =
+            raw.call(ApiKey::OffsetForLeaderEpoch, v, &ask(0)).await;
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.leader_epoch, p.end_offset),
+            (0, 0, next),
+            "v{v}"
+        );
+        let r: OffsetForLeaderEpochResponse =
+            raw.call(ApiKey::OffsetForLeaderEpoch, v, &ask(7)).await;
+        let p = &r.topics[0].partitions[0];
+        assert_eq!(
+            (p.error_code, p.leader_epoch, p.end_offset),
+            (0, -1, -1),
+            "v{v}"
+        );
+    }
+
     // InitProducerId: distinct ids.
     let mut ids = Vec::new();
     for v in versions(ApiKey::InitProducerId) {

@@ -320,9 +320,20 @@ pub async fn fetch(state: &Shared, req: FetchRequest, version: i16) -> FetchResp
         tokio::time::Instant::now() + Duration::from_millis(req.max_wait_ms.max(0) as u64);
     let min_bytes = req.min_bytes.max(0) as usize;
     let mut shutdown = state.shutdown.clone();
+    let req = Arc::new(req);
     loop {
-        let mut watch_list = Vec::new();
-        let round = read_round(state, &req, version, &mut watch_list);
+        // Log reads may touch the disk: off the async workers.
+        let (st, rq) = (state.clone(), req.clone());
+        let Ok((round, mut watch_list)) = tokio::task::spawn_blocking(move || {
+            let mut watch_list = Vec::new();
+            let round = read_round(&st, &rq, version, &mut watch_list);
+            (round, watch_list)
+        })
+        .await
+        else {
+            return FetchResponse::default()
+                .with_error_code(ResponseError::UnknownServerError.code());
+        };
         if round.bytes >= min_bytes
             || round.bytes > 0 && min_bytes == 0
             || round.error
@@ -344,7 +355,22 @@ pub async fn fetch(state: &Shared, req: FetchRequest, version: i16) -> FetchResp
     }
 }
 
-pub fn list_offsets(state: &Shared, req: ListOffsetsRequest, version: i16) -> ListOffsetsResponse {
+pub async fn list_offsets(
+    state: &Shared,
+    req: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || list_offsets_blocking(&st, req, version))
+        .await
+        .unwrap_or_default()
+}
+
+fn list_offsets_blocking(
+    state: &Shared,
+    req: ListOffsetsRequest,
+    version: i16,
+) -> ListOffsetsResponse {
     let topics = req
         .topics
         .into_iter()
@@ -440,6 +466,47 @@ pub async fn delete_records(
         );
     }
     DeleteRecordsResponse::default().with_topics(topics)
+}
+
+/// Every partition has had one leader epoch, 0, since offset 0.
+pub fn offset_for_leader_epoch(
+    state: &Shared,
+    req: OffsetForLeaderEpochRequest,
+) -> OffsetForLeaderEpochResponse {
+    use kafka_protocol::messages::offset_for_leader_epoch_response::{
+        EpochEndOffset, OffsetForLeaderTopicResult,
+    };
+    let topics = req
+        .topics
+        .into_iter()
+        .map(|t| {
+            let topic = state.topic(t.topic.as_str());
+            let partitions = t
+                .partitions
+                .into_iter()
+                .map(|op| {
+                    let base = EpochEndOffset::default().with_partition(op.partition);
+                    let Some(p) = topic.as_ref().and_then(|t| t.partition(op.partition)) else {
+                        return base.with_error_code(ResponseError::UnknownTopicOrPartition.code());
+                    };
+                    if op.current_leader_epoch > 0 {
+                        return base.with_error_code(ResponseError::UnknownLeaderEpoch.code());
+                    }
+                    if op.leader_epoch == 0 {
+                        base.with_leader_epoch(0)
+                            .with_end_offset(p.log().end_offset())
+                    } else {
+                        // Undefined epoch: leader epoch -1, end offset -1.
+                        base
+                    }
+                })
+                .collect();
+            OffsetForLeaderTopicResult::default()
+                .with_topic(t.topic)
+                .with_partitions(partitions)
+        })
+        .collect();
+    OffsetForLeaderEpochResponse::default().with_topics(topics)
 }
 
 #[cfg(test)]

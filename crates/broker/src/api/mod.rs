@@ -45,6 +45,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DeleteGroups, 0, 2),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
+    (ApiKey::OffsetForLeaderEpoch, 2, 4),
 ];
 
 pub fn supported(key: ApiKey, version: i16) -> bool {
@@ -131,12 +132,12 @@ pub async fn handle(state: &Shared, mut frame: Bytes) -> Result<Option<Bytes>, R
         },
         ApiKey::Fetch => answer!(data::fetch(state, decode!(FetchRequest), version).await),
         ApiKey::ListOffsets => {
-            answer!(data::list_offsets(
-                state,
-                decode!(ListOffsetsRequest),
-                version
-            ))
+            answer!(data::list_offsets(state, decode!(ListOffsetsRequest), version).await)
         }
+        ApiKey::OffsetForLeaderEpoch => answer!(data::offset_for_leader_epoch(
+            state,
+            decode!(OffsetForLeaderEpochRequest)
+        )),
         ApiKey::DeleteRecords => {
             answer!(data::delete_records(state, decode!(DeleteRecordsRequest), version).await)
         }

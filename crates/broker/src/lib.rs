@@ -53,6 +53,9 @@ pub struct BrokerConfig {
     pub max_frame_bytes: usize,
     /// How often retention is applied to every partition.
     pub retention_check_interval: Duration,
+    /// Cluster id of a new data directory (`None`: a random one, as Kafka's). It is stored
+    /// with the data; starting with another id on an existing directory is refused.
+    pub cluster_id: Option<String>,
 }
 
 impl BrokerConfig {
@@ -66,6 +69,7 @@ impl BrokerConfig {
             default_partitions: 1,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             retention_check_interval: Duration::from_secs(300),
+            cluster_id: None,
         }
     }
 

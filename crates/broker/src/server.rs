@@ -81,6 +81,7 @@ pub(crate) async fn start(
         defaults: config.log.clone(),
         default_partitions: config.default_partitions.max(1),
         max_frame_bytes: config.max_frame_bytes,
+        cluster_id: config.cluster_id.clone(),
         shutdown: shutdown_rx.clone(),
     })
     .map_err(BrokerError::Storage)?;

@@ -89,6 +89,7 @@ pub struct StateConfig {
     pub defaults: LogConfig,
     pub default_partitions: i32,
     pub max_frame_bytes: usize,
+    pub cluster_id: Option<String>,
     pub shutdown: watch::Receiver<bool>,
 }
 
@@ -97,10 +98,19 @@ impl State {
         let dir = &config.data_dir;
         let meta = MetaFile::load(dir).map_err(|e| format!("reading broker metadata: {e}"))?;
         let meta = meta.unwrap_or_else(|| MetaFile {
-            cluster_id: new_cluster_id(),
+            cluster_id: config.cluster_id.clone().unwrap_or_else(new_cluster_id),
             next_producer_id: 0,
             topics: Vec::new(),
         });
+        if let Some(wanted) = &config.cluster_id
+            && *wanted != meta.cluster_id
+        {
+            return Err(format!(
+                "{} belongs to cluster {:?}, not {wanted:?}",
+                dir.display(),
+                meta.cluster_id
+            ));
+        }
         let mut topics = HashMap::new();
         for t in &meta.topics {
             let log_config = topics::log_config(&t.configs, &config.defaults);

@@ -208,6 +208,28 @@ async fn cluster_id(broker: &Broker) -> String {
     response.cluster_id.expect("cluster id").to_string()
 }
 
+#[tokio::test]
+async fn a_configured_cluster_id_is_kept_and_checked() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = BrokerConfig::with_data_dir(dir.path());
+    config.cluster_id = Some("streamhub".into());
+    let broker = Broker::start(config.clone()).await.expect("start");
+    assert_eq!(cluster_id(&broker).await, "streamhub");
+    broker.shutdown().await;
+    // Without a configured id, the stored one stays.
+    let broker = Broker::start(BrokerConfig::with_data_dir(dir.path()))
+        .await
+        .expect("restart");
+    assert_eq!(cluster_id(&broker).await, "streamhub");
+    broker.shutdown().await;
+    config.cluster_id = Some("other".into());
+    let refused = Broker::start(config).await;
+    assert!(
+        matches!(refused, Err(BrokerError::Storage(_))),
+        "{refused:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_broker_on_the_same_data_dir_is_refused() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -356,3 +356,38 @@ async fn produce_and_fetch_errors_are_kafka_s() {
     assert_eq!(p.error_code, ResponseError::UnknownTopicOrPartition.code());
     broker.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_leftover_partition_directory_does_not_bring_old_records_back() {
+    let old = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::start(BrokerConfig::with_data_dir(old.path()))
+        .await
+        .expect("start");
+    let mut raw = RawClient::connect(&broker).await;
+    assert_eq!(
+        create(&mut raw, vec![topic("stale", 1, 1)], false).await,
+        vec![0]
+    );
+    assert_eq!(produce(&mut raw, "stale", 0, batch_of(3, 10)).await, (0, 0));
+    broker.shutdown().await;
+
+    // The partition directory without the metadata naming its topic.
+    let fresh = tempfile::tempdir().expect("temp dir");
+    let target = fresh.path().join("stale-0");
+    std::fs::create_dir(&target).unwrap();
+    for entry in std::fs::read_dir(old.path().join("stale-0")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+    }
+    let broker = Broker::start(BrokerConfig::with_data_dir(fresh.path()))
+        .await
+        .expect("start");
+    let mut raw = RawClient::connect(&broker).await;
+    assert_eq!(
+        create(&mut raw, vec![topic("stale", 1, 1)], false).await,
+        vec![0]
+    );
+    let p = fetch_at(&mut raw, "stale", 0, 0).await;
+    assert_eq!((p.error_code, p.high_watermark), (0, 0));
+    broker.shutdown().await;
+}

@@ -210,7 +210,7 @@ fn create_one(
     let mut opened = Vec::with_capacity(partitions as usize);
     for p in 0..partitions {
         let dir = topics::partition_dir(&state.data_dir, &name, p);
-        match Partition::open(p, dir.clone(), log_config.clone()) {
+        match fresh_partition(state, &name, p, log_config.clone()) {
             Ok(partition) => opened.push(Arc::new(partition)),
             Err(e) => {
                 drop(opened);
@@ -243,6 +243,22 @@ fn create_one(
         partitions,
         configs,
     })
+}
+
+/// A new, empty partition. A directory already there is a leftover (a stop between creating
+/// it and storing the topic): it is removed first, so that no old records reappear.
+fn fresh_partition(
+    state: &State,
+    name: &str,
+    p: i32,
+    config: crate::log::LogConfig,
+) -> Result<Partition, crate::log::LogError> {
+    let dir = topics::partition_dir(&state.data_dir, name, p);
+    if dir.exists() {
+        tracing::warn!(dir = %dir.display(), "removing a leftover partition directory");
+        std::fs::remove_dir_all(&dir)?;
+    }
+    Partition::open(p, dir, config)
 }
 
 /// Renames each partition directory out of the way, then removes it.
@@ -438,7 +454,7 @@ fn add_partitions(
     let mut partitions = topic.partitions.clone();
     for p in current..count {
         let dir = topics::partition_dir(&state.data_dir, name, p);
-        let partition = Partition::open(p, dir.clone(), log_config.clone()).or_else(|e| {
+        let partition = fresh_partition(state, name, p, log_config.clone()).or_else(|e| {
             refuse(
                 ResponseError::KafkaStorageError,
                 format!("cannot create {}: {e}", dir.display()),

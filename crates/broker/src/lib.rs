@@ -5,6 +5,26 @@
 //! their ids and configs, the cluster id and the producer-id counter live in
 //! `<data_dir>/streamhub-broker.json`.
 //!
+//! APIs answered (versions as advertised in ApiVersions):
+//!
+//! | API | versions | notes |
+//! | --- | --- | --- |
+//! | Produce | 3-13 | acks 0/1/-1; v13 by topic id; no transactions |
+//! | Fetch | 4-17 | long poll woken by appends; no fetch sessions (session id 0); v13+ by topic id |
+//! | ListOffsets | 1-10 | -1 latest, -2/-4 earliest, -3 max timestamp, by time |
+//! | Metadata | 0-13 | one node (0), controller 0, topic ids; no auto-creation |
+//! | OffsetForLeaderEpoch | 2-4 | a single leader epoch, 0 |
+//! | ApiVersions | 0-4 | an unknown version gets the v0 UNSUPPORTED_VERSION answer |
+//! | CreateTopics, DeleteTopics, CreatePartitions | 2-7, 1-6, 0-3 | replication factor 1 |
+//! | DeleteRecords | 0-2 | |
+//! | DescribeConfigs, IncrementalAlterConfigs | 1-4, 0-1 | topic configs; broker configs read-only |
+//! | InitProducerId | 0-5 | idempotence only; ids unique across restarts |
+//! | FindCoordinator, DescribeCluster | 0-6, 0-2 | node 0 |
+//! | JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups | 0-9, 0-5, 0-4, 0-5, 2-9, 1-9, 0-5, 0-6, 0-2 | [`groups::GroupCoordinator`] |
+//!
+//! Any other API (transactions, SASL, KIP-848 groups ...) closes the connection, as Kafka
+//! does for a request it cannot parse or has not enabled.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), streamhub_broker::BrokerError> {
 //! let broker = streamhub_broker::Broker::start(streamhub_broker::BrokerConfig::ephemeral()).await?;

@@ -282,6 +282,28 @@ async fn a_malformed_frame_closes_only_its_own_connection() {
         .unwrap();
     assert!(garbage.closed_by_broker().await);
 
+    // Element counts far beyond the bytes sent (CreateTopics v2 with i32::MAX topics,
+    // Metadata v9 flexible with a compact array of u32::MAX - 1 topics): a decode error that
+    // closes the connection, never an allocation that would take the process down.
+    let mut huge_count = RawClient::connect(&broker).await;
+    huge_count
+        .stream
+        .write_all(&[
+            0, 0, 0, 14, 0, 19, 0, 2, 0, 0, 0, 1, 0xff, 0xff, 0x7f, 0xff, 0xff, 0xff,
+        ])
+        .await
+        .unwrap();
+    assert!(huge_count.closed_by_broker().await);
+    let mut huge_compact = RawClient::connect(&broker).await;
+    huge_compact
+        .stream
+        .write_all(&[
+            0, 0, 0, 16, 0, 3, 0, 9, 0, 0, 0, 2, 0xff, 0xff, 0, 0xff, 0xff, 0xff, 0xff, 0x0f,
+        ])
+        .await
+        .unwrap();
+    assert!(huge_compact.closed_by_broker().await);
+
     // The others are still served.
     let response: MetadataResponse = healthy
         .call(

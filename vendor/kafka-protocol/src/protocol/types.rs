@@ -985,6 +985,14 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
+                // streamhub patch: every element takes at least one byte, so a count above
+                // the bytes left is malformed; refuse it before allocating anything.
+                if n as usize > buf.remaining() {
+                    bail!(
+                        "Array length {n} exceeds the {} bytes remaining",
+                        buf.remaining()
+                    );
+                }
                 let mut result = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
@@ -1093,6 +1101,14 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
+                // streamhub patch: see Array::decode.
+                if (n - 1) as usize > buf.remaining() {
+                    bail!(
+                        "CompactArray length {} exceeds the {} bytes remaining",
+                        n - 1,
+                        buf.remaining()
+                    );
+                }
                 let mut result = Vec::with_capacity((n - 1) as usize);
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);

@@ -170,6 +170,7 @@ async fn a_restart_on_the_same_data_dir_keeps_topics_and_messages() {
     let dir = tempfile::tempdir().expect("temp dir");
     let topic = topic_name("durable");
     let sent = payloads("p", 40);
+    let first_producer_id;
     let first_cluster_id = {
         let broker = Broker::start(BrokerConfig::with_data_dir(dir.path()))
             .await
@@ -178,6 +179,7 @@ async fn a_restart_on_the_same_data_dir_keeps_topics_and_messages() {
         create_topic(&bs, &topic, 2).await;
         send_all(&producer(&bs), &topic, 1, &sent).await;
         let id = cluster_id(&broker).await;
+        first_producer_id = producer_id(&broker).await;
         broker.shutdown().await;
         id
     };
@@ -187,6 +189,10 @@ async fn a_restart_on_the_same_data_dir_keeps_topics_and_messages() {
     let bs = broker.bootstrap_servers();
     assert_eq!(topics_of(&bs), vec![topic.clone()]);
     assert_eq!(cluster_id(&broker).await, first_cluster_id);
+    assert!(
+        producer_id(&broker).await > first_producer_id,
+        "producer ids are not reused after a restart"
+    );
     assert_eq!(watermarks(&bs, &topic, 1), (0, 40));
     let read = read(&bs, &topic, 1, 0, 40).await;
     assert_eq!(read.into_iter().map(|(_, p)| p).collect::<Vec<_>>(), sent);
@@ -194,6 +200,21 @@ async fn a_restart_on_the_same_data_dir_keeps_topics_and_messages() {
     let offsets = send_all(&producer(&bs), &topic, 1, &payloads("q", 2)).await;
     assert_eq!(offsets, vec![40, 41]);
     broker.shutdown().await;
+}
+
+async fn producer_id(broker: &Broker) -> i64 {
+    let mut raw = RawClient::connect(broker).await;
+    let response: InitProducerIdResponse = raw
+        .call(
+            ApiKey::InitProducerId,
+            4,
+            &InitProducerIdRequest::default()
+                .with_transactional_id(None)
+                .with_transaction_timeout_ms(60_000),
+        )
+        .await;
+    assert_eq!(response.error_code, 0);
+    response.producer_id.0
 }
 
 async fn cluster_id(broker: &Broker) -> String {

@@ -245,3 +245,73 @@ async fn shutdown_closes_connections_and_frees_the_port() {
     let listener = std::net::TcpListener::bind(addr).expect("port free again");
     drop(listener);
 }
+
+#[tokio::test]
+async fn the_background_task_applies_retention() {
+    let mut config = streamhub_broker::BrokerConfig::ephemeral();
+    config.retention_check_interval = std::time::Duration::from_millis(20);
+    let broker = streamhub_broker::Broker::start(config)
+        .await
+        .expect("start");
+    let mut raw = RawClient::connect(&broker).await;
+    let r: CreateTopicsResponse = raw
+        .call(
+            ApiKey::CreateTopics,
+            7,
+            &CreateTopicsRequest::default().with_topics(vec![
+                CreatableTopic::default()
+                    .with_name(name("expiring"))
+                    .with_num_partitions(1)
+                    .with_replication_factor(1)
+                    .with_configs(vec![
+                        create_topics_request::CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_static_str("retention.ms"))
+                            .with_value(Some(StrBytes::from_static_str("1000"))),
+                        // Smallest segments: each batch can go on its own.
+                        create_topics_request::CreatableTopicConfig::default()
+                            .with_name(StrBytes::from_static_str("segment.bytes"))
+                            .with_value(Some(StrBytes::from_static_str("14"))),
+                    ]),
+            ]),
+        )
+        .await;
+    assert_eq!(r.topics[0].error_code, 0);
+    // Record timestamps from 2023: long expired.
+    for _ in 0..3 {
+        let r: ProduceResponse = raw
+            .call(
+                ApiKey::Produce,
+                9,
+                &produce_request("expiring", 0, -1, batch(2, 5)),
+            )
+            .await;
+        assert_eq!(r.responses[0].partition_responses[0].error_code, 0);
+    }
+    let deadline = tokio::time::Instant::now() + HANG_GUARD;
+    loop {
+        let r: ListOffsetsResponse = raw
+            .call(
+                ApiKey::ListOffsets,
+                7,
+                &ListOffsetsRequest::default().with_topics(vec![
+                    list_offsets_request::ListOffsetsTopic::default()
+                        .with_name(name("expiring"))
+                        .with_partitions(vec![
+                            list_offsets_request::ListOffsetsPartition::default()
+                                .with_partition_index(0)
+                                .with_timestamp(-2),
+                        ]),
+                ]),
+            )
+            .await;
+        if r.topics[0].partitions[0].offset > 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "retention never moved the log start"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    broker.shutdown().await;
+}

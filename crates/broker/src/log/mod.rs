@@ -271,8 +271,21 @@ impl PartitionLog {
         Ok(self.start)
     }
 
-    pub fn apply_retention(&mut self, _now_ms: i64) -> Result<u64, LogError> {
-        Ok(0)
+    /// Drops leading batches older than `retention.ms`, never the last one.
+    pub fn apply_retention(&mut self, now_ms: i64) -> Result<u64, LogError> {
+        let Some(retention) = self.config.retention_ms else {
+            return Ok(0);
+        };
+        let mut removed = 0u64;
+        while self.batches.len() > 1 && self.batches[0].max_ts < now_ms - retention {
+            let batch = self.batches.remove(0);
+            removed += batch.data.len() as u64;
+            self.start = self.start.max(batch.last + 1);
+        }
+        if removed > 0 {
+            std::fs::write(&self.start_path, self.start.to_string())?;
+        }
+        Ok(removed)
     }
 
     pub fn flush(&mut self) -> Result<(), LogError> {

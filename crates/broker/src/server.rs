@@ -196,15 +196,23 @@ async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     connections.spawn(connection(stream, peer, state.clone(), for_connections.clone()));
                 }
+                Err(e) if listener_broken(&e) => {
+                    tracing::error!(error = %e, "the listener is broken");
+                    let _ = failed.send(Some(format!("accepting connections failed: {e}")));
+                    break;
+                }
                 Err(e) => {
-                    // Out of file descriptors and the like: back off, keep serving the others.
-                    consecutive_errors += 1;
-                    tracing::warn!(error = %e, "accept failed");
-                    if consecutive_errors > 1000 {
-                        let _ = failed.send(Some(format!("accepting connections failed: {e}")));
-                        break;
+                    // Out of file descriptors, an aborted handshake ...: back off (up to a
+                    // second) and keep serving the connections already open.
+                    consecutive_errors = consecutive_errors.saturating_add(1);
+                    if consecutive_errors == 1 || consecutive_errors.is_power_of_two() {
+                        tracing::warn!(error = %e, consecutive_errors, "accept failed");
                     }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    let backoff = 10u64.saturating_mul(consecutive_errors.into()).min(1000);
+                    tokio::select! {
+                        _ = crate::stopped(&mut shutdown) => break,
+                        _ = tokio::time::sleep(Duration::from_millis(backoff)) => {}
+                    }
                 }
             }
         }
@@ -219,6 +227,14 @@ async fn accept_loop(
             _ = &mut deadline => { connections.abort_all(); break }
         }
     }
+}
+
+/// Accept errors that no retry can cure: the listening socket itself is gone.
+fn listener_broken(e: &std::io::Error) -> bool {
+    const EBADF: i32 = 9;
+    const EINVAL: i32 = 22;
+    const ENOTSOCK: i32 = 88;
+    matches!(e.raw_os_error(), Some(EBADF | EINVAL | ENOTSOCK))
 }
 
 /// One connection: requests are read, handled and answered one at a time, in order, as

@@ -120,6 +120,28 @@ async fn watermarks_are_right_after_multi_message_batches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_batches_are_stored_and_served_as_sent() {
+    let broker = start().await;
+    let bs = broker.bootstrap_servers();
+    let topic = topic_name("lz4");
+    create_topic(&bs, &topic, 1).await;
+    let producer: rdkafka::producer::FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bs)
+        .set("enable.idempotence", "true")
+        .set("compression.type", "lz4")
+        .set("linger.ms", "20")
+        .create()
+        .expect("producer");
+    let sent = payloads("compressed-payload-compressed-payload", 300);
+    let offsets = send_all(&producer, &topic, 0, &sent).await;
+    assert_eq!(offsets, (0..300).collect::<Vec<i64>>());
+    assert_eq!(watermarks(&bs, &topic, 0), (0, 300));
+    let read = read(&bs, &topic, 0, 0, sent.len()).await;
+    assert_eq!(read.into_iter().map(|(_, p)| p).collect::<Vec<_>>(), sent);
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_poll_answers_as_soon_as_data_arrives() {
     let broker = start().await;
     let bs = broker.bootstrap_servers();

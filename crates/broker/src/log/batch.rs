@@ -222,12 +222,14 @@ pub(crate) fn split_produced(records: &[u8]) -> Result<Vec<(usize, BatchHeader)>
 }
 
 /// Rewrites the fields the log owns: the base offset and the partition leader epoch (not
-/// covered by the CRC), and for LogAppendTime batches the max timestamp (then the CRC is
-/// recomputed).
+/// covered by the CRC), and with `log_append_time` the timestamp type bit and the max
+/// timestamp (then the CRC is recomputed).
 pub(crate) fn assign(batch: &mut [u8], base_offset: i64, log_append_time: Option<i64>) {
     batch[BASE_OFFSET..BASE_OFFSET + 8].copy_from_slice(&base_offset.to_be_bytes());
     batch[PARTITION_LEADER_EPOCH..PARTITION_LEADER_EPOCH + 4].copy_from_slice(&0i32.to_be_bytes());
     if let Some(ts) = log_append_time {
+        let attributes = i16_at(batch, ATTRIBUTES) | TIMESTAMP_TYPE_BIT;
+        batch[ATTRIBUTES..ATTRIBUTES + 2].copy_from_slice(&attributes.to_be_bytes());
         batch[MAX_TIMESTAMP..MAX_TIMESTAMP + 8].copy_from_slice(&ts.to_be_bytes());
         let crc = compute_crc(batch);
         batch[CRC..CRC + 4].copy_from_slice(&crc.to_be_bytes());

@@ -8,9 +8,10 @@
 //! * `00000000000000000000.log`: record batches (magic v2) exactly as the producer sent
 //!   them, except that the log sets `baseOffset` (bytes 0..8) and `partitionLeaderEpoch`
 //!   (bytes 12..16, always 0 here); neither is covered by the CRC. Batches whose attributes
-//!   ask for LogAppendTime (bit 3) also get their `maxTimestamp` set to the append time,
-//!   and their CRC is recomputed; readers then take that as every record's timestamp, as in
-//!   Kafka. CreateTime batches keep the producer's timestamps.
+//!   ask for LogAppendTime (bit 3), and all batches appended with
+//!   [`PartitionLog::append_with_log_append_time`], get their `maxTimestamp` set to the
+//!   append time and their CRC recomputed; readers then take that as every record's
+//!   timestamp, as in Kafka. CreateTime batches keep the producer's timestamps.
 //! * `….index`: sparse offset index, entries of relative offset `u32` + file position `u32`
 //!   (big endian). The offset is the *last* offset of the batch at that position.
 //! * `….timeindex`: sparse time index, entries of timestamp `i64` + relative offset `u32`:
@@ -29,10 +30,13 @@
 //!
 //! An append is written with `pwrite` before [`PartitionLog::append`] returns, so once a
 //! produce is acknowledged its data is in the page cache and survives the process being
-//! killed. With [`FlushPolicy::EveryBatch`] the files are also fsynced before returning;
-//! with [`FlushPolicy::Interval`] an append fsyncs when the interval has passed since the
-//! last fsync (the server may also call [`PartitionLog::flush`] on a timer);
-//! with [`FlushPolicy::Os`] the kernel decides.
+//! killed. With [`FlushPolicy::EveryBatch`] the segment data (and the directory after a
+//! roll) is also fsynced before the append returns; the index files, which are rebuilt on
+//! open when they lag, are fsynced by [`PartitionLog::flush`]. With
+//! [`FlushPolicy::Interval`] an append calls [`PartitionLog::flush`] when the interval has
+//! passed since the last one (the server may also call it on a timer); with
+//! [`FlushPolicy::Os`] the kernel decides. Deleting segments and moving the log start
+//! offset fsync the checkpoint file and the directory.
 //!
 //! # Recovery
 //!
@@ -377,6 +381,26 @@ impl PartitionLog {
 
     /// [`PartitionLog::append`] with the append time given (milliseconds since the epoch).
     pub fn append_at(&mut self, records: Bytes, now_ms: i64) -> Result<Appended, LogError> {
+        self.append_inner(records, now_ms, false)
+    }
+
+    /// [`PartitionLog::append_at`] for topics with `message.timestamp.type=LogAppendTime`:
+    /// every batch is marked LogAppendTime and gets `now_ms` as its max timestamp (CRC
+    /// recomputed), and the result carries `log_append_time_ms = now_ms`.
+    pub fn append_with_log_append_time(
+        &mut self,
+        records: Bytes,
+        now_ms: i64,
+    ) -> Result<Appended, LogError> {
+        self.append_inner(records, now_ms, true)
+    }
+
+    fn append_inner(
+        &mut self,
+        records: Bytes,
+        now_ms: i64,
+        log_append_time: bool,
+    ) -> Result<Appended, LogError> {
         let batches = batch::split_produced(&records)?;
 
         // Sequence checks against a scratch copy of the producers involved, so a request
@@ -419,13 +443,14 @@ impl PartitionLog {
         let mut headers = Vec::with_capacity(batches.len());
         for (start, h) in &batches {
             let len = h.total_len();
-            let append_time = h.log_append_time().then_some(now_ms);
+            let append_time = (log_append_time || h.log_append_time()).then_some(now_ms);
             any_append_time |= append_time.is_some();
             batch::assign(&mut data[*start..*start + len], offset, append_time);
             let mut h = *h;
             h.base_offset = offset;
             if let Some(ts) = append_time {
                 h.max_timestamp = ts;
+                h.attributes |= batch::TIMESTAMP_TYPE_BIT;
             }
             headers.push((*start, h));
             offset = h.last_offset() + 1;
@@ -441,7 +466,8 @@ impl PartitionLog {
         self.producers.merge(scratch);
 
         match self.config.flush {
-            FlushPolicy::EveryBatch => self.flush()?,
+            // The indexes are rebuilt on open when they lag, so only the data is synced.
+            FlushPolicy::EveryBatch => self.sync(false)?,
             FlushPolicy::Interval(every) if self.last_flush.elapsed() >= every => self.flush()?,
             _ => {}
         }
@@ -745,8 +771,12 @@ impl PartitionLog {
     /// Fsyncs everything written (segment data, indexes, and the directory after segments
     /// were created or deleted).
     pub fn flush(&mut self) -> Result<(), LogError> {
+        self.sync(true)
+    }
+
+    fn sync(&mut self, indexes: bool) -> Result<(), LogError> {
         for segment in &mut self.segments {
-            segment.sync()?;
+            segment.sync(indexes)?;
         }
         if self.dir_dirty {
             sync_dir(&self.dir)?;

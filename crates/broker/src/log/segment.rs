@@ -29,7 +29,7 @@ pub(crate) fn file_path(dir: &Path, base: i64, suffix: &str) -> PathBuf {
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct IndexCursor {
     bytes_since_entry: u64,
-    /// Largest timestamp in the segment so far (-1 if none) ...
+    /// Largest timestamp in the segment so far (`i64::MIN` if none) ...
     pub max_timestamp: i64,
     /// ... and the relative last offset of the batch that carried it.
     pub max_timestamp_rel: u32,
@@ -40,9 +40,9 @@ impl IndexCursor {
     fn new() -> IndexCursor {
         IndexCursor {
             bytes_since_entry: 0,
-            max_timestamp: -1,
+            max_timestamp: i64::MIN,
             max_timestamp_rel: 0,
-            last_time_entry: -1,
+            last_time_entry: i64::MIN,
         }
     }
 
@@ -329,12 +329,13 @@ impl Segment {
             .unwrap_or(self.created_ms)
     }
 
-    pub fn sync(&mut self) -> io::Result<()> {
+    /// Fsyncs the `.log` data (and, with `indexes`, the index files) if written to.
+    pub fn sync(&mut self, indexes: bool) -> io::Result<()> {
         if self.log_dirty {
             self.log.sync_data()?;
             self.log_dirty = false;
         }
-        if self.index_dirty {
+        if indexes && self.index_dirty {
             self.index.sync()?;
             self.time_index.sync()?;
             self.index_dirty = false;

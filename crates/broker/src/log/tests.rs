@@ -1031,3 +1031,193 @@ fn flush_policies_append_and_flush() {
         assert_eq!(log.end_offset(), 5, "{flush:?}");
     }
 }
+
+#[test]
+fn topic_level_log_append_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    let got = log
+        .append_with_log_append_time(Batch::timed(&[(5, "a"), (7, "b")]).b(), 9_000)
+        .unwrap();
+    assert_eq!(
+        got,
+        Appended {
+            base_offset: 0,
+            last_offset: 1,
+            log_append_time_ms: 9_000,
+            duplicate: false
+        }
+    );
+    let stored = log.read(0, 1 << 20).unwrap();
+    let (_, h) = headers_of(&stored)[0];
+    assert!(h.log_append_time());
+    assert_eq!(h.max_timestamp, 9_000);
+    assert_eq!(log.offset_for_time(8).unwrap(), Some((0, 9_000)));
+    // The CRC stays valid across a reopen.
+    drop(log);
+    let log = PartitionLog::open(dir.path(), LogConfig::default()).unwrap();
+    assert_eq!(log.end_offset(), 2);
+}
+
+/// A small deterministic generator (xorshift64*).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// What the log should hold: every batch with its first offset, records and bytes size.
+struct ModelBatch {
+    base: i64,
+    records: Vec<(i64, String)>,
+    len: usize,
+}
+
+fn model_check(log: &PartitionLog, model: &[ModelBatch], start: i64, rng: &mut Rng) {
+    let end = model
+        .last()
+        .map_or(start, |b| b.base + b.records.len() as i64);
+    assert_eq!(log.end_offset(), end);
+    assert_eq!(log.start_offset(), start);
+    let live: Vec<&ModelBatch> = model
+        .iter()
+        .filter(|b| b.base + b.records.len() as i64 > start)
+        .collect();
+    for _ in 0..20 {
+        if start == end {
+            break;
+        }
+        let offset = start + rng.below((end - start) as u64) as i64;
+        let max_bytes = rng.below(1_500) as usize;
+        let first = live
+            .iter()
+            .position(|b| b.base + b.records.len() as i64 > offset)
+            .unwrap();
+        let limit = max_bytes.max(live[first].len);
+        let mut total = 0;
+        let mut want = Vec::new();
+        for b in &live[first..] {
+            if total + b.len > limit {
+                break;
+            }
+            total += b.len;
+            for (i, (ts, v)) in b.records.iter().enumerate() {
+                want.push((b.base + i as i64, *ts, v.clone()));
+            }
+        }
+        let got = log.read(offset, max_bytes).unwrap();
+        assert_eq!(got.len(), total);
+        assert_eq!(records_of(&got), want, "read({offset}, {max_bytes})");
+    }
+    let all: Vec<(i64, i64)> = live
+        .iter()
+        .flat_map(|b| {
+            b.records
+                .iter()
+                .enumerate()
+                .map(move |(i, (ts, _))| (b.base + i as i64, *ts))
+        })
+        .filter(|(o, _)| *o >= start)
+        .collect();
+    for _ in 0..10 {
+        let ts = rng.below(3_000) as i64;
+        let want = all.iter().find(|(_, t)| *t >= ts).copied();
+        assert_eq!(log.offset_for_time(ts).unwrap(), want, "time {ts}");
+    }
+    let want_max = all
+        .iter()
+        .fold(None, |best: Option<(i64, i64)>, &(o, t)| match best {
+            Some((bt, _)) if bt >= t => best,
+            _ => Some((t, o)),
+        });
+    assert_eq!(log.max_timestamp().unwrap(), want_max);
+}
+
+#[test]
+fn randomized_against_a_model() {
+    for seed in 1..=12u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let dir = tempfile::tempdir().unwrap();
+        let config = LogConfig {
+            segment_bytes: 300 + rng.below(3_000),
+            index_interval_bytes: rng.below(600) as u32,
+            ..LogConfig::default()
+        };
+        let mut log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+        let mut model: Vec<ModelBatch> = Vec::new();
+        let mut start = 0i64;
+        let mut clock = 0i64;
+        for step in 0..150 {
+            match rng.below(20) {
+                0 => {
+                    drop(log);
+                    log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+                }
+                1 => {
+                    // Tear the last batch (if it is in the active segment) and reopen.
+                    drop(log);
+                    let path = active_log_path(dir.path());
+                    let len = fs::metadata(&path).unwrap().len();
+                    if let Some(last) = model.last()
+                        && len >= last.len as u64
+                        && last.base + last.records.len() as i64 > start
+                    {
+                        let cut = 1 + rng.below(last.len as u64 - 1);
+                        OpenOptions::new()
+                            .write(true)
+                            .open(&path)
+                            .unwrap()
+                            .set_len(len - cut)
+                            .unwrap();
+                        model.pop();
+                    }
+                    log = PartitionLog::open(dir.path(), config.clone()).unwrap();
+                    let end = model
+                        .last()
+                        .map_or(start, |b| b.base + b.records.len() as i64);
+                    start = start.min(end);
+                }
+                2 if log.end_offset() > start => {
+                    let to = start + rng.below((log.end_offset() - start) as u64 + 1) as i64;
+                    assert_eq!(log.delete_records_before(to).unwrap(), to.max(start));
+                    start = to.max(start);
+                }
+                _ => {
+                    let n = 1 + rng.below(5) as usize;
+                    let records: Vec<(i64, String)> = (0..n)
+                        .map(|i| {
+                            clock += rng.below(30) as i64;
+                            let ts = clock - rng.below(40) as i64;
+                            (
+                                ts,
+                                format!("{step}-{i}-{}", "z".repeat(rng.below(120) as usize)),
+                            )
+                        })
+                        .collect();
+                    let refs: Vec<(i64, &str)> =
+                        records.iter().map(|(t, v)| (*t, v.as_str())).collect();
+                    let bytes = Batch::timed(&refs).b();
+                    let base = log.end_offset();
+                    let got = log.append(bytes.clone()).unwrap();
+                    assert_eq!(got.base_offset, base);
+                    assert_eq!(got.last_offset, base + n as i64 - 1);
+                    model.push(ModelBatch {
+                        base,
+                        records,
+                        len: bytes.len(),
+                    });
+                }
+            }
+            model_check(&log, &model, start, &mut rng);
+        }
+    }
+}

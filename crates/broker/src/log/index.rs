@@ -63,9 +63,10 @@ impl Entry for TimeEntry {
     }
 }
 
-/// An index file and its entries in memory.
+/// An index file and its entries in memory. Once the segment is no longer the active one
+/// the file is closed ([`IndexFile::close`]); lookups only need the entries.
 pub(crate) struct IndexFile<E: Entry> {
-    file: File,
+    file: Option<File>,
     entries: Vec<E>,
 }
 
@@ -84,18 +85,27 @@ impl<E: Entry> IndexFile<E> {
         let mut buf = vec![0u8; len - len % E::SIZE];
         file.read_exact_at(&mut buf, 0)?;
         let entries = buf.chunks_exact(E::SIZE).map(E::decode).collect();
-        Ok(IndexFile { file, entries })
+        Ok(IndexFile {
+            file: Some(file),
+            entries,
+        })
     }
 
     pub fn entries(&self) -> &[E] {
         &self.entries
     }
 
+    fn file(&self) -> io::Result<&File> {
+        self.file
+            .as_ref()
+            .ok_or_else(|| io::Error::other("index file already closed"))
+    }
+
     /// Appends one entry to memory and file.
     pub fn push(&mut self, entry: E) -> io::Result<()> {
         let mut buf = Vec::with_capacity(E::SIZE);
         entry.encode(&mut buf);
-        self.file
+        self.file()?
             .write_all_at(&buf, (self.entries.len() * E::SIZE) as u64)?;
         self.entries.push(entry);
         Ok(())
@@ -104,7 +114,8 @@ impl<E: Entry> IndexFile<E> {
     /// Makes the file hold exactly `entries`, rewriting it only if it differs. Returns
     /// whether it had to be rewritten.
     pub fn replace(&mut self, entries: Vec<E>) -> io::Result<bool> {
-        let file_len = self.file.metadata()?.len();
+        let file = self.file()?;
+        let file_len = file.metadata()?.len();
         let expected_len = (entries.len() * E::SIZE) as u64;
         if self.entries == entries && file_len == expected_len {
             return Ok(false);
@@ -113,14 +124,25 @@ impl<E: Entry> IndexFile<E> {
         for e in &entries {
             e.encode(&mut buf);
         }
-        self.file.set_len(0)?;
-        self.file.write_all_at(&buf, 0)?;
+        file.set_len(0)?;
+        file.write_all_at(&buf, 0)?;
         self.entries = entries;
         Ok(true)
     }
 
+    /// Fsyncs the file (nothing to do once closed: closing syncs).
     pub fn sync(&self) -> io::Result<()> {
-        self.file.sync_data()
+        match &self.file {
+            Some(file) => file.sync_data(),
+            None => Ok(()),
+        }
+    }
+
+    /// Fsyncs and closes the file, keeping the entries.
+    pub fn close(&mut self) -> io::Result<()> {
+        self.sync()?;
+        self.file = None;
+        Ok(())
     }
 }
 

@@ -307,6 +307,10 @@ impl PartitionLog {
             }
         }
         let mut dir_dirty = i < bases.len();
+        let older = segments.len().saturating_sub(1);
+        for segment in &mut segments[..older] {
+            segment.seal()?;
+        }
         if segments.is_empty() {
             segments.push(Segment::create(dir, checkpoint.unwrap_or(0), now)?);
             dir_dirty = true;
@@ -515,6 +519,8 @@ impl PartitionLog {
         let segment = Segment::create(&self.dir, base, now_ms)?;
         self.segments.push(segment);
         self.dir_dirty = true;
+        let n = self.segments.len();
+        self.segments[n - 2].seal()?;
         Ok(())
     }
 

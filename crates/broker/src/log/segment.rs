@@ -258,7 +258,11 @@ impl Segment {
         let rebuilt_index = segment.index.replace(offset_entries)?;
         let rebuilt_time = segment.time_index.replace(time_entries)?;
         if rebuilt_index || rebuilt_time {
-            warn!(segment = %log_path.display(), "rebuilt index files");
+            warn!(
+                segment = %log_path.display(),
+                "index files did not match the data (missing, damaged, behind, or written \
+                 with another index interval); rewrote them"
+            );
             segment.index_dirty = true;
         }
         Ok(Opened { segment, truncated })
@@ -340,6 +344,15 @@ impl Segment {
             self.time_index.sync()?;
             self.index_dirty = false;
         }
+        Ok(())
+    }
+
+    /// Called once the segment is no longer the active one: fsyncs and closes the index
+    /// files (their entries stay in memory for lookups), leaving one open file per segment.
+    pub fn seal(&mut self) -> io::Result<()> {
+        self.index.close()?;
+        self.time_index.close()?;
+        self.index_dirty = false;
         Ok(())
     }
 

@@ -186,6 +186,18 @@ pub struct PartitionLog {
     dir_dirty: bool,
 }
 
+impl std::fmt::Debug for PartitionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PartitionLog")
+            .field("dir", &self.dir)
+            .field("start_offset", &self.start_offset)
+            .field("end_offset", &self.end_offset())
+            .field("segments", &self.segments.len())
+            .field("size_bytes", &self.size_bytes())
+            .finish_non_exhaustive()
+    }
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

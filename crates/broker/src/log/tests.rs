@@ -221,7 +221,7 @@ fn active_log_path(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn partition_log_is_send_and_sync() {
-    fn check<T: Send + Sync>() {}
+    fn check<T: Send + Sync + std::fmt::Debug>() {}
     check::<PartitionLog>();
 }
 

@@ -1221,3 +1221,26 @@ fn randomized_against_a_model() {
         }
     }
 }
+
+#[test]
+fn acknowledged_appends_need_no_shutdown() {
+    // Like a killed process: no flush, no destructor; the data went out with pwrite.
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = PartitionLog::open(dir.path(), small_segments(150)).unwrap();
+    for i in 0..6 {
+        let v = format!("{i}");
+        log.append(Batch::new(&[&v]).producer(9, 0, i).b()).unwrap();
+    }
+    std::mem::forget(log);
+    let mut log = PartitionLog::open(dir.path(), small_segments(150)).unwrap();
+    assert_eq!(log.end_offset(), 6);
+    assert_eq!(
+        values_of(&log.read(0, 1 << 20).unwrap()),
+        ["0", "1", "2", "3", "4", "5"]
+    );
+    assert!(
+        log.append(Batch::new(&["5"]).producer(9, 0, 5).b())
+            .unwrap()
+            .duplicate
+    );
+}

@@ -1,0 +1,3 @@
+//! A single-node broker speaking the Kafka protocol.
+
+pub mod groups;

@@ -637,7 +637,9 @@ impl GroupCoordinator {
         req: OffsetCommitRequest,
         version: i16,
     ) -> OffsetCommitResponse {
-        let result = self.commit_check(&req, version);
+        // Checked and stored under one lock, so the group cannot move on in between.
+        let mut inner = self.lock();
+        let result = self.commit_check(&inner, &req, version);
         let mut to_store = Vec::new();
         let mut topics: Vec<OffsetCommitResponseTopic> = Vec::with_capacity(req.topics.len());
         for topic in &req.topics {
@@ -679,18 +681,14 @@ impl GroupCoordinator {
             );
         }
         if !to_store.is_empty() {
-            let stored = {
-                let mut inner = self.lock();
-                let group_id = req.group_id.0.to_string();
-                let stored = inner.offsets.commit(&group_id, to_store);
-                if stored.is_ok() {
-                    inner
-                        .groups
-                        .entry(group_id.clone())
-                        .or_insert_with(|| Group::new(group_id));
-                }
-                stored
-            };
+            let group_id = req.group_id.0.to_string();
+            let stored = inner.offsets.commit(&group_id, to_store);
+            if stored.is_ok() {
+                inner
+                    .groups
+                    .entry(group_id.clone())
+                    .or_insert_with(|| Group::new(group_id));
+            }
             if let Err(e) = stored {
                 tracing::error!(group = %req.group_id.0, error = %e, "storing committed offsets failed");
                 for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
@@ -704,7 +702,12 @@ impl GroupCoordinator {
     }
 
     /// Whether the committer may commit for the group now (Kafka's classic rules).
-    fn commit_check(&self, req: &OffsetCommitRequest, version: i16) -> Result<(), ResponseError> {
+    fn commit_check(
+        &self,
+        inner: &Inner,
+        req: &OffsetCommitRequest,
+        version: i16,
+    ) -> Result<(), ResponseError> {
         if self.is_stopped() {
             return Err(ResponseError::CoordinatorNotAvailable);
         }
@@ -722,7 +725,6 @@ impl GroupCoordinator {
         } else {
             None
         };
-        let inner = self.lock();
         let Some(group) = inner.groups.get(group_id) else {
             // A group not managed by the coordinator: simple consumers commit with generation -1.
             return if generation < 0 {

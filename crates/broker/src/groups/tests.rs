@@ -40,6 +40,23 @@ fn encodes<T: Encodable>(msg: &T, version: i16) {
         .unwrap_or_else(|e| panic!("response does not encode at v{version}: {e}"));
 }
 
+/// A bound on every wait of a test, in (paused) tokio time: a request that is never answered
+/// fails the test instead of hanging it.
+const PATIENCE: Duration = Duration::from_secs(600);
+
+async fn done<T>(handle: tokio::task::JoinHandle<T>) -> T {
+    tokio::time::timeout(PATIENCE, handle)
+        .await
+        .expect("request not answered in time")
+        .expect("request task panicked")
+}
+
+async fn answered<F: std::future::Future>(fut: F) -> F::Output {
+    tokio::time::timeout(PATIENCE, fut)
+        .await
+        .expect("request not answered in time")
+}
+
 fn test_config() -> GroupConfig {
     GroupConfig {
         min_session_timeout: Duration::from_millis(1),
@@ -96,7 +113,7 @@ impl Join {
     }
 
     async fn send(&self, c: &GroupCoordinator) -> JoinGroupResponse {
-        let resp = c.join_group(self.request(), self.version).await;
+        let resp = answered(c.join_group(self.request(), self.version)).await;
         encodes(&resp, self.version);
         resp
     }
@@ -151,7 +168,7 @@ fn sync_req(
 }
 
 async fn sync(c: &GroupCoordinator, req: SyncGroupRequest) -> SyncGroupResponse {
-    let resp = c.sync_group(req, 5).await;
+    let resp = answered(c.sync_group(req, 5)).await;
     encodes(&resp, 5);
     resp
 }
@@ -177,7 +194,7 @@ async fn heartbeat(c: &GroupCoordinator, group: &str, member: &str, generation: 
 /// Two dynamic members in a stable group at generation 2, with assignments "a" and "b".
 async fn two_member_group(c: &Arc<GroupCoordinator>, group: &'static str) -> (String, String, i32) {
     let (a, join_a) = join_new(c, group).await;
-    let ja = join_a.await.unwrap();
+    let ja = done(join_a).await;
     assert_eq!(ja.error_code, NONE);
     assert_eq!(ja.generation_id, 1);
     assert_eq!(ja.leader.as_str(), a);
@@ -193,7 +210,7 @@ async fn two_member_group(c: &Arc<GroupCoordinator>, group: &'static str) -> (St
         code(ResponseError::RebalanceInProgress)
     );
     let ja = Join::new(group, &a).send(c).await;
-    let jb = join_b.await.unwrap();
+    let jb = done(join_b).await;
     assert_eq!(ja.error_code, NONE);
     assert_eq!(jb.error_code, NONE);
     assert_eq!(ja.generation_id, 2);
@@ -212,7 +229,7 @@ async fn two_member_group(c: &Arc<GroupCoordinator>, group: &'static str) -> (St
         "the follower waits for the leader's assignment"
     );
     let sa = sync(c, sync_req(group, &a, 2, &[(&a, b"a"), (&b, b"b")])).await;
-    let sb = follower.await.unwrap();
+    let sb = done(follower).await;
     assert_eq!(sa.error_code, NONE);
     assert_eq!(sb.error_code, NONE);
     assert_eq!(&sa.assignment[..], b"a");
@@ -416,7 +433,7 @@ async fn lone_member_expiry_empties_the_group() {
     let dir = tempfile::tempdir().unwrap();
     let c = open(dir.path());
     let (_a, join_a) = join_new(&c, "g").await;
-    assert_eq!(join_a.await.unwrap().error_code, NONE);
+    assert_eq!(done(join_a).await.error_code, NONE);
     sleep(Duration::from_secs(11)).await;
     assert_eq!(
         c.group_state("g"),
@@ -445,8 +462,8 @@ async fn rebalance_timeout_removes_a_member_that_did_not_rejoin() {
         "the join waits for b until the rebalance timeout"
     );
     sleep(Duration::from_millis(1_100)).await;
-    let ja = join_a.await.unwrap();
-    let jx = join_x.await.unwrap();
+    let ja = done(join_a).await;
+    let jx = done(join_x).await;
     assert_eq!(ja.error_code, NONE);
     assert_eq!(jx.error_code, NONE);
     assert_eq!(ja.generation_id, generation + 1);
@@ -475,7 +492,7 @@ async fn static_member_rejoins_without_rebalance() {
     sleep(Duration::from_millis(1)).await;
     ja.member = a.clone();
     let ra = ja.send(&c).await;
-    let rb = rb.await.unwrap();
+    let rb = done(rb).await;
     let b = rb.member_id.to_string();
     assert_eq!(ra.generation_id, 2);
     assert_eq!(ra.leader.as_str(), a);
@@ -488,7 +505,7 @@ async fn static_member_rejoins_without_rebalance() {
     let follower = spawn_sync(&c, sync_req("g", &b, 2, &[]));
     sleep(Duration::from_millis(1)).await;
     sync(&c, sync_req("g", &a, 2, &[(&a, b"a"), (&b, b"b")])).await;
-    assert_eq!(&follower.await.unwrap().assignment[..], b"b");
+    assert_eq!(&done(follower).await.assignment[..], b"b");
 
     // `b` restarts: same instance id, empty member id, same metadata.
     jb.member = String::new();
@@ -528,7 +545,7 @@ async fn static_member_rejoins_without_rebalance() {
     ja.member = a.clone();
     let ra = ja.send(&c).await;
     assert_eq!(ra.generation_id, 3);
-    assert_eq!(changed.await.unwrap().generation_id, 3);
+    assert_eq!(done(changed).await.generation_id, 3);
 
     // A static member leaving by instance id is removed at once.
     let leave = LeaveGroupRequest::default()
@@ -740,7 +757,7 @@ async fn commit_and_fetch() {
     // ... but not while the new assignment is being synced.
     let ja = Join::new("g", &a).spawn(&c);
     let jb = Join::new("g", &b).spawn(&c);
-    let (ja, jb, jx) = (ja.await.unwrap(), jb.await.unwrap(), join_x.await.unwrap());
+    let (ja, jb, jx) = (done(ja).await, done(jb).await, done(join_x).await);
     assert_eq!(
         (ja.error_code, jb.error_code, jx.error_code),
         (NONE, NONE, NONE)
@@ -976,7 +993,7 @@ async fn shutdown_answers_waiting_joins() {
     sleep(Duration::from_millis(1)).await;
     c.shutdown();
     assert_eq!(
-        join_x.await.unwrap().error_code,
+        done(join_x).await.error_code,
         code(ResponseError::CoordinatorNotAvailable)
     );
     assert_eq!(
@@ -1001,4 +1018,35 @@ async fn timer_task_stops_when_the_coordinator_is_dropped() {
 fn open_outside_a_runtime_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     assert!(GroupCoordinator::open(dir.path()).is_err());
+}
+
+#[test]
+fn coordinator_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<GroupCoordinator>();
+    check::<Arc<GroupCoordinator>>();
+}
+
+#[test]
+fn offset_log_is_compacted_when_it_grows() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("offsets.log");
+    let lines = || std::fs::read_to_string(&log).unwrap().lines().count();
+    let mut store = super::offsets::OffsetStore::open(dir.path()).unwrap();
+    let c = |offset| CommittedOffset {
+        offset,
+        leader_epoch: -1,
+        metadata: None,
+    };
+    for i in 0..25_000 {
+        store
+            .commit("g", vec![("t".to_string(), (i % 3) as i32, c(i))])
+            .unwrap();
+    }
+    assert!(lines() < 11_000, "the log was compacted: {} lines", lines());
+    drop(store);
+    let store = super::offsets::OffsetStore::open(dir.path()).unwrap();
+    assert_eq!(lines(), 3);
+    assert_eq!(store.get("g", "t", 0).map(|c| c.offset), Some(24_999));
+    assert_eq!(store.get("g", "t", 1).map(|c| c.offset), Some(24_997));
 }

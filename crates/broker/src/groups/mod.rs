@@ -1225,11 +1225,7 @@ fn replace_static_member(
         if was_leader && version >= 9 {
             outcome.skip_assignment = true;
         } else {
-            outcome.leader = if was_leader {
-                old_id.to_string()
-            } else {
-                old_leader
-            };
+            outcome.leader = old_leader;
             outcome.members = Vec::new();
         }
         return Step::Done(outcome);

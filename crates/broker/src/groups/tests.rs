@@ -76,6 +76,7 @@ struct Join {
     member: String,
     instance: Option<&'static str>,
     meta: &'static [u8],
+    protocols: &'static [&'static str],
     session_ms: i32,
     rebalance_ms: i32,
     version: i16,
@@ -88,6 +89,7 @@ impl Join {
             member: member.to_string(),
             instance: None,
             meta: b"sub-1",
+            protocols: &["range", "roundrobin"],
             session_ms: 10_000,
             rebalance_ms: 5_000,
             version: 9,
@@ -102,14 +104,16 @@ impl Join {
             .with_session_timeout_ms(self.session_ms)
             .with_rebalance_timeout_ms(self.rebalance_ms)
             .with_protocol_type(st("consumer"))
-            .with_protocols(vec![
-                JoinGroupRequestProtocol::default()
-                    .with_name(st("range"))
-                    .with_metadata(Bytes::from_static(self.meta)),
-                JoinGroupRequestProtocol::default()
-                    .with_name(st("roundrobin"))
-                    .with_metadata(Bytes::from_static(self.meta)),
-            ])
+            .with_protocols(
+                self.protocols
+                    .iter()
+                    .map(|name| {
+                        JoinGroupRequestProtocol::default()
+                            .with_name(st(name))
+                            .with_metadata(Bytes::from_static(self.meta))
+                    })
+                    .collect(),
+            )
     }
 
     async fn send(&self, c: &GroupCoordinator) -> JoinGroupResponse {
@@ -1049,4 +1053,67 @@ fn offset_log_is_compacted_when_it_grows() {
     assert_eq!(lines(), 3);
     assert_eq!(store.get("g", "t", 0).map(|c| c.offset), Some(24_999));
     assert_eq!(store.get("g", "t", 1).map(|c| c.offset), Some(24_997));
+}
+
+#[tokio::test(start_paused = true)]
+async fn protocol_is_chosen_by_vote() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let mut ja = Join::new("g", "");
+    ja.version = 3;
+    ja.protocols = &["range", "roundrobin", "sticky"];
+    let ra = ja.send(&c).await;
+    assert_eq!(ra.protocol_name.as_ref().map(|p| p.as_str()), Some("range"));
+    let a = ra.member_id.to_string();
+    let mut jb = Join::new("g", "");
+    jb.version = 3;
+    jb.protocols = &["roundrobin", "range"];
+    let mut jc = Join::new("g", "");
+    jc.version = 3;
+    jc.protocols = &["sticky", "roundrobin"];
+    let rb = jb.spawn(&c);
+    let rc = jc.spawn(&c);
+    sleep(Duration::from_millis(1)).await;
+    ja.member = a;
+    let ra = ja.send(&c).await;
+    let (rb, rc) = (done(rb).await, done(rc).await);
+    // Only roundrobin is supported by all; range and sticky are not candidates.
+    for r in [&ra, &rb, &rc] {
+        assert_eq!(r.error_code, NONE);
+        assert_eq!(r.generation_id, 2);
+        assert_eq!(
+            r.protocol_name.as_ref().map(|p| p.as_str()),
+            Some("roundrobin")
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_join_during_sync_sends_waiting_followers_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    let (a, b, generation) = two_member_group(&c, "g").await;
+    // Both rejoin because the leader's metadata changed; the group awaits the leader's sync.
+    let mut ja = Join::new("g", &a);
+    ja.meta = b"sub-2";
+    let ra = ja.spawn(&c);
+    let rb = Join::new("g", &b).spawn(&c);
+    let (ra, rb) = (done(ra).await, done(rb).await);
+    assert_eq!(
+        (ra.generation_id, rb.generation_id),
+        (generation + 1, generation + 1)
+    );
+    assert_eq!(&ra.members[0].metadata[..], b"sub-2");
+    let follower = spawn_sync(&c, sync_req("g", &b, generation + 1, &[]));
+    sleep(Duration::from_millis(1)).await;
+    // A new member arrives before the leader syncs: the follower must rejoin.
+    let (_x, _join_x) = join_new(&c, "g").await;
+    sleep(Duration::from_millis(1)).await;
+    assert_eq!(c.group_state("g"), GroupState::PreparingRebalance);
+    assert_eq!(
+        done(follower).await.error_code,
+        code(ResponseError::RebalanceInProgress)
+    );
+    let late = sync(&c, sync_req("g", &a, generation + 1, &[(&a, b"a")])).await;
+    assert_eq!(late.error_code, code(ResponseError::RebalanceInProgress));
 }

@@ -1117,3 +1117,83 @@ async fn a_join_during_sync_sends_waiting_followers_back() {
     let late = sync(&c, sync_req("g", &a, generation + 1, &[(&a, b"a")])).await;
     assert_eq!(late.error_code, code(ResponseError::RebalanceInProgress));
 }
+
+/// Encodes a request at `version` and decodes it again, as the server would receive it:
+/// fields the version lacks come back with their defaults.
+fn over_the_wire<T: Encodable + kafka_protocol::protocol::Decodable>(msg: &T, version: i16) -> T {
+    let mut buf = BytesMut::new();
+    msg.encode(&mut buf, version).expect("request encodes");
+    let mut bytes = buf.freeze();
+    T::decode(&mut bytes, version).expect("request decodes")
+}
+
+#[tokio::test(start_paused = true)]
+async fn oldest_versions_decoded_from_the_wire() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+    // JoinGroup v0 carries no rebalance timeout: the session timeout is used.
+    let mut join = Join::new("g", "").request();
+    join.rebalance_timeout_ms = -1;
+    join.group_instance_id = None;
+    let join = over_the_wire(&join, 0);
+    let resp = answered(c.join_group(join, 0)).await;
+    encodes(&resp, 0);
+    assert_eq!(resp.error_code, NONE);
+    let member = resp.member_id.to_string();
+    let sync = over_the_wire(
+        &SyncGroupRequest::default()
+            .with_group_id(gid("g"))
+            .with_member_id(st(&member))
+            .with_generation_id(1),
+        0,
+    );
+    let resp = answered(c.sync_group(sync, 0)).await;
+    encodes(&resp, 0);
+    assert_eq!(resp.error_code, NONE);
+
+    let mut commit = commit_req("g", &member, 1, &[("t", 0, 42)]);
+    commit.topics[0].partitions[0].committed_leader_epoch = -1;
+    let commit = over_the_wire(&commit, 2);
+    let resp = c.offset_commit(commit, 2).await;
+    encodes(&resp, 2);
+    assert_eq!(resp.topics[0].partitions[0].error_code, NONE);
+
+    let fetch = over_the_wire(
+        &OffsetFetchRequest::default()
+            .with_group_id(gid("g"))
+            .with_topics(Some(vec![
+                OffsetFetchRequestTopic::default()
+                    .with_name(TopicName(st("t")))
+                    .with_partition_indexes(vec![0, 1]),
+            ])),
+        1,
+    );
+    let resp = c.offset_fetch(fetch, 1).await;
+    encodes(&resp, 1);
+    let got: Vec<i64> = resp.topics[0]
+        .partitions
+        .iter()
+        .map(|p| p.committed_offset)
+        .collect();
+    assert_eq!(got, vec![42, -1]);
+
+    let leave = over_the_wire(
+        &LeaveGroupRequest::default()
+            .with_group_id(gid("g"))
+            .with_member_id(st(&member)),
+        0,
+    );
+    let resp = c.leave_group(leave, 0).await;
+    encodes(&resp, 0);
+    assert_eq!(resp.error_code, NONE);
+    assert_eq!(c.group_state("g"), GroupState::Empty);
+
+    let describe = over_the_wire(
+        &DescribeGroupsRequest::default().with_groups(vec![gid("g")]),
+        0,
+    );
+    let resp = c.describe_groups(describe, 0).await;
+    encodes(&resp, 0);
+    assert_eq!(resp.groups[0].group_state.as_str(), "Empty");
+    assert_eq!(resp.groups[0].protocol_type.as_str(), "consumer");
+}

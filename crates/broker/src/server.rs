@@ -266,7 +266,7 @@ async fn connection(
         };
         let response = tokio::select! {
             _ = crate::stopped(&mut shutdown) => return,
-            r = api::handle(&state, frame) => r,
+            r = api::handle(&state, peer, frame) => r,
         };
         match response {
             Ok(Some(bytes)) => {

@@ -76,7 +76,11 @@ pub enum RequestError {
 
 /// Handles one request frame: the response frame, `None` when none is due (acks=0), or why
 /// the connection must close.
-pub async fn handle(state: &Shared, mut frame: Bytes) -> Result<Option<Bytes>, RequestError> {
+pub async fn handle(
+    state: &Shared,
+    peer: std::net::SocketAddr,
+    mut frame: Bytes,
+) -> Result<Option<Bytes>, RequestError> {
     let prefix = frame::prefix(&frame)?;
     if prefix.api_key == ApiKey::ApiVersions as i16
         && !supported(ApiKey::ApiVersions, prefix.api_version)
@@ -170,7 +174,22 @@ pub async fn handle(state: &Shared, mut frame: Bytes) -> Result<Option<Bytes>, R
             configs::incremental_alter_configs(state, decode!(IncrementalAlterConfigsRequest))
                 .await
         ),
-        ApiKey::JoinGroup => answer!(groups.join_group(decode!(JoinGroupRequest), version).await),
+        ApiKey::JoinGroup => {
+            // Shown per member by DescribeGroups (kafka-consumer-groups --describe).
+            let client = crate::groups::ClientInfo {
+                client_id: header
+                    .client_id
+                    .as_ref()
+                    .map(|c| c.to_string())
+                    .unwrap_or_default(),
+                client_host: format!("/{}", peer.ip()),
+            };
+            answer!(
+                groups
+                    .join_group_from(decode!(JoinGroupRequest), version, &client)
+                    .await
+            )
+        }
         ApiKey::SyncGroup => answer!(groups.sync_group(decode!(SyncGroupRequest), version).await),
         ApiKey::Heartbeat => answer!(groups.heartbeat(decode!(HeartbeatRequest), version).await),
         ApiKey::LeaveGroup => {

@@ -652,9 +652,10 @@ impl PartitionLog {
         Ok(None)
     }
 
-    /// The largest record timestamp in the log (from the log start offset on) and the
-    /// offset of the first record carrying it (ListOffsets MAX_TIMESTAMP); `None` if the
-    /// log is empty.
+    /// The offset of the first record carrying the largest timestamp in the log (from the
+    /// log start offset on) and that timestamp, as `(offset, timestamp)` like
+    /// [`PartitionLog::offset_for_time`] (ListOffsets MAX_TIMESTAMP); `None` if the log is
+    /// empty.
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
         let start = self.start_offset;
         if start >= self.end_offset() {
@@ -704,7 +705,7 @@ impl PartitionLog {
                     .into_iter()
                     .find(|&(offset, ts)| offset >= start && ts == max);
                 // A header whose maxTimestamp no record carries: answer with the batch.
-                return Ok(Some(hit.map_or((max, h.last_offset()), |(o, t)| (t, o))));
+                return Ok(Some(hit.unwrap_or((h.last_offset(), max))));
             }
             position += h.total_len() as u64;
         }

@@ -397,7 +397,7 @@ fn reopen_keeps_everything() {
     assert_eq!(log.segment_count(), 3);
     assert_eq!((log.start_offset(), log.end_offset()), (0, 11));
     assert_eq!(log.read(0, 1 << 20).unwrap(), before);
-    assert_eq!(log.max_timestamp().unwrap(), Some((110, 10)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((10, 110)));
     assert_eq!(log.offset_for_time(105).unwrap(), Some((5, 105)));
     assert_eq!(log.append(Batch::new(&["w"]).b()).unwrap().base_offset, 11);
     assert_eq!(offsets_of(&log.read(10, 1 << 20).unwrap()), [10, 11]);
@@ -714,7 +714,7 @@ fn offset_for_time_finds_records_inside_batches() {
     for (ts, want) in expect {
         assert_eq!(log.offset_for_time(ts).unwrap(), want, "timestamp {ts}");
     }
-    assert_eq!(log.max_timestamp().unwrap(), Some((400, 12)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((12, 400)));
 
     // The log start offset hides earlier records.
     log.delete_records_before(2).unwrap();
@@ -729,14 +729,14 @@ fn max_timestamp_is_record_level() {
     log.append(Batch::timed(&[(10, "a"), (50, "b"), (20, "c")]).b())
         .unwrap(); // 0..=2
     log.append(Batch::timed(&[(30, "d")]).b()).unwrap(); // 3
-    assert_eq!(log.max_timestamp().unwrap(), Some((50, 1)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((1, 50)));
     log.append(gzip_batch(&[(60, "e"), (70, "f"), (65, "g")]))
         .unwrap(); // 4..=6
     log.append(Batch::timed(&[(70, "h")]).b()).unwrap(); // 7: ties keep the first
-    assert_eq!(log.max_timestamp().unwrap(), Some((70, 5)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((5, 70)));
     // Once the start offset passes the max, the max of what is left counts.
     log.delete_records_before(6).unwrap();
-    assert_eq!(log.max_timestamp().unwrap(), Some((70, 7)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((7, 70)));
 }
 
 #[test]
@@ -754,7 +754,7 @@ fn log_append_time_batches_get_the_append_time() {
     assert_eq!(h.max_timestamp, 50_000);
     assert!(h.log_append_time());
     assert_eq!(log.offset_for_time(6).unwrap(), Some((1, 50_000)));
-    assert_eq!(log.max_timestamp().unwrap(), Some((50_000, 1)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((1, 50_000)));
 }
 
 #[test]
@@ -1136,8 +1136,8 @@ fn model_check(log: &PartitionLog, model: &[ModelBatch], start: i64, rng: &mut R
     let want_max = all
         .iter()
         .fold(None, |best: Option<(i64, i64)>, &(o, t)| match best {
-            Some((bt, _)) if bt >= t => best,
-            _ => Some((t, o)),
+            Some((_, bt)) if bt >= t => best,
+            _ => Some((o, t)),
         });
     assert_eq!(log.max_timestamp().unwrap(), want_max);
 }

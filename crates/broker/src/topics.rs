@@ -53,12 +53,14 @@ pub const TOPIC_CONFIGS: &[&str] = &[
     "segment.bytes",
     "segment.ms",
     "max.message.bytes",
+    "min.insync.replicas",
 ];
 
 /// Kafka's config type codes (DescribeConfigs v3+).
 pub fn config_type(name: &str) -> i8 {
     match name {
         "cleanup.policy" => 7,
+        "min.insync.replicas" => 3,
         "segment.bytes" | "max.message.bytes" => 3,
         _ => 5,
     }
@@ -79,6 +81,7 @@ pub fn default_value(name: &str, defaults: &LogConfig) -> Option<String> {
             .map_or(i64::MAX, |m| m as i64)
             .to_string(),
         "max.message.bytes" => DEFAULT_MAX_MESSAGE_BYTES.to_string(),
+        "min.insync.replicas" => "1".into(),
         _ => return None,
     })
 }
@@ -121,6 +124,15 @@ pub fn validate_config(name: &str, value: &str) -> Result<String, String> {
             }
             Ok(v)
         }
+        // One node holds the only replica: above 1, acks=all writes are refused
+        // (NOT_ENOUGH_REPLICAS), as on a Kafka cluster with too few in-sync replicas.
+        "min.insync.replicas" => {
+            let v = long(1)?;
+            if v.parse::<i64>().unwrap_or(0) > i32::MAX as i64 {
+                return Err(format!("min.insync.replicas={v} is above {}", i32::MAX));
+            }
+            Ok(v)
+        }
         other => Err(format!("unknown or unsupported topic config {other:?}")),
     }
 }
@@ -149,6 +161,14 @@ pub fn max_message_bytes(configs: &BTreeMap<String, String>) -> i64 {
         .get("max.message.bytes")
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MAX_MESSAGE_BYTES)
+}
+
+/// `min.insync.replicas` of a topic (1 when unset).
+pub fn min_insync_replicas(configs: &BTreeMap<String, String>) -> i64 {
+    configs
+        .get("min.insync.replicas")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
 }
 
 /// One topic as stored in the metadata file.

@@ -358,6 +358,31 @@ async fn produce_and_fetch_errors_are_kafka_s() {
 }
 
 #[tokio::test]
+async fn acks_all_needs_as_many_in_sync_replicas_as_the_topic_asks() {
+    let broker = start().await;
+    let mut raw = RawClient::connect(&broker).await;
+    let with =
+        |n: &str, min: &str| topic(n, 1, 1).with_configs(vec![config("min.insync.replicas", min)]);
+    assert_eq!(
+        create(
+            &mut raw,
+            vec![with("one", "1"), with("two", "2"), with("zero", "0")],
+            false
+        )
+        .await,
+        vec![0, 0, ResponseError::InvalidConfig.code()]
+    );
+    assert_eq!(produce(&mut raw, "one", 0, batch_of(2, 10)).await, (0, 0));
+    assert_eq!(
+        produce(&mut raw, "two", 0, batch_of(2, 10)).await.0,
+        ResponseError::NotEnoughReplicas.code()
+    );
+    let p = fetch_at(&mut raw, "two", 0, 0).await;
+    assert_eq!((p.error_code, p.high_watermark), (0, 0), "nothing appended");
+    broker.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_leftover_partition_directory_does_not_bring_old_records_back() {
     let old = tempfile::tempdir().expect("temp dir");
     let broker = Broker::start(BrokerConfig::with_data_dir(old.path()))

@@ -109,6 +109,7 @@ async fn produce_partition(
     index: i32,
     records: Option<Bytes>,
     missing_topic: ResponseError,
+    acks: i16,
 ) -> PartitionProduceResponse {
     let Some(topic) = topic else {
         return produce_error(index, missing_topic, "unknown topic".into());
@@ -120,6 +121,14 @@ async fn produce_partition(
             format!("topic {} has no partition {index}", topic.name),
         );
     };
+    let min_insync = topics::min_insync_replicas(&topic.configs);
+    if acks == -1 && min_insync > 1 {
+        return produce_error(
+            index,
+            ResponseError::NotEnoughReplicas,
+            format!("min.insync.replicas={min_insync} but this single-node broker has 1 replica"),
+        );
+    }
     let records = records.unwrap_or_default();
     if let Err((e, message)) = check_batches(&records, topics::max_message_bytes(&topic.configs)) {
         return produce_error(index, e, message);
@@ -184,7 +193,7 @@ pub async fn produce(state: &Shared, req: ProduceRequest, version: i16) -> Optio
         for p in topic.partition_data {
             let r = match &refuse {
                 Some((e, message)) => produce_error(p.index, *e, message.clone()),
-                None => produce_partition(found.as_ref(), p.index, p.records, missing).await,
+                None => produce_partition(found.as_ref(), p.index, p.records, missing, acks).await,
             };
             partitions.push(r);
         }

@@ -1,5 +1,6 @@
-//! Apache Kafka's own Java client and command-line tools (kafka-consumer-groups,
-//! kafka-get-offsets, kafka-consumer-perf-test) against the broker. Needs `java`, `javac`
+//! Apache Kafka's own Java client and command-line tools (kafka-consumer-groups --describe,
+//! --list and --delete-offsets, kafka-get-offsets, kafka-consumer-perf-test) against the
+//! broker. Needs `java`, `javac`
 //! and the jars `scripts/kafka fetch` puts in
 //! `${STREAMHUB_CACHE:-~/.cache/streamhub}/kafka-<version>/libs`; run with
 //! `cargo test -p streamhub-broker --test java_client -- --ignored`.
@@ -99,6 +100,35 @@ fn succeeded(what: &str, output: &Output) -> String {
     stdout
 }
 
+/// kafka-consumer-groups --describe of a group without members: partition to
+/// (CURRENT-OFFSET, LOG-END-OFFSET, LAG) of `topic`, and what it printed.
+async fn describe(
+    libs: &std::path::Path,
+    bs: &str,
+    group: &str,
+    topic: &str,
+) -> (BTreeMap<i32, (String, String, String)>, String) {
+    let out = run_tool(
+        libs,
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        &["--bootstrap-server", bs, "--describe", "--group", group],
+    )
+    .await;
+    let stdout = succeeded("kafka-consumer-groups --describe", &out);
+    let rows = stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|cols| cols.len() >= 6 && cols[0] == group && cols[1] == topic)
+        .map(|cols| {
+            (
+                cols[2].parse().expect("partition"),
+                (cols[3].into(), cols[4].into(), cols[5].into()),
+            )
+        })
+        .collect();
+    (rows, stdout)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs a JDK and the Apache Kafka jars (scripts/kafka fetch)"]
 async fn kafka_s_tools_describe_groups_offsets_and_consume() {
@@ -135,32 +165,40 @@ async fn kafka_s_tools_describe_groups_offsets_and_consume() {
     }
 
     // kafka-consumer-groups --describe: CURRENT-OFFSET, LOG-END-OFFSET and LAG per partition.
-    let out = run_tool(
-        &libs,
-        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
-        &["--bootstrap-server", &bs, "--describe", "--group", &group],
-    )
-    .await;
-    let stdout = succeeded("kafka-consumer-groups --describe", &out);
-    let rows: BTreeMap<i32, (String, String, String)> = stdout
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|cols| cols.len() >= 6 && cols[0] == group && cols[1] == topic)
-        .map(|cols| {
-            (
-                cols[2].parse().expect("partition"),
-                (cols[3].into(), cols[4].into(), cols[5].into()),
-            )
-        })
-        .collect();
     let expected: BTreeMap<i32, (String, String, String)> = committed
         .iter()
         .map(|&(p, o)| (p, (o.to_string(), "30".into(), (30 - o).to_string())))
         .collect();
+    let (rows, stdout) = describe(&libs, &bs, &group, &topic).await;
     assert_eq!(
         rows, expected,
         "kafka-consumer-groups --describe printed:\n{stdout}"
     );
+
+    // kafka-consumer-groups --delete-offsets (OffsetDelete) of partition 0.
+    let out = run_tool(
+        &libs,
+        "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+        &[
+            "--bootstrap-server",
+            &bs,
+            "--delete-offsets",
+            "--group",
+            &group,
+            "--topic",
+            &format!("{topic}:0"),
+        ],
+    )
+    .await;
+    let stdout = succeeded("kafka-consumer-groups --delete-offsets", &out);
+    assert!(
+        stdout.contains("Request succeeded") && !stdout.contains("Error"),
+        "kafka-consumer-groups --delete-offsets printed:\n{stdout}"
+    );
+    let (rows, stdout) = describe(&libs, &bs, &group, &topic).await;
+    let mut expected = expected;
+    expected.remove(&0);
+    assert_eq!(rows, expected, "after --delete-offsets:\n{stdout}");
 
     // kafka-consumer-groups --list names the group.
     let out = run_tool(

@@ -3,7 +3,7 @@
 //! Everything here is synchronous and takes the current time as an argument; the coordinator
 //! holds the lock and the timer task calls [`Group::expire`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -476,10 +476,47 @@ impl Group {
         }
     }
 
+    /// The topics the members of a consumer group (protocol type "consumer") subscribe to,
+    /// from their subscription metadata; `None` when unknown (another protocol type, or
+    /// metadata that does not parse), which callers take as "every topic".
+    pub fn subscribed_topics(&self) -> Option<HashSet<String>> {
+        if self.members.is_empty() {
+            return Some(HashSet::new());
+        }
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return None;
+        }
+        let protocol = self.protocol_name.as_deref()?;
+        let mut topics = HashSet::new();
+        for m in &self.members {
+            topics.extend(subscription_topics(m.metadata_for(protocol))?);
+        }
+        Some(topics)
+    }
+
     /// Answers every waiting request with `error`, e.g. when the coordinator shuts down.
     pub fn fail_all_waiters(&mut self, error: ResponseError) {
         for m in &mut self.members {
             m.fail_waiters(error);
         }
     }
+}
+
+/// The topics of a ConsumerProtocolSubscription (the metadata of the "consumer" protocol
+/// type). Versions above the newest known are read as it, as Kafka reads them: later
+/// versions only append fields.
+fn subscription_topics(metadata: Bytes) -> Option<Vec<String>> {
+    use bytes::Buf;
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = metadata;
+    if buf.remaining() < 2 {
+        return None;
+    }
+    let version = buf.get_i16();
+    if version < 0 {
+        return None;
+    }
+    let subscription = ConsumerProtocolSubscription::decode(&mut buf, version.min(3)).ok()?;
+    Some(subscription.topics.iter().map(|t| t.to_string()).collect())
 }

@@ -26,6 +26,9 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -34,8 +37,8 @@ use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
     LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    SyncGroupRequest, SyncGroupResponse, TopicName,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{Notify, oneshot};
@@ -1049,6 +1052,77 @@ impl GroupCoordinator {
         inner.groups.remove(group_id);
         tracing::info!(group = %group_id, "group deleted");
         None
+    }
+
+    // ---------------------------------------------------------------- OffsetDelete
+
+    /// Deletes committed offsets of a group (kafka-consumer-groups --delete-offsets), as
+    /// Kafka does: all of them in an empty group; in an active consumer group only those
+    /// of topics no member subscribes to (the others answer GROUP_SUBSCRIBED_TO_TOPIC); in
+    /// an active group of another protocol type none (NON_EMPTY_GROUP).
+    pub async fn offset_delete(
+        &self,
+        req: OffsetDeleteRequest,
+        _version: i16,
+    ) -> OffsetDeleteResponse {
+        let fail = |e: ResponseError| OffsetDeleteResponse::default().with_error_code(e.code());
+        if self.is_stopped() {
+            return fail(ResponseError::CoordinatorNotAvailable);
+        }
+        let group_id = req.group_id.0.as_str();
+        if group_id.is_empty() {
+            return fail(ResponseError::InvalidGroupId);
+        }
+        let mut inner = self.lock();
+        let Some(group) = inner.groups.get(group_id) else {
+            return fail(ResponseError::GroupIdNotFound);
+        };
+        if group.state == GroupState::Dead {
+            return fail(ResponseError::GroupIdNotFound);
+        }
+        let subscribed = group.subscribed_topics();
+        if subscribed.is_none() && group.protocol_type.as_deref() != Some("consumer") {
+            return fail(ResponseError::NonEmptyGroup);
+        }
+        // Unknown subscriptions of a consumer group protect every topic.
+        let deletable = |topic: &str| subscribed.as_ref().is_some_and(|s| !s.contains(topic));
+        let mut to_delete = Vec::new();
+        let mut topics: Vec<OffsetDeleteResponseTopic> = req
+            .topics
+            .iter()
+            .map(|t| {
+                let ok = deletable(t.name.0.as_str());
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let error = if ok {
+                            to_delete.push((t.name.0.to_string(), p.partition_index));
+                            0
+                        } else {
+                            ResponseError::GroupSubscribedToTopic.code()
+                        };
+                        OffsetDeleteResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(error)
+                    })
+                    .collect();
+                OffsetDeleteResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(partitions)
+            })
+            .collect();
+        if let Err(e) = inner.offsets.delete_offsets(group_id, &to_delete) {
+            tracing::error!(group = %group_id, error = %e, "deleting committed offsets failed");
+            for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                if p.error_code == 0 {
+                    p.error_code = ResponseError::UnknownServerError.code();
+                }
+            }
+        } else if !to_delete.is_empty() {
+            tracing::info!(group = %group_id, partitions = to_delete.len(), "committed offsets deleted");
+        }
+        OffsetDeleteResponse::default().with_topics(topics)
     }
 
     // ---------------------------------------------------------------- Offsets for the broker

@@ -41,6 +41,11 @@ enum Record {
     DeleteGroup {
         group: String,
     },
+    DeleteOffset {
+        group: String,
+        topic: String,
+        partition: i32,
+    },
     ForgetTopic {
         topic: String,
     },
@@ -186,6 +191,25 @@ impl OffsetStore {
         Ok(())
     }
 
+    /// Removes some committed offsets of a group (those it has); all or none is applied.
+    pub fn delete_offsets(&mut self, group: &str, partitions: &[(String, i32)]) -> io::Result<()> {
+        let records: Vec<Record> = partitions
+            .iter()
+            .filter(|(t, p)| self.get(group, t, *p).is_some())
+            .map(|(topic, partition)| Record::DeleteOffset {
+                group: group.to_string(),
+                topic: topic.clone(),
+                partition: *partition,
+            })
+            .collect();
+        self.append(&records)?;
+        for r in records {
+            apply(&mut self.groups, r);
+        }
+        self.maybe_compact();
+        Ok(())
+    }
+
     pub fn forget_topic(&mut self, topic: &str) -> io::Result<()> {
         let used = self
             .groups
@@ -225,6 +249,18 @@ fn apply(groups: &mut HashMap<String, GroupOffsets>, record: Record) {
         }
         Record::DeleteGroup { group } => {
             groups.remove(&group);
+        }
+        Record::DeleteOffset {
+            group,
+            topic,
+            partition,
+        } => {
+            if let Some(offsets) = groups.get_mut(&group) {
+                offsets.remove(&(topic, partition));
+                if offsets.is_empty() {
+                    groups.remove(&group);
+                }
+            }
         }
         Record::ForgetTopic { topic } => {
             for offsets in groups.values_mut() {

@@ -1,5 +1,6 @@
 //! Classic consumer groups against librdkafka: members sharing a topic's partitions,
-//! commits a later member resumes from, a member killed without leaving, and a restart.
+//! commits a later member resumes from, a member killed without leaving, and restarts (of an
+//! idle group, and under running members).
 //!
 //! The killed member runs in a child process: this test binary started again with
 //! `STREAMHUB_GROUP_CHILD` set runs only `child_member_process`, which joins the group and
@@ -74,14 +75,18 @@ impl Member {
         let s = state.clone();
         let thread = std::thread::spawn(move || {
             while !s.stop.load(Ordering::Acquire) {
-                if let Some(m) = consumer.poll(Duration::from_millis(100)) {
-                    let m = m.expect("message");
-                    let payload =
-                        String::from_utf8(m.payload().unwrap_or_default().to_vec()).expect("utf-8");
-                    s.read
-                        .lock()
-                        .unwrap()
-                        .push((m.partition(), m.offset(), payload));
+                match consumer.poll(Duration::from_millis(100)) {
+                    Some(Ok(m)) => {
+                        let payload = String::from_utf8(m.payload().unwrap_or_default().to_vec())
+                            .expect("utf-8");
+                        s.read
+                            .lock()
+                            .unwrap()
+                            .push((m.partition(), m.offset(), payload));
+                    }
+                    // Transient: e.g. the broker restarting. The client reconnects.
+                    Some(Err(e)) => eprintln!("member: {e}"),
+                    None => {}
                 }
                 *s.assignment.lock().unwrap() = assignment_of(&consumer);
                 if s.commit.swap(false, Ordering::AcqRel) {
@@ -489,5 +494,78 @@ async fn committed_offsets_and_groups_survive_a_restart() {
         .flat_map(|p| (p as usize * 3..20).map(move |n| (p, n as i64, format!("p{p}-{n}"))))
         .collect();
     assert_eq!(read, expected);
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn running_members_keep_their_partitions_across_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let broker = Broker::start(BrokerConfig::with_data_dir(dir.path()))
+        .await
+        .expect("broker starts");
+    let listen = broker.listen_addr();
+    let bs = broker.bootstrap_servers();
+    let topic = topic_name("restarted");
+    let group = topic_name("restarted-group");
+    create_topic(&bs, &topic, PARTITIONS).await;
+
+    let (bs2, group2, topic2) = (bs.clone(), group.clone(), topic.clone());
+    let members = blocking(move || {
+        let members: Vec<Member> = (0..2)
+            .map(|i| Member::start(&bs2, &group2, &topic2, &format!("restarted-{i}")))
+            .collect();
+        wait_until("two members own all 6 partitions", || {
+            partitioned(&members.iter().map(Member::assignment).collect::<Vec<_>>())
+        });
+        members
+    })
+    .await;
+    produce(&bs, &topic, 0, 10).await;
+    let members = blocking(move || {
+        wait_until("the members read 60 messages", || {
+            members.iter().map(|m| m.read().len()).sum::<usize>() >= 60
+        });
+        for m in &members {
+            m.commit();
+        }
+        members
+    })
+    .await;
+
+    let owners: Vec<BTreeSet<i32>> = members.iter().map(Member::assignment).collect();
+
+    // The same address and data: the members reconnect by themselves, and the group with its
+    // members and assignments was stored, so they go on without a rebalance (which would
+    // send them back to the commits and read messages twice).
+    broker.shutdown().await;
+    let broker = Broker::start(BrokerConfig {
+        listen,
+        ..BrokerConfig::with_data_dir(dir.path())
+    })
+    .await
+    .expect("broker restarts on the same port");
+    produce(&bs, &topic, 10, 10).await;
+    let members = blocking(move || {
+        wait_until("the members read the 60 new messages", || {
+            members.iter().map(|m| m.read().len()).sum::<usize>() >= 120
+        });
+        wait_until("the two members own all 6 partitions again", || {
+            partitioned(&members.iter().map(Member::assignment).collect::<Vec<_>>())
+        });
+        members
+    })
+    .await;
+    let after: Vec<BTreeSet<i32>> = members.iter().map(Member::assignment).collect();
+    assert_eq!(after, owners, "the members kept their partitions");
+    let mut read: Vec<Read> = members.iter().flat_map(Member::read).collect();
+    read.sort();
+    let expected: Vec<Read> = (0..PARTITIONS)
+        .flat_map(|p| (0..20).map(move |n| (p, n as i64, format!("p{p}-{n}"))))
+        .collect();
+    assert_eq!(
+        read, expected,
+        "every message once, before and after the restart"
+    );
+    blocking(move || members.into_iter().for_each(Member::stop)).await;
     broker.shutdown().await;
 }

@@ -4,7 +4,10 @@
 //! and SyncGroup requests that must wait for other members hold a oneshot receiver and are
 //! answered when the rebalance (or the leader's assignment) completes. A timer task expires
 //! members whose session lapsed and completes rebalances whose rebalance timeout passed.
-//! Committed offsets are persisted in an append-only log (see [`offsets`]).
+//! Committed offsets are persisted in an append-only log (see [`offsets`]), and so is each
+//! group's membership (members, generation, assignments) whenever a rebalance completes or
+//! the group empties: after a restart its members heartbeat on without a rebalance, as with
+//! Kafka's `__consumer_offsets`, and those that do not return expire after their session.
 
 mod group;
 mod offsets;
@@ -142,11 +145,15 @@ impl GroupCoordinator {
     ) -> std::io::Result<Arc<GroupCoordinator>> {
         let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
         let offsets = OffsetStore::open(dir)?;
-        let groups = offsets
+        let now = Instant::now();
+        let mut groups: HashMap<String, Group> = offsets
             .group_ids()
             .into_iter()
             .map(|id| (id.clone(), Group::new(id)))
             .collect();
+        for (id, snapshot) in offsets.snapshots() {
+            groups.insert(id.clone(), Group::restore(id.clone(), snapshot, now));
+        }
         let tick = config.tick.max(Duration::from_millis(1));
         let coordinator = Arc::new(GroupCoordinator {
             inner: Mutex::new(Inner { groups, offsets }),
@@ -189,12 +196,17 @@ impl GroupCoordinator {
         let Inner { groups, offsets } = &mut *inner;
         for group in groups.values_mut() {
             group.expire(now);
+            store_if_due(group, offsets);
         }
         groups.retain(|id, g| {
-            g.state != GroupState::Empty
+            let keep = g.state != GroupState::Empty
                 || !g.members.is_empty()
                 || !g.pending.is_empty()
-                || offsets.has_group(id)
+                || offsets.has_group(id);
+            if !keep && let Err(e) = offsets.delete_group(id) {
+                tracing::warn!(group = %id, error = %e, "forgetting a stored empty group failed");
+            }
+            keep
         });
     }
 
@@ -426,7 +438,8 @@ impl GroupCoordinator {
         };
         let now = Instant::now();
         let mut inner = self.lock();
-        let Some(group) = inner.groups.get_mut(group_id) else {
+        let Inner { groups, offsets } = &mut *inner;
+        let Some(group) = groups.get_mut(group_id) else {
             return fail(ResponseError::UnknownMemberId);
         };
         if let Err(e) = check_member(group, member_id, instance_id) {
@@ -466,6 +479,7 @@ impl GroupCoordinator {
                         .map(|a| (a.member_id.to_string(), a.assignment))
                         .collect();
                     group.apply_assignments(assignments);
+                    store_if_due(group, offsets);
                 }
                 Step::Wait(rx)
             }
@@ -593,7 +607,8 @@ impl GroupCoordinator {
         }
         let now = Instant::now();
         let mut inner = self.lock();
-        let Some(group) = inner.groups.get_mut(group_id) else {
+        let Inner { groups, offsets } = &mut *inner;
+        let Some(group) = groups.get_mut(group_id) else {
             return Ok(vec![Some(ResponseError::UnknownMemberId); leaving.len()]);
         };
         let mut removed_any = false;
@@ -630,6 +645,7 @@ impl GroupCoordinator {
         } else if pending_left {
             group.try_complete_join(now);
         }
+        store_if_due(group, offsets);
         Ok(errors)
     }
 
@@ -1183,6 +1199,18 @@ fn no_offset() -> CommittedOffset {
         offset: -1,
         leader_epoch: -1,
         metadata: Some(String::new()),
+    }
+}
+
+/// Stores the group's members, generation and assignments if a rebalance completed or it
+/// emptied since it was last stored. A failed write is logged: the group goes on in memory.
+fn store_if_due(group: &mut Group, offsets: &mut OffsetStore) {
+    if !group.store_due {
+        return;
+    }
+    group.store_due = false;
+    if let Err(e) = offsets.store_group(&group.id, group.snapshot()) {
+        tracing::error!(group = %group.id, error = %e, "storing the group failed");
     }
 }
 

@@ -1315,3 +1315,48 @@ async fn offset_delete_spares_topics_an_active_group_subscribes_to() {
     assert_eq!(c.committed("sub", "u", 0), None);
     assert_eq!(c.committed("sub", "t", 0), Some(3));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_stable_group_is_restored_with_its_members_and_assignments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, generation) = {
+        let c = open(dir.path());
+        let group = two_member_group(&c, "g").await;
+        // A group that emptied is stored as empty.
+        let (lone, join) = join_new(&c, "gone").await;
+        let joined = done(join).await;
+        sync(
+            &c,
+            sync_req("gone", &lone, joined.generation_id, &[(&lone, b"x")]),
+        )
+        .await;
+        let leave = LeaveGroupRequest::default()
+            .with_group_id(gid("gone"))
+            .with_member_id(st(&lone));
+        assert_eq!(c.leave_group(leave, 0).await.error_code, NONE);
+        commit(&c, commit_req("gone", "", -1, &[("t", 0, 1)]), 9).await;
+        // No shutdown: as if the process were killed.
+        group
+    };
+    let c = open(dir.path());
+    assert_eq!(c.group_state("g"), GroupState::Stable);
+    assert_eq!(c.generation("g"), generation);
+    assert_eq!(c.members("g"), vec![a.clone(), b.clone()]);
+    assert_eq!(heartbeat(&c, "g", &a, generation).await, NONE);
+    assert_eq!(heartbeat(&c, "g", &b, generation).await, NONE);
+    let resync = sync(&c, sync_req("g", &b, generation, &[])).await;
+    assert_eq!(resync.error_code, NONE);
+    assert_eq!(&resync.assignment[..], b"b");
+    assert_eq!(c.group_state("gone"), GroupState::Empty);
+    assert!(c.members("gone").is_empty());
+
+    // A member that does not come back expires and the other gets a new generation.
+    sleep(Duration::from_millis(5_000)).await;
+    assert_eq!(heartbeat(&c, "g", &a, generation).await, NONE);
+    sleep(Duration::from_millis(6_000)).await;
+    assert_eq!(c.members("g"), vec![a.clone()]);
+    assert_eq!(
+        heartbeat(&c, "g", &a, generation).await,
+        code(ResponseError::RebalanceInProgress)
+    );
+}

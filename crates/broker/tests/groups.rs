@@ -26,7 +26,17 @@ const PARTITIONS: i32 = 6;
 const CHILD_ENV: &str = "STREAMHUB_GROUP_CHILD";
 
 fn group_consumer(bootstrap: &str, group: &str, client_id: &str) -> BaseConsumer {
-    ClientConfig::new()
+    group_consumer_with(bootstrap, group, client_id, &[])
+}
+
+fn group_consumer_with(
+    bootstrap: &str,
+    group: &str,
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> BaseConsumer {
+    let mut config = ClientConfig::new();
+    config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
         .set("client.id", client_id)
@@ -34,9 +44,11 @@ fn group_consumer(bootstrap: &str, group: &str, client_id: &str) -> BaseConsumer
         .set("heartbeat.interval.ms", "500")
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
-        .set("fetch.wait.max.ms", "100")
-        .create()
-        .expect("group consumer")
+        .set("fetch.wait.max.ms", "100");
+    for (k, v) in extra {
+        config.set(*k, *v);
+    }
+    config.create().expect("group consumer")
 }
 
 fn assignment_of(consumer: &BaseConsumer) -> BTreeSet<i32> {
@@ -55,6 +67,8 @@ type Read = (i32, i64, String);
 #[derive(Default)]
 struct MemberState {
     assignment: Mutex<BTreeSet<i32>>,
+    /// Every assignment the member had, in order, without repeats.
+    history: Mutex<Vec<BTreeSet<i32>>>,
     read: Mutex<Vec<Read>>,
     commit: AtomicBool,
     committed: AtomicBool,
@@ -69,8 +83,18 @@ struct Member {
 
 impl Member {
     fn start(bootstrap: &str, group: &str, topic: &str, name: &str) -> Member {
+        Member::start_with(bootstrap, group, topic, name, &[])
+    }
+
+    fn start_with(
+        bootstrap: &str,
+        group: &str,
+        topic: &str,
+        name: &str,
+        extra: &[(&str, &str)],
+    ) -> Member {
         let state = Arc::new(MemberState::default());
-        let consumer = group_consumer(bootstrap, group, name);
+        let consumer = group_consumer_with(bootstrap, group, name, extra);
         consumer.subscribe(&[topic]).expect("subscribe");
         let s = state.clone();
         let thread = std::thread::spawn(move || {
@@ -88,7 +112,13 @@ impl Member {
                     Some(Err(e)) => eprintln!("member: {e}"),
                     None => {}
                 }
-                *s.assignment.lock().unwrap() = assignment_of(&consumer);
+                let now = assignment_of(&consumer);
+                let mut history = s.history.lock().unwrap();
+                if history.last() != Some(&now) {
+                    history.push(now.clone());
+                }
+                drop(history);
+                *s.assignment.lock().unwrap() = now;
                 if s.commit.swap(false, Ordering::AcqRel) {
                     consumer
                         .commit_consumer_state(CommitMode::Sync)
@@ -107,6 +137,10 @@ impl Member {
 
     fn assignment(&self) -> BTreeSet<i32> {
         self.state.assignment.lock().unwrap().clone()
+    }
+
+    fn history(&self) -> Vec<BTreeSet<i32>> {
+        self.state.history.lock().unwrap().clone()
     }
 
     fn read(&self) -> Vec<Read> {
@@ -567,5 +601,112 @@ async fn running_members_keep_their_partitions_across_a_restart() {
         "every message once, before and after the restart"
     );
     blocking(move || members.into_iter().for_each(Member::stop)).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cooperative_sticky_members_joining_one_by_one_split_the_partitions() {
+    let broker = start().await;
+    let bs = broker.bootstrap_servers();
+    let topic = topic_name("cooperative");
+    let group = topic_name("cooperative-group");
+    create_topic(&bs, &topic, PARTITIONS).await;
+    produce(&bs, &topic, 0, 50).await;
+
+    let (bs2, group2, topic2) = (bs.clone(), group.clone(), topic.clone());
+    let members = blocking(move || {
+        let cooperative = [("partition.assignment.strategy", "cooperative-sticky")];
+        let mut members: Vec<Member> = Vec::new();
+        for i in 0..3 {
+            members.push(Member::start_with(
+                &bs2,
+                &group2,
+                &topic2,
+                &format!("cooperative-{i}"),
+                &cooperative,
+            ));
+            let n = members.len();
+            wait_until(
+                &format!("{n} members own disjoint parts of all 6 partitions"),
+                || partitioned(&members.iter().map(Member::assignment).collect::<Vec<_>>()),
+            );
+        }
+        wait_until("every message is read", || {
+            let read: BTreeSet<(i32, i64)> = members
+                .iter()
+                .flat_map(Member::read)
+                .map(|(p, o, _)| (p, o))
+                .collect();
+            read.len() >= 300
+        });
+        members
+    })
+    .await;
+    let owned: Vec<BTreeSet<i32>> = members.iter().map(Member::assignment).collect();
+    assert!(partitioned(&owned), "{owned:?}");
+    assert!(
+        owned.iter().all(|a| a.len() == 2),
+        "an even split: {owned:?}"
+    );
+    let read: BTreeSet<Read> = members.iter().flat_map(Member::read).collect();
+    let expected: BTreeSet<Read> = (0..PARTITIONS)
+        .flat_map(|p| (0..50).map(move |n| (p, n as i64, format!("p{p}-{n}"))))
+        .collect();
+    assert_eq!(read, expected);
+    blocking(move || members.into_iter().for_each(Member::stop)).await;
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_that_comes_back_gets_its_partitions_without_a_rebalance() {
+    let broker = start().await;
+    let bs = broker.bootstrap_servers();
+    let topic = topic_name("static");
+    let group = topic_name("static-group");
+    create_topic(&bs, &topic, PARTITIONS).await;
+
+    let (bs2, group2, topic2) = (bs.clone(), group.clone(), topic.clone());
+    let (a_before, a_after, b) = blocking(move || {
+        let start = |instance: &str| {
+            Member::start_with(
+                &bs2,
+                &group2,
+                &topic2,
+                instance,
+                &[("group.instance.id", instance)],
+            )
+        };
+        let a = start("static-a");
+        let b = start("static-b");
+        wait_until("two static members own all 6 partitions", || {
+            partitioned(&[a.assignment(), b.assignment()])
+        });
+        let a_before = a.assignment();
+        let b_history = b.history();
+        // A static member closing does not leave the group; its return within the session
+        // timeout takes over its partitions.
+        a.stop();
+        let a = start("static-a");
+        wait_until("the returning member owns its partitions", || {
+            a.assignment() == a_before
+        });
+        let a_after = a.history();
+        a.stop();
+        (a_before, a_after, (b_history, b))
+    })
+    .await;
+    let (b_history, b) = b;
+    let a_owned: Vec<&BTreeSet<i32>> = a_after.iter().filter(|a| !a.is_empty()).collect();
+    assert_eq!(
+        a_owned,
+        vec![&a_before],
+        "the returning member got its partitions at once"
+    );
+    assert_eq!(
+        b.history(),
+        b_history,
+        "the other member's assignment never changed"
+    );
+    blocking(move || b.stop()).await;
     broker.shutdown().await;
 }

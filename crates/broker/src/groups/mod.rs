@@ -300,8 +300,8 @@ impl GroupCoordinator {
 
         let now = Instant::now();
         let mut inner = self.lock();
-        let group = inner
-            .groups
+        let Inner { groups, offsets } = &mut *inner;
+        let group = groups
             .entry(group_id.clone())
             .or_insert_with(|| Group::new(group_id));
         if !group.supports(&protocol_type, &protocols, &member_id) {
@@ -327,7 +327,7 @@ impl GroupCoordinator {
                 && let Some(old_id) = group.static_member_id(iid)
             {
                 let new_id = new_member_id(iid);
-                return replace_static_member(
+                let step = replace_static_member(
                     group,
                     &old_id,
                     new_id,
@@ -338,6 +338,8 @@ impl GroupCoordinator {
                     version,
                     now,
                 );
+                store_if_due(group, offsets);
+                return step;
             }
             let prefix = instance_id.as_deref().unwrap_or(&client.client_id);
             let new_id = new_member_id(prefix);
@@ -1311,6 +1313,9 @@ fn replace_static_member(
     }
     tracing::info!(group = %group.id, old = %old_id, new = %new_id, "static member rejoined with a new member id");
     if group.state == GroupState::Stable && unchanged {
+        // The stored group must know the new member id, or the member would be fenced
+        // after a restart.
+        group.store_due = true;
         update_member(
             group,
             &new_id,

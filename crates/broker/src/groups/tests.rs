@@ -1360,3 +1360,37 @@ async fn a_stable_group_is_restored_with_its_members_and_assignments() {
         code(ResponseError::RebalanceInProgress)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_static_member_s_new_member_id_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let b2 = {
+        let c = open(dir.path());
+        let mut ja = Join::new("g", "");
+        ja.instance = Some("instance-a");
+        let mut jb = Join::new("g", "");
+        jb.instance = Some("instance-b");
+        let a = ja.send(&c).await.member_id.to_string();
+        let rb = jb.spawn(&c);
+        sleep(Duration::from_millis(1)).await;
+        ja.member = a.clone();
+        ja.send(&c).await;
+        let b = done(rb).await.member_id.to_string();
+        let follower = spawn_sync(&c, sync_req("g", &b, 2, &[]));
+        sleep(Duration::from_millis(1)).await;
+        sync(&c, sync_req("g", &a, 2, &[(&a, b"a"), (&b, b"b")])).await;
+        done(follower).await;
+        // `b` restarts without a rebalance and gets a new member id.
+        jb.member = String::new();
+        let again = jb.send(&c).await;
+        assert_eq!(again.generation_id, 2, "no rebalance");
+        again.member_id.to_string()
+    };
+    let c = open(dir.path());
+    let req = HeartbeatRequest::default()
+        .with_group_id(gid("g"))
+        .with_member_id(st(&b2))
+        .with_group_instance_id(Some(st("instance-b")))
+        .with_generation_id(2);
+    assert_eq!(c.heartbeat(req, 4).await.error_code, NONE);
+}

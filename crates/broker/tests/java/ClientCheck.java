@@ -16,7 +16,7 @@ public class ClientCheck {
     static void check(boolean ok, String what) { if (!ok) throw new RuntimeException("FAILED: " + what); System.out.println("ok: " + what); }
     // Two consumers in one group read 4 partitions between them: each message once, the
     // partitions split without overlap, and the group's commits are the ends.
-    static void groupOfTwo(String bs, Properties ap, Properties pp, Properties cp) throws Exception {
+    static void groupOfTwo(String bs, Properties ap, Properties pp, Properties cp, String assignor) throws Exception {
         String topic = "java-group-" + UUID.randomUUID().toString().substring(0, 8);
         String group = topic + "-g";
         int partitions = 4, perPartition = 50;
@@ -42,6 +42,7 @@ public class ClientCheck {
                 gp.putAll(cp);
                 gp.put("group.id", group); gp.put("client.id", "java-member-" + member);
                 gp.put("enable.auto.commit", "false"); gp.put("auto.offset.reset", "earliest");
+                gp.put("partition.assignment.strategy", assignor);
                 try (KafkaConsumer<String, String> c = new KafkaConsumer<>(gp)) {
                     c.subscribe(List.of(topic));
                     long deadline = System.currentTimeMillis() + 60000;
@@ -71,11 +72,11 @@ public class ClientCheck {
             if (seen.size() >= total && split) break;
             Thread.sleep(50);
         }
-        System.out.println("group of two: read " + seen.size() + ", owned " + owned + ", read twice " + duplicates);
+        System.out.println("group of two (" + assignor + "): read " + seen.size() + ", owned " + owned + ", read twice " + duplicates);
         done.set(true);
         for (Thread t : threads) t.join();
         check(errors.isEmpty(), "group members ran without errors " + errors);
-        check(seen.size() == total, "group of two read all " + total + " messages, read " + seen.size());
+        check(seen.size() == total, assignor + ": group of two read all " + total + " messages, read " + seen.size());
         Set<TopicPartition> union = new HashSet<>(owned.get(0));
         union.addAll(owned.get(1));
         check(union.size() == partitions && owned.get(0).size() + owned.get(1).size() == partitions
@@ -150,7 +151,8 @@ public class ClientCheck {
             var names = admin.listTopics().names().get();
             check(names.contains(t1) && !names.contains(t2), "deleteTopics " + names);
         }
-        groupOfTwo(bs, ap, pp, cp);
+        groupOfTwo(bs, ap, pp, cp, RangeAssignor.class.getName());
+        groupOfTwo(bs, ap, pp, cp, CooperativeStickyAssignor.class.getName());
         System.out.println("ALL OK");
     }
 }

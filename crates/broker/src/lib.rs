@@ -3,7 +3,9 @@
 //! One node (id 0) leads every partition, coordinates every group and is the controller.
 //! Each partition is a log directory `<data_dir>/<topic>-<partition>/` as in Kafka; topics,
 //! their ids and configs, the cluster id and the producer-id counter live in
-//! `<data_dir>/streamhub-broker.json`.
+//! `<data_dir>/streamhub-broker.json`. Committed offsets and each group's members,
+//! generation and assignments live in `<data_dir>/__groups/offsets.log`, so that running
+//! members go on without a rebalance across a restart.
 //!
 //! APIs answered (versions as advertised in ApiVersions):
 //!

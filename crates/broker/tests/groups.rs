@@ -710,3 +710,63 @@ async fn a_static_member_that_comes_back_gets_its_partitions_without_a_rebalance
     blocking(move || b.stop()).await;
     broker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_added_to_a_topic_are_assigned_to_the_running_members() {
+    let broker = start().await;
+    let bs = broker.bootstrap_servers();
+    let topic = topic_name("growing");
+    let group = topic_name("growing-group");
+    create_topic(&bs, &topic, 2).await;
+
+    let (bs2, group2, topic2) = (bs.clone(), group.clone(), topic.clone());
+    let members = blocking(move || {
+        // The leader sees the new partitions at its next metadata refresh and rebalances.
+        let refresh = [("topic.metadata.refresh.interval.ms", "500")];
+        let members: Vec<Member> = (0..2)
+            .map(|i| Member::start_with(&bs2, &group2, &topic2, &format!("grow-{i}"), &refresh))
+            .collect();
+        wait_until("two members own one partition each", || {
+            let owned: Vec<BTreeSet<i32>> = members.iter().map(Member::assignment).collect();
+            owned.iter().all(|a| a.len() == 1) && owned[0] != owned[1]
+        });
+        members
+    })
+    .await;
+    let results = admin(&bs)
+        .create_partitions(
+            &[rdkafka::admin::NewPartitions::new(
+                &topic,
+                PARTITIONS as usize,
+            )],
+            &rdkafka::admin::AdminOptions::new(),
+        )
+        .await
+        .expect("create partitions request");
+    for r in results {
+        r.expect("partitions added");
+    }
+    let members = blocking(move || {
+        wait_until("the two members own all 6 partitions", || {
+            partitioned(&members.iter().map(Member::assignment).collect::<Vec<_>>())
+        });
+        members
+    })
+    .await;
+    produce(&bs, &topic, 0, 5).await;
+    let members = blocking(move || {
+        wait_until("30 messages are read", || {
+            members.iter().map(|m| m.read().len()).sum::<usize>() >= 30
+        });
+        members
+    })
+    .await;
+    let mut read: Vec<Read> = members.iter().flat_map(Member::read).collect();
+    read.sort();
+    let expected: Vec<Read> = (0..PARTITIONS)
+        .flat_map(|p| (0..5).map(move |n| (p, n as i64, format!("p{p}-{n}"))))
+        .collect();
+    assert_eq!(read, expected);
+    blocking(move || members.into_iter().for_each(Member::stop)).await;
+    broker.shutdown().await;
+}

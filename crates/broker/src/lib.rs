@@ -3,7 +3,9 @@
 //! One node (id 0) leads every partition, coordinates every group and is the controller.
 //! Each partition is a log directory `<data_dir>/<topic>-<partition>/` as in Kafka; topics,
 //! their ids and configs, the cluster id and the producer-id counter live in
-//! `<data_dir>/streamhub-broker.json`.
+//! `<data_dir>/streamhub-broker.json`. Committed offsets and each group's members,
+//! generation and assignments live in `<data_dir>/__groups/offsets.log`, so that running
+//! members go on without a rebalance across a restart.
 //!
 //! APIs answered (versions as advertised in ApiVersions):
 //!
@@ -20,7 +22,7 @@
 //! | DescribeConfigs, IncrementalAlterConfigs | 1-4, 0-1 | topic configs; broker configs read-only |
 //! | InitProducerId | 0-5 | idempotence only; ids unique across restarts |
 //! | FindCoordinator, DescribeCluster | 0-6, 0-2 | node 0 |
-//! | JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups | 0-9, 0-5, 0-4, 0-5, 2-9, 1-9, 0-5, 0-6, 0-2 | [`groups::GroupCoordinator`] |
+//! | JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete | 0-9, 0-5, 0-4, 0-5, 2-9, 1-9, 0-5, 0-6, 0-2, 0 | [`groups::GroupCoordinator`] |
 //!
 //! Any other API (transactions, SASL, KIP-848 groups ...) closes the connection, as Kafka
 //! does for a request it cannot parse or has not enabled.

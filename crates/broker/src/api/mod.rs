@@ -43,6 +43,7 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::DescribeConfigs, 1, 4),
     (ApiKey::CreatePartitions, 0, 3),
     (ApiKey::DeleteGroups, 0, 2),
+    (ApiKey::OffsetDelete, 0, 0),
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
@@ -231,6 +232,13 @@ pub async fn handle(
             answer!(
                 groups
                     .delete_groups(decode!(DeleteGroupsRequest), version)
+                    .await
+            )
+        }
+        ApiKey::OffsetDelete => {
+            answer!(
+                groups
+                    .offset_delete(decode!(OffsetDeleteRequest), version)
                     .await
             )
         }

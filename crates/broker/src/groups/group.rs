@@ -3,12 +3,14 @@
 //! Everything here is synchronous and takes the current time as an argument; the coordinator
 //! holds the lock and the timer task calls [`Group::expire`].
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
 use tokio::sync::oneshot;
 use tokio::time::{Duration, Instant};
+
+use super::offsets::{GroupSnapshot, MemberSnapshot, from_hex, to_hex};
 
 /// The states of a classic group, named as Kafka names them on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,9 +156,79 @@ pub(crate) struct Group {
     /// Member ids handed out with MEMBER_ID_REQUIRED, with the time they lapse.
     pub pending: HashMap<String, Instant>,
     pub rebalance_deadline: Option<Instant>,
+    /// A rebalance completed or the group emptied since the group was last stored.
+    pub store_due: bool,
 }
 
 impl Group {
+    /// The group as stored: Stable with its members (each given a fresh session), or Empty.
+    pub fn restore(id: String, snapshot: &GroupSnapshot, now: Instant) -> Self {
+        let mut group = Group::new(id);
+        group.generation = snapshot.generation;
+        group.protocol_type = snapshot.protocol_type.clone();
+        group.protocol_name = snapshot.protocol_name.clone();
+        group.members = snapshot
+            .members
+            .iter()
+            .map(|m| Member {
+                id: m.id.clone(),
+                instance_id: m.instance_id.clone(),
+                client_id: m.client_id.clone(),
+                client_host: m.client_host.clone(),
+                session_timeout: Duration::from_millis(m.session_timeout_ms),
+                rebalance_timeout: Duration::from_millis(m.rebalance_timeout_ms),
+                protocol_type: m.protocol_type.clone(),
+                protocols: m
+                    .protocols
+                    .iter()
+                    .map(|(n, meta)| (n.clone(), Bytes::from(from_hex(meta).unwrap_or_default())))
+                    .collect(),
+                assignment: Bytes::from(from_hex(&m.assignment).unwrap_or_default()),
+                last_heartbeat: now,
+                join_waiter: None,
+                sync_waiter: None,
+            })
+            .collect();
+        if !group.members.is_empty() {
+            group.state = GroupState::Stable;
+            group.leader = snapshot
+                .leader
+                .clone()
+                .filter(|l| group.member(l).is_some())
+                .or_else(|| group.members.first().map(|m| m.id.clone()));
+        }
+        group
+    }
+
+    /// What is stored of the group: its members, generation and assignments.
+    pub fn snapshot(&self) -> GroupSnapshot {
+        GroupSnapshot {
+            generation: self.generation,
+            protocol_type: self.protocol_type.clone(),
+            protocol_name: self.protocol_name.clone(),
+            leader: self.leader.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|m| MemberSnapshot {
+                    id: m.id.clone(),
+                    instance_id: m.instance_id.clone(),
+                    client_id: m.client_id.clone(),
+                    client_host: m.client_host.clone(),
+                    session_timeout_ms: m.session_timeout.as_millis() as u64,
+                    rebalance_timeout_ms: m.rebalance_timeout.as_millis() as u64,
+                    protocol_type: m.protocol_type.clone(),
+                    protocols: m
+                        .protocols
+                        .iter()
+                        .map(|(n, meta)| (n.clone(), to_hex(meta)))
+                        .collect(),
+                    assignment: to_hex(&m.assignment),
+                })
+                .collect(),
+        }
+    }
+
     pub fn new(id: String) -> Self {
         Group {
             id,
@@ -168,6 +240,7 @@ impl Group {
             members: Vec::new(),
             pending: HashMap::new(),
             rebalance_deadline: None,
+            store_due: false,
         }
     }
 
@@ -305,6 +378,7 @@ impl Group {
             self.state = GroupState::Empty;
             self.protocol_name = None;
             self.leader = None;
+            self.store_due = true;
             return;
         }
         // The leader must be a member that is waiting for its answer, when there is one.
@@ -444,6 +518,7 @@ impl Group {
             }
         }
         self.state = GroupState::Stable;
+        self.store_due = true;
     }
 
     /// Applies the passage of time: lapsed pending member ids and sessions are dropped and
@@ -476,10 +551,47 @@ impl Group {
         }
     }
 
+    /// The topics the members of a consumer group (protocol type "consumer") subscribe to,
+    /// from their subscription metadata; `None` when unknown (another protocol type, or
+    /// metadata that does not parse), which callers take as "every topic".
+    pub fn subscribed_topics(&self) -> Option<HashSet<String>> {
+        if self.members.is_empty() {
+            return Some(HashSet::new());
+        }
+        if self.protocol_type.as_deref() != Some("consumer") {
+            return None;
+        }
+        let protocol = self.protocol_name.as_deref()?;
+        let mut topics = HashSet::new();
+        for m in &self.members {
+            topics.extend(subscription_topics(m.metadata_for(protocol))?);
+        }
+        Some(topics)
+    }
+
     /// Answers every waiting request with `error`, e.g. when the coordinator shuts down.
     pub fn fail_all_waiters(&mut self, error: ResponseError) {
         for m in &mut self.members {
             m.fail_waiters(error);
         }
     }
+}
+
+/// The topics of a ConsumerProtocolSubscription (the metadata of the "consumer" protocol
+/// type). Versions above the newest known are read as it, as Kafka reads them: later
+/// versions only append fields.
+fn subscription_topics(metadata: Bytes) -> Option<Vec<String>> {
+    use bytes::Buf;
+    use kafka_protocol::messages::ConsumerProtocolSubscription;
+    use kafka_protocol::protocol::Decodable;
+    let mut buf = metadata;
+    if buf.remaining() < 2 {
+        return None;
+    }
+    let version = buf.get_i16();
+    if version < 0 {
+        return None;
+    }
+    let subscription = ConsumerProtocolSubscription::decode(&mut buf, version.min(3)).ok()?;
+    Some(subscription.topics.iter().map(|t| t.to_string()).collect())
 }

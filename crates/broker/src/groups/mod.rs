@@ -4,7 +4,10 @@
 //! and SyncGroup requests that must wait for other members hold a oneshot receiver and are
 //! answered when the rebalance (or the leader's assignment) completes. A timer task expires
 //! members whose session lapsed and completes rebalances whose rebalance timeout passed.
-//! Committed offsets are persisted in an append-only log (see [`offsets`]).
+//! Committed offsets are persisted in an append-only log (see [`offsets`]), and so is each
+//! group's membership (members, generation, assignments) whenever a rebalance completes or
+//! the group empties: after a restart its members heartbeat on without a rebalance, as with
+//! Kafka's `__consumer_offsets`, and those that do not return expire after their session.
 
 mod group;
 mod offsets;
@@ -26,6 +29,9 @@ use kafka_protocol::messages::list_groups_response::ListedGroup;
 use kafka_protocol::messages::offset_commit_response::{
     OffsetCommitResponsePartition, OffsetCommitResponseTopic,
 };
+use kafka_protocol::messages::offset_delete_response::{
+    OffsetDeleteResponsePartition, OffsetDeleteResponseTopic,
+};
 use kafka_protocol::messages::offset_fetch_response::{
     OffsetFetchResponseGroup, OffsetFetchResponsePartition, OffsetFetchResponsePartitions,
     OffsetFetchResponseTopic, OffsetFetchResponseTopics,
@@ -34,8 +40,8 @@ use kafka_protocol::messages::{
     DeleteGroupsRequest, DeleteGroupsResponse, DescribeGroupsRequest, DescribeGroupsResponse,
     GroupId, HeartbeatRequest, HeartbeatResponse, JoinGroupRequest, JoinGroupResponse,
     LeaveGroupRequest, LeaveGroupResponse, ListGroupsRequest, ListGroupsResponse,
-    OffsetCommitRequest, OffsetCommitResponse, OffsetFetchRequest, OffsetFetchResponse,
-    SyncGroupRequest, SyncGroupResponse, TopicName,
+    OffsetCommitRequest, OffsetCommitResponse, OffsetDeleteRequest, OffsetDeleteResponse,
+    OffsetFetchRequest, OffsetFetchResponse, SyncGroupRequest, SyncGroupResponse, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 use tokio::sync::{Notify, oneshot};
@@ -139,11 +145,15 @@ impl GroupCoordinator {
     ) -> std::io::Result<Arc<GroupCoordinator>> {
         let runtime = tokio::runtime::Handle::try_current().map_err(std::io::Error::other)?;
         let offsets = OffsetStore::open(dir)?;
-        let groups = offsets
+        let now = Instant::now();
+        let mut groups: HashMap<String, Group> = offsets
             .group_ids()
             .into_iter()
             .map(|id| (id.clone(), Group::new(id)))
             .collect();
+        for (id, snapshot) in offsets.snapshots() {
+            groups.insert(id.clone(), Group::restore(id.clone(), snapshot, now));
+        }
         let tick = config.tick.max(Duration::from_millis(1));
         let coordinator = Arc::new(GroupCoordinator {
             inner: Mutex::new(Inner { groups, offsets }),
@@ -186,12 +196,17 @@ impl GroupCoordinator {
         let Inner { groups, offsets } = &mut *inner;
         for group in groups.values_mut() {
             group.expire(now);
+            store_if_due(group, offsets);
         }
         groups.retain(|id, g| {
-            g.state != GroupState::Empty
+            let keep = g.state != GroupState::Empty
                 || !g.members.is_empty()
                 || !g.pending.is_empty()
-                || offsets.has_group(id)
+                || offsets.has_group(id);
+            if !keep && let Err(e) = offsets.delete_group(id) {
+                tracing::warn!(group = %id, error = %e, "forgetting a stored empty group failed");
+            }
+            keep
         });
     }
 
@@ -285,8 +300,8 @@ impl GroupCoordinator {
 
         let now = Instant::now();
         let mut inner = self.lock();
-        let group = inner
-            .groups
+        let Inner { groups, offsets } = &mut *inner;
+        let group = groups
             .entry(group_id.clone())
             .or_insert_with(|| Group::new(group_id));
         if !group.supports(&protocol_type, &protocols, &member_id) {
@@ -312,7 +327,7 @@ impl GroupCoordinator {
                 && let Some(old_id) = group.static_member_id(iid)
             {
                 let new_id = new_member_id(iid);
-                return replace_static_member(
+                let step = replace_static_member(
                     group,
                     &old_id,
                     new_id,
@@ -323,6 +338,8 @@ impl GroupCoordinator {
                     version,
                     now,
                 );
+                store_if_due(group, offsets);
+                return step;
             }
             let prefix = instance_id.as_deref().unwrap_or(&client.client_id);
             let new_id = new_member_id(prefix);
@@ -423,7 +440,8 @@ impl GroupCoordinator {
         };
         let now = Instant::now();
         let mut inner = self.lock();
-        let Some(group) = inner.groups.get_mut(group_id) else {
+        let Inner { groups, offsets } = &mut *inner;
+        let Some(group) = groups.get_mut(group_id) else {
             return fail(ResponseError::UnknownMemberId);
         };
         if let Err(e) = check_member(group, member_id, instance_id) {
@@ -463,6 +481,7 @@ impl GroupCoordinator {
                         .map(|a| (a.member_id.to_string(), a.assignment))
                         .collect();
                     group.apply_assignments(assignments);
+                    store_if_due(group, offsets);
                 }
                 Step::Wait(rx)
             }
@@ -590,7 +609,8 @@ impl GroupCoordinator {
         }
         let now = Instant::now();
         let mut inner = self.lock();
-        let Some(group) = inner.groups.get_mut(group_id) else {
+        let Inner { groups, offsets } = &mut *inner;
+        let Some(group) = groups.get_mut(group_id) else {
             return Ok(vec![Some(ResponseError::UnknownMemberId); leaving.len()]);
         };
         let mut removed_any = false;
@@ -627,6 +647,7 @@ impl GroupCoordinator {
         } else if pending_left {
             group.try_complete_join(now);
         }
+        store_if_due(group, offsets);
         Ok(errors)
     }
 
@@ -1051,6 +1072,77 @@ impl GroupCoordinator {
         None
     }
 
+    // ---------------------------------------------------------------- OffsetDelete
+
+    /// Deletes committed offsets of a group (kafka-consumer-groups --delete-offsets), as
+    /// Kafka does: all of them in an empty group; in an active consumer group only those
+    /// of topics no member subscribes to (the others answer GROUP_SUBSCRIBED_TO_TOPIC); in
+    /// an active group of another protocol type none (NON_EMPTY_GROUP).
+    pub async fn offset_delete(
+        &self,
+        req: OffsetDeleteRequest,
+        _version: i16,
+    ) -> OffsetDeleteResponse {
+        let fail = |e: ResponseError| OffsetDeleteResponse::default().with_error_code(e.code());
+        if self.is_stopped() {
+            return fail(ResponseError::CoordinatorNotAvailable);
+        }
+        let group_id = req.group_id.0.as_str();
+        if group_id.is_empty() {
+            return fail(ResponseError::InvalidGroupId);
+        }
+        let mut inner = self.lock();
+        let Some(group) = inner.groups.get(group_id) else {
+            return fail(ResponseError::GroupIdNotFound);
+        };
+        if group.state == GroupState::Dead {
+            return fail(ResponseError::GroupIdNotFound);
+        }
+        let subscribed = group.subscribed_topics();
+        if subscribed.is_none() && group.protocol_type.as_deref() != Some("consumer") {
+            return fail(ResponseError::NonEmptyGroup);
+        }
+        // Unknown subscriptions of a consumer group protect every topic.
+        let deletable = |topic: &str| subscribed.as_ref().is_some_and(|s| !s.contains(topic));
+        let mut to_delete = Vec::new();
+        let mut topics: Vec<OffsetDeleteResponseTopic> = req
+            .topics
+            .iter()
+            .map(|t| {
+                let ok = deletable(t.name.0.as_str());
+                let partitions = t
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let error = if ok {
+                            to_delete.push((t.name.0.to_string(), p.partition_index));
+                            0
+                        } else {
+                            ResponseError::GroupSubscribedToTopic.code()
+                        };
+                        OffsetDeleteResponsePartition::default()
+                            .with_partition_index(p.partition_index)
+                            .with_error_code(error)
+                    })
+                    .collect();
+                OffsetDeleteResponseTopic::default()
+                    .with_name(t.name.clone())
+                    .with_partitions(partitions)
+            })
+            .collect();
+        if let Err(e) = inner.offsets.delete_offsets(group_id, &to_delete) {
+            tracing::error!(group = %group_id, error = %e, "deleting committed offsets failed");
+            for p in topics.iter_mut().flat_map(|t| t.partitions.iter_mut()) {
+                if p.error_code == 0 {
+                    p.error_code = ResponseError::UnknownServerError.code();
+                }
+            }
+        } else if !to_delete.is_empty() {
+            tracing::info!(group = %group_id, partitions = to_delete.len(), "committed offsets deleted");
+        }
+        OffsetDeleteResponse::default().with_topics(topics)
+    }
+
     // ---------------------------------------------------------------- Offsets for the broker
 
     /// A topic was deleted: forget its committed offsets.
@@ -1109,6 +1201,18 @@ fn no_offset() -> CommittedOffset {
         offset: -1,
         leader_epoch: -1,
         metadata: Some(String::new()),
+    }
+}
+
+/// Stores the group's members, generation and assignments if a rebalance completed or it
+/// emptied since it was last stored. A failed write is logged: the group goes on in memory.
+fn store_if_due(group: &mut Group, offsets: &mut OffsetStore) {
+    if !group.store_due {
+        return;
+    }
+    group.store_due = false;
+    if let Err(e) = offsets.store_group(&group.id, group.snapshot()) {
+        tracing::error!(group = %group.id, error = %e, "storing the group failed");
     }
 }
 
@@ -1209,6 +1313,9 @@ fn replace_static_member(
     }
     tracing::info!(group = %group.id, old = %old_id, new = %new_id, "static member rejoined with a new member id");
     if group.state == GroupState::Stable && unchanged {
+        // The stored group must know the new member id, or the member would be fenced
+        // after a restart.
+        group.store_due = true;
         update_member(
             group,
             &new_id,

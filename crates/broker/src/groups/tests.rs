@@ -1197,3 +1197,200 @@ async fn oldest_versions_decoded_from_the_wire() {
     assert_eq!(resp.groups[0].group_state.as_str(), "Empty");
     assert_eq!(resp.groups[0].protocol_type.as_str(), "consumer");
 }
+
+/// A ConsumerProtocolSubscription v0 of topic "t": version, topics ["t"], null user data.
+const SUBSCRIBES_T: &[u8] = &[0, 0, 0, 0, 0, 1, 0, 1, b't', 0xff, 0xff, 0xff, 0xff];
+
+fn offset_delete_req(group: &str, offsets: &[(&str, i32)]) -> OffsetDeleteRequest {
+    use kafka_protocol::messages::offset_delete_request::{
+        OffsetDeleteRequestPartition, OffsetDeleteRequestTopic,
+    };
+    let topics = offsets
+        .iter()
+        .map(|(t, p)| {
+            OffsetDeleteRequestTopic::default()
+                .with_name(TopicName(st(t)))
+                .with_partitions(vec![
+                    OffsetDeleteRequestPartition::default().with_partition_index(*p),
+                ])
+        })
+        .collect();
+    OffsetDeleteRequest::default()
+        .with_group_id(gid(group))
+        .with_topics(topics)
+}
+
+/// (top-level error, per-partition errors) of an OffsetDelete.
+async fn offset_delete(
+    c: &GroupCoordinator,
+    group: &str,
+    offsets: &[(&str, i32)],
+) -> (i16, Vec<i16>) {
+    let resp = c.offset_delete(offset_delete_req(group, offsets), 0).await;
+    encodes(&resp, 0);
+    let partitions = resp
+        .topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(|p| p.error_code))
+        .collect();
+    (resp.error_code, partitions)
+}
+
+#[tokio::test(start_paused = true)]
+async fn offset_delete_spares_topics_an_active_group_subscribes_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path());
+
+    // An empty group: every offset may go, and stays gone after a reopen.
+    commit(
+        &c,
+        commit_req("idle", "", -1, &[("t", 0, 1), ("t", 1, 2)]),
+        9,
+    )
+    .await;
+    assert_eq!(
+        offset_delete(&c, "idle", &[("t", 0), ("t", 5)]).await,
+        (NONE, vec![NONE, NONE])
+    );
+    assert_eq!(c.committed("idle", "t", 0), None);
+    assert_eq!(c.committed("idle", "t", 1), Some(2));
+
+    // An active consumer group subscribed to "t": offsets of "t" are kept, of "u" deleted.
+    let first = Join {
+        meta: SUBSCRIBES_T,
+        ..Join::new("sub", "")
+    }
+    .send(&c)
+    .await;
+    let id = first.member_id.to_string();
+    let joined = Join {
+        meta: SUBSCRIBES_T,
+        ..Join::new("sub", &id)
+    }
+    .send(&c)
+    .await;
+    assert_eq!(joined.error_code, NONE);
+    let generation = joined.generation_id;
+    let synced = sync(&c, sync_req("sub", &id, generation, &[(&id, b"t-0")])).await;
+    assert_eq!(synced.error_code, NONE);
+    let errors = commit(
+        &c,
+        commit_req("sub", &id, generation, &[("t", 0, 3), ("u", 0, 4)]),
+        9,
+    )
+    .await;
+    assert_eq!(errors, vec![NONE, NONE]);
+    assert_eq!(
+        offset_delete(&c, "sub", &[("t", 0), ("u", 0)]).await,
+        (
+            NONE,
+            vec![code(ResponseError::GroupSubscribedToTopic), NONE]
+        )
+    );
+    assert_eq!(c.committed("sub", "t", 0), Some(3));
+    assert_eq!(c.committed("sub", "u", 0), None);
+
+    // Subscriptions that cannot be read protect every topic.
+    let (a, _b, generation) = two_member_group(&c, "opaque").await;
+    commit(&c, commit_req("opaque", &a, generation, &[("u", 0, 1)]), 9).await;
+    assert_eq!(
+        offset_delete(&c, "opaque", &[("u", 0)]).await,
+        (NONE, vec![code(ResponseError::GroupSubscribedToTopic)])
+    );
+
+    assert_eq!(
+        offset_delete(&c, "nope", &[("t", 0)]).await.0,
+        code(ResponseError::GroupIdNotFound)
+    );
+    assert_eq!(
+        offset_delete(&c, "", &[("t", 0)]).await.0,
+        code(ResponseError::InvalidGroupId)
+    );
+    c.shutdown();
+    drop(c);
+
+    let c = open(dir.path());
+    assert_eq!(c.committed("idle", "t", 0), None);
+    assert_eq!(c.committed("idle", "t", 1), Some(2));
+    assert_eq!(c.committed("sub", "u", 0), None);
+    assert_eq!(c.committed("sub", "t", 0), Some(3));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_stable_group_is_restored_with_its_members_and_assignments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, generation) = {
+        let c = open(dir.path());
+        let group = two_member_group(&c, "g").await;
+        // A group that emptied is stored as empty.
+        let (lone, join) = join_new(&c, "gone").await;
+        let joined = done(join).await;
+        sync(
+            &c,
+            sync_req("gone", &lone, joined.generation_id, &[(&lone, b"x")]),
+        )
+        .await;
+        let leave = LeaveGroupRequest::default()
+            .with_group_id(gid("gone"))
+            .with_member_id(st(&lone));
+        assert_eq!(c.leave_group(leave, 0).await.error_code, NONE);
+        commit(&c, commit_req("gone", "", -1, &[("t", 0, 1)]), 9).await;
+        // No shutdown: as if the process were killed.
+        group
+    };
+    let c = open(dir.path());
+    assert_eq!(c.group_state("g"), GroupState::Stable);
+    assert_eq!(c.generation("g"), generation);
+    assert_eq!(c.members("g"), vec![a.clone(), b.clone()]);
+    assert_eq!(heartbeat(&c, "g", &a, generation).await, NONE);
+    assert_eq!(heartbeat(&c, "g", &b, generation).await, NONE);
+    let resync = sync(&c, sync_req("g", &b, generation, &[])).await;
+    assert_eq!(resync.error_code, NONE);
+    assert_eq!(&resync.assignment[..], b"b");
+    assert_eq!(c.group_state("gone"), GroupState::Empty);
+    assert!(c.members("gone").is_empty());
+
+    // A member that does not come back expires and the other gets a new generation.
+    sleep(Duration::from_millis(5_000)).await;
+    assert_eq!(heartbeat(&c, "g", &a, generation).await, NONE);
+    sleep(Duration::from_millis(6_000)).await;
+    assert_eq!(c.members("g"), vec![a.clone()]);
+    assert_eq!(
+        heartbeat(&c, "g", &a, generation).await,
+        code(ResponseError::RebalanceInProgress)
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_static_member_s_new_member_id_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let b2 = {
+        let c = open(dir.path());
+        let mut ja = Join::new("g", "");
+        ja.instance = Some("instance-a");
+        let mut jb = Join::new("g", "");
+        jb.instance = Some("instance-b");
+        let a = ja.send(&c).await.member_id.to_string();
+        let rb = jb.spawn(&c);
+        sleep(Duration::from_millis(1)).await;
+        ja.member = a.clone();
+        ja.send(&c).await;
+        let b = done(rb).await.member_id.to_string();
+        let follower = spawn_sync(&c, sync_req("g", &b, 2, &[]));
+        sleep(Duration::from_millis(1)).await;
+        sync(&c, sync_req("g", &a, 2, &[(&a, b"a"), (&b, b"b")])).await;
+        done(follower).await;
+        // `b` restarts without a rebalance and gets a new member id.
+        jb.member = String::new();
+        let again = jb.send(&c).await;
+        assert_eq!(again.generation_id, 2, "no rebalance");
+        again.member_id.to_string()
+    };
+    let c = open(dir.path());
+    let req = HeartbeatRequest::default()
+        .with_group_id(gid("g"))
+        .with_member_id(st(&b2))
+        .with_group_instance_id(Some(st("instance-b")))
+        .with_generation_id(2);
+    assert_eq!(c.heartbeat(req, 4).await.error_code, NONE);
+}

@@ -48,6 +48,12 @@ pub trait ClusterInfo: Send + Sync {
         Err("this cluster reader does not read consumer lag".into())
     }
 
+    /// Deletes `topic` and its messages from the cluster: `false` when it was not there.
+    async fn delete_topic(&self, topic: &str) -> Result<bool, String> {
+        let _ = topic;
+        Err("this cluster reader does not delete topics".into())
+    }
+
     /// The newest `backlog` messages of `topic`, then the live ones as they arrive.
     async fn tail(
         &self,

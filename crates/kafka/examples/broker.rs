@@ -2,7 +2,7 @@
 //! does, for measuring the broker alone (`ps -o rss`) while a client runs elsewhere.
 //!
 //!   cargo run --release -p streamhub-kafka --example broker -- --listen 127.0.0.1:9092 \
-//!       --storage sqlite:///tmp/bench/broker.db
+//!       --storage /tmp/bench/broker
 
 use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};

@@ -118,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
             let dir = std::path::absolute(dir)?;
             std::fs::create_dir_all(&dir)?;
             let broker = streamhub_kafka::broker::EmbeddedBroker::start(
-                streamhub_kafka::broker::BrokerConfig::sqlite(dir.join("broker.db")),
+                streamhub_kafka::broker::BrokerConfig::in_dir(dir.join("broker")),
             )
             .await?;
             Some((broker, dir))

@@ -326,25 +326,8 @@ impl Admin {
 
     /// Deletes a topic. An unknown topic is [`KafkaError::UnknownTopic`].
     /// Returns once no broker of the cluster lists the topic (bounded by the timeout).
-    ///
-    /// On the embedded broker, deleting a topic while other topics exist is refused
-    /// ([`KafkaError::Unsupported`]): its storage (tansu 0.6.0) deletes every topic of the
-    /// cluster along with the named one.
     pub async fn delete_topic(&self, name: &str) -> Result<(), KafkaError> {
         validate_topic_name(name)?;
-        if self.is_embedded_broker().await? {
-            let topics = self.list_topics().await?;
-            if !topics.iter().any(|t| t == name) {
-                return Err(KafkaError::UnknownTopic(name.to_owned()));
-            }
-            if topics.len() > 1 {
-                return Err(KafkaError::Unsupported(format!(
-                    "the embedded broker cannot delete topic {name:?} while {} other topic(s) \
-                     exist: its storage would delete them all; the topic is kept",
-                    topics.len() - 1
-                )));
-            }
-        }
         let results = self
             .admin_call("delete topic", |client, opts| {
                 client.delete_topics(&[name], opts)

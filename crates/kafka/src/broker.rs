@@ -1,4 +1,5 @@
-//! The embedded Kafka-compatible broker (tansu), run in-process on a task streamhub owns.
+//! The embedded Kafka-compatible broker (`streamhub-broker`), run in-process on tasks of
+//! the calling runtime.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -7,92 +8,59 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use tansu_broker::broker::Broker;
-use tansu_broker::coordinator::group::administrator::Controller;
-use tansu_storage::StorageContainer;
-use tokio::task::JoinHandle;
+use streamhub_broker::{Broker, BrokerError};
+pub use streamhub_broker::{FlushPolicy, LogConfig};
 use tokio_util::sync::CancellationToken;
-use url::Url;
 
 use crate::error::KafkaError;
 
-/// Cluster id stored with the data: a restart on the same storage must keep it.
+/// Cluster id stored with the data: a restart on the same storage keeps it, and
+/// [`crate::Admin::is_embedded_broker`] recognises the broker by it.
 const CLUSTER_ID: &str = crate::EMBEDDED_CLUSTER_ID;
-const NODE_ID: i32 = tansu_broker::NODE_ID;
-/// Bound on start (storage open + listener ready).
-const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the broker keeps its data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Storage {
-    /// SQLite database file (durable). A relative path is taken from the current directory.
-    Sqlite(PathBuf),
-    /// Kept in memory, lost at stop.
+    /// A directory of segment logs, one per partition (durable). A relative path is taken
+    /// from the current directory.
+    Dir(PathBuf),
+    /// A temporary directory removed at stop.
     Memory,
 }
 
 impl FromStr for Storage {
     type Err = KafkaError;
 
-    /// `sqlite:///absolute/path`, `sqlite://relative/path` or `memory://`.
+    /// A directory path, or `memory://` for data removed at stop.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         if s == "memory://" || s == "memory" {
             return Ok(Storage::Memory);
         }
-        if let Some(path) = s.strip_prefix("sqlite://") {
-            if path.is_empty() || path.ends_with('/') {
-                return Err(KafkaError::Config(format!(
-                    "storage {s:?} names no database file (sqlite:///absolute/path/broker.db)"
-                )));
-            }
-            return Ok(Storage::Sqlite(PathBuf::from(path)));
+        if s.starts_with("sqlite:") {
+            return Err(KafkaError::Config(format!(
+                "storage {s:?}: the embedded broker keeps segment logs in a directory, not a \
+                 SQLite file; give a directory path (or memory://)"
+            )));
         }
-        Err(KafkaError::Config(format!(
-            "unsupported storage {s:?}: use sqlite:///absolute/path, sqlite://relative/path or memory://"
-        )))
+        if s.contains("://") {
+            return Err(KafkaError::Config(format!(
+                "unsupported storage {s:?}: give a directory path or memory://"
+            )));
+        }
+        if s.is_empty() {
+            return Err(KafkaError::Config(
+                "storage is empty: give a directory path or memory://".into(),
+            ));
+        }
+        Ok(Storage::Dir(PathBuf::from(s)))
     }
 }
 
 impl fmt::Display for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Storage::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Storage::Dir(path) => write!(f, "{}", path.display()),
             Storage::Memory => f.write_str("memory://"),
-        }
-    }
-}
-
-impl Storage {
-    /// The URL tansu's storage engine resolves to this storage.
-    ///
-    /// tansu's SQLite engine opens `current_dir/<host>/<path without its leading '/'>`. With an
-    /// empty host and a path that starts with `//`, the stripped path is still absolute and
-    /// replaces the current directory, so `sqlite:////abs/file.db` opens `/abs/file.db`
-    /// whatever the current directory is. Relative paths are made absolute first.
-    fn tansu_url(&self) -> Result<Url, KafkaError> {
-        match self {
-            Storage::Memory => Ok(Url::parse("memory://").expect("static URL")),
-            Storage::Sqlite(path) => {
-                let absolute = absolute(path)?;
-                let text = absolute.to_str().ok_or_else(|| {
-                    KafkaError::Config(format!(
-                        "storage path {} is not valid UTF-8",
-                        absolute.display()
-                    ))
-                })?;
-                let url = Url::parse(&format!("sqlite:///{text}")).map_err(|e| {
-                    KafkaError::Config(format!("storage path {text:?} is not usable: {e}"))
-                })?;
-                // tansu reads the path as written in the URL, escapes included: refuse paths
-                // the URL would alter (spaces, '%', '?', '#', "..").
-                if url.path() != format!("/{text}") || url.query().is_some() {
-                    return Err(KafkaError::Config(format!(
-                        "storage path {text:?} has characters the embedded broker cannot store \
-                         under (spaces, '%', '?', '#' or '..'): choose another directory"
-                    )));
-                }
-                Ok(url)
-            }
         }
     }
 }
@@ -119,6 +87,31 @@ fn absolute(path: &Path) -> Result<PathBuf, KafkaError> {
     Ok(normal)
 }
 
+/// `--flush`: `os` (the page cache; what Kafka does by default), `batch` (fsync before each
+/// produce is acknowledged) or an interval such as `200ms` or `1s`.
+pub fn parse_flush(text: &str) -> Result<FlushPolicy, String> {
+    match text {
+        "os" => return Ok(FlushPolicy::Os),
+        "batch" => return Ok(FlushPolicy::EveryBatch),
+        _ => {}
+    }
+    let (number, unit) = match text.strip_suffix("ms") {
+        Some(n) => (n, 1),
+        None => match text.strip_suffix('s') {
+            Some(n) => (n, 1000),
+            None => (text, 0),
+        },
+    };
+    match (unit, number.parse::<u64>()) {
+        (unit, Ok(n)) if unit > 0 && n > 0 => {
+            Ok(FlushPolicy::Interval(Duration::from_millis(n * unit)))
+        }
+        _ => Err(format!(
+            "{text:?} is not a flush policy: use os, batch or an interval such as 200ms or 1s"
+        )),
+    }
+}
+
 /// `streamhub broker` flags.
 #[derive(clap::Args, Debug, Clone)]
 pub struct BrokerArgs {
@@ -134,10 +127,16 @@ pub struct BrokerArgs {
     #[arg(long, env = "STREAMHUB_BROKER_ADVERTISED_LISTENER")]
     pub advertised_listener: Option<String>,
 
-    /// sqlite:///absolute/path, sqlite://relative/path or memory:// [default: sqlite file
-    /// broker.db in the data directory]
+    /// Directory of the broker's segment logs, or memory:// for data removed at stop
+    /// [default: broker/ in the data directory]
     #[arg(long, env = "STREAMHUB_BROKER_STORAGE")]
     pub storage: Option<String>,
+
+    /// When appended data is fsynced: os (left to the operating system, as Kafka does; an
+    /// acknowledged message survives a crash of the process, not of the machine), batch
+    /// (before each produce is acknowledged) or an interval such as 1s.
+    #[arg(long, env = "STREAMHUB_BROKER_FLUSH", default_value = "os", value_parser = parse_flush)]
+    pub flush: FlushPolicy,
 
     /// Directory for streamhub's data.
     #[arg(long, env = "STREAMHUB_DATA_DIR", default_value = "./streamhub-data")]
@@ -148,12 +147,13 @@ impl BrokerArgs {
     pub fn config(&self) -> Result<BrokerConfig, KafkaError> {
         let storage = match &self.storage {
             Some(s) => s.parse()?,
-            None => Storage::Sqlite(self.data_dir.join("broker.db")),
+            None => Storage::Dir(self.data_dir.join("broker")),
         };
         Ok(BrokerConfig {
             listen: self.listen,
             advertised: self.advertised_listener.clone(),
             storage,
+            flush: self.flush,
         })
     }
 }
@@ -165,22 +165,24 @@ pub struct BrokerConfig {
     /// (127.0.0.1 when listening on all interfaces).
     pub advertised: Option<String>,
     pub storage: Storage,
+    pub flush: FlushPolicy,
 }
 
 impl BrokerConfig {
-    /// Loopback on a free port, data in memory: for tests.
+    /// Loopback on a free port, data removed at stop: for tests.
     pub fn ephemeral() -> Self {
         BrokerConfig {
             listen: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
             advertised: None,
             storage: Storage::Memory,
+            flush: FlushPolicy::Os,
         }
     }
 
-    /// Loopback on a free port with SQLite storage at `path`.
-    pub fn sqlite(path: impl Into<PathBuf>) -> Self {
+    /// Loopback on a free port with the data kept in the directory `dir`.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Self {
         BrokerConfig {
-            storage: Storage::Sqlite(path.into()),
+            storage: Storage::Dir(dir.into()),
             ..BrokerConfig::ephemeral()
         }
     }
@@ -188,182 +190,60 @@ impl BrokerConfig {
 
 /// A running embedded broker.
 pub struct EmbeddedBroker {
-    task: JoinHandle<Result<(), String>>,
-    listen: SocketAddr,
-    advertised: String,
+    broker: Broker,
     storage: Storage,
 }
 
 impl fmt::Debug for EmbeddedBroker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EmbeddedBroker")
-            .field("listen", &self.listen)
-            .field("advertised", &self.advertised)
+            .field("listen", &self.broker.listen_addr())
+            .field("advertised", &self.broker.bootstrap_servers())
             .field("storage", &self.storage)
             .finish()
     }
 }
 
-enum StartError {
-    /// The port was taken between choosing it and binding it.
-    PortTaken,
-    Fatal(KafkaError),
-}
-
 impl EmbeddedBroker {
     /// Starts the broker and returns once it accepts connections. Port 0 picks a free port.
     pub async fn start(config: BrokerConfig) -> Result<EmbeddedBroker, KafkaError> {
-        let url = config.storage.tansu_url()?;
-        if let Storage::Sqlite(path) = &config.storage {
-            let path = absolute(path)?;
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    KafkaError::Config(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
-        }
-        let pick_port = config.listen.port() == 0;
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let listen = if pick_port {
-                free_port(config.listen.ip())?
-            } else {
-                check_port_free(config.listen)?;
-                config.listen
-            };
-            match Self::start_on(listen, &config, url.clone()).await {
-                Ok(broker) => return Ok(broker),
-                Err(StartError::PortTaken) if pick_port && attempts < 5 => continue,
-                Err(StartError::PortTaken) => return Err(KafkaError::PortInUse(listen)),
-                Err(StartError::Fatal(e)) => return Err(e),
-            }
-        }
-    }
-
-    async fn start_on(
-        listen: SocketAddr,
-        config: &BrokerConfig,
-        storage_url: Url,
-    ) -> Result<EmbeddedBroker, StartError> {
-        let advertised = match &config.advertised {
-            Some(a) => a.clone(),
-            None if listen.ip().is_unspecified() => {
-                SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port()).to_string()
-            }
-            None => listen.to_string(),
+        let data_dir = match &config.storage {
+            Storage::Dir(path) => Some(absolute(path)?),
+            Storage::Memory => None,
         };
-        let fatal = |e: String| StartError::Fatal(KafkaError::Embedded(e));
-        let listener_url = Url::parse(&format!("tcp://{listen}"))
-            .map_err(|e| fatal(format!("listen address {listen}: {e}")))?;
-        let advertised_url = Url::parse(&format!("tcp://{advertised}")).map_err(|e| {
-            StartError::Fatal(KafkaError::Config(format!(
-                "advertised listener {advertised:?} is not host:port: {e}"
-            )))
+        if config.listen.port() != 0 {
+            check_port_free(config.listen)?;
+        }
+        let mut broker_config = streamhub_broker::BrokerConfig {
+            listen: config.listen,
+            advertised: config.advertised.clone(),
+            data_dir,
+            cluster_id: Some(CLUSTER_ID.to_owned()),
+            ..streamhub_broker::BrokerConfig::ephemeral()
+        };
+        broker_config.log.flush = config.flush;
+        let broker = Broker::start(broker_config).await.map_err(|e| match e {
+            BrokerError::Listen { addr, source }
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                KafkaError::PortInUse(addr)
+            }
+            BrokerError::Advertised(_) => KafkaError::Config(e.to_string()),
+            other => KafkaError::Embedded(other.to_string()),
         })?;
-        if advertised_url.port().is_none() {
-            return Err(StartError::Fatal(KafkaError::Config(format!(
-                "advertised listener {advertised:?} needs a port"
-            ))));
-        }
-
-        // A broker stopped just before may still be closing the same SQLite file
-        // (checkpointing its WAL): a locked database is retried until the start bound.
-        let deadline = tokio::time::Instant::now() + START_TIMEOUT;
-        let mut broker = loop {
-            let built = tokio::time::timeout_at(
-                deadline,
-                Broker::<Controller<StorageContainer>, StorageContainer>::builder()
-                    .node_id(NODE_ID)
-                    .cluster_id(CLUSTER_ID)
-                    .incarnation_id(uuid::Uuid::new_v4())
-                    .advertised_listener(advertised_url.clone())
-                    .storage(storage_url.clone())
-                    .listener(listener_url.clone())
-                    .silent(true)
-                    .build(),
-            )
-            .await
-            .map_err(|_| fatal(format!("opening storage took more than {START_TIMEOUT:?}")))?;
-            match built {
-                Ok(broker) => break broker,
-                Err(e) => {
-                    let reason = format!("{e:?}");
-                    if reason.contains("database is locked")
-                        && tokio::time::Instant::now() + Duration::from_millis(50) < deadline
-                    {
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                    if reason.contains("database is locked") {
-                        return Err(fatal(format!(
-                            "storage {} is locked: is another broker using it?",
-                            config.storage
-                        )));
-                    }
-                    return Err(fatal(format!(
-                        "opening storage {}: {reason}",
-                        config.storage
-                    )));
-                }
-            }
-        };
-
-        let task = tokio::spawn(async move {
-            broker
-                .serve(tokio::time::Instant::now())
-                .await
-                .map_err(|e| match e {
-                    tansu_broker::Error::Io(io) if io.kind() == std::io::ErrorKind::AddrInUse => {
-                        "address in use".to_owned()
-                    }
-                    other => format!("{other:?}"),
-                })
-        });
-
-        // Ready when the listener accepts a connection; a failed bind ends the task instead.
-        let probe = if listen.ip().is_unspecified() {
-            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), listen.port())
-        } else {
-            listen
-        };
-        loop {
-            if task.is_finished() {
-                let outcome = task
-                    .await
-                    .map_err(|e| fatal(format!("broker task failed: {e}")))?;
-                return Err(match outcome {
-                    Err(e) if e == "address in use" => StartError::PortTaken,
-                    Err(e) => fatal(e),
-                    Ok(()) => fatal("broker stopped during start".into()),
-                });
-            }
-            if tokio::net::TcpStream::connect(probe).await.is_ok() {
-                break;
-            }
-            if tokio::time::Instant::now() >= deadline {
-                task.abort();
-                return Err(fatal(format!(
-                    "not accepting connections on {listen} after {START_TIMEOUT:?}"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
         Ok(EmbeddedBroker {
-            task,
-            listen,
-            advertised,
-            storage: config.storage.clone(),
+            broker,
+            storage: config.storage,
         })
     }
 
     /// `host:port` to give clients as bootstrap servers.
     pub fn bootstrap_servers(&self) -> String {
-        self.advertised.clone()
+        self.broker.bootstrap_servers()
     }
 
     pub fn listen_addr(&self) -> SocketAddr {
-        self.listen
+        self.broker.listen_addr()
     }
 
     pub fn storage(&self) -> &Storage {
@@ -372,26 +252,15 @@ impl EmbeddedBroker {
 
     /// Resolves if the broker stops on its own (it should not): the reason.
     pub async fn failed(&mut self) -> KafkaError {
-        match (&mut self.task).await {
-            Ok(Ok(())) => KafkaError::Embedded("broker stopped".into()),
-            Ok(Err(e)) => KafkaError::Embedded(e),
-            Err(e) => KafkaError::Embedded(format!("broker task failed: {e}")),
-        }
+        KafkaError::Embedded(self.broker.failed().await.to_string())
     }
 
-    /// Stops the broker: closes the listener and every connection.
-    ///
-    /// A produce is acknowledged only after its SQLite transaction committed, so stopping
-    /// between requests or in the middle of one loses nothing that was acknowledged; an
-    /// unacknowledged request is retried by the client's idempotent producer elsewhere.
+    /// Stops the broker: closes the listener and every connection, then flushes every log.
+    /// A produce is acknowledged only after its batch was written to the log, so stopping
+    /// loses nothing that was acknowledged.
     pub async fn shutdown(self) -> Result<(), KafkaError> {
-        self.task.abort();
-        match self.task.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(KafkaError::Embedded(e)),
-            Err(e) if e.is_cancelled() => Ok(()),
-            Err(e) => Err(KafkaError::Embedded(format!("broker task failed: {e}"))),
-        }
+        self.broker.shutdown().await;
+        Ok(())
     }
 }
 
@@ -406,15 +275,6 @@ fn check_port_free(addr: SocketAddr) -> Result<(), KafkaError> {
     }
 }
 
-/// A port free right now on `ip` (tansu needs the concrete port to advertise it).
-fn free_port(ip: IpAddr) -> Result<SocketAddr, KafkaError> {
-    let listener = TcpListener::bind(SocketAddr::new(ip, 0))
-        .map_err(|e| KafkaError::Embedded(format!("cannot find a free port on {ip}: {e}")))?;
-    listener
-        .local_addr()
-        .map_err(|e| KafkaError::Embedded(format!("cannot find a free port on {ip}: {e}")))
-}
-
 /// `streamhub broker`: runs until `shutdown` is cancelled (SIGINT/SIGTERM in the binary).
 pub async fn run(args: BrokerArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let config = args.config()?;
@@ -424,14 +284,12 @@ pub async fn run(args: BrokerArgs, shutdown: CancellationToken) -> anyhow::Resul
         listen = %broker.listen_addr(),
         advertised = %broker.bootstrap_servers(),
         storage = %broker.storage(),
+        flush = ?args.flush,
         elapsed_ms = started.elapsed().as_millis() as u64,
         "embedded Kafka-compatible broker ready"
     );
     if broker.storage() == &Storage::Memory {
-        tracing::warn!(
-            "memory:// storage: data is lost at stop, and its watermarks (message totals, lag) \
-             are wrong in tansu 0.6.0; use sqlite:// where figures matter"
-        );
+        tracing::warn!("memory:// storage: the broker's data is removed at stop");
     }
     let failure = tokio::select! {
         _ = shutdown.cancelled() => None,

@@ -33,8 +33,6 @@ pub enum KafkaError {
     Broker(String),
     #[error("timed out after {timeout:?} waiting for {what}")]
     Timeout { what: String, timeout: Duration },
-    #[error("not supported: {0}")]
-    Unsupported(String),
     #[error("embedded broker: {0}")]
     Embedded(String),
 }

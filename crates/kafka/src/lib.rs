@@ -23,10 +23,9 @@ pub use config::{
 pub use consume::commit_stored_offsets;
 pub use error::KafkaError;
 
-/// Log filter directives to add to the binary's default filter: the embedded broker's crates
-/// (tansu) log every record at INFO, which floods logs and costs throughput.
-/// `EnvFilter` targets match by prefix, so `tansu` covers `tansu_broker`, `tansu_storage` ...
-pub const LOG_FILTER_DEFAULTS: &str = "tansu=warn";
+/// Log filter directives to add to the binary's default filter: the embedded broker logs
+/// per-request detail at DEBUG and below only.
+pub const LOG_FILTER_DEFAULTS: &str = "streamhub_broker=info";
 
 /// rdkafka, re-exported so that components use the same version.
 pub use rdkafka;

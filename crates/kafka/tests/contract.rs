@@ -345,31 +345,28 @@ async fn scenario(bootstrap: &str) -> Outcome {
         assert_eq!(l.lag, 0, "group C lag after restart {l:?}");
     }
 
-    // Deletion: the topic goes, deleting it again says it is unknown. The embedded broker
-    // refuses while other topics exist (its storage would delete them all) and keeps both.
+    // Deletion: the topic goes, deleting it again says it is unknown, and the other topic
+    // keeps every message.
     let doomed = random_name("contract-del");
     admin
         .ensure_topic(&TopicSpec::new(&doomed, 1, 1))
         .await
         .expect("create doomed");
-    if admin.is_embedded_broker().await.expect("cluster id") {
-        match admin.delete_topic(&doomed).await {
-            Err(KafkaError::Unsupported(_)) => {}
-            other => panic!("embedded broker deleting one of several topics: {other:?}"),
-        }
-        assert_eq!(admin.partition_count(&doomed).await.unwrap(), Some(1));
-    } else {
-        admin.delete_topic(&doomed).await.expect("delete");
-        assert_eq!(admin.partition_count(&doomed).await.unwrap(), None);
-        match admin.watermarks(&doomed).await {
-            Err(KafkaError::UnknownTopic(name)) => assert_eq!(name, doomed),
-            other => panic!("watermarks of deleted topic: {other:?}"),
-        }
-        match admin.delete_topic(&doomed).await {
-            Err(KafkaError::UnknownTopic(name)) => assert_eq!(name, doomed),
-            other => panic!("deleting a deleted topic: {other:?}"),
-        }
+    admin.delete_topic(&doomed).await.expect("delete");
+    assert_eq!(admin.partition_count(&doomed).await.unwrap(), None);
+    match admin.watermarks(&doomed).await {
+        Err(KafkaError::UnknownTopic(name)) => assert_eq!(name, doomed),
+        other => panic!("watermarks of deleted topic: {other:?}"),
     }
+    match admin.delete_topic(&doomed).await {
+        Err(KafkaError::UnknownTopic(name)) => assert_eq!(name, doomed),
+        other => panic!("deleting a deleted topic: {other:?}"),
+    }
+    let totals = admin
+        .message_totals(std::slice::from_ref(&topic))
+        .await
+        .expect("totals after a delete");
+    assert_eq!(totals.get(&topic), Some(&(MESSAGES as i64)), "{totals:?}");
     assert_eq!(
         admin.partition_count(&topic).await.unwrap(),
         Some(PARTITIONS),
@@ -387,10 +384,10 @@ async fn scenario(bootstrap: &str) -> Outcome {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_broker_contract() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let db = dir.path().join("data").join("broker.db");
+    let db = dir.path().join("data").join("broker");
     assert!(db.is_absolute());
     let started = Instant::now();
-    let broker = EmbeddedBroker::start(BrokerConfig::sqlite(&db))
+    let broker = EmbeddedBroker::start(BrokerConfig::in_dir(&db))
         .await
         .expect("start embedded broker");
     eprintln!(
@@ -398,17 +395,16 @@ async fn embedded_broker_contract() {
         broker.bootstrap_servers(),
         started.elapsed()
     );
-    assert!(db.exists(), "SQLite storage at the absolute path {db:?}");
+    assert!(db.is_dir(), "storage at the absolute path {db:?}");
     let listen = broker.listen_addr();
 
     let outcome = scenario(&broker.bootstrap_servers()).await;
 
-    // Restart on the same SQLite storage: acknowledged messages and commits are all there.
+    // Restart on the same storage: acknowledged messages and commits are all there.
     broker.shutdown().await.expect("shutdown");
     let broker = EmbeddedBroker::start(BrokerConfig {
         listen,
-        advertised: None,
-        storage: Storage::Sqlite(db.clone()),
+        ..BrokerConfig::in_dir(&db)
     })
     .await
     .expect("restart embedded broker");
@@ -577,8 +573,7 @@ async fn port_in_use_is_a_one_line_error() {
     let addr = taken.local_addr().unwrap();
     let err = EmbeddedBroker::start(BrokerConfig {
         listen: addr,
-        advertised: None,
-        storage: Storage::Memory,
+        ..BrokerConfig::ephemeral()
     })
     .await
     .expect_err("port is taken");
@@ -587,31 +582,52 @@ async fn port_in_use_is_a_one_line_error() {
 
 #[cfg(feature = "embedded-broker")]
 #[tokio::test]
-async fn storage_urls_parse() {
+async fn storage_parses() {
     assert_eq!("memory://".parse::<Storage>().unwrap(), Storage::Memory);
     assert_eq!(
-        "sqlite:///var/lib/streamhub/broker.db"
-            .parse::<Storage>()
-            .unwrap(),
-        Storage::Sqlite("/var/lib/streamhub/broker.db".into())
+        "/var/lib/streamhub/broker".parse::<Storage>().unwrap(),
+        Storage::Dir("/var/lib/streamhub/broker".into())
     );
     assert_eq!(
-        "sqlite://data/broker.db".parse::<Storage>().unwrap(),
-        Storage::Sqlite("data/broker.db".into())
+        "data/broker".parse::<Storage>().unwrap(),
+        Storage::Dir("data/broker".into())
     );
-    for bad in ["postgres://x", "sqlite://", "sqlite:///tmp/", "file.db"] {
+    for bad in ["postgres://x", "sqlite:///var/lib/broker.db", ""] {
         assert!(bad.parse::<Storage>().is_err(), "{bad}");
     }
 }
 
 #[cfg(feature = "embedded-broker")]
+#[test]
+fn flush_policies_parse() {
+    use streamhub_kafka::broker::{FlushPolicy, parse_flush};
+    assert_eq!(parse_flush("os"), Ok(FlushPolicy::Os));
+    assert_eq!(parse_flush("batch"), Ok(FlushPolicy::EveryBatch));
+    assert_eq!(
+        parse_flush("250ms"),
+        Ok(FlushPolicy::Interval(Duration::from_millis(250)))
+    );
+    assert_eq!(
+        parse_flush("2s"),
+        Ok(FlushPolicy::Interval(Duration::from_secs(2)))
+    );
+    for bad in ["", "0s", "fast", "-1s", "1h"] {
+        assert!(parse_flush(bad).is_err(), "{bad}");
+    }
+}
+
+#[cfg(feature = "embedded-broker")]
 #[tokio::test]
-async fn storage_path_needing_escapes_is_refused() {
+async fn a_second_broker_on_the_same_storage_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let err = EmbeddedBroker::start(BrokerConfig::sqlite(dir.path().join("a b").join("x.db")))
+    let first = EmbeddedBroker::start(BrokerConfig::in_dir(dir.path()))
         .await
-        .expect_err("space in path");
-    assert!(matches!(err, KafkaError::Config(_)), "{err:?}");
+        .expect("first");
+    let err = EmbeddedBroker::start(BrokerConfig::in_dir(dir.path()))
+        .await
+        .expect_err("second on the same directory");
+    assert!(err.to_string().contains("in use"), "{err}");
+    first.shutdown().await.unwrap();
 }
 
 #[cfg(feature = "embedded-broker")]
@@ -664,9 +680,9 @@ async fn broker_command_runs_until_cancelled() {
     .unwrap();
     let token = tokio_util::sync::CancellationToken::new();
     let run = tokio::spawn(streamhub_kafka::broker::run(cli.broker, token.clone()));
-    let db = dir.path().join("broker.db");
+    let db = dir.path().join("broker");
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !db.exists() {
+    while !db.is_dir() {
         assert!(Instant::now() < deadline, "no storage at {db:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -19,8 +19,7 @@ use streamhub_kafka::rdkafka::{Message, Offset, TopicPartitionList};
 use streamhub_kafka::{KafkaConfig, KafkaError};
 
 /// A read that receives neither a message nor the end of the partition for this long is
-/// over: the embedded broker (tansu 0.6.0) answers a fetch that starts inside its last
-/// record batch with nothing at all, not even the end of the partition.
+/// over: a bound for a broker that never reports the end of a partition.
 const IDLE_END: Duration = Duration::from_secs(2);
 
 /// Bound on reading a topic back to find where a producer id's `seq` stopped.

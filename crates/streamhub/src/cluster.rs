@@ -12,7 +12,7 @@ use streamhub_admin::{ClusterInfo, TailMessage};
 use streamhub_kafka::rdkafka::consumer::{Consumer, StreamConsumer};
 use streamhub_kafka::rdkafka::message::Message;
 use streamhub_kafka::rdkafka::{Offset, TopicPartitionList};
-use streamhub_kafka::{Admin, KafkaConfig};
+use streamhub_kafka::{Admin, KafkaConfig, KafkaError};
 
 pub struct KafkaCluster {
     config: KafkaConfig,
@@ -71,6 +71,14 @@ impl ClusterInfo for KafkaCluster {
 
     async fn broker_count(&self) -> Result<usize, String> {
         self.admin.broker_count().await.map_err(|e| e.to_string())
+    }
+
+    async fn delete_topic(&self, topic: &str) -> Result<bool, String> {
+        match self.admin.delete_topic(topic).await {
+            Ok(()) => Ok(true),
+            Err(KafkaError::UnknownTopic(_)) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
     }
 
     async fn partition_count(&self, topic: &str) -> Result<Option<i32>, String> {
@@ -276,6 +284,75 @@ mod tests {
         let (id, status, body) = approve("fits", json!({"partitions": 2})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(api.topic(id).await["status"], "approved");
+
+        admin.stop().await.unwrap();
+        broker.shutdown().await.unwrap();
+    }
+
+    /// Deleting a topic in streamhub deletes it in Kafka, and only it: the other topic
+    /// keeps every message.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_topic_deleted_in_streamhub_is_deleted_in_kafka_and_only_it() {
+        let broker = EmbeddedBroker::start(BrokerConfig::ephemeral())
+            .await
+            .unwrap();
+        let kafka = KafkaConfig::new(broker.bootstrap_servers());
+        let kafka_admin = kafka.admin().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = AdminConfig::local(dir.path());
+        config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+        config.cluster = Some(KafkaCluster::connect(&kafka).unwrap());
+        let admin = AdminService::start(config).await.unwrap();
+        let api = AdminApi::sign_in(admin.url()).await;
+
+        let mut ids = Vec::new();
+        for name in ["kept", "doomed"] {
+            let id = api
+                .post("/api/topics", json!({"name": name, "partitions": 2}))
+                .await["topic_id"]
+                .as_i64()
+                .unwrap();
+            api.post(&format!("/api/topics/{id}/approve"), json!({}))
+                .await;
+            // What the producer does once a topic is approved.
+            kafka_admin
+                .ensure_topic(&TopicSpec::new(name, 2, 1))
+                .await
+                .unwrap();
+            api.post("/api/topics/activate_by_name", json!({"topic_name": name}))
+                .await;
+            ids.push(id);
+        }
+        let producer = kafka.producer().unwrap();
+        for topic in ["kept", "doomed"] {
+            for i in 0..50 {
+                producer
+                    .send(
+                        streamhub_kafka::rdkafka::producer::FutureRecord::to(topic)
+                            .key(&format!("k{i}"))
+                            .payload("{}"),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .map_err(|(e, _)| e)
+                    .unwrap();
+            }
+        }
+
+        let res = reqwest::Client::new()
+            .delete(format!("{}/api/topics/{}", admin.url(), ids[1]))
+            .bearer_auth(api.token())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert_eq!(api.topic(ids[1]).await["status"], "deleted");
+        assert_eq!(kafka_admin.partition_count("doomed").await.unwrap(), None);
+        let totals = kafka_admin
+            .message_totals(&["kept".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(totals.get("kept"), Some(&50), "{totals:?}");
 
         admin.stop().await.unwrap();
         broker.shutdown().await.unwrap();

@@ -12,8 +12,8 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// Info by default. librdkafka reports every failed connection attempt as an error, many
 /// times a second while a broker is down; streamhub's components say it once, in their
 /// own words, so librdkafka's own lines are off unless `RUST_LOG` asks for them
-/// (`RUST_LOG=info,rdkafka=debug`). The embedded broker is quiet below warnings.
-const DEFAULT_FILTER: &str = "info,rdkafka=off,librdkafka=off,tansu_broker=warn,tansu_storage=warn,tansu_sans_io=warn,tansu_schema=warn";
+/// (`RUST_LOG=info,rdkafka=debug`).
+const DEFAULT_FILTER: &str = "info,rdkafka=off,librdkafka=off";
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Default)]
 pub enum LogFormat {

@@ -69,6 +69,16 @@ mod embedded {
         /// (needed when listening on 0.0.0.0); defaults to the listen address.
         #[arg(long, env = "STREAMHUB_BROKER_ADVERTISED_LISTENER")]
         pub broker_advertised_listener: Option<String>,
+        /// When the embedded broker fsyncs appended data: os (left to the operating system,
+        /// as Kafka does; acknowledged messages survive a crash of the process), batch
+        /// (before each produce is acknowledged) or an interval such as 1s.
+        #[arg(
+            long,
+            env = "STREAMHUB_BROKER_FLUSH",
+            default_value = "os",
+            value_parser = streamhub_kafka::broker::parse_flush
+        )]
+        pub broker_flush: streamhub_kafka::broker::FlushPolicy,
         /// Keep the broker's data in memory only (lost at exit).
         #[arg(long)]
         pub ephemeral: bool,
@@ -101,12 +111,13 @@ mod embedded {
         let storage = if args.ephemeral {
             Storage::Memory
         } else {
-            Storage::Sqlite(absolute(&args.data_dir)?.join("broker.db"))
+            Storage::Dir(absolute(&args.data_dir)?.join("broker"))
         };
         let broker = EmbeddedBroker::start(BrokerConfig {
             listen: args.broker_listen,
             advertised: args.broker_advertised_listener.clone(),
             storage,
+            flush: args.broker_flush,
         })
         .await
         .context("cannot start the embedded broker")?;

@@ -17,9 +17,9 @@
 //! producer, with streamhub's defaults: acks=all, idempotence), except for the producer
 //! fault, where the killed process cannot report: see that test.
 //!
-//! Read-back never trusts high watermarks (the embedded broker, tansu 0.6.0, reports them
-//! wrong after a multi-record batch): a fresh consumer, assigned every partition from the
-//! beginning, reads until each partition reports its end and counts `seq`s.
+//! Read-back does not rely on the broker's high watermarks, which are part of what is
+//! under test: a fresh consumer, assigned every partition from the beginning, reads until
+//! each partition reports its end and counts `seq`s.
 
 #![cfg(feature = "embedded-broker")]
 
@@ -319,7 +319,7 @@ fn sigterm_and_wait(child: &mut Child, log: &Path) {
 // ---------------------------------------------------------------------------------------
 // The embedded broker killed.
 
-/// `streamhub broker` on `port` with SQLite storage in `dir`, once it accepts connections.
+/// `streamhub broker` on `port` with its storage in `dir`, once it accepts connections.
 fn start_broker(dir: &Path, port: u16) -> Child {
     let log = dir.join("broker.log");
     let child = streamhub()
@@ -328,9 +328,9 @@ fn start_broker(dir: &Path, port: u16) -> Child {
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--storage",
-            &format!("sqlite://{}", dir.join("broker.db").display()),
-            "--data-dir",
         ])
+        .arg(dir.join("broker"))
+        .arg("--data-dir")
         .arg(dir)
         .stdout(Stdio::null())
         .stderr(
@@ -582,7 +582,7 @@ async fn producer_fault_scenario(bootstrap: &str, replication_factor: i32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn producer_sigkill_loses_nothing_and_seq_continues() {
     let dir = tempfile::tempdir().unwrap();
-    let broker = EmbeddedBroker::start(BrokerConfig::sqlite(dir.path().join("broker.db")))
+    let broker = EmbeddedBroker::start(BrokerConfig::in_dir(dir.path().join("broker")))
         .await
         .expect("embedded broker");
     producer_fault_scenario(&broker.bootstrap_servers(), 1).await;

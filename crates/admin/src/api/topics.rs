@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use axum::Json as JsonBody;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -9,7 +11,7 @@ use streamhub_model::api::{
 };
 use streamhub_model::provisioning::{self, ProvisioningObstacle};
 use streamhub_model::{Action, DataType, Role, TopicStatus, Transition, account};
-use streamhub_store::{NewTopic, TopicFilter, TopicRef};
+use streamhub_store::{NewTopic, TopicFilter, TopicRef, TransitionOutcome};
 
 use crate::auth::Principal;
 use crate::error::{ApiError, Json};
@@ -270,6 +272,16 @@ async fn apply(
         .store()
         .transition(&principal.username, target, action, reason)
         .await?;
+    Ok(answer(principal, action, &outcome, done))
+}
+
+/// The answer to a lifecycle request, and its log line when it changed the topic.
+fn answer(
+    principal: &Principal,
+    action: Action,
+    outcome: &TransitionOutcome,
+    done: &str,
+) -> JsonBody<Message> {
     let topic_id = outcome.topic.topic_id;
     let message = if outcome.changed() {
         tracing::info!(
@@ -280,10 +292,10 @@ async fn apply(
     } else {
         format!("Topic is already {}", outcome.topic.status)
     };
-    Ok(JsonBody(Message {
+    JsonBody(Message {
         message,
         topic_id: Some(topic_id),
-    }))
+    })
 }
 
 /// Refuses to approve what the Kafka cluster cannot hold as requested, when the admin
@@ -481,15 +493,45 @@ pub async fn delete(
     Path(topic_id): Path<i64>,
 ) -> Result<JsonBody<Message>, ApiError> {
     principal.require_admin()?;
-    apply(
-        &state,
+    let outcome = state
+        .store()
+        .transition(
+            &principal.username,
+            TopicRef::Id(topic_id),
+            Action::Delete,
+            None,
+        )
+        .await?;
+    if outcome.changed() {
+        delete_from_kafka(&state, &outcome.topic.topic_name).await;
+    }
+    Ok(answer(
         &principal,
-        TopicRef::Id(topic_id),
         Action::Delete,
-        None,
+        &outcome,
         "Topic deleted successfully",
-    )
-    .await
+    ))
+}
+
+/// Deletes a topic deleted in streamhub from the Kafka cluster the admin service reads,
+/// with its messages. The store's deletion stands either way: a topic Kafka could not
+/// delete is logged with the reason and can be deleted there by hand.
+async fn delete_from_kafka(state: &AppState, name: &str) {
+    let Some(cluster) = state.inner.cluster.clone() else {
+        return;
+    };
+    match tokio::time::timeout(Duration::from_secs(30), cluster.delete_topic(name)).await {
+        Ok(Ok(true)) => tracing::info!(topic = %Untrusted(name), "deleted from Kafka"),
+        Ok(Ok(false)) => {}
+        Ok(Err(e)) => tracing::warn!(
+            topic = %Untrusted(name), error = %e,
+            "the topic is deleted in streamhub but Kafka kept it"
+        ),
+        Err(_) => tracing::warn!(
+            topic = %Untrusted(name),
+            "the topic is deleted in streamhub; Kafka did not confirm its deletion within 30 s"
+        ),
+    }
 }
 
 /// `POST /api/topics/activate_by_name`: the producer, once the topic exists in Kafka.

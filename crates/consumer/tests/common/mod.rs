@@ -130,17 +130,11 @@ impl World {
             .await;
     }
 
-    /// Publishes envelopes with `seq` in `seqs`, one acknowledged message at a time.
-    ///
-    /// One record per batch: the embedded broker (tansu 0.6.0) reports the high watermark
-    /// of a partition as the last batch's base offset + 1, so after a multi-record batch
-    /// it hides that batch's tail from `--from <offset>`, `--from -N` and resumed groups
-    /// until the next batch arrives. Apache Kafka does not.
+    /// Publishes envelopes with `seq` in `seqs`, all acknowledged on return. They go out
+    /// together, in multi-record batches: the high watermark must cover every record of a
+    /// batch for `--from <offset>`, `--from -N` and resumed groups to see them all.
     pub async fn produce(&self, topic: &str, seqs: std::ops::Range<u64>) {
-        let p = Producer::new(self.kafka.clone());
-        for seq in seqs {
-            p.send(topic, seq..seq + 1).await;
-        }
+        Producer::new(self.kafka.clone()).send(topic, seqs).await;
     }
 
     pub async fn produce_bytes(&self, topic: &str, key: Option<&str>, value: &[u8]) {

@@ -31,11 +31,21 @@ pub struct AdminArgs {
     #[arg(long, env = "STREAMHUB_DATA_DIR", default_value = "./streamhub-data")]
     pub data_dir: PathBuf,
     /// Shared secret the producer sends as `X-Producer-Key`; unset, the header is refused.
-    #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PRODUCER_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub producer_secret: Option<Secret>,
     /// Password of the `admin` user created at the first start; when unset, a random one
     /// is written to `<data-dir>/admin-password` (mode 0600), never to the log.
-    #[arg(long, env = "STREAMHUB_ADMIN_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "STREAMHUB_ADMIN_PASSWORD",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub admin_password: Option<Secret>,
     /// Lifetime of sign-in tokens and session cookies: `3600`, `90s`, `30m`, `12h`, `7d`.
     #[arg(long, env = "STREAMHUB_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]
@@ -422,6 +432,23 @@ mod tests {
             );
         }
         assert!(Cli::try_parse_from(["streamhub", "--token-ttl", "soon"]).is_err());
+    }
+
+    /// A generated secret can begin with `-` (URL-safe base64 does): it is a value, not a flag.
+    #[test]
+    fn secrets_that_begin_with_a_hyphen_are_taken_as_given() {
+        use clap::Parser;
+        let cli = Cli::try_parse_from([
+            "streamhub",
+            "--admin-password",
+            "-qU7x-Tidal-42",
+            "--producer-secret",
+            "--not-a-flag",
+        ])
+        .unwrap();
+        let config = cli.admin.into_config();
+        assert_eq!(config.admin_password.unwrap().expose(), "-qU7x-Tidal-42");
+        assert_eq!(config.producer_secret.unwrap().expose(), "--not-a-flag");
     }
 
     #[test]

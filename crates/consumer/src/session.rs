@@ -41,6 +41,7 @@ pub struct SessionArgs {
         long,
         env = "STREAMHUB_PASSWORD",
         hide_env_values = true,
+        allow_hyphen_values = true,
         value_name = "PASSWORD"
     )]
     pub password: Option<Secret>,
@@ -50,6 +51,7 @@ pub struct SessionArgs {
         long,
         env = "STREAMHUB_TOKEN",
         hide_env_values = true,
+        allow_hyphen_values = true,
         value_name = "TOKEN"
     )]
     pub token: Option<Secret>,

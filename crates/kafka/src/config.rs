@@ -87,7 +87,12 @@ pub struct KafkaArgs {
     pub sasl_username: Option<String>,
 
     /// SASL password (prefer the environment variable over the flag).
-    #[arg(long, env = "KAFKA_SASL_PASSWORD", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "KAFKA_SASL_PASSWORD",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub sasl_password: Option<Secret>,
 
     /// CA certificate file (PEM) to verify the brokers' certificates.

@@ -42,7 +42,12 @@ pub struct ProducerArgs {
 
     /// Shared secret the admin service expects in X-Producer-Key (required to run;
     /// `generate` does not use it).
-    #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "PRODUCER_SECRET",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
     pub producer_secret: Option<Secret>,
 
     /// Messages per second for every topic, overriding each topic's configured rate

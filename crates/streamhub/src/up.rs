@@ -88,10 +88,20 @@ mod embedded {
         #[arg(long)]
         pub sample_topics: bool,
         /// Password of user `admin` at the first start; random when unset.
-        #[arg(long, env = "STREAMHUB_ADMIN_PASSWORD", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "STREAMHUB_ADMIN_PASSWORD",
+            hide_env_values = true,
+            allow_hyphen_values = true
+        )]
         pub admin_password: Option<Secret>,
         /// Key the producer authenticates with; random for this run when unset.
-        #[arg(long, env = "PRODUCER_SECRET", hide_env_values = true)]
+        #[arg(
+            long,
+            env = "PRODUCER_SECRET",
+            hide_env_values = true,
+            allow_hyphen_values = true
+        )]
         pub producer_secret: Option<Secret>,
         /// Messages per second for every topic, overriding each topic's own rate.
         #[arg(long, value_parser = streamhub_producer::parse_rate)]

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use uuid::Uuid;
@@ -77,6 +78,40 @@ pub struct State {
     producer_ids: Mutex<(i64, i64)>,
     pub groups: Arc<GroupCoordinator>,
     pub shutdown: watch::Receiver<bool>,
+    pub storage_errors: StorageErrors,
+}
+
+/// Reports failed writes to the data directory (a full disk, a file-size limit, an I/O
+/// error) at ERROR: the first at once, then at most one line every 10 s that says how many
+/// were not logged in between, so a full disk under load is named without flooding the log.
+#[derive(Default)]
+pub struct StorageErrors {
+    last: Mutex<Option<(Instant, u64)>>,
+}
+
+impl StorageErrors {
+    const EVERY: Duration = Duration::from_secs(10);
+
+    pub fn report(&self, topic: &str, partition: i32, error: &dyn std::fmt::Display) {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let not_logged = match *last {
+            Some((at, not_logged)) if now.duration_since(at) < Self::EVERY => {
+                *last = Some((at, not_logged + 1));
+                return;
+            }
+            Some((_, not_logged)) => not_logged,
+            None => 0,
+        };
+        *last = Some((now, 0));
+        tracing::error!(
+            topic,
+            partition,
+            error = %error,
+            not_logged,
+            "cannot write to the data directory: producers get KAFKA_STORAGE_ERROR until it can"
+        );
+    }
 }
 
 /// Producer ids are reserved in blocks: the metadata file stores the end of the block.
@@ -148,6 +183,7 @@ impl State {
             producer_ids: Mutex::new((first_id, first_id)),
             groups,
             shutdown: config.shutdown,
+            storage_errors: StorageErrors::default(),
         };
         state
             .persist()

@@ -105,6 +105,7 @@ fn produce_error(index: i32, e: ResponseError, message: String) -> PartitionProd
 }
 
 async fn produce_partition(
+    state: &Shared,
     topic: Option<&Arc<Topic>>,
     index: i32,
     records: Option<Bytes>,
@@ -151,7 +152,11 @@ async fn produce_partition(
                 .with_log_start_offset(start)
         }
         Ok((Err(e), _)) => {
-            tracing::debug!(topic = %topic.name, partition = index, error = %e, "produce refused");
+            if let LogError::Io(io) = &e {
+                state.storage_errors.report(&topic.name, index, io);
+            } else {
+                tracing::debug!(topic = %topic.name, partition = index, error = %e, "produce refused");
+            }
             let message = e.to_string();
             produce_error(index, log_error_code(&e), message)
         }
@@ -193,7 +198,10 @@ pub async fn produce(state: &Shared, req: ProduceRequest, version: i16) -> Optio
         for p in topic.partition_data {
             let r = match &refuse {
                 Some((e, message)) => produce_error(p.index, *e, message.clone()),
-                None => produce_partition(found.as_ref(), p.index, p.records, missing, acks).await,
+                None => {
+                    produce_partition(state, found.as_ref(), p.index, p.records, missing, acks)
+                        .await
+                }
             };
             partitions.push(r);
         }

@@ -4,6 +4,7 @@
 mod admin;
 mod configs;
 mod data;
+mod refused;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -47,10 +48,24 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
+    // Answered as Apache Kafka answers with no SASL mechanism and no authorizer enabled.
+    (ApiKey::SaslHandshake, 0, 1),
+    (ApiKey::DescribeAcls, 1, 3),
+    (ApiKey::CreateAcls, 1, 3),
+    (ApiKey::DeleteAcls, 1, 3),
 ];
 
 pub fn supported(key: ApiKey, version: i16) -> bool {
-    SUPPORTED
+    in_table(SUPPORTED, key, version)
+}
+
+/// Answered, with an error, though not advertised: see [`refused`].
+fn answered(key: ApiKey, version: i16) -> bool {
+    supported(key, version) || in_table(refused::ANSWERED_NOT_ADVERTISED, key, version)
+}
+
+fn in_table(table: &[(ApiKey, i16, i16)], key: ApiKey, version: i16) -> bool {
+    table
         .iter()
         .any(|&(k, min, max)| k == key && (min..=max).contains(&version))
 }
@@ -99,7 +114,7 @@ pub async fn handle(
     }
     let (key, header) = frame::decode_header(&mut frame)?;
     let version = header.request_api_version;
-    if !supported(key, version) {
+    if !answered(key, version) {
         return Err(RequestError::Unsupported { key, version });
     }
     let correlation_id = header.correlation_id;
@@ -241,6 +256,56 @@ pub async fn handle(
                     .offset_delete(decode!(OffsetDeleteRequest), version)
                     .await
             )
+        }
+        ApiKey::SaslHandshake
+        | ApiKey::SaslAuthenticate
+        | ApiKey::DescribeAcls
+        | ApiKey::CreateAcls
+        | ApiKey::DeleteAcls
+        | ApiKey::AddPartitionsToTxn
+        | ApiKey::AddOffsetsToTxn
+        | ApiKey::EndTxn
+        | ApiKey::TxnOffsetCommit
+        | ApiKey::ConsumerGroupHeartbeat
+        | ApiKey::ConsumerGroupDescribe => {
+            tracing::debug!(%peer, api = ?key, "refused: {}", refused::why(key));
+            match key {
+                ApiKey::SaslHandshake => {
+                    let _ = decode!(SaslHandshakeRequest);
+                    answer!(refused::sasl_handshake())
+                }
+                ApiKey::SaslAuthenticate => {
+                    let _ = decode!(SaslAuthenticateRequest);
+                    answer!(refused::sasl_authenticate())
+                }
+                ApiKey::DescribeAcls => {
+                    let _ = decode!(DescribeAclsRequest);
+                    answer!(refused::describe_acls())
+                }
+                ApiKey::CreateAcls => answer!(refused::create_acls(decode!(CreateAclsRequest))),
+                ApiKey::DeleteAcls => answer!(refused::delete_acls(decode!(DeleteAclsRequest))),
+                ApiKey::AddPartitionsToTxn => answer!(refused::add_partitions_to_txn(decode!(
+                    AddPartitionsToTxnRequest
+                ))),
+                ApiKey::AddOffsetsToTxn => {
+                    let _ = decode!(AddOffsetsToTxnRequest);
+                    answer!(refused::add_offsets_to_txn())
+                }
+                ApiKey::EndTxn => {
+                    let _ = decode!(EndTxnRequest);
+                    answer!(refused::end_txn())
+                }
+                ApiKey::TxnOffsetCommit => {
+                    answer!(refused::txn_offset_commit(decode!(TxnOffsetCommitRequest)))
+                }
+                ApiKey::ConsumerGroupHeartbeat => {
+                    let _ = decode!(ConsumerGroupHeartbeatRequest);
+                    answer!(refused::consumer_group_heartbeat())
+                }
+                _ => answer!(refused::consumer_group_describe(decode!(
+                    ConsumerGroupDescribeRequest
+                ))),
+            }
         }
         _ => Err(RequestError::Unsupported { key, version }),
     }

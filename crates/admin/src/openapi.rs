@@ -329,6 +329,29 @@ mod tests {
         assert!(rate.get("exclusiveMinimum").is_none(), "{rate}");
     }
 
+    #[test]
+    fn topic_request_bounds_in_the_document_are_the_models() {
+        use streamhub_model::{TopicName, topic_limits};
+
+        let fields = &document()["components"]["schemas"]["CreateTopic"]["properties"];
+        let bound = |field: &str, key: &str| fields[field][key].as_u64();
+        assert_eq!(bound("name", "maxLength"), Some(TopicName::MAX_LEN as u64));
+        assert_eq!(bound("partitions", "minimum"), Some(1));
+        assert_eq!(
+            bound("partitions", "maximum"),
+            Some(topic_limits::MAX_PARTITIONS as u64)
+        );
+        assert_eq!(bound("replication_factor", "minimum"), Some(1));
+        assert_eq!(
+            bound("replication_factor", "maximum"),
+            Some(topic_limits::MAX_REPLICATION_FACTOR as u64)
+        );
+        assert_eq!(
+            bound("description", "maxLength"),
+            Some(topic_limits::MAX_DESCRIPTION_CHARS as u64)
+        );
+    }
+
     /// Every `limit` parameter documents the bounds and default its handler applies.
     #[test]
     fn page_sizes_in_the_document_are_the_handlers() {

@@ -17,8 +17,8 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::Utc;
+use streamhub_model::Role;
 use streamhub_model::api::Topic;
-use streamhub_model::{Role, TopicStatus};
 use streamhub_store::SubscriptionFilter;
 
 use crate::auth::Principal;
@@ -234,8 +234,7 @@ async fn still_authorized(
     }
     if let Some(id) = topic_id {
         let topic = state.store().topic(id).await?;
-        let in_kafka = matches!(topic.status, TopicStatus::Active | TopicStatus::Inactive);
-        if !in_kafka || check_tail(state, principal, &topic).await.is_err() {
+        if !topic.status.is_in_kafka() || check_tail(state, principal, &topic).await.is_err() {
             return Ok(false);
         }
     }

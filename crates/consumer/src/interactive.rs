@@ -30,11 +30,6 @@ const MENU: [&str; 6] = [
     "Exit",
 ];
 
-/// The consumer group of a user's interactive consumer.
-pub fn group_of(user: &str) -> String {
-    format!("streamhub-{user}")
-}
-
 pub async fn run(args: SessionArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let p = Palette::for_stdout();
     let mut session = Session::sign_in(&args, SignIn::Patiently, &shutdown).await?;
@@ -246,7 +241,7 @@ async fn consume(
         println!("You have no subscriptions yet; choose 3 to subscribe to a topic first.");
         return Ok(());
     }
-    let group = group_of(&session.user);
+    let group = streamhub_model::consumer_group_of(&session.user);
     let consumer = kafka::consumer(
         &kafka::with_read_ahead(args.kafka.config()),
         &group,

@@ -21,7 +21,6 @@ mod start;
 use tokio_util::sync::CancellationToken;
 
 pub use admin_client::{AdminClient, AdminError};
-pub use interactive::group_of;
 pub use read::{EndedBy, ReadArgs, ReadSummary, read, read_to};
 pub use render::{Format, Palette};
 pub use session::{Session, SessionArgs, SignIn};

@@ -9,7 +9,7 @@ use anyhow::{Context, bail};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
-use streamhub_model::TopicName;
+use streamhub_model::{TopicName, consumer_group_of};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
 
@@ -174,7 +174,7 @@ pub async fn read_to(
     });
     let (group, progress) = match (&args.group, from, &user) {
         (Some(g), _, _) => (g.clone(), Progress::Commit),
-        (None, StartFrom::Stored, Some(user)) => (format!("streamhub-{user}"), Progress::Commit),
+        (None, StartFrom::Stored, Some(user)) => (consumer_group_of(user), Progress::Commit),
         (None, StartFrom::Stored, None) => bail!("--from stored needs --group with --direct"),
         (None, _, _) => (
             format!("streamhub-read-{}-{}", std::process::id(), rand_suffix()),

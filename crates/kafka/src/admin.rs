@@ -8,16 +8,13 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::metadata::Metadata;
 use rdkafka::{Offset, TopicPartitionList};
-use streamhub_model::TopicName;
+use streamhub_model::{TopicName, topic_limits};
 
 use crate::config::KafkaConfig;
 use crate::error::KafkaError;
 
 /// Cluster id of streamhub's embedded broker, as its metadata reports it.
 pub const EMBEDDED_CLUSTER_ID: &str = "streamhub";
-
-/// Most partitions a streamhub topic may have.
-pub const MAX_PARTITIONS: i32 = 1000;
 
 /// A topic to create.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +40,7 @@ impl TopicSpec {
     /// replication factor's lower bound.
     pub fn validate(&self) -> Result<(), KafkaError> {
         validate_topic_name(&self.name)?;
-        if !(1..=MAX_PARTITIONS).contains(&self.partitions) {
+        if topic_limits::check_partitions(self.partitions).is_err() {
             return Err(KafkaError::InvalidPartitions(self.partitions));
         }
         if self.replication_factor < 1 {

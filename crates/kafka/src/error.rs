@@ -17,7 +17,10 @@ pub enum KafkaError {
     ReplicationFactor { asked: i32, brokers: usize },
     #[error("invalid topic name {name:?}: {reason}")]
     InvalidTopic { name: String, reason: String },
-    #[error("invalid partition count {0}: a topic has 1 to 1000 partitions")]
+    #[error(
+        "invalid partition count {0}: a topic has 1 to {max} partitions",
+        max = streamhub_model::topic_limits::MAX_PARTITIONS
+    )]
     InvalidPartitions(i32),
     #[error("invalid replication factor {0}: it must be at least 1")]
     InvalidReplicationFactor(i32),

@@ -14,8 +14,7 @@ mod error;
 pub mod broker;
 
 pub use admin::{
-    Admin, Created, EMBEDDED_CLUSTER_ID, MAX_PARTITIONS, PartitionLag, PartitionWatermarks,
-    TopicSpec,
+    Admin, Created, EMBEDDED_CLUSTER_ID, PartitionLag, PartitionWatermarks, TopicSpec,
 };
 pub use config::{
     DEFAULT_TIMEOUT, KafkaArgs, KafkaConfig, Secret, SecurityProtocol, parse_property,

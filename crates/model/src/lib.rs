@@ -4,6 +4,8 @@
 //! - [`TopicStatus`] and [`Action`]: the topic lifecycle, the one place its rules live.
 //! - [`DataType`]: what a topic carries, inferred from its name when not given.
 //! - [`RatePerSecond`]: the bounds of a topic's publishing rate.
+//! - [`topic_limits`]: partitions, replication factor and description bounds of a request.
+//! - [`consumer_group_of`]: the Kafka consumer group a user reads with.
 //! - [`Envelope`]: the JSON value of every message the producer publishes.
 //! - [`provisioning`]: what keeps Kafka from holding a topic as requested.
 //! - [`account`]: which usernames and passwords accounts may have.
@@ -18,6 +20,7 @@ pub mod provisioning;
 mod rate;
 mod role;
 mod secret;
+pub mod topic_limits;
 mod topic_name;
 
 pub use data_type::DataType;
@@ -27,3 +30,9 @@ pub use rate::{InvalidRate, RatePerSecond};
 pub use role::Role;
 pub use secret::Secret;
 pub use topic_name::{InvalidTopicName, NameCollision, TopicName};
+
+/// The Kafka consumer group of `user`'s reads: the admin reports its lag, the consumer
+/// commits in it, and (with ACLs) it is the one group a user may join.
+pub fn consumer_group_of(user: &str) -> String {
+    format!("streamhub-{user}")
+}

@@ -110,6 +110,12 @@ impl TopicStatus {
         Ok(Transition::To(to))
     }
 
+    /// Whether the topic exists in Kafka: created by the producer and not deleted. Its
+    /// figures, tail and lag exist only then.
+    pub fn is_in_kafka(self) -> bool {
+        matches!(self, TopicStatus::Active | TopicStatus::Inactive)
+    }
+
     /// Whether the producer is expected to create the topic in Kafka: the one state in
     /// which it may report that it cannot.
     pub fn awaits_provisioning(self) -> bool {

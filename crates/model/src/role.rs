@@ -30,7 +30,7 @@ impl Role {
     /// producer none.
     pub fn may_tail(self, status: TopicStatus, subscribed: bool) -> bool {
         match self {
-            Role::Admin => matches!(status, TopicStatus::Active | TopicStatus::Inactive),
+            Role::Admin => status.is_in_kafka(),
             Role::User => subscribed && status == TopicStatus::Active,
             Role::Producer => false,
         }

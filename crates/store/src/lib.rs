@@ -25,7 +25,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
-use streamhub_model::{Action, DataType, RatePerSecond, Role, TopicName, TopicStatus, Transition};
+use streamhub_model::{Action, DataType, Role, TopicName, TopicStatus, Transition, topic_limits};
 
 pub use error::StoreError;
 pub use events::EventBus;
@@ -47,37 +47,17 @@ pub struct NewTopic {
 }
 
 impl NewTopic {
-    pub const MAX_PARTITIONS: i32 = 1000;
-    pub const MAX_REPLICATION_FACTOR: i32 = 32;
-    pub const MAX_DESCRIPTION_CHARS: usize = 4096;
-
-    /// Checks the figures a topic name's parser cannot: the store refuses what Kafka
-    /// or the producer could not honour.
+    /// Checks the figures a topic name's parser cannot (the bounds live in
+    /// [`streamhub_model::topic_limits`]): the store refuses what Kafka or the producer
+    /// could not honour.
     pub fn validate(&self) -> Result<()> {
-        if !(1..=Self::MAX_PARTITIONS).contains(&self.partitions) {
-            return Err(StoreError::Invalid(format!(
-                "partitions must be between 1 and {}, got {}",
-                Self::MAX_PARTITIONS,
-                self.partitions
-            )));
-        }
-        if !(1..=Self::MAX_REPLICATION_FACTOR).contains(&self.replication_factor) {
-            return Err(StoreError::Invalid(format!(
-                "replication_factor must be between 1 and {}, got {}",
-                Self::MAX_REPLICATION_FACTOR,
-                self.replication_factor
-            )));
-        }
-        if let Some(rate) = self.rate_per_second {
-            RatePerSecond::new(rate)
-                .map_err(|e| StoreError::Invalid(format!("rate_per_second {e}")))?;
-        }
-        if self.description.chars().count() > Self::MAX_DESCRIPTION_CHARS {
-            return Err(StoreError::Invalid(format!(
-                "description is longer than {} characters",
-                Self::MAX_DESCRIPTION_CHARS
-            )));
-        }
+        topic_limits::check(
+            self.partitions,
+            self.replication_factor,
+            &self.description,
+            self.rate_per_second,
+        )
+        .map_err(StoreError::Invalid)?;
         if self.created_by.trim().is_empty() {
             return Err(StoreError::Invalid("created_by must not be empty".into()));
         }

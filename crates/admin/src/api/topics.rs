@@ -190,7 +190,7 @@ pub async fn get(
     Path(topic_id): Path<i64>,
 ) -> Result<JsonBody<TopicDetails>, ApiError> {
     let topic = state.store().topic(topic_id).await?;
-    let kafka = if matches!(topic.status, TopicStatus::Active | TopicStatus::Inactive) {
+    let kafka = if topic.status.is_in_kafka() {
         state
             .kafka_figures(std::slice::from_ref(&topic.topic_name))
             .await

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use streamhub_consumer::render::{EnvelopeView, Format, Palette, Record, Renderer};
+use streamhub_consumer::render::{Format, Palette, Record, Renderer, parse_envelope};
 
 fn main() {
     let n: usize = std::env::args()
@@ -29,7 +29,7 @@ fn main() {
 
     let started = Instant::now();
     for i in 0..n {
-        let view = EnvelopeView::parse(&values[i % values.len()]).unwrap();
+        let view = parse_envelope(&values[i % values.len()]).unwrap();
         black_box(view);
     }
     let check = started.elapsed().as_secs_f64() * 1e6 / n as f64;

@@ -8,7 +8,7 @@ use serde::de::Visitor;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
-use streamhub_model::DataType;
+use streamhub_model::EnvelopeOf;
 
 /// Output formats of `consumer read`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -104,39 +104,24 @@ pub enum Shown {
 }
 
 /// A streamhub envelope checked in place: the fields and types of
-/// [`streamhub_model::Envelope`], but strings
-/// are only validated and the payload only delimited, so checking a message allocates
-/// nothing and the value can be written out as it came.
-#[derive(Debug, Deserialize)]
-pub struct EnvelopeView<'a> {
-    #[serde(rename = "topic")]
-    _topic: JsonString,
-    pub data_type: DataType,
-    #[serde(deserialize_with = "envelope_time")]
-    pub timestamp: DateTime<Utc>,
-    #[serde(rename = "producer_id")]
-    _producer_id: JsonString,
-    #[serde(rename = "seq")]
-    _seq: u64,
-    #[serde(borrow)]
-    pub payload: &'a RawValue,
-}
+/// [`streamhub_model::Envelope`], but strings are only validated and the payload only
+/// delimited, so checking a message allocates nothing and the value can be written out
+/// as it came.
+pub type EnvelopeView<'a> = EnvelopeOf<JsonString, EnvelopeTime, &'a RawValue>;
 
-impl<'a> EnvelopeView<'a> {
-    /// Accepts exactly the values that parse as a [`streamhub_model::Envelope`].
-    pub fn parse(bytes: &'a [u8]) -> serde_json::Result<Self> {
-        // One UTF-8 check of the whole value is cheaper than one per string; on invalid
-        // UTF-8 the byte parser says where.
-        match std::str::from_utf8(bytes) {
-            Ok(text) => serde_json::from_str(text),
-            Err(_) => serde_json::from_slice(bytes),
-        }
+/// Accepts exactly the values that parse as a [`streamhub_model::Envelope`].
+pub fn parse_envelope(bytes: &[u8]) -> serde_json::Result<EnvelopeView<'_>> {
+    // One UTF-8 check of the whole value is cheaper than one per string; on invalid
+    // UTF-8 the byte parser says where.
+    match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(bytes),
     }
 }
 
 /// Any JSON string, checked but not kept.
 #[derive(Debug)]
-struct JsonString;
+pub struct JsonString;
 
 impl<'de> Deserialize<'de> for JsonString {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -156,6 +141,15 @@ impl<'de> Deserialize<'de> for JsonString {
 
 /// The envelope's time, as chrono deserialises a `DateTime<Utc>`, with a fast path for
 /// the strict RFC 3339 form producers write.
+#[derive(Debug)]
+pub struct EnvelopeTime(pub DateTime<Utc>);
+
+impl<'de> Deserialize<'de> for EnvelopeTime {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        envelope_time(deserializer).map(EnvelopeTime)
+    }
+}
+
 fn envelope_time<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
     struct Time;
     impl Visitor<'_> for Time {
@@ -289,7 +283,7 @@ impl Renderer {
         record: &Record<'_>,
     ) -> io::Result<Shown> {
         self.shown += 1;
-        let parsed = record.value.map(EnvelopeView::parse);
+        let parsed = record.value.map(parse_envelope);
         let envelope = match &parsed {
             Some(Ok(view)) => Some(view),
             _ => None,
@@ -530,7 +524,7 @@ pub fn pretty_block(
                 p.dim("📦 Data Type:"),
                 p.magenta(env.data_type.as_str()),
                 p.dim("🕒 Timestamp:"),
-                env.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+                env.timestamp.0.to_rfc3339_opts(SecondsFormat::Millis, true),
                 p.dim("🧩 Payload:"),
                 p.green(&payload),
             )
@@ -669,7 +663,7 @@ mod tests {
             Palette::COLOURED,
             3,
             &record(Some(&bytes)),
-            EnvelopeView::parse(&bytes).ok().as_ref(),
+            parse_envelope(&bytes).ok().as_ref(),
             None,
         );
         assert!(block.contains("\x1b[1;36m"));
@@ -695,14 +689,14 @@ mod tests {
         ];
         let mut accepted = 0;
         for case in cases {
-            let view = EnvelopeView::parse(case.as_bytes()).is_ok();
+            let view = parse_envelope(case.as_bytes()).is_ok();
             let envelope = serde_json::from_str::<Envelope>(case).is_ok();
             assert_eq!(view, envelope, "{case}");
             accepted += usize::from(view);
         }
         assert_eq!(accepted, 3, "the valid cases are accepted");
         let bad_utf8 = b"{\"topic\":\"\xff\",\"data_type\":\"sensor\",\"timestamp\":\"2026-11-28T18:00:00Z\",\"producer_id\":\"p\",\"seq\":1,\"payload\":{}}";
-        assert!(EnvelopeView::parse(bad_utf8).is_err());
+        assert!(parse_envelope(bad_utf8).is_err());
         assert!(serde_json::from_slice::<Envelope>(bad_utf8).is_err());
     }
 

@@ -24,7 +24,7 @@ pub mod topic_limits;
 mod topic_name;
 
 pub use data_type::DataType;
-pub use envelope::Envelope;
+pub use envelope::{Envelope, EnvelopeOf};
 pub use lifecycle::{Action, Facts, TopicStatus, Transition, TransitionError};
 pub use rate::{InvalidRate, RatePerSecond};
 pub use role::Role;

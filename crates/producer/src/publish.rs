@@ -22,7 +22,7 @@ use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use streamhub_kafka::rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
 use streamhub_kafka::rdkafka::producer::{DeliveryFuture, FutureRecord, Producer as _};
-use streamhub_model::DataType;
+use streamhub_model::{DataType, EnvelopeOf};
 
 use crate::generate::{Generator, Payload};
 use crate::kafka_producer::Producer;
@@ -73,18 +73,9 @@ impl Counters {
     }
 }
 
-/// The envelope of `streamhub_model::Envelope`, borrowed, so a message is serialized
-/// straight from the generator's record into a reused buffer.
-#[derive(Serialize)]
-struct EnvelopeRef<'a> {
-    topic: &'a str,
-    data_type: DataType,
-    /// RFC 3339 UTC with milliseconds.
-    timestamp: &'a str,
-    producer_id: &'a str,
-    seq: u64,
-    payload: &'a Payload,
-}
+/// The envelope, borrowed, so a message is serialized straight from the generator's
+/// record into a reused buffer; the time is preformatted (see [`Clock`]).
+type EnvelopeRef<'a> = EnvelopeOf<&'a str, &'a str, &'a Payload>;
 
 /// A send that librdkafka refused outright (not a full queue): the message was
 /// counted as failed.

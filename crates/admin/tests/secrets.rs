@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use sqlx::ConnectOptions;
 use streamhub_admin::{AdminConfig, AdminService, Secret};
 use tracing_subscriber::EnvFilter;
 
@@ -59,19 +60,16 @@ impl Write for CapturedLog {
 
 /// Every file of the metadata store (database, WAL, shared memory), after a checkpoint.
 async fn database_bytes(dir: &Path) -> Vec<u8> {
-    let db = libsql::Builder::new_local(dir.join("streamhub.db"))
-        .build()
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("streamhub.db"))
+        .connect()
         .await
         .unwrap();
-    let conn = db.connect().unwrap();
-    let mut rows = conn
-        .query("PRAGMA wal_checkpoint(TRUNCATE)", ())
+    sqlx::raw_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&mut conn)
         .await
         .unwrap();
-    while rows.next().await.unwrap().is_some() {}
-    drop(rows);
-    drop(conn);
-    drop(db);
+    sqlx::Connection::close(conn).await.unwrap();
     let mut bytes = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();

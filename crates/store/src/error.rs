@@ -17,3 +17,14 @@ pub enum StoreError {
     #[error("metadata store failure: {0}")]
     Backend(String),
 }
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// A unique index or key refused the write, on either engine.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

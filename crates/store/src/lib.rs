@@ -15,7 +15,9 @@
 
 mod error;
 mod events;
+mod migrations;
 pub mod postgres;
+mod rows;
 #[cfg(test)]
 mod scenarios;
 pub mod sqlite;
@@ -28,6 +30,7 @@ use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
 use streamhub_model::{Action, DataType, Role, TopicName, TopicStatus, Transition, topic_limits};
 
 pub use error::StoreError;
+pub(crate) use error::is_unique_violation;
 pub use events::EventBus;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

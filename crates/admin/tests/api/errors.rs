@@ -1,5 +1,6 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use sqlx::ConnectOptions;
 
 use crate::common::*;
 
@@ -214,14 +215,14 @@ async fn every_response_carries_the_security_headers() {
 async fn store_failures_answer_500_without_internals() {
     let s = Server::start().await;
     // Break the store behind the service's back, as a damaged file would.
-    let db = libsql::Builder::new_local(s.dir.path().join("streamhub.db"))
-        .build()
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(s.dir.path().join("streamhub.db"))
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .connect()
         .await
         .unwrap();
-    let conn = db.connect().unwrap();
-    conn.busy_timeout(std::time::Duration::from_secs(5))
-        .unwrap();
-    conn.execute("ALTER TABLE counters RENAME TO counters_gone", ())
+    sqlx::raw_sql("ALTER TABLE counters RENAME TO counters_gone")
+        .execute(&mut conn)
         .await
         .unwrap();
 
@@ -236,7 +237,8 @@ async fn store_failures_answer_500_without_internals() {
     let (status, err) = call(s.request(Method::GET, "/api/health", None)).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{err}");
 
-    conn.execute("ALTER TABLE counters_gone RENAME TO counters", ())
+    sqlx::raw_sql("ALTER TABLE counters_gone RENAME TO counters")
+        .execute(&mut conn)
         .await
         .unwrap();
     let (status, _) = s.get("/api/stats", &s.admin).await;

@@ -1,5 +1,4 @@
-//! The PostgreSQL engine, on sqlx (its `postgres` feature only: a second SQLite library
-//! beside libsql would not link).
+//! The PostgreSQL engine, on sqlx.
 //!
 //! Concurrency: several service instances may share one database, so nothing relies on
 //! being the only writer. Transactions run at READ COMMITTED; a lifecycle change locks its
@@ -23,28 +22,30 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
-use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
+use sqlx::{PgConnection, Postgres, QueryBuilder};
 use streamhub_model::account::MAX_TOKENS_PER_USER;
 use streamhub_model::api::{AuditEntry, Event, Subscription, Topic, User};
 use streamhub_model::{Action, Role, TopicName, TopicStatus, Transition};
 use tokio::task::JoinHandle;
 
 use crate::events::{subscription_event, topic_event};
+use crate::migrations::{LEGACY_TABLE, failed, legacy_applied};
+use crate::rows::{
+    AUDIT_COLUMNS, AuditRow, CounterRow, CredentialsRow, GoneSubscriptionRow, IntoModel,
+    SUBSCRIPTION_SELECT, SubscriptionRow, TOPIC_COLUMNS, TopicRow, USER_COLUMNS, UserRow, model,
+    models,
+};
 use crate::{
     AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
     SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome, UserFilter,
-    not_awaiting_provisioning, provisioning_error, too_many_pending, validate_user_id,
-    validate_username,
+    is_unique_violation, not_awaiting_provisioning, provisioning_error, too_many_pending,
+    validate_user_id, validate_username,
 };
 
-/// Embedded migrations, applied in order at open; `schema_version` records each.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("migrations/0001_initial.sql")),
-    (2, include_str!("migrations/0002_topic_changes.sql")),
-    (3, include_str!("migrations/0003_accounts.sql")),
-    (4, include_str!("migrations/0004_kafka_topic_rules.sql")),
-];
+/// Embedded migrations, applied in order at open.
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("src/postgres/migrations");
 
 /// Held while migrating, so instances starting together migrate one after the other.
 const MIGRATION_LOCK: i64 = 0x5354_5245_414d_4855; // "STREAMHU"
@@ -54,11 +55,6 @@ const EVENT_CHANNEL: &str = "streamhub_events";
 /// NOTIFY refuses payloads of 8000 bytes or more.
 const MAX_NOTIFY_PAYLOAD: usize = 7900;
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
-const UNIQUE_VIOLATION: &str = "23505";
-
-const TOPIC_COLUMNS: &str = "topic_id, name, status, partitions, replication_factor, \
-     description, data_type, rate_per_second, created_by, created_at, updated_at, \
-     approved_at, activated_at, deactivated_at, rejection_reason, provisioning_error";
 
 static TOPIC_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE topic_id = $1"));
@@ -68,10 +64,6 @@ static LIVE_TOPIC_BY_NAME: LazyLock<String> = LazyLock::new(|| {
 /// The live topic whose name has this collision key; the expression is the unique index's.
 const LIVE_NAME_BY_COLLISION_KEY: &str =
     "SELECT name FROM topics WHERE replace(name, '.', '_') = $1 AND status <> 'deleted'";
-
-const SUBSCRIPTION_SELECT: &str = "SELECT s.subscription_id, s.user_id, t.name, \
-     s.subscribed_at, s.status FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id";
-const USER_COLUMNS: &str = "username, role, created_at";
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -98,16 +90,6 @@ impl Drop for PostgresStore {
     fn drop(&mut self) {
         self.listening.abort();
     }
-}
-
-impl From<sqlx::Error> for StoreError {
-    fn from(e: sqlx::Error) -> Self {
-        StoreError::Backend(e.to_string())
-    }
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some(UNIQUE_VIOLATION))
 }
 
 /// What travels in a notification: the event, or for an event too large for NOTIFY the
@@ -169,64 +151,6 @@ fn instance_id() -> u64 {
             .unwrap_or(0),
     );
     hasher.finish()
-}
-
-fn parsed<T: FromStr<Err = String>>(text: &str) -> Result<T> {
-    text.parse()
-        .map_err(|e: String| StoreError::Backend(format!("bad value in store: {e}")))
-}
-
-fn topic_from_row(r: &PgRow) -> Result<Topic> {
-    Ok(Topic {
-        topic_id: r.try_get(0)?,
-        topic_name: r.try_get(1)?,
-        status: parsed(r.try_get::<&str, _>(2)?)?,
-        partitions: r.try_get(3)?,
-        replication_factor: r.try_get(4)?,
-        description: r.try_get(5)?,
-        data_type: parsed(r.try_get::<&str, _>(6)?)?,
-        rate_per_second: r.try_get(7)?,
-        created_by: r.try_get(8)?,
-        created_at: r.try_get(9)?,
-        updated_at: r.try_get(10)?,
-        approved_at: r.try_get(11)?,
-        activated_at: r.try_get(12)?,
-        deactivated_at: r.try_get(13)?,
-        rejection_reason: r.try_get(14)?,
-        provisioning_error: r.try_get(15)?,
-    })
-}
-
-fn subscription_from_row(r: &PgRow) -> Result<Subscription> {
-    Ok(Subscription {
-        subscription_id: r.try_get(0)?,
-        user_id: r.try_get(1)?,
-        topic_name: r.try_get(2)?,
-        subscribed_at: r.try_get(3)?,
-        status: r.try_get(4)?,
-    })
-}
-
-fn user_from_row(r: &PgRow) -> Result<User> {
-    Ok(User {
-        username: r.try_get(0)?,
-        role: parsed(r.try_get::<&str, _>(1)?)?,
-        created_at: r.try_get(2)?,
-    })
-}
-
-fn audit_from_row(r: &PgRow) -> Result<AuditEntry> {
-    Ok(AuditEntry {
-        audit_id: r.try_get(0)?,
-        at: r.try_get(1)?,
-        actor: r.try_get(2)?,
-        action: r.try_get(3)?,
-        topic_id: r.try_get(4)?,
-        target: r.try_get(5)?,
-        before: r.try_get(6)?,
-        after: r.try_get(7)?,
-        detail: r.try_get(8)?,
-    })
 }
 
 fn status_counter(status: TopicStatus) -> String {
@@ -317,13 +241,12 @@ async fn refused_name(conn: &mut PgConnection, name: &TopicName) -> StoreError {
 }
 
 async fn topic_by_id(conn: &mut PgConnection, topic_id: i64) -> Result<Option<Topic>> {
-    sqlx::query(&TOPIC_BY_ID)
-        .bind(topic_id)
-        .fetch_optional(conn)
-        .await?
-        .as_ref()
-        .map(topic_from_row)
-        .transpose()
+    model(
+        sqlx::query_as::<_, TopicRow>(&TOPIC_BY_ID)
+            .bind(topic_id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
 /// The topic `target` names, locked until the transaction ends (`lock` is `FOR UPDATE`
@@ -335,19 +258,19 @@ async fn locked_topic(
 ) -> Result<Option<Topic>> {
     let row = match target {
         TopicRef::Id(id) => {
-            sqlx::query(&format!("{} {lock}", *TOPIC_BY_ID))
+            sqlx::query_as::<_, TopicRow>(&format!("{} {lock}", *TOPIC_BY_ID))
                 .bind(*id)
                 .fetch_optional(conn)
                 .await?
         }
         TopicRef::Name(name) => {
-            sqlx::query(&format!("{} {lock}", *LIVE_TOPIC_BY_NAME))
+            sqlx::query_as::<_, TopicRow>(&format!("{} {lock}", *LIVE_TOPIC_BY_NAME))
                 .bind(name)
                 .fetch_optional(conn)
                 .await?
         }
     };
-    row.as_ref().map(topic_from_row).transpose()
+    model(row)
 }
 
 fn no_such_user(username: &str) -> StoreError {
@@ -498,46 +421,46 @@ async fn deliver(pool: &PgPool, origin: u64, bus: &EventBus, payload: &str) {
     }
 }
 
+/// Hands a record of the earlier runner over to sqlx (see [`crate::migrations`]) and
+/// applies the migrations, all in one transaction under an advisory lock: instances
+/// starting together migrate one after the other.
 async fn migrate(pool: &PgPool) -> Result<()> {
     let mut tx = pool.begin().await?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(MIGRATION_LOCK)
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "CREATE TABLE IF NOT EXISTS schema_version \
-         (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)",
-    )
-    .execute(&mut *tx)
-    .await?;
-    for (version, sql) in MIGRATIONS {
-        let applied: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM schema_version WHERE version = $1")
-                .bind(*version)
-                .fetch_one(&mut *tx)
-                .await?;
-        if applied == 0 {
-            sqlx::raw_sql(sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| StoreError::Backend(format!("migration {version} failed: {e}")))?;
-            sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)")
-                .bind(*version)
-                .bind(Utc::now())
-                .execute(&mut *tx)
-                .await?;
-            tracing::info!(version, "applied metadata store migration");
-        }
-    }
-    let newest: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+    let legacy: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(LEGACY_TABLE)
         .fetch_one(&mut *tx)
         .await?;
-    let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
-    if newest > known {
-        return Err(StoreError::Backend(format!(
-            "the database has schema version {newest}, newer than this build knows ({known}); upgrade streamhub"
-        )));
+    if legacy {
+        let applied: Vec<i64> = sqlx::query_scalar(&format!("SELECT version FROM {LEGACY_TABLE}"))
+            .fetch_all(&mut *tx)
+            .await?;
+        let recorded = legacy_applied(&MIGRATOR, &applied)?;
+        tx.ensure_migrations_table().await.map_err(failed)?;
+        for migration in &recorded {
+            sqlx::query(
+                "INSERT INTO _sqlx_migrations \
+                 (version, description, success, checksum, execution_time) \
+                 VALUES ($1, $2, TRUE, $3, 0) ON CONFLICT DO NOTHING",
+            )
+            .bind(migration.version)
+            .bind(&*migration.description)
+            .bind(&*migration.checksum)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(&format!("DROP TABLE {LEGACY_TABLE}"))
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(
+            migrations = recorded.len(),
+            "handed the metadata store's migration record over to sqlx"
+        );
     }
+    MIGRATOR.run_direct(&mut *tx).await.map_err(failed)?;
     tx.commit().await?;
     Ok(())
 }
@@ -620,20 +543,19 @@ impl Store for PostgresStore {
     }
 
     async fn topic_by_name(&self, name: &str) -> Result<Topic> {
-        sqlx::query(&LIVE_TOPIC_BY_NAME)
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(topic_from_row)
-            .transpose()?
-            .ok_or_else(|| no_such_topic(name))
+        model(
+            sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )?
+        .ok_or_else(|| no_such_topic(name))
     }
 
     async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
         let rows = match filter.status {
             Some(status) => {
-                sqlx::query(&format!(
+                sqlx::query_as::<_, TopicRow>(&format!(
                     "SELECT {TOPIC_COLUMNS} FROM topics WHERE status = $1 \
                      ORDER BY topic_id DESC LIMIT $2 OFFSET $3"
                 ))
@@ -644,7 +566,7 @@ impl Store for PostgresStore {
                 .await?
             }
             None => {
-                sqlx::query(&format!(
+                sqlx::query_as::<_, TopicRow>(&format!(
                     "SELECT {TOPIC_COLUMNS} FROM topics WHERE status <> 'deleted' \
                      ORDER BY topic_id DESC LIMIT $1 OFFSET $2"
                 ))
@@ -654,7 +576,7 @@ impl Store for PostgresStore {
                 .await?
             }
         };
-        rows.iter().map(topic_from_row).collect()
+        models(rows)
     }
 
     async fn topic_changes(&self) -> Result<i64> {
@@ -871,15 +793,14 @@ impl Store for PostgresStore {
             )
             .await?;
         }
-        let subscription = sqlx::query(&by_user_and_topic)
-            .bind(user_id)
-            .bind(topic.topic_id)
-            .fetch_optional(&mut *tx)
-            .await?
-            .as_ref()
-            .map(subscription_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::Backend("subscription vanished".into()))?;
+        let subscription = model(
+            sqlx::query_as::<_, SubscriptionRow>(&by_user_and_topic)
+                .bind(user_id)
+                .bind(topic.topic_id)
+                .fetch_optional(&mut *tx)
+                .await?,
+        )?
+        .ok_or_else(|| StoreError::Backend("subscription vanished".into()))?;
         let event = created.then(|| subscription_event(true, &subscription));
         if let Some(event) = &event {
             bump(&mut tx, &[("subscriptions", 1)]).await?;
@@ -902,27 +823,25 @@ impl Store for PostgresStore {
         topic_name: &str,
     ) -> Result<Subscription> {
         let mut tx = self.pool.begin().await?;
-        let topic = sqlx::query(&LIVE_TOPIC_BY_NAME)
+        let topic = model(
+            sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME)
+                .bind(topic_name)
+                .fetch_optional(&mut *tx)
+                .await?,
+        )?
+        .ok_or_else(|| no_such_topic(topic_name))?;
+        // Of two concurrent requests, the second deletes nothing and is told so.
+        let subscription = model(
+            sqlx::query_as::<_, SubscriptionRow>(
+                "DELETE FROM subscriptions WHERE user_id = $1 AND topic_id = $2 \
+                 RETURNING subscription_id, user_id, $3::TEXT AS topic_name, subscribed_at, status",
+            )
+            .bind(user_id)
+            .bind(topic.topic_id)
             .bind(topic_name)
             .fetch_optional(&mut *tx)
-            .await?
-            .as_ref()
-            .map(topic_from_row)
-            .transpose()?
-            .ok_or_else(|| no_such_topic(topic_name))?;
-        // Of two concurrent requests, the second deletes nothing and is told so.
-        let subscription = sqlx::query(
-            "DELETE FROM subscriptions WHERE user_id = $1 AND topic_id = $2 \
-             RETURNING subscription_id, user_id, $3::TEXT, subscribed_at, status",
-        )
-        .bind(user_id)
-        .bind(topic.topic_id)
-        .bind(topic_name)
-        .fetch_optional(&mut *tx)
-        .await?
-        .as_ref()
-        .map(subscription_from_row)
-        .transpose()?
+            .await?,
+        )?
         .ok_or_else(|| {
             StoreError::NotFound(format!(
                 "'{user_id}' is not subscribed to topic '{topic_name}'"
@@ -950,7 +869,7 @@ impl Store for PostgresStore {
     async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>> {
         let rows = match &filter.user_id {
             Some(user_id) => {
-                sqlx::query(&format!(
+                sqlx::query_as::<_, SubscriptionRow>(&format!(
                     "{SUBSCRIPTION_SELECT} WHERE s.user_id = $1 \
                      ORDER BY s.subscription_id LIMIT $2 OFFSET $3"
                 ))
@@ -961,7 +880,7 @@ impl Store for PostgresStore {
                 .await?
             }
             None => {
-                sqlx::query(&format!(
+                sqlx::query_as::<_, SubscriptionRow>(&format!(
                     "{SUBSCRIPTION_SELECT} ORDER BY s.subscription_id LIMIT $1 OFFSET $2"
                 ))
                 .bind(filter.limit)
@@ -970,14 +889,16 @@ impl Store for PostgresStore {
                 .await?
             }
         };
-        rows.iter().map(subscription_from_row).collect()
+        models(rows)
     }
 
     async fn counts(&self) -> Result<Counts> {
-        let pairs: Vec<(String, i64)> = sqlx::query_as("SELECT name, value FROM counters")
+        let rows = sqlx::query_as::<_, CounterRow>("SELECT name, value FROM counters")
             .fetch_all(&self.pool)
             .await?;
-        Ok(Counts::from_counters(pairs))
+        Ok(Counts::from_counters(
+            rows.into_iter().map(|r| (r.name, r.value)),
+        ))
     }
 
     async fn create_user(
@@ -991,7 +912,7 @@ impl Store for PostgresStore {
         let now = Utc::now();
         let mut tx = self.pool.begin().await?;
         // Any unique index refuses the name: the username's, or its case-folded one.
-        let inserted = sqlx::query(&format!(
+        let inserted = sqlx::query_as::<_, UserRow>(&format!(
             "INSERT INTO users (username, password_hash, role, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
         ))
@@ -1006,7 +927,7 @@ impl Store for PostgresStore {
                 "user '{username}' already exists (usernames are compared ignoring case)"
             )));
         };
-        let user = user_from_row(&row)?;
+        let user = row.into_model()?;
         audit(
             &mut tx,
             now,
@@ -1024,29 +945,27 @@ impl Store for PostgresStore {
     }
 
     async fn users(&self, filter: &UserFilter) -> Result<Vec<User>> {
-        sqlx::query(&format!(
-            "SELECT {USER_COLUMNS} FROM users ORDER BY username LIMIT $1 OFFSET $2"
-        ))
-        .bind(filter.limit)
-        .bind(filter.offset)
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(user_from_row)
-        .collect()
+        models(
+            sqlx::query_as::<_, UserRow>(&format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY username LIMIT $1 OFFSET $2"
+            ))
+            .bind(filter.limit)
+            .bind(filter.offset)
+            .fetch_all(&self.pool)
+            .await?,
+        )
     }
 
     async fn delete_user(&self, actor: &str, username: &str) -> Result<User> {
         let mut tx = self.pool.begin().await?;
         let find = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        let user = sqlx::query(&find)
-            .bind(username)
-            .fetch_optional(&mut *tx)
-            .await?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()?
-            .ok_or_else(|| StoreError::NotFound(format!("user '{username}' does not exist")))?;
+        let user = model(
+            sqlx::query_as::<_, UserRow>(&find)
+                .bind(username)
+                .fetch_optional(&mut *tx)
+                .await?,
+        )?
+        .ok_or_else(|| StoreError::NotFound(format!("user '{username}' does not exist")))?;
         let still_there = if user.role == Role::Admin {
             // Deleting an admin locks every admin, in one order, so two concurrent
             // deletions cannot each leave the other as the last admin and remove both.
@@ -1075,10 +994,11 @@ impl Store for PostgresStore {
         }
         // Subscriptions go with the user, or a new account of the same name would
         // inherit them; tokens go by ON DELETE CASCADE.
-        let gone = sqlx::query(
+        let gone = sqlx::query_as::<_, GoneSubscriptionRow>(
             "WITH gone AS (DELETE FROM subscriptions WHERE user_id = $1 \
              RETURNING subscription_id, user_id, topic_id, subscribed_at, status) \
-             SELECT g.subscription_id, g.user_id, t.name, g.subscribed_at, g.status, g.topic_id \
+             SELECT g.subscription_id, g.user_id, t.name AS topic_name, g.subscribed_at, \
+             g.status, g.topic_id \
              FROM gone g JOIN topics t ON t.topic_id = g.topic_id ORDER BY g.subscription_id",
         )
         .bind(username)
@@ -1086,9 +1006,9 @@ impl Store for PostgresStore {
         .await?;
         let now = Utc::now();
         let mut events = Vec::with_capacity(gone.len());
-        for row in &gone {
-            let subscription = subscription_from_row(row)?;
-            let topic_id: i64 = row.try_get(5)?;
+        for row in gone {
+            let topic_id = row.topic_id;
+            let subscription = row.subscription.into_model()?;
             audit(
                 &mut tx,
                 now,
@@ -1104,8 +1024,8 @@ impl Store for PostgresStore {
             self.announce(&mut tx, &event).await?;
             events.push(event);
         }
-        if !gone.is_empty() {
-            bump(&mut tx, &[("subscriptions", -(gone.len() as i64))]).await?;
+        if !events.is_empty() {
+            bump(&mut tx, &[("subscriptions", -(events.len() as i64))]).await?;
         }
         let deleted = sqlx::query("DELETE FROM users WHERE username = $1")
             .bind(username)
@@ -1137,19 +1057,14 @@ impl Store for PostgresStore {
     }
 
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
-        sqlx::query(&format!(
-            "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1"
-        ))
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?
-        .map(|r| -> Result<Credentials> {
-            Ok(Credentials {
-                user: user_from_row(&r)?,
-                password_hash: r.try_get(3)?,
-            })
-        })
-        .transpose()
+        model(
+            sqlx::query_as::<_, CredentialsRow>(&format!(
+                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = $1"
+            ))
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await?,
+        )
     }
 
     async fn create_token(
@@ -1197,18 +1112,17 @@ impl Store for PostgresStore {
     }
 
     async fn token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
-        sqlx::query(
-            "SELECT u.username, u.role, u.created_at FROM tokens t \
-             JOIN users u ON u.user_id = t.user_id \
-             WHERE t.token_hash = $1 AND t.expires_at > $2",
+        model(
+            sqlx::query_as::<_, UserRow>(
+                "SELECT u.username, u.role, u.created_at FROM tokens t \
+                 JOIN users u ON u.user_id = t.user_id \
+                 WHERE t.token_hash = $1 AND t.expires_at > $2",
+            )
+            .bind(token_hash)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?,
         )
-        .bind(token_hash)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await?
-        .as_ref()
-        .map(user_from_row)
-        .transpose()
     }
 
     async fn delete_token(&self, token_hash: &str) -> Result<()> {
@@ -1228,10 +1142,8 @@ impl Store for PostgresStore {
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        let mut query: QueryBuilder<Postgres> = QueryBuilder::new(
-            "SELECT audit_id, at, actor, action, topic_id, target, before, after, detail \
-             FROM audit WHERE TRUE",
-        );
+        let mut query: QueryBuilder<Postgres> =
+            QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE TRUE"));
         if let Some(actor) = &filter.actor {
             query.push(" AND actor = ").push_bind(actor);
         }
@@ -1252,13 +1164,12 @@ impl Store for PostgresStore {
             .push_bind(filter.limit)
             .push(" OFFSET ")
             .push_bind(filter.offset);
-        query
-            .build()
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(audit_from_row)
-            .collect()
+        models(
+            query
+                .build_query_as::<AuditRow>()
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     fn events(&self) -> &EventBus {

@@ -175,11 +175,117 @@ async fn reopening_keeps_everything_and_does_not_reapply_migrations() {
         store.topic_by_name("kept").await.unwrap().topic_name,
         "kept"
     );
-    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM schema_version")
+    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
         .fetch_one(store.pool())
         .await
         .unwrap();
-    assert_eq!(versions, MIGRATIONS.len() as i64);
+    assert_eq!(versions, MIGRATOR.migrations.len() as i64);
+}
+
+/// A database the earlier hand-written runner migrated (its `schema_version` record, the
+/// same files) opens with its rows, in two instances at once; its record is handed to sqlx
+/// with the files' checksums once.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn a_database_migrated_by_the_earlier_runner_opens_with_its_data() {
+    use sqlx::Connection;
+    let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
+    {
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE schema_version (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        for migration in MIGRATOR.iter() {
+            sqlx::raw_sql(&migration.sql)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("INSERT INTO schema_version (version, applied_at) VALUES ($1, now())")
+                .bind(migration.version)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        sqlx::raw_sql(
+            "INSERT INTO users (username, password_hash, role, created_at) \
+               VALUES ('root', 'h', 'admin', '2026-01-01T00:00:00Z');
+             INSERT INTO topics (name, status, partitions, replication_factor, data_type, \
+               created_by, created_at, updated_at, rejection_reason) \
+               VALUES ('old.news', 'rejected', 2, 1, 'generic', 'root', \
+               '2026-01-01T00:00:00Z', '2026-01-02T00:00:00.000002Z', 'late');
+             UPDATE counters SET value = 1 WHERE name IN ('users', 'topics.rejected');",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+    let (a, b) = tokio::join!(PostgresStore::open(&url), PostgresStore::open(&url));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    for store in [&a, &b] {
+        let topic = store.topic_by_name("old.news").await.unwrap();
+        assert_eq!(topic.status, TopicStatus::Rejected);
+        assert_eq!(topic.partitions, 2);
+        assert_eq!(topic.rejection_reason.as_deref(), Some("late"));
+        assert_eq!(
+            topic.updated_at,
+            "2026-01-02T00:00:00.000002Z"
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+        );
+        assert!(store.credentials("root").await.unwrap().is_some());
+        assert_eq!(store.counts().await.unwrap().rejected, 1);
+    }
+    let recorded: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(a.pool())
+            .await
+            .unwrap();
+    let expected: Vec<(i64, Vec<u8>)> = MIGRATOR
+        .iter()
+        .map(|m| (m.version, m.checksum.to_vec()))
+        .collect();
+    assert_eq!(recorded, expected);
+    let legacy: bool = sqlx::query_scalar("SELECT to_regclass('schema_version') IS NOT NULL")
+        .fetch_one(a.pool())
+        .await
+        .unwrap();
+    assert!(!legacy, "the earlier record is handed over once");
+    a.transition(
+        "root",
+        TopicRef::Name("old.news".into()),
+        Action::Delete,
+        None,
+    )
+    .await
+    .unwrap();
+    drop((a, b));
+    let reopened = PostgresStore::open(&url).await.unwrap();
+    assert_eq!(reopened.counts().await.unwrap().deleted, 1);
+}
+
+/// A database a newer build migrated is refused, whichever record says so.
+#[tokio::test]
+#[ignore = "needs PostgreSQL: set STREAMHUB_TEST_POSTGRES (scripts/test does)"]
+async fn a_database_from_a_newer_build_is_refused() {
+    let url = fresh_database_url().await.unwrap_or_else(|e| panic!("{e}"));
+    let store = PostgresStore::open(&url).await.unwrap();
+    sqlx::raw_sql(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99, 'future', TRUE, '\\x00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    drop(store);
+    let r = PostgresStore::open(&url).await;
+    assert!(
+        matches!(&r, Err(StoreError::Backend(e)) if e.contains("upgrade streamhub")),
+        "{r:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,52 +1,50 @@
-//! The SQLite engine, on libsql (the SQLite the embedded broker links too).
+//! The SQLite engine, on sqlx.
 //!
-//! Concurrency: SQLite allows one writer at a time, so every mutation goes through one
-//! writer connection behind an async mutex and runs in `BEGIN IMMEDIATE` (which also
-//! serialises against other processes on the same file, waiting up to the busy timeout).
-//! Reads use a few separate connections; in WAL mode they never wait for the writer.
-//! libsql's local calls complete without yielding, so a transaction is never left
-//! half-done by a cancelled request.
+//! Concurrency: SQLite allows one writer at a time, so every mutation goes through a pool
+//! of one writer connection and runs in `BEGIN IMMEDIATE` (which also serialises against
+//! other processes on the same file, waiting up to the busy timeout). Reads use a pool of
+//! a few read-only connections; in WAL mode they never wait for the writer. A transaction
+//! dropped uncommitted (a cancelled request) is rolled back before its connection is used
+//! again.
 
-mod rows;
-
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use libsql::{Connection, Database, TransactionBehavior, Value, params};
+use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Sqlite, Transaction};
 use streamhub_model::account::MAX_TOKENS_PER_USER;
 use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
 use streamhub_model::{Action, Role, TopicName, TopicStatus, Transition};
-use tokio::sync::{Mutex, MutexGuard};
 
 use crate::events::{subscription_event, topic_event};
+use crate::migrations::{LEGACY_TABLE, failed, legacy_applied};
+use crate::rows::{
+    AUDIT_COLUMNS, AuditRow, CounterRow, CredentialsRow, GoneSubscriptionRow, IntoModel,
+    SUBSCRIPTION_SELECT, SubscriptionRow, TOPIC_COLUMNS, TopicRow, USER_COLUMNS, UserRow, model,
+    models,
+};
 use crate::{
     AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
     SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome, UserFilter,
-    not_awaiting_provisioning, provisioning_error, too_many_pending, validate_user_id,
-    validate_username,
+    is_unique_violation, not_awaiting_provisioning, provisioning_error, too_many_pending,
+    validate_user_id, validate_username,
 };
-use rows::{audit_from_row, subscription_from_row, topic_from_row, ts, user_from_row};
 
-/// Embedded migrations, applied in order at open; `schema_version` records each.
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("migrations/0001_initial.sql")),
-    (2, include_str!("migrations/0002_topic_changes.sql")),
-    (3, include_str!("migrations/0003_accounts.sql")),
-    (4, include_str!("migrations/0004_kafka_topic_rules.sql")),
-];
+/// Embedded migrations, applied in order at open.
+pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("src/sqlite/migrations");
 
-const READERS: usize = 4;
+const READERS: u32 = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Requests queue for the one writer connection; this bounds the wait of the last.
+const WRITER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(60);
 const SQLITE_BUSY: i32 = 5;
-
-const TOPIC_COLUMNS: &str = "topic_id, name, status, partitions, replication_factor, \
-     description, data_type, rate_per_second, created_by, created_at, updated_at, \
-     approved_at, activated_at, deactivated_at, rejection_reason, provisioning_error";
 
 static TOPIC_BY_ID: LazyLock<String> =
     LazyLock::new(|| format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE topic_id = ?1"));
@@ -57,17 +55,11 @@ static LIVE_TOPIC_BY_NAME: LazyLock<String> = LazyLock::new(|| {
 const LIVE_NAME_BY_COLLISION_KEY: &str =
     "SELECT name FROM topics WHERE replace(name, '.', '_') = ?1 AND status <> 'deleted'";
 
-const SUBSCRIPTION_SELECT: &str = "SELECT s.subscription_id, s.user_id, t.name, \
-     s.subscribed_at, s.status FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id";
-
 pub struct SqliteStore {
     path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Reader>>,
-    next_reader: AtomicUsize,
+    writer: SqlitePool,
+    readers: SqlitePool,
     events: EventBus,
-    // Dropped last: the connections above belong to it.
-    _db: Database,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -78,126 +70,45 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-/// A read connection with its prepared statements: preparing costs more than running
-/// the small queries of the API, so each connection keeps the ones it has run.
-struct Reader {
-    conn: Connection,
-    statements: HashMap<String, libsql::Statement>,
+/// A write transaction on the writer connection; rolls back when dropped uncommitted.
+type WriteTx = Transaction<'static, Sqlite>;
+
+/// The stored form of a timestamp: fixed width, so text order is time order.
+pub(crate) fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-impl Reader {
-    async fn all<T>(
-        &mut self,
-        sql: &str,
-        params: impl libsql::params::IntoParams,
-        map: fn(&libsql::Row) -> Result<T>,
-    ) -> Result<Vec<T>> {
-        if !self.statements.contains_key(sql) {
-            let statement = self.conn.prepare(sql).await?;
-            self.statements.insert(sql.to_owned(), statement);
-        }
-        let statement = &self.statements[sql];
-        statement.reset();
-        let result = async {
-            let mut rows = statement.query(params).await?;
-            let mut out = Vec::new();
-            while let Some(row) = rows.next().await? {
-                out.push(map(&row)?);
-            }
-            Ok(out)
-        }
-        .await;
-        // A statement left mid-way would hold its read snapshot (and block checkpoints).
-        statement.reset();
-        result
-    }
-
-    async fn opt<T>(
-        &mut self,
-        sql: &str,
-        params: impl libsql::params::IntoParams,
-        map: fn(&libsql::Row) -> Result<T>,
-    ) -> Result<Option<T>> {
-        Ok(self.all(sql, params, map).await?.into_iter().next())
-    }
+fn is_busy(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|c| c & 0xff == SQLITE_BUSY))
 }
 
-/// A write transaction holding the writer connection; rolls back when dropped uncommitted.
-struct WriteTx<'a> {
-    tx: libsql::Transaction,
-    _writer: MutexGuard<'a, Connection>,
-}
-
-impl WriteTx<'_> {
-    async fn commit(self) -> Result<()> {
-        self.tx.commit().await?;
-        Ok(())
-    }
-}
-
-impl std::ops::Deref for WriteTx<'_> {
-    type Target = Connection;
-    fn deref(&self) -> &Connection {
-        &self.tx
-    }
-}
-
-impl From<libsql::Error> for StoreError {
-    fn from(e: libsql::Error) -> Self {
-        StoreError::Backend(e.to_string())
-    }
-}
-
-fn is_busy(e: &libsql::Error) -> bool {
-    matches!(e, libsql::Error::SqliteFailure(code, _) if code & 0xff == SQLITE_BUSY)
-}
-
-fn is_unique_violation(e: &libsql::Error) -> bool {
-    matches!(e, libsql::Error::SqliteFailure(_, msg) if msg.contains("UNIQUE constraint failed"))
-}
-
-async fn configure(conn: &Connection, read_only: bool) -> Result<()> {
-    conn.busy_timeout(BUSY_TIMEOUT)?;
-    // PRAGMAs that answer with a row must go through `query`.
-    conn.query("PRAGMA journal_mode = WAL", ()).await?;
-    conn.execute("PRAGMA foreign_keys = ON", ()).await?;
-    // In WAL mode NORMAL is durable against application crashes and fast.
-    conn.execute("PRAGMA synchronous = NORMAL", ()).await?;
+fn connect_options(path: &Path, read_only: bool) -> SqliteConnectOptions {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(!read_only)
+        .busy_timeout(BUSY_TIMEOUT)
+        .journal_mode(SqliteJournalMode::Wal)
+        .foreign_keys(true)
+        // In WAL mode NORMAL is durable against application crashes and fast.
+        .synchronous(SqliteSynchronous::Normal);
     if read_only {
-        conn.execute("PRAGMA query_only = ON", ()).await?;
-    }
-    Ok(())
-}
-
-async fn query_opt<T>(
-    conn: &Connection,
-    sql: &str,
-    params: impl libsql::params::IntoParams,
-    map: fn(&libsql::Row) -> Result<T>,
-) -> Result<Option<T>> {
-    let mut rows = conn.query(sql, params).await?;
-    match rows.next().await? {
-        Some(row) => Ok(Some(map(&row)?)),
-        None => Ok(None),
+        options.pragma("query_only", "ON")
+    } else {
+        options
     }
 }
 
-async fn query_i64(
-    conn: &Connection,
-    sql: &str,
-    params: impl libsql::params::IntoParams,
-) -> Result<i64> {
-    query_opt(conn, sql, params, |r| Ok(r.get::<i64>(0)?))
-        .await?
-        .ok_or_else(|| StoreError::Backend(format!("no row from: {sql}")))
+async fn query_i64(conn: &mut SqliteConnection, sql: &str, value: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(sql).bind(value).fetch_one(conn).await?)
 }
 
-async fn bump(conn: &Connection, counter: &str, delta: i64) -> Result<()> {
-    conn.execute(
-        "UPDATE counters SET value = value + ?1 WHERE name = ?2",
-        params![delta, counter],
-    )
-    .await?;
+async fn bump(conn: &mut SqliteConnection, counter: &str, delta: i64) -> Result<()> {
+    sqlx::query("UPDATE counters SET value = value + ?1 WHERE name = ?2")
+        .bind(delta)
+        .bind(counter)
+        .execute(conn)
+        .await?;
     Ok(())
 }
 
@@ -207,7 +118,7 @@ fn status_counter(status: TopicStatus) -> String {
 
 #[allow(clippy::too_many_arguments)]
 async fn audit(
-    conn: &Connection,
+    conn: &mut SqliteConnection,
     at: &str,
     actor: &str,
     action: &str,
@@ -224,7 +135,7 @@ async fn audit(
 
 #[allow(clippy::too_many_arguments)]
 async fn audit_with_detail(
-    conn: &Connection,
+    conn: &mut SqliteConnection,
     at: &str,
     actor: &str,
     action: &str,
@@ -234,25 +145,30 @@ async fn audit_with_detail(
     after: Option<&str>,
     detail: Option<&str>,
 ) -> Result<()> {
-    conn.execute(
+    sqlx::query(
         "INSERT INTO audit (at, actor, action, topic_id, target, before, after, detail) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![at, actor, action, topic_id, target, before, after, detail],
     )
+    .bind(at)
+    .bind(actor)
+    .bind(action)
+    .bind(topic_id)
+    .bind(target)
+    .bind(before)
+    .bind(after)
+    .bind(detail)
+    .execute(conn)
     .await?;
     Ok(())
 }
 
 /// Refuses `name` when a live topic's name collides with it in Kafka; the same name is
 /// left to the duplicate check.
-async fn check_collision(conn: &Connection, name: &TopicName) -> Result<()> {
-    let existing = query_opt(
-        conn,
-        LIVE_NAME_BY_COLLISION_KEY,
-        params![name.collision_key()],
-        |r| Ok(r.get::<String>(0)?),
-    )
-    .await?;
+async fn check_collision(conn: &mut SqliteConnection, name: &TopicName) -> Result<()> {
+    let existing: Option<String> = sqlx::query_scalar(LIVE_NAME_BY_COLLISION_KEY)
+        .bind(name.collision_key())
+        .fetch_optional(conn)
+        .await?;
     match existing {
         Some(existing) => name
             .check_collision(&existing)
@@ -261,12 +177,49 @@ async fn check_collision(conn: &Connection, name: &TopicName) -> Result<()> {
     }
 }
 
-async fn topic_by_id(conn: &Connection, topic_id: i64) -> Result<Option<Topic>> {
-    query_opt(conn, &TOPIC_BY_ID, params![topic_id], topic_from_row).await
+async fn topic_by_id(conn: &mut SqliteConnection, topic_id: i64) -> Result<Option<Topic>> {
+    model(
+        sqlx::query_as::<_, TopicRow>(&TOPIC_BY_ID)
+            .bind(topic_id)
+            .fetch_optional(conn)
+            .await?,
+    )
 }
 
-async fn live_topic_by_name(conn: &Connection, name: &str) -> Result<Option<Topic>> {
-    query_opt(conn, &LIVE_TOPIC_BY_NAME, params![name], topic_from_row).await
+async fn live_topic_by_name(conn: &mut SqliteConnection, name: &str) -> Result<Option<Topic>> {
+    model(
+        sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME)
+            .bind(name)
+            .fetch_optional(conn)
+            .await?,
+    )
+}
+
+async fn subscription_of(
+    conn: &mut SqliteConnection,
+    user_id: &str,
+    topic_id: i64,
+) -> Result<Option<Subscription>> {
+    model(
+        sqlx::query_as::<_, SubscriptionRow>(&format!(
+            "{SUBSCRIPTION_SELECT} WHERE s.user_id = ?1 AND s.topic_id = ?2"
+        ))
+        .bind(user_id)
+        .bind(topic_id)
+        .fetch_optional(conn)
+        .await?,
+    )
+}
+
+async fn user_by_name(conn: &mut SqliteConnection, username: &str) -> Result<Option<User>> {
+    model(
+        sqlx::query_as::<_, UserRow>(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = ?1"
+        ))
+        .bind(username)
+        .fetch_optional(conn)
+        .await?,
+    )
 }
 
 fn no_such_user(username: &str) -> StoreError {
@@ -278,8 +231,8 @@ fn no_such_topic(name: &str) -> StoreError {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the SQLite file at `path` and applies migrations.
-    /// Opens (creating) the database file; see [`private_database_file`] for its mode.
+    /// Opens (creating) the database file at `path` and applies migrations; see
+    /// [`private_database_file`] for its mode.
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         let text = path.to_string_lossy();
@@ -289,29 +242,25 @@ impl SqliteStore {
             ));
         }
         private_database_file(&path)?;
-        let db = libsql::Builder::new_local(&path)
-            .build()
+        let cannot_open =
+            |e: sqlx::Error| StoreError::Backend(format!("cannot open {}: {e}", path.display()));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(WRITER_ACQUIRE_TIMEOUT)
+            .connect_with(connect_options(&path, false))
             .await
-            .map_err(|e| StoreError::Backend(format!("cannot open {}: {e}", path.display())))?;
-        let writer = db.connect()?;
-        configure(&writer, false).await?;
+            .map_err(cannot_open)?;
         migrate(&writer).await?;
-        let mut readers = Vec::with_capacity(READERS);
-        for _ in 0..READERS {
-            let conn = db.connect()?;
-            configure(&conn, true).await?;
-            readers.push(Mutex::new(Reader {
-                conn,
-                statements: HashMap::new(),
-            }));
-        }
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .connect_with(connect_options(&path, true))
+            .await
+            .map_err(cannot_open)?;
         Ok(SqliteStore {
             path,
-            writer: Mutex::new(writer),
+            writer,
             readers,
-            next_reader: AtomicUsize::new(0),
             events: EventBus::default(),
-            _db: db,
         })
     }
 
@@ -322,36 +271,16 @@ impl SqliteStore {
     /// Runs `sql` on the writer connection, for tests that alter the schema.
     #[cfg(test)]
     pub(crate) async fn execute_batch(&self, sql: &str) -> Result<()> {
-        self.writer.lock().await.execute_batch(sql).await?;
+        sqlx::raw_sql(sql).execute(&self.writer).await?;
         Ok(())
     }
 
-    async fn reader(&self) -> MutexGuard<'_, Reader> {
-        let n = self.readers.len();
-        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
-        for i in 0..n {
-            if let Ok(conn) = self.readers[(start + i) % n].try_lock() {
-                return conn;
-            }
-        }
-        self.readers[start % n].lock().await
-    }
-
-    async fn begin(&self) -> Result<WriteTx<'_>> {
-        let writer = self.writer.lock().await;
+    async fn begin(&self) -> Result<WriteTx> {
         let mut attempt = 0;
         loop {
             // Another process may hold the write lock beyond the busy timeout.
-            match writer
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .await
-            {
-                Ok(tx) => {
-                    return Ok(WriteTx {
-                        tx,
-                        _writer: writer,
-                    });
-                }
+            match self.writer.begin_with("BEGIN IMMEDIATE").await {
+                Ok(tx) => return Ok(tx),
                 Err(e) if is_busy(&e) && attempt < 3 => {
                     attempt += 1;
                     tracing::warn!(attempt, "metadata store is busy; retrying");
@@ -363,47 +292,44 @@ impl SqliteStore {
     }
 }
 
-async fn migrate(conn: &Connection) -> Result<()> {
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-        (),
-    )
-    .await?;
-    for (version, sql) in MIGRATIONS {
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
+/// Hands a record of the earlier runner over to sqlx (see [`crate::migrations`]) and
+/// applies the migrations, all in one write transaction: processes opening one file at
+/// once migrate one after the other.
+async fn migrate(writer: &SqlitePool) -> Result<()> {
+    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await?;
+    let legacy: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?1")
+            .bind(LEGACY_TABLE)
+            .fetch_one(&mut *tx)
             .await?;
-        let applied = query_i64(
-            &tx,
-            "SELECT COUNT(*) FROM schema_version WHERE version = ?1",
-            params![*version],
-        )
-        .await?;
-        if applied == 0 {
-            tx.execute_batch(sql)
-                .await
-                .map_err(|e| StoreError::Backend(format!("migration {version} failed: {e}")))?;
-            tx.execute(
-                "INSERT INTO schema_version (version, applied_at) VALUES (?1, ?2)",
-                params![*version, ts(Utc::now())],
+    if legacy > 0 {
+        let applied: Vec<i64> = sqlx::query_scalar(&format!("SELECT version FROM {LEGACY_TABLE}"))
+            .fetch_all(&mut *tx)
+            .await?;
+        let recorded = legacy_applied(&MIGRATOR, &applied)?;
+        tx.ensure_migrations_table().await.map_err(failed)?;
+        for migration in &recorded {
+            sqlx::query(
+                "INSERT OR IGNORE INTO _sqlx_migrations \
+                 (version, description, success, checksum, execution_time) \
+                 VALUES (?1, ?2, TRUE, ?3, 0)",
             )
+            .bind(migration.version)
+            .bind(&*migration.description)
+            .bind(&*migration.checksum)
+            .execute(&mut *tx)
             .await?;
-            tracing::info!(version, "applied metadata store migration");
         }
-        tx.commit().await?;
+        sqlx::query(&format!("DROP TABLE {LEGACY_TABLE}"))
+            .execute(&mut *tx)
+            .await?;
+        tracing::info!(
+            migrations = recorded.len(),
+            "handed the metadata store's migration record over to sqlx"
+        );
     }
-    let newest = query_i64(
-        conn,
-        "SELECT COALESCE(MAX(version), 0) FROM schema_version",
-        (),
-    )
-    .await?;
-    let known = MIGRATIONS.last().map(|m| m.0).unwrap_or(0);
-    if newest > known {
-        return Err(StoreError::Backend(format!(
-            "the database has schema version {newest}, newer than this build knows ({known}); upgrade streamhub"
-        )));
-    }
+    MIGRATOR.run_direct(&mut *tx).await.map_err(failed)?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -417,46 +343,47 @@ impl Store for SqliteStore {
     ) -> Result<Topic> {
         new.validate()?;
         let now = ts(Utc::now());
-        let tx = self.begin().await?;
+        let mut tx = self.begin().await?;
         if let Some(max) = max_pending {
             let pending = query_i64(
-                &tx,
+                &mut tx,
                 "SELECT COUNT(*) FROM topics WHERE status = 'pending' AND created_by = ?1",
-                params![new.created_by.as_str()],
+                &new.created_by,
             )
             .await?;
             if pending >= max {
                 return Err(too_many_pending(&new.created_by, pending));
             }
         }
-        if live_topic_by_name(&tx, new.name.as_str()).await?.is_some() {
+        if live_topic_by_name(&mut tx, new.name.as_str())
+            .await?
+            .is_some()
+        {
             return Err(StoreError::Conflict(format!(
                 "a topic named '{}' already exists",
                 new.name
             )));
         }
-        check_collision(&tx, &new.name).await?;
-        let inserted = tx
-            .query(
-                "INSERT INTO topics (name, status, partitions, replication_factor, description, \
-                 data_type, rate_per_second, created_by, created_at, updated_at) \
-                 VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING topic_id",
-                params![
-                    new.name.as_str(),
-                    new.partitions,
-                    new.replication_factor,
-                    new.description.as_str(),
-                    new.data_type.as_str(),
-                    new.rate_per_second,
-                    new.created_by.as_str(),
-                    now.as_str()
-                ],
-            )
-            .await;
-        let mut rows = match inserted {
-            Ok(rows) => rows,
+        check_collision(&mut tx, &new.name).await?;
+        let inserted = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO topics (name, status, partitions, replication_factor, description, \
+             data_type, rate_per_second, created_by, created_at, updated_at) \
+             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING topic_id",
+        )
+        .bind(new.name.as_str())
+        .bind(new.partitions)
+        .bind(new.replication_factor)
+        .bind(new.description.as_str())
+        .bind(new.data_type.as_str())
+        .bind(new.rate_per_second)
+        .bind(new.created_by.as_str())
+        .bind(now.as_str())
+        .fetch_one(&mut *tx)
+        .await;
+        let topic_id = match inserted {
+            Ok(topic_id) => topic_id,
             Err(e) if is_unique_violation(&e) => {
-                check_collision(&tx, &new.name).await?;
+                check_collision(&mut tx, &new.name).await?;
                 return Err(StoreError::Conflict(format!(
                     "a topic named '{}' already exists",
                     new.name
@@ -464,15 +391,9 @@ impl Store for SqliteStore {
             }
             Err(e) => return Err(e.into()),
         };
-        let topic_id: i64 = rows
-            .next()
-            .await?
-            .ok_or_else(|| StoreError::Backend("insert returned no id".into()))?
-            .get(0)?;
-        drop(rows);
-        bump(&tx, &status_counter(TopicStatus::Pending), 1).await?;
+        bump(&mut tx, &status_counter(TopicStatus::Pending), 1).await?;
         audit(
-            &tx,
+            &mut tx,
             &now,
             actor,
             "create",
@@ -482,7 +403,7 @@ impl Store for SqliteStore {
             Some("pending"),
         )
         .await?;
-        let topic = topic_by_id(&tx, topic_id)
+        let topic = topic_by_id(&mut tx, topic_id)
             .await?
             .ok_or_else(|| StoreError::Backend("created topic vanished".into()))?;
         tx.commit().await?;
@@ -491,59 +412,58 @@ impl Store for SqliteStore {
     }
 
     async fn topic(&self, topic_id: i64) -> Result<Topic> {
-        self.reader()
-            .await
-            .opt(&TOPIC_BY_ID, params![topic_id], topic_from_row)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("topic {topic_id} does not exist")))
+        model(
+            sqlx::query_as::<_, TopicRow>(&TOPIC_BY_ID)
+                .bind(topic_id)
+                .fetch_optional(&self.readers)
+                .await?,
+        )?
+        .ok_or_else(|| StoreError::NotFound(format!("topic {topic_id} does not exist")))
     }
 
     async fn topic_by_name(&self, name: &str) -> Result<Topic> {
-        self.reader()
-            .await
-            .opt(&LIVE_TOPIC_BY_NAME, params![name], topic_from_row)
-            .await?
-            .ok_or_else(|| no_such_topic(name))
+        model(
+            sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME)
+                .bind(name)
+                .fetch_optional(&self.readers)
+                .await?,
+        )?
+        .ok_or_else(|| no_such_topic(name))
     }
 
     async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
         let limit = filter.limit.unwrap_or(-1);
-        let mut conn = self.reader().await;
-        match filter.status {
+        let rows = match filter.status {
             Some(status) => {
-                conn.all(
-                    &format!(
-                        "SELECT {TOPIC_COLUMNS} FROM topics WHERE status = ?1 \
-                         ORDER BY topic_id DESC LIMIT ?2 OFFSET ?3"
-                    ),
-                    params![status.as_str(), limit, filter.offset],
-                    topic_from_row,
-                )
-                .await
+                sqlx::query_as::<_, TopicRow>(&format!(
+                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status = ?1 \
+                     ORDER BY topic_id DESC LIMIT ?2 OFFSET ?3"
+                ))
+                .bind(status.as_str())
+                .bind(limit)
+                .bind(filter.offset)
+                .fetch_all(&self.readers)
+                .await?
             }
             None => {
-                conn.all(
-                    &format!(
-                        "SELECT {TOPIC_COLUMNS} FROM topics WHERE status <> 'deleted' \
-                         ORDER BY topic_id DESC LIMIT ?1 OFFSET ?2"
-                    ),
-                    params![limit, filter.offset],
-                    topic_from_row,
-                )
-                .await
+                sqlx::query_as::<_, TopicRow>(&format!(
+                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status <> 'deleted' \
+                     ORDER BY topic_id DESC LIMIT ?1 OFFSET ?2"
+                ))
+                .bind(limit)
+                .bind(filter.offset)
+                .fetch_all(&self.readers)
+                .await?
             }
-        }
+        };
+        models(rows)
     }
 
     async fn topic_changes(&self) -> Result<i64> {
-        let mut conn = self.reader().await;
-        conn.opt(
-            "SELECT value FROM counters WHERE name = 'topics.changes'",
-            (),
-            |r| Ok(r.get::<i64>(0)?),
-        )
-        .await?
-        .ok_or_else(|| StoreError::Backend("the topics.changes counter is missing".into()))
+        sqlx::query_scalar("SELECT value FROM counters WHERE name = 'topics.changes'")
+            .fetch_optional(&self.readers)
+            .await?
+            .ok_or_else(|| StoreError::Backend("the topics.changes counter is missing".into()))
     }
 
     async fn transition(
@@ -553,10 +473,10 @@ impl Store for SqliteStore {
         action: Action,
         reason: Option<String>,
     ) -> Result<TransitionOutcome> {
-        let tx = self.begin().await?;
+        let mut tx = self.begin().await?;
         let topic = match &target {
-            TopicRef::Id(id) => topic_by_id(&tx, *id).await?,
-            TopicRef::Name(name) => live_topic_by_name(&tx, name).await?,
+            TopicRef::Id(id) => topic_by_id(&mut tx, *id).await?,
+            TopicRef::Name(name) => live_topic_by_name(&mut tx, name).await?,
         }
         .ok_or_else(|| StoreError::NotFound(format!("{target} does not exist")))?;
         let from = topic.status;
@@ -571,12 +491,11 @@ impl Store for SqliteStore {
             Transition::To(to) => to,
         };
         if action == Action::Delete {
-            let subscribers = query_i64(
-                &tx,
-                "SELECT COUNT(*) FROM subscriptions WHERE topic_id = ?1",
-                params![topic.topic_id],
-            )
-            .await?;
+            let subscribers: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE topic_id = ?1")
+                    .bind(topic.topic_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
             if subscribers > 0 {
                 return Err(StoreError::Conflict(format!(
                     "topic '{}' has {subscribers} subscription(s); they must be removed before it can be deleted",
@@ -609,25 +528,24 @@ impl Store for SqliteStore {
         // The status condition makes the write itself refuse a topic that moved since
         // it was read, whatever the isolation level of the engine.
         sql.push_str(" WHERE topic_id = ?3 AND status = ?4");
-        let mut values: Vec<Value> = vec![
-            to.as_str().into(),
-            now.as_str().into(),
-            topic.topic_id.into(),
-            from.as_str().into(),
-        ];
+        let mut update = sqlx::query(&sql)
+            .bind(to.as_str())
+            .bind(now.as_str())
+            .bind(topic.topic_id)
+            .bind(from.as_str());
         if let Some(reason) = &reason {
-            values.push(reason.clone().into());
+            update = update.bind(reason.as_str());
         }
-        let updated = tx.execute(&sql, values).await?;
+        let updated = update.execute(&mut *tx).await?.rows_affected();
         if updated != 1 {
             return Err(StoreError::Conflict(format!(
                 "{target} changed while it was being updated; try again"
             )));
         }
-        bump(&tx, &status_counter(from), -1).await?;
-        bump(&tx, &status_counter(to), 1).await?;
+        bump(&mut tx, &status_counter(from), -1).await?;
+        bump(&mut tx, &status_counter(to), 1).await?;
         audit_with_detail(
-            &tx,
+            &mut tx,
             &now,
             actor,
             action.as_str(),
@@ -638,7 +556,7 @@ impl Store for SqliteStore {
             reason.as_deref(),
         )
         .await?;
-        let topic = topic_by_id(&tx, topic.topic_id)
+        let topic = topic_by_id(&mut tx, topic.topic_id)
             .await?
             .ok_or_else(|| StoreError::Backend("updated topic vanished".into()))?;
         tx.commit().await?;
@@ -652,8 +570,8 @@ impl Store for SqliteStore {
 
     async fn provisioning_failed(&self, actor: &str, name: &str, error: &str) -> Result<Topic> {
         let error = provisioning_error(error)?;
-        let tx = self.begin().await?;
-        let topic = live_topic_by_name(&tx, name)
+        let mut tx = self.begin().await?;
+        let topic = live_topic_by_name(&mut tx, name)
             .await?
             .ok_or_else(|| no_such_topic(name))?;
         if !topic.status.awaits_provisioning() {
@@ -664,20 +582,24 @@ impl Store for SqliteStore {
         }
         let now = ts(Utc::now());
         let status = topic.status.as_str();
-        let updated = tx
-            .execute(
-                "UPDATE topics SET provisioning_error = ?1, updated_at = ?2 \
-                 WHERE topic_id = ?3 AND status = ?4",
-                params![error, now.as_str(), topic.topic_id, status],
-            )
-            .await?;
+        let updated = sqlx::query(
+            "UPDATE topics SET provisioning_error = ?1, updated_at = ?2 \
+             WHERE topic_id = ?3 AND status = ?4",
+        )
+        .bind(error)
+        .bind(now.as_str())
+        .bind(topic.topic_id)
+        .bind(status)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if updated != 1 {
             return Err(StoreError::Conflict(format!(
                 "topic '{name}' changed while it was being updated; try again"
             )));
         }
         audit_with_detail(
-            &tx,
+            &mut tx,
             &now,
             actor,
             "provisioning_failed",
@@ -688,7 +610,7 @@ impl Store for SqliteStore {
             Some(error),
         )
         .await?;
-        let topic = topic_by_id(&tx, topic.topic_id)
+        let topic = topic_by_id(&mut tx, topic.topic_id)
             .await?
             .ok_or_else(|| StoreError::Backend("updated topic vanished".into()))?;
         tx.commit().await?;
@@ -703,17 +625,17 @@ impl Store for SqliteStore {
         topic_name: &str,
     ) -> Result<SubscribeOutcome> {
         validate_user_id(user_id)?;
-        let tx = self.begin().await?;
+        let mut tx = self.begin().await?;
         let known = query_i64(
-            &tx,
+            &mut tx,
             "SELECT COUNT(*) FROM users WHERE username = ?1",
-            params![user_id],
+            user_id,
         )
         .await?;
         if known == 0 {
             return Err(no_such_user(user_id));
         }
-        let topic = live_topic_by_name(&tx, topic_name)
+        let topic = live_topic_by_name(&mut tx, topic_name)
             .await?
             .ok_or_else(|| no_such_topic(topic_name))?;
         if topic.status != TopicStatus::Active {
@@ -722,30 +644,25 @@ impl Store for SqliteStore {
                 topic.status
             )));
         }
-        let by_user_and_topic =
-            format!("{SUBSCRIPTION_SELECT} WHERE s.user_id = ?1 AND s.topic_id = ?2");
-        if let Some(existing) = query_opt(
-            &tx,
-            &by_user_and_topic,
-            params![user_id, topic.topic_id],
-            subscription_from_row,
-        )
-        .await?
-        {
+        if let Some(existing) = subscription_of(&mut tx, user_id, topic.topic_id).await? {
             return Ok(SubscribeOutcome {
                 subscription: existing,
                 created: false,
             });
         }
         let now = ts(Utc::now());
-        tx.execute(
-            "INSERT INTO subscriptions (user_id, topic_id, subscribed_at, status) VALUES (?1, ?2, ?3, 'active')",
-            params![user_id, topic.topic_id, now.as_str()],
+        sqlx::query(
+            "INSERT INTO subscriptions (user_id, topic_id, subscribed_at, status) \
+             VALUES (?1, ?2, ?3, 'active')",
         )
+        .bind(user_id)
+        .bind(topic.topic_id)
+        .bind(now.as_str())
+        .execute(&mut *tx)
         .await?;
-        bump(&tx, "subscriptions", 1).await?;
+        bump(&mut tx, "subscriptions", 1).await?;
         audit(
-            &tx,
+            &mut tx,
             &now,
             actor,
             "subscribe",
@@ -755,14 +672,9 @@ impl Store for SqliteStore {
             Some("active"),
         )
         .await?;
-        let subscription = query_opt(
-            &tx,
-            &by_user_and_topic,
-            params![user_id, topic.topic_id],
-            subscription_from_row,
-        )
-        .await?
-        .ok_or_else(|| StoreError::Backend("created subscription vanished".into()))?;
+        let subscription = subscription_of(&mut tx, user_id, topic.topic_id)
+            .await?
+            .ok_or_else(|| StoreError::Backend("created subscription vanished".into()))?;
         tx.commit().await?;
         self.events.publish(subscription_event(true, &subscription));
         Ok(SubscribeOutcome {
@@ -777,30 +689,24 @@ impl Store for SqliteStore {
         user_id: &str,
         topic_name: &str,
     ) -> Result<Subscription> {
-        let tx = self.begin().await?;
-        let topic = live_topic_by_name(&tx, topic_name)
+        let mut tx = self.begin().await?;
+        let topic = live_topic_by_name(&mut tx, topic_name)
             .await?
             .ok_or_else(|| no_such_topic(topic_name))?;
-        let subscription = query_opt(
-            &tx,
-            &format!("{SUBSCRIPTION_SELECT} WHERE s.user_id = ?1 AND s.topic_id = ?2"),
-            params![user_id, topic.topic_id],
-            subscription_from_row,
-        )
-        .await?
-        .ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "'{user_id}' is not subscribed to topic '{topic_name}'"
-            ))
-        })?;
-        tx.execute(
-            "DELETE FROM subscriptions WHERE subscription_id = ?1",
-            params![subscription.subscription_id],
-        )
-        .await?;
-        bump(&tx, "subscriptions", -1).await?;
+        let subscription = subscription_of(&mut tx, user_id, topic.topic_id)
+            .await?
+            .ok_or_else(|| {
+                StoreError::NotFound(format!(
+                    "'{user_id}' is not subscribed to topic '{topic_name}'"
+                ))
+            })?;
+        sqlx::query("DELETE FROM subscriptions WHERE subscription_id = ?1")
+            .bind(subscription.subscription_id)
+            .execute(&mut *tx)
+            .await?;
+        bump(&mut tx, "subscriptions", -1).await?;
         audit(
-            &tx,
+            &mut tx,
             &ts(Utc::now()),
             actor,
             "unsubscribe",
@@ -818,38 +724,38 @@ impl Store for SqliteStore {
 
     async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>> {
         let limit = filter.limit.unwrap_or(-1);
-        let mut conn = self.reader().await;
-        match &filter.user_id {
+        let rows = match &filter.user_id {
             Some(user_id) => {
-                conn.all(
-                    &format!(
-                        "{SUBSCRIPTION_SELECT} WHERE s.user_id = ?1 \
-                         ORDER BY s.subscription_id LIMIT ?2 OFFSET ?3"
-                    ),
-                    params![user_id.as_str(), limit, filter.offset],
-                    subscription_from_row,
-                )
-                .await
+                sqlx::query_as::<_, SubscriptionRow>(&format!(
+                    "{SUBSCRIPTION_SELECT} WHERE s.user_id = ?1 \
+                     ORDER BY s.subscription_id LIMIT ?2 OFFSET ?3"
+                ))
+                .bind(user_id.as_str())
+                .bind(limit)
+                .bind(filter.offset)
+                .fetch_all(&self.readers)
+                .await?
             }
             None => {
-                conn.all(
-                    &format!("{SUBSCRIPTION_SELECT} ORDER BY s.subscription_id LIMIT ?1 OFFSET ?2"),
-                    params![limit, filter.offset],
-                    subscription_from_row,
-                )
-                .await
+                sqlx::query_as::<_, SubscriptionRow>(&format!(
+                    "{SUBSCRIPTION_SELECT} ORDER BY s.subscription_id LIMIT ?1 OFFSET ?2"
+                ))
+                .bind(limit)
+                .bind(filter.offset)
+                .fetch_all(&self.readers)
+                .await?
             }
-        }
+        };
+        models(rows)
     }
 
     async fn counts(&self) -> Result<Counts> {
-        let mut conn = self.reader().await;
-        let pairs = conn
-            .all("SELECT name, value FROM counters", (), |r| {
-                Ok((r.get::<String>(0)?, r.get::<i64>(1)?))
-            })
+        let rows = sqlx::query_as::<_, CounterRow>("SELECT name, value FROM counters")
+            .fetch_all(&self.readers)
             .await?;
-        Ok(Counts::from_counters(pairs))
+        Ok(Counts::from_counters(
+            rows.into_iter().map(|r| (r.name, r.value)),
+        ))
     }
 
     async fn create_user(
@@ -860,12 +766,12 @@ impl Store for SqliteStore {
         role: Role,
     ) -> Result<User> {
         validate_username(username)?;
-        let now = Utc::now();
-        let tx = self.begin().await?;
+        let now = ts(Utc::now());
+        let mut tx = self.begin().await?;
         let exists = query_i64(
-            &tx,
+            &mut tx,
             "SELECT COUNT(*) FROM users WHERE lower(username) = lower(?1)",
-            params![username],
+            username,
         )
         .await?;
         if exists > 0 {
@@ -873,15 +779,19 @@ impl Store for SqliteStore {
                 "user '{username}' already exists (usernames are compared ignoring case)"
             )));
         }
-        tx.execute(
+        sqlx::query(
             "INSERT INTO users (username, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![username, password_hash, role.as_str(), ts(now)],
         )
+        .bind(username)
+        .bind(password_hash)
+        .bind(role.as_str())
+        .bind(now.as_str())
+        .execute(&mut *tx)
         .await?;
-        bump(&tx, "users", 1).await?;
+        bump(&mut tx, "users", 1).await?;
         audit(
-            &tx,
-            &ts(now),
+            &mut tx,
+            &now,
             actor,
             "user.create",
             None,
@@ -890,42 +800,34 @@ impl Store for SqliteStore {
             Some(role.as_str()),
         )
         .await?;
-        let user = query_opt(
-            &tx,
-            "SELECT username, role, created_at FROM users WHERE username = ?1",
-            params![username],
-            user_from_row,
-        )
-        .await?
-        .ok_or_else(|| StoreError::Backend("created user vanished".into()))?;
+        let user = user_by_name(&mut tx, username)
+            .await?
+            .ok_or_else(|| StoreError::Backend("created user vanished".into()))?;
         tx.commit().await?;
         Ok(user)
     }
 
     async fn users(&self, filter: &UserFilter) -> Result<Vec<User>> {
-        self.reader()
-            .await
-            .all(
-                "SELECT username, role, created_at FROM users ORDER BY username LIMIT ?1 OFFSET ?2",
-                params![filter.limit.unwrap_or(-1), filter.offset],
-                user_from_row,
-            )
-            .await
+        models(
+            sqlx::query_as::<_, UserRow>(&format!(
+                "SELECT {USER_COLUMNS} FROM users ORDER BY username LIMIT ?1 OFFSET ?2"
+            ))
+            .bind(filter.limit.unwrap_or(-1))
+            .bind(filter.offset)
+            .fetch_all(&self.readers)
+            .await?,
+        )
     }
 
     async fn delete_user(&self, actor: &str, username: &str) -> Result<User> {
-        let tx = self.begin().await?;
-        let user = query_opt(
-            &tx,
-            "SELECT username, role, created_at FROM users WHERE username = ?1",
-            params![username],
-            user_from_row,
-        )
-        .await?
-        .ok_or_else(|| StoreError::NotFound(format!("user '{username}' does not exist")))?;
+        let mut tx = self.begin().await?;
+        let user = user_by_name(&mut tx, username)
+            .await?
+            .ok_or_else(|| no_such_user(username))?;
         if user.role == Role::Admin {
-            let admins =
-                query_i64(&tx, "SELECT COUNT(*) FROM users WHERE role = 'admin'", ()).await?;
+            let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
+                .fetch_one(&mut *tx)
+                .await?;
             if admins <= 1 {
                 return Err(StoreError::Conflict(format!(
                     "'{username}' is the last admin and cannot be deleted"
@@ -935,29 +837,24 @@ impl Store for SqliteStore {
         // Subscriptions go with the user, or a new account of the same name would
         // inherit them; tokens go by ON DELETE CASCADE.
         let now = ts(Utc::now());
-        let gone = {
-            let mut rows = tx
-                .query(
-                    "SELECT s.subscription_id, s.user_id, t.name, s.subscribed_at, s.status, \
-                     s.topic_id FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id \
-                     WHERE s.user_id = ?1 ORDER BY s.subscription_id",
-                    params![username],
-                )
-                .await?;
-            let mut gone = Vec::new();
-            while let Some(row) = rows.next().await? {
-                gone.push((subscription_from_row(&row)?, row.get::<i64>(5)?));
-            }
-            gone
-        };
-        tx.execute(
-            "DELETE FROM subscriptions WHERE user_id = ?1",
-            params![username],
+        let gone = sqlx::query_as::<_, GoneSubscriptionRow>(
+            "SELECT s.subscription_id, s.user_id, t.name AS topic_name, s.subscribed_at, \
+             s.status, s.topic_id FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id \
+             WHERE s.user_id = ?1 ORDER BY s.subscription_id",
         )
-        .await?;
+        .bind(username)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|row| Ok((row.subscription.into_model()?, row.topic_id)))
+        .collect::<Result<Vec<_>>>()?;
+        sqlx::query("DELETE FROM subscriptions WHERE user_id = ?1")
+            .bind(username)
+            .execute(&mut *tx)
+            .await?;
         for (subscription, topic_id) in &gone {
             audit(
-                &tx,
+                &mut tx,
                 &now,
                 actor,
                 "unsubscribe",
@@ -969,13 +866,15 @@ impl Store for SqliteStore {
             .await?;
         }
         if !gone.is_empty() {
-            bump(&tx, "subscriptions", -(gone.len() as i64)).await?;
+            bump(&mut tx, "subscriptions", -(gone.len() as i64)).await?;
         }
-        tx.execute("DELETE FROM users WHERE username = ?1", params![username])
+        sqlx::query("DELETE FROM users WHERE username = ?1")
+            .bind(username)
+            .execute(&mut *tx)
             .await?;
-        bump(&tx, "users", -1).await?;
+        bump(&mut tx, "users", -1).await?;
         audit(
-            &tx,
+            &mut tx,
             &now,
             actor,
             "user.delete",
@@ -993,19 +892,14 @@ impl Store for SqliteStore {
     }
 
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
-        self.reader()
-            .await
-            .opt(
-                "SELECT username, role, created_at, password_hash FROM users WHERE username = ?1",
-                params![username],
-                |r| {
-                    Ok(Credentials {
-                        user: user_from_row(r)?,
-                        password_hash: r.get(3)?,
-                    })
-                },
-            )
-            .await
+        model(
+            sqlx::query_as::<_, CredentialsRow>(&format!(
+                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?1"
+            ))
+            .bind(username)
+            .fetch_optional(&self.readers)
+            .await?,
+        )
     }
 
     async fn create_token(
@@ -1014,60 +908,68 @@ impl Store for SqliteStore {
         token_hash: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        let tx = self.begin().await?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) \
-                 SELECT ?1, user_id, ?2, ?3 FROM users WHERE username = ?4",
-                params![token_hash, ts(Utc::now()), ts(expires_at), username],
-            )
-            .await?;
+        let mut tx = self.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) \
+             SELECT ?1, user_id, ?2, ?3 FROM users WHERE username = ?4",
+        )
+        .bind(token_hash)
+        .bind(ts(Utc::now()))
+        .bind(ts(expires_at))
+        .bind(username)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         if inserted == 0 {
             return Err(no_such_user(username));
         }
         // Sign-ins beyond the user's maximum end the oldest ones; the new one stays.
-        tx.execute(
+        sqlx::query(
             "DELETE FROM tokens WHERE user_id = (SELECT user_id FROM users WHERE username = ?1) \
              AND token_hash <> ?2 AND token_hash NOT IN (SELECT t.token_hash FROM tokens t \
              JOIN users u ON u.user_id = t.user_id WHERE u.username = ?1 AND t.token_hash <> ?2 \
              ORDER BY t.created_at DESC, t.token_hash LIMIT ?3)",
-            params![username, token_hash, MAX_TOKENS_PER_USER - 1],
         )
+        .bind(username)
+        .bind(token_hash)
+        .bind(MAX_TOKENS_PER_USER - 1)
+        .execute(&mut *tx)
         .await?;
-        tx.commit().await
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
-        self.reader()
-            .await
-            .opt(
+        model(
+            sqlx::query_as::<_, UserRow>(
                 "SELECT u.username, u.role, u.created_at FROM tokens t \
-             JOIN users u ON u.user_id = t.user_id \
-             WHERE t.token_hash = ?1 AND t.expires_at > ?2",
-                params![token_hash, ts(now)],
-                user_from_row,
+                 JOIN users u ON u.user_id = t.user_id \
+                 WHERE t.token_hash = ?1 AND t.expires_at > ?2",
             )
-            .await
+            .bind(token_hash)
+            .bind(ts(now))
+            .fetch_optional(&self.readers)
+            .await?,
+        )
     }
 
     async fn delete_token(&self, token_hash: &str) -> Result<()> {
-        let tx = self.begin().await?;
-        tx.execute(
-            "DELETE FROM tokens WHERE token_hash = ?1",
-            params![token_hash],
-        )
-        .await?;
-        tx.commit().await
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM tokens WHERE token_hash = ?1")
+            .bind(token_hash)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> Result<u64> {
-        let tx = self.begin().await?;
-        let removed = tx
-            .execute(
-                "DELETE FROM tokens WHERE expires_at <= ?1",
-                params![ts(now)],
-            )
-            .await?;
+        let mut tx = self.begin().await?;
+        let removed = sqlx::query("DELETE FROM tokens WHERE expires_at <= ?1")
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         Ok(removed)
     }
@@ -1075,38 +977,34 @@ impl Store for SqliteStore {
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         // Only the given filters go into the query, so SQLite can use the index that
         // starts with the filtered column.
-        let mut sql = String::from(
-            "SELECT audit_id, at, actor, action, topic_id, target, before, after, detail \
-             FROM audit WHERE 1 = 1",
-        );
-        let mut values: Vec<Value> = Vec::new();
+        let mut query: QueryBuilder<Sqlite> =
+            QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE 1 = 1"));
         if let Some(actor) = &filter.actor {
-            values.push(actor.clone().into());
-            sql.push_str(&format!(" AND actor = ?{}", values.len()));
+            query.push(" AND actor = ").push_bind(actor);
         }
         if let Some(topic_id) = filter.topic_id {
-            values.push(topic_id.into());
-            sql.push_str(&format!(" AND topic_id = ?{}", values.len()));
+            query.push(" AND topic_id = ").push_bind(topic_id);
         }
         if let Some(name) = &filter.topic_name {
-            values.push(name.clone().into());
-            sql.push_str(&format!(
-                " AND topic_id IN (SELECT topic_id FROM topics WHERE name = ?{})",
-                values.len()
-            ));
+            query
+                .push(" AND topic_id IN (SELECT topic_id FROM topics WHERE name = ")
+                .push_bind(name)
+                .push(")");
         }
         if let Some(action) = &filter.action {
-            values.push(action.clone().into());
-            sql.push_str(&format!(" AND action = ?{}", values.len()));
+            query.push(" AND action = ").push_bind(action);
         }
-        values.push(filter.limit.into());
-        values.push(filter.offset.into());
-        sql.push_str(&format!(
-            " ORDER BY audit_id DESC LIMIT ?{} OFFSET ?{}",
-            values.len() - 1,
-            values.len()
-        ));
-        self.reader().await.all(&sql, values, audit_from_row).await
+        query
+            .push(" ORDER BY audit_id DESC LIMIT ")
+            .push_bind(filter.limit)
+            .push(" OFFSET ")
+            .push_bind(filter.offset);
+        models(
+            query
+                .build_query_as::<AuditRow>()
+                .fetch_all(&self.readers)
+                .await?,
+        )
     }
 
     fn events(&self) -> &EventBus {

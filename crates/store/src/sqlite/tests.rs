@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use sqlx::ConnectOptions;
 use streamhub_model::DataType;
 
 use super::*;
@@ -35,10 +36,11 @@ async fn active_topic(store: &SqliteStore, name: &str) -> Topic {
 
 /// Recounts from the tables, to check the maintained counters against.
 async fn recount(store: &SqliteStore) -> Counts {
-    let conn = store.reader().await;
-    let n = |sql: &'static str| {
-        let conn = &conn;
-        async move { query_i64(&conn.conn, sql, ()).await.unwrap() }
+    let n = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&store.readers)
+            .await
+            .unwrap()
     };
     Counts {
         pending: n("SELECT COUNT(*) FROM topics WHERE status = 'pending'").await,
@@ -96,14 +98,11 @@ async fn reopening_keeps_everything_and_does_not_reapply_migrations() {
         "user, create, approve, activate, subscribe: {audit:?}"
     );
     assert_eq!(store.counts().await.unwrap(), recount(&store).await);
-    let versions = query_i64(
-        &store.reader().await.conn,
-        "SELECT COUNT(*) FROM schema_version",
-        (),
-    )
-    .await
-    .unwrap();
-    assert_eq!(versions, MIGRATIONS.len() as i64);
+    let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(&store.readers)
+        .await
+        .unwrap();
+    assert_eq!(versions, MIGRATOR.migrations.len() as i64);
 }
 
 #[tokio::test]
@@ -215,15 +214,15 @@ async fn the_database_refuses_names_that_collide_in_kafka() {
         .await
         .unwrap();
     let insert = async |name: &str| {
-        let tx = store.begin().await.unwrap();
-        let result = tx
-            .execute(
-                "INSERT INTO topics (name, status, partitions, replication_factor, data_type, \
-                 created_by, created_at, updated_at) \
-                 VALUES (?1, 'pending', 1, 1, 'generic', 'x', 'now', 'now')",
-                params![name],
-            )
-            .await;
+        let mut tx = store.begin().await.unwrap();
+        let result = sqlx::query(
+            "INSERT INTO topics (name, status, partitions, replication_factor, data_type, \
+             created_by, created_at, updated_at) \
+             VALUES (?1, 'pending', 1, 1, 'generic', 'x', 'now', 'now')",
+        )
+        .bind(name)
+        .execute(&mut *tx)
+        .await;
         tx.commit().await.unwrap();
         result
     };
@@ -239,6 +238,155 @@ async fn the_database_refuses_names_that_collide_in_kafka() {
     insert("coll_x").await.unwrap();
 }
 
+/// A store as an earlier version left it: the first `applied` migrations (the same files)
+/// and their record in its own `schema_version` table, as its hand-written runner kept it.
+async fn legacy_store(path: &Path, applied: usize) -> SqliteConnection {
+    let mut conn = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    for migration in &MIGRATOR.migrations[..applied] {
+        sqlx::raw_sql(&migration.sql)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO schema_version (version, applied_at) VALUES (?1, '2026-01-01T00:00:00Z')",
+        )
+        .bind(migration.version)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    conn
+}
+
+/// A store the earlier runner migrated fully opens with its rows as they were, and its
+/// record is handed to sqlx with the files' checksums, so later opens apply nothing.
+#[tokio::test]
+async fn a_store_migrated_by_the_earlier_runner_opens_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    {
+        let mut conn = legacy_store(&path, MIGRATOR.migrations.len()).await;
+        sqlx::raw_sql(
+            "INSERT INTO users (username, password_hash, role, created_at) \
+               VALUES ('root', 'h', 'admin', '2026-01-01T00:00:00.000000Z');
+             INSERT INTO topics (name, status, partitions, replication_factor, data_type, \
+               created_by, created_at, updated_at, approved_at, rejection_reason) \
+               VALUES ('old.news', 'rejected', 2, 1, 'generic', 'root', \
+               '2026-01-01T00:00:00.000001Z', '2026-01-02T00:00:00.000002Z', NULL, 'late');
+             INSERT INTO audit (at, actor, action, topic_id, target, before, after, detail) \
+               VALUES ('2026-01-02T00:00:00.000002Z', 'root', 'reject', 1, 'old.news', \
+               'pending', 'rejected', 'late');
+             UPDATE counters SET value = 1 WHERE name IN ('users', 'topics.rejected');",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    for _ in 0..2 {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let topic = store.topic(1).await.unwrap();
+        assert_eq!(topic.status, TopicStatus::Rejected);
+        assert_eq!(topic.partitions, 2);
+        assert_eq!(topic.rejection_reason.as_deref(), Some("late"));
+        assert_eq!(
+            topic.updated_at,
+            "2026-01-02T00:00:00.000002Z"
+                .parse::<DateTime<Utc>>()
+                .unwrap()
+        );
+        let audit = store
+            .audit(&AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].detail.as_deref(), Some("late"));
+        assert!(store.credentials("root").await.unwrap().is_some());
+        assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+        let recorded: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
+                .fetch_all(&store.readers)
+                .await
+                .unwrap();
+        let expected: Vec<(i64, Vec<u8>)> = MIGRATOR
+            .iter()
+            .map(|m| (m.version, m.checksum.to_vec()))
+            .collect();
+        assert_eq!(recorded, expected);
+        let legacy: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'")
+                .fetch_one(&store.readers)
+                .await
+                .unwrap();
+        assert_eq!(legacy, 0, "the earlier record is handed over once");
+    }
+    // Writes work on the upgraded store.
+    let store = SqliteStore::open(&path).await.unwrap();
+    store
+        .transition("root", TopicRef::Id(1), Action::Delete, None)
+        .await
+        .unwrap();
+    store
+        .create_topic("root", new_topic("old.news"))
+        .await
+        .unwrap();
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+}
+
+/// A store a newer build migrated is refused, not half-understood.
+#[tokio::test]
+async fn a_store_from_a_newer_build_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("meta.db");
+    {
+        let mut conn = legacy_store(&path, MIGRATOR.migrations.len()).await;
+        sqlx::raw_sql("INSERT INTO schema_version VALUES (99, '2026-01-01T00:00:00Z')")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    }
+    let r = SqliteStore::open(&path).await;
+    assert!(
+        matches!(&r, Err(StoreError::Backend(e)) if e.contains("newer than this build")),
+        "{r:?}"
+    );
+    let fresh = dir.path().join("fresh.db");
+    drop(SqliteStore::open(&fresh).await.unwrap());
+    {
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&fresh)
+            .connect()
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (99, 'future', TRUE, X'00', 0)",
+        )
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    let r = SqliteStore::open(&fresh).await;
+    assert!(
+        matches!(&r, Err(StoreError::Backend(e)) if e.contains("upgrade streamhub")),
+        "{r:?}"
+    );
+}
+
 /// Before usernames were one per case and subscriptions went with their user, a store
 /// could hold subscriptions of deleted users: the migration that brings those rules
 /// removes them and recounts.
@@ -248,24 +396,8 @@ async fn upgrading_removes_the_subscriptions_deleted_users_left() {
     let path = dir.path().join("meta.db");
     {
         // A store as the version before the accounts migration left it.
-        let db = libsql::Builder::new_local(&path).build().await.unwrap();
-        let conn = db.connect().unwrap();
-        conn.execute(
-            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)",
-            (),
-        )
-        .await
-        .unwrap();
-        for (version, sql) in &MIGRATIONS[..2] {
-            conn.execute_batch(sql).await.unwrap();
-            conn.execute(
-                "INSERT INTO schema_version (version, applied_at) VALUES (?1, '2026-01-01T00:00:00Z')",
-                params![*version],
-            )
-            .await
-            .unwrap();
-        }
-        conn.execute_batch(
+        let mut conn = legacy_store(&path, 2).await;
+        sqlx::raw_sql(
             "INSERT INTO users (username, password_hash, role, created_at) \
                VALUES ('kept', 'h', 'user', '2026-01-01T00:00:00Z');
              INSERT INTO topics (name, status, partitions, replication_factor, data_type, \
@@ -277,6 +409,7 @@ async fn upgrading_removes_the_subscriptions_deleted_users_left() {
              UPDATE counters SET value = 1 WHERE name = 'users';
              UPDATE counters SET value = 1 WHERE name = 'topics.active';",
         )
+        .execute(&mut conn)
         .await
         .unwrap();
     }

@@ -1,0 +1,194 @@
+//! Rows as both engines read them, by column name, and the model types they become.
+//!
+//! SQLite keeps timestamps as RFC 3339 text and PostgreSQL as `TIMESTAMPTZ`; sqlx decodes
+//! both into `DateTime<Utc>`, so one row type per table serves both engines. Text that
+//! does not parse back is a backend failure: only this crate writes these columns.
+
+use chrono::{DateTime, Utc};
+use sqlx::FromRow;
+use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
+
+use crate::{Credentials, Result, StoreError};
+
+/// A row and the model value it stands for.
+pub(crate) trait IntoModel {
+    type Model;
+    fn into_model(self) -> Result<Self::Model>;
+}
+
+pub(crate) fn model<R: IntoModel>(row: Option<R>) -> Result<Option<R::Model>> {
+    row.map(IntoModel::into_model).transpose()
+}
+
+pub(crate) fn models<R: IntoModel>(rows: Vec<R>) -> Result<Vec<R::Model>> {
+    rows.into_iter().map(IntoModel::into_model).collect()
+}
+
+fn parsed<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T> {
+    text.parse()
+        .map_err(|e: String| StoreError::Backend(format!("bad value in store: {e}")))
+}
+
+/// The columns of [`TopicRow`], for `SELECT {TOPIC_COLUMNS} FROM topics`.
+pub(crate) const TOPIC_COLUMNS: &str = "topic_id, name, status, partitions, replication_factor, \
+     description, data_type, rate_per_second, created_by, created_at, updated_at, \
+     approved_at, activated_at, deactivated_at, rejection_reason, provisioning_error";
+
+#[derive(FromRow)]
+pub(crate) struct TopicRow {
+    topic_id: i64,
+    name: String,
+    status: String,
+    partitions: i32,
+    replication_factor: i32,
+    description: String,
+    data_type: String,
+    rate_per_second: Option<f64>,
+    created_by: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    approved_at: Option<DateTime<Utc>>,
+    activated_at: Option<DateTime<Utc>>,
+    deactivated_at: Option<DateTime<Utc>>,
+    rejection_reason: Option<String>,
+    provisioning_error: Option<String>,
+}
+
+impl IntoModel for TopicRow {
+    type Model = Topic;
+    fn into_model(self) -> Result<Topic> {
+        Ok(Topic {
+            topic_id: self.topic_id,
+            topic_name: self.name,
+            status: parsed(&self.status)?,
+            partitions: self.partitions,
+            replication_factor: self.replication_factor,
+            description: self.description,
+            data_type: parsed(&self.data_type)?,
+            rate_per_second: self.rate_per_second,
+            created_by: self.created_by,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            approved_at: self.approved_at,
+            activated_at: self.activated_at,
+            deactivated_at: self.deactivated_at,
+            rejection_reason: self.rejection_reason,
+            provisioning_error: self.provisioning_error,
+        })
+    }
+}
+
+/// A subscription with its topic's name (`SUBSCRIPTION_SELECT`).
+#[derive(FromRow)]
+pub(crate) struct SubscriptionRow {
+    subscription_id: i64,
+    user_id: String,
+    topic_name: String,
+    subscribed_at: DateTime<Utc>,
+    status: String,
+}
+
+/// The subscriptions table joined with topics, as [`SubscriptionRow`] reads it.
+pub(crate) const SUBSCRIPTION_SELECT: &str = "SELECT s.subscription_id, s.user_id, \
+     t.name AS topic_name, s.subscribed_at, s.status \
+     FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id";
+
+impl IntoModel for SubscriptionRow {
+    type Model = Subscription;
+    fn into_model(self) -> Result<Subscription> {
+        Ok(Subscription {
+            subscription_id: self.subscription_id,
+            user_id: self.user_id,
+            topic_name: self.topic_name,
+            subscribed_at: self.subscribed_at,
+            status: self.status,
+        })
+    }
+}
+
+/// A subscription removed with its user, and the topic its audit row names.
+#[derive(FromRow)]
+pub(crate) struct GoneSubscriptionRow {
+    #[sqlx(flatten)]
+    pub subscription: SubscriptionRow,
+    pub topic_id: i64,
+}
+
+/// The columns of [`UserRow`].
+pub(crate) const USER_COLUMNS: &str = "username, role, created_at";
+
+#[derive(FromRow)]
+pub(crate) struct UserRow {
+    username: String,
+    role: String,
+    created_at: DateTime<Utc>,
+}
+
+impl IntoModel for UserRow {
+    type Model = User;
+    fn into_model(self) -> Result<User> {
+        Ok(User {
+            username: self.username,
+            role: parsed(&self.role)?,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(FromRow)]
+pub(crate) struct CredentialsRow {
+    #[sqlx(flatten)]
+    user: UserRow,
+    password_hash: String,
+}
+
+impl IntoModel for CredentialsRow {
+    type Model = Credentials;
+    fn into_model(self) -> Result<Credentials> {
+        Ok(Credentials {
+            user: self.user.into_model()?,
+            password_hash: self.password_hash,
+        })
+    }
+}
+
+/// The columns of [`AuditRow`].
+pub(crate) const AUDIT_COLUMNS: &str =
+    "audit_id, at, actor, action, topic_id, target, before, after, detail";
+
+#[derive(FromRow)]
+pub(crate) struct AuditRow {
+    audit_id: i64,
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    topic_id: Option<i64>,
+    target: String,
+    before: Option<String>,
+    after: Option<String>,
+    detail: Option<String>,
+}
+
+impl IntoModel for AuditRow {
+    type Model = AuditEntry;
+    fn into_model(self) -> Result<AuditEntry> {
+        Ok(AuditEntry {
+            audit_id: self.audit_id,
+            at: self.at,
+            actor: self.actor,
+            action: self.action,
+            topic_id: self.topic_id,
+            target: self.target,
+            before: self.before,
+            after: self.after,
+            detail: self.detail,
+        })
+    }
+}
+
+/// A row of the `counters` table.
+#[derive(FromRow)]
+pub(crate) struct CounterRow {
+    pub name: String,
+    pub value: i64,
+}

@@ -1,10 +1,11 @@
 // streamhub dashboard. No framework: the DOM is built with createElement and textContent,
 // so nothing a user typed (topic names, descriptions, reasons, payloads) is ever parsed as
-// HTML. Live state comes from the server-sent event stream /api/events; Kafka figures are
-// sampled from /api/metrics/* every few seconds and turned into rates here.
-'use strict';
+// HTML. Live state comes from the server-sent event stream /api/events; Kafka figures
+// (totals, rates, lag and their 15-minute histories) are read from /api/metrics/* every few
+// seconds: the server samples them, the page only draws them.
+import { Charts } from './charts.js';
 
-(() => {
+{
   const RATE_WINDOW_MS = 15 * 60 * 1000;
   const SAMPLE_MS = 3000;
   const TAIL_KEEP = 200;
@@ -173,9 +174,9 @@
     stats: null,
     kafka: { enabled: null, note: null },
     totals: new Map(), // topic_name -> total messages
-    lastSample: new Map(), // topic_name -> { t, total }
     rates: new Map(), // topic_name -> [[ms, msg/s], ...] over RATE_WINDOW_MS
     lag: new Map(), // "user\0topic" -> lag
+    lagHistory: new Map(), // "user\0topic" -> [[ms, lag], ...] over RATE_WINDOW_MS
     lagEnabled: null,
     lagNote: null,
     topicFilter: '',
@@ -276,7 +277,7 @@
     state.topics.clear();
     state.subs = [];
     state.rates.clear();
-    state.lastSample.clear();
+    state.lagHistory.clear();
   }
 
   function startApp() {
@@ -291,7 +292,7 @@
     route();
     reloadAll();
     connectEvents();
-    loadRateHistory().finally(sampleMetrics);
+    sampleMetrics();
     state.timers.push(setInterval(sampleMetrics, SAMPLE_MS));
     // Keeps the relative times ("2 min ago") and the chart's time axis moving.
     state.timers.push(setInterval(() => {
@@ -435,48 +436,41 @@
 
   // ---------------------------------------------------------------- Kafka figures
 
+  /** Reads the server's figures: totals, rates, lag and the lag history. */
   async function sampleMetrics() {
     if (!state.me) return;
-    const now = Date.now();
-    try {
-      const m = await api('GET', '/api/metrics/topics');
-      state.kafka = { enabled: !!m.enabled, note: m.note || null };
-      if (m.enabled) {
-        const seen = new Set();
-        // Rates divide by the server's clock (when Kafka was asked, which a shared cached
-        // answer keeps), and are plotted on this browser's clock.
-        const at = Date.parse(m.timestamp) || now;
-        for (const t of m.topics || []) {
-          seen.add(t.topic_name);
-          const total = Number(t.total_messages) || 0;
-          state.totals.set(t.topic_name, total);
-          const prev = state.lastSample.get(t.topic_name);
-          if (prev && at <= prev.t) continue; // the same answer again
-          state.lastSample.set(t.topic_name, { t: at, total });
-          if (prev) {
-            // A smaller total means the topic was recreated: start again from zero.
-            const rate = total >= prev.total ? ((total - prev.total) * 1000) / (at - prev.t) : 0;
-            const ring = state.rates.get(t.topic_name) || [];
-            ring.push([now, rate]);
-            while (ring.length && ring[0][0] < now - RATE_WINDOW_MS) ring.shift();
-            state.rates.set(t.topic_name, ring);
-          }
-        }
-        for (const name of state.totals.keys()) if (!seen.has(name)) state.totals.delete(name);
+    const [m, r, l, lh] = await Promise.allSettled([
+      api('GET', '/api/metrics/topics'),
+      api('GET', '/api/metrics/rates'),
+      api('GET', '/api/metrics/lag'),
+      api('GET', '/api/metrics/lag/history'),
+    ]);
+    if ([m, r, l, lh].some((x) => x.status === 'rejected' && x.reason.status === 401)) return;
+    if (m.status === 'fulfilled') {
+      state.kafka = { enabled: !!m.value.enabled, note: m.value.note || null };
+      if (m.value.enabled) {
+        state.totals.clear();
+        for (const t of m.value.topics || []) state.totals.set(t.topic_name, Number(t.total_messages) || 0);
       }
-    } catch (e) {
-      if (e.status === 401) return;
-      state.kafka = { enabled: false, note: e.status === 404 ? 'this admin service does not serve Kafka metrics' : e.message };
+    } else {
+      state.kafka = { enabled: false, note: m.reason.message };
     }
-    try {
-      const l = await api('GET', '/api/metrics/lag');
-      state.lagEnabled = !!l.enabled;
-      state.lagNote = l.note || null;
+    if (r.status === 'fulfilled' && r.value.enabled) {
+      state.rates.clear();
+      for (const t of r.value.topics || []) state.rates.set(t.topic_name, t.points || []);
+    }
+    if (l.status === 'fulfilled') {
+      state.lagEnabled = !!l.value.enabled;
+      state.lagNote = l.value.note || null;
       state.lag.clear();
-      for (const s of l.subscriptions || []) state.lag.set(s.user_id + '\u0000' + s.topic_name, Number(s.lag));
-    } catch (e) {
+      for (const s of l.value.subscriptions || []) state.lag.set(s.user_id + '\u0000' + s.topic_name, Number(s.lag));
+    } else {
       state.lagEnabled = false;
-      state.lagNote = e.message;
+      state.lagNote = l.reason.message;
+    }
+    if (lh.status === 'fulfilled' && lh.value.enabled) {
+      state.lagHistory.clear();
+      for (const s of lh.value.subscriptions || []) state.lagHistory.set(s.user_id + '\u0000' + s.topic_name, s.points || []);
     }
     renderKafka();
   }
@@ -487,21 +481,6 @@
     if (!note) return lead + '.';
     const text = /^kafka figures are off/i.test(note) ? note : `${lead}: ${note}`;
     return /[.!]$/.test(text) ? text : text + '.';
-  }
-
-  /** Seeds the charts with the rates the server sampled before this page opened. */
-  async function loadRateHistory() {
-    try {
-      const h = await api('GET', '/api/metrics/rates');
-      if (!h || !h.enabled) return;
-      const oldest = Date.now() - RATE_WINDOW_MS;
-      for (const t of h.topics || []) {
-        const points = (t.points || []).filter(([ms]) => ms >= oldest);
-        if (points.length && !(state.rates.get(t.topic_name) || []).length) state.rates.set(t.topic_name, points);
-      }
-    } catch (e) {
-      // An older admin service without the history: the page samples from now on.
-    }
   }
 
   function currentRate(name) {
@@ -603,6 +582,7 @@
       const name = el('button', { type: 'button', class: 'topic-link', text: t.topic_name, onclick: () => openTopic(t.topic_id) });
       const rate = currentRate(t.topic_name);
       const total = state.totals.get(t.topic_name);
+      const lag = topicLag(t.topic_name);
       const tr = el('tr', { 'data-topic': t.topic_name, 'data-id': t.topic_id, 'data-status': t.status },
         el('td', { class: 'c-name' }, name, t.description ? el('span', { class: 'cell-sub', text: t.description, title: t.description }) : null),
         el('td', { class: 'c-status' }, chip(t.status), t.provisioning_error
@@ -612,6 +592,7 @@
         el('td', { class: 'num c-parts', text: `${t.partitions} × ${t.replication_factor}`, title: 'partitions × replication factor' }),
         el('td', { class: 'num c-rate', 'data-label': 'msg/s', 'data-rate': rate === null ? '' : String(rate), text: t.status === 'active' || rate ? fmtRate(rate) : '–' }),
         el('td', { class: 'num c-total', 'data-label': 'messages', 'data-total': total === undefined ? '' : String(total), text: total === undefined ? '–' : fmtNum(total) }),
+        el('td', { class: 'num c-lag', 'data-label': 'lag', 'data-lag': lag === null ? '' : String(lag), text: lag === null ? '–' : fmtNum(lag) }),
         el('td', { class: 'c-req' }, el('span', { class: 'nowrap', text: t.created_by }), el('span', { class: 'cell-sub' }, timeEl(t.created_at))),
         topicActions(t),
       );
@@ -629,7 +610,10 @@
       const name = tr.dataset.topic;
       const rate = currentRate(name);
       const total = state.totals.get(name);
-      const [rateCell, totalCell] = [tr.cells[4], tr.cells[5]];
+      const lag = topicLag(name);
+      const [rateCell, totalCell, lagCell] = [tr.cells[4], tr.cells[5], tr.cells[6]];
+      lagCell.dataset.lag = lag === null ? '' : String(lag);
+      lagCell.textContent = lag === null ? '–' : fmtNum(lag);
       rateCell.dataset.rate = rate === null ? '' : String(rate);
       rateCell.textContent = tr.dataset.status === 'active' || rate ? fmtRate(rate) : '–';
       totalCell.dataset.total = total === undefined ? '' : String(total);
@@ -857,7 +841,6 @@
         const res = await fetch(url, { headers: { Accept: 'application/json' }, signal: ctl.signal, credentials: 'same-origin' });
         const body = await res.json();
         if (body && body.error) why = body.error;
-        if (res.status === 404 && body && body.code !== 'not_found') why = 'This admin service has no message tail.';
       } catch (err) {
         // keep the generic text
       }
@@ -935,6 +918,13 @@
   }
 
   // ---------------------------------------------------------------- subscriptions
+
+  /** Messages behind on `name`, summed over the subscriptions this principal sees. */
+  function topicLag(name) {
+    let sum = null;
+    for (const [key, v] of state.lag) if (key.slice(key.indexOf('\u0000') + 1) === name) sum = (sum || 0) + v;
+    return sum;
+  }
 
   function lagOf(s) {
     const v = state.lag.get(s.user_id + '\u0000' + s.topic_name);
@@ -1066,6 +1056,28 @@
     } else {
       const items = state.subs.map((s) => ({ label: `${s.user_id} → ${s.topic_name}`, value: lagOf(s) || 0, colour: colourOf(s.topic_name) }));
       Charts.bars(lagBox, items, { emptyText: 'No subscriptions yet.' });
+    }
+
+    const lagHistoryBox = $('#chart-lag-history');
+    const lagLegend = $('#chart-lag-history-legend');
+    if (state.lagEnabled === false) {
+      Charts.empty(lagHistoryBox, state.kafka.enabled === false ? offText : kafkaOff(state.lagNote));
+      lagLegend.replaceChildren();
+    } else {
+      const lagSeries = Array.from(state.lagHistory.keys()).sort().map((key) => {
+        const [user, topic] = key.split('\u0000');
+        return { name: `${user} → ${topic}`, key, colour: colourOf(key), points: state.lagHistory.get(key) };
+      });
+      Charts.lines(lagHistoryBox, lagSeries, {
+        windowMs: RATE_WINDOW_MS,
+        unit: 'behind',
+        emptyText: state.subs.length ? 'Measuring… the first lag appears within seconds.' : 'No subscriptions yet.',
+      });
+      lagLegend.replaceChildren(...lagSeries.map((s) => {
+        const last = s.points.length ? s.points[s.points.length - 1][1] : null;
+        return el('span', { class: 'c' + (s.colour % Charts.COLOURS), 'data-subscription': s.key.replace('\u0000', '/') },
+          el('i'), el('span', { class: 'muted legend-name', text: s.name, title: s.name }), el('b', { text: last === null ? '–' : fmtNum(last) }));
+      }));
     }
 
     const totalsBox = $('#chart-totals');
@@ -1220,4 +1232,4 @@
   }
 
   boot();
-})();
+}

@@ -6,6 +6,7 @@ use streamhub_store::{EventBus, Store};
 use tokio::sync::{Mutex, Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
+use crate::figures::FiguresService;
 use crate::streams::{StreamLimits, StreamSlots};
 use crate::topic_lists::TopicLists;
 use crate::{ClusterInfo, Secret};
@@ -36,9 +37,12 @@ pub(crate) struct Inner {
     pub shutdown: CancellationToken,
     pub kafka_stats: Mutex<Option<(Instant, KafkaFigures)>>,
     pub topic_lists: TopicLists,
+    /// Kafka figures and their history, sampled until `shutdown`.
+    pub figures: Arc<FiguresService>,
 }
 
 impl AppState {
+    /// Starts sampling Kafka figures when there is a cluster: call within a Tokio runtime.
     pub fn new(
         store: Arc<dyn Store>,
         producer_secret: Option<Secret>,
@@ -47,6 +51,9 @@ impl AppState {
     ) -> Self {
         crate::auth::give_large_blocks_back();
         let events = store.events().clone();
+        let shutdown = CancellationToken::new();
+        let figures = FiguresService::new(store.clone(), cluster.clone());
+        figures.start(shutdown.clone());
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -57,9 +64,10 @@ impl AppState {
                 cluster,
                 streams: StreamSlots::new(StreamLimits::default()),
                 hashing: Semaphore::new(CONCURRENT_HASHES),
-                shutdown: CancellationToken::new(),
+                shutdown,
                 kafka_stats: Mutex::new(None),
                 topic_lists: TopicLists::default(),
+                figures,
             }),
         }
     }
@@ -78,6 +86,11 @@ impl AppState {
             inner.streams = StreamSlots::new(limits);
         }
         self
+    }
+
+    /// The Kafka figures of this service.
+    pub fn figures(&self) -> &Arc<FiguresService> {
+        &self.inner.figures
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

@@ -389,6 +389,11 @@ async fn figures_come_from_the_cluster_and_users_see_their_own_lag() {
         ])
     );
     assert!(figures["timestamp"].is_string());
+    // Statistics sum the same round's totals.
+    let (s, stats) = svc.call("GET", "/api/stats", &svc.admin, None).await;
+    assert_eq!(s, 200);
+    assert_eq!(stats["kafka"]["enabled"], true, "{stats}");
+    assert_eq!(stats["kafka"]["total_messages"], 1205, "{stats}");
     let (s, rates) = svc
         .call("GET", "/api/metrics/rates", &svc.admin, None)
         .await;

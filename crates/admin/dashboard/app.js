@@ -4,10 +4,11 @@
 // (totals, rates, lag and their 15-minute histories) are read from /api/metrics/* every few
 // seconds: the server samples them, the page only draws them.
 import { Charts } from './charts.js';
+import { api, asList, cookie, onSessionEnded } from './api.js';
+import { RATE_WINDOW_MS, colourOf, isAdmin, state } from './state.js';
 import { $, $$, el, setText, fmtNum, fmtRate, fmtAgo, fmtTime, fmtWhen, timeEl, chip } from './dom.js';
 
 {
-  const RATE_WINDOW_MS = 15 * 60 * 1000;
   const SAMPLE_MS = 3000;
   const TAIL_KEEP = 200;
   const AUDIT_PAGE = 50;
@@ -18,105 +19,6 @@ import { $, $$, el, setText, fmtNum, fmtRate, fmtAgo, fmtTime, fmtWhen, timeEl, 
     $('#toasts').appendChild(t);
     setTimeout(() => t.remove(), kind === 'error' ? 7000 : 3500);
   }
-
-  // ---------------------------------------------------------------- API
-
-  class ApiError extends Error {
-    constructor(status, message, code) {
-      super(message);
-      this.status = status;
-      this.code = code;
-    }
-  }
-
-  function cookie(name) {
-    for (const part of document.cookie.split(';')) {
-      const [k, ...v] = part.trim().split('=');
-      if (k === name) return decodeURIComponent(v.join('='));
-    }
-    return '';
-  }
-
-  /**
-   * One JSON request. Requests of a signed-in page share an AbortController, so signing out
-   * cancels whatever is still in flight instead of letting it come back as a 401.
-   */
-  async function api(method, path, body, opts) {
-    const o = opts || {};
-    const headers = { Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = cookie('streamhub_csrf');
-    let res;
-    try {
-      res = await fetch(path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: 'same-origin',
-        cache: 'no-store',
-        signal: o.signal === undefined ? state.abort.signal : o.signal,
-      });
-    } catch (e) {
-      if (e.name === 'AbortError') throw new ApiError(0, 'cancelled', 'aborted');
-      throw new ApiError(0, 'The admin service cannot be reached.', 'network');
-    }
-    let data = null;
-    const text = await res.text();
-    if (text) {
-      try {
-        data = JSON.parse(text);
-      } catch (e) {
-        data = null;
-      }
-    }
-    if (!res.ok) {
-      const message = (data && data.error) || `${res.status} ${res.statusText}`;
-      const err = new ApiError(res.status, message, data && data.code);
-      if (res.status === 401 && state.me && !path.startsWith('/api/auth/')) sessionEnded();
-      throw err;
-    }
-    return data;
-  }
-
-  /** Lists may come as a bare array (the seed's shape) or wrapped in an object. */
-  function asList(data, key) {
-    if (Array.isArray(data)) return data;
-    if (data && Array.isArray(data[key])) return data[key];
-    if (data && Array.isArray(data.items)) return data.items;
-    return [];
-  }
-
-  // ---------------------------------------------------------------- state
-
-  const state = {
-    me: null,
-    topics: new Map(), // topic_id -> api::Topic
-    subs: [], // api::Subscription
-    stats: null,
-    kafka: { enabled: null, note: null },
-    totals: new Map(), // topic_name -> total messages
-    rates: new Map(), // topic_name -> [[ms, msg/s], ...] over RATE_WINDOW_MS
-    lag: new Map(), // "user\0topic" -> lag
-    lagHistory: new Map(), // "user\0topic" -> [[ms, lag], ...] over RATE_WINDOW_MS
-    lagEnabled: null,
-    lagNote: null,
-    topicFilter: '',
-    audit: { offset: 0, filters: {} },
-    events: null,
-    eventsRetry: 0,
-    abort: new AbortController(),
-    timers: [],
-    view: 'overview',
-  };
-
-  const isAdmin = () => state.me && state.me.role === 'admin';
-  const colourOf = (() => {
-    const assigned = new Map();
-    return (name) => {
-      if (!assigned.has(name)) assigned.set(name, assigned.size % Charts.COLOURS);
-      return assigned.get(name);
-    };
-  })();
 
   // ---------------------------------------------------------------- sign in / out
 
@@ -1152,5 +1054,6 @@ import { $, $$, el, setText, fmtNum, fmtRate, fmtAgo, fmtTime, fmtWhen, timeEl, 
     }).observe($('#view-overview'));
   }
 
+  onSessionEnded(sessionEnded);
   boot();
 }

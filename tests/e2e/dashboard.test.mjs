@@ -264,6 +264,30 @@ test('an admin drives a topic through its life on a live page', async (t) => {
     await shot(admin, '02-overview-live');
   });
 
+  await t.test('the lag of a subscription is charted over time and shown in the topics view', async () => {
+    // Nobody consumes for the viewer: their group is behind by every message of the topic.
+    await goTo(admin, 'overview');
+    await admin.waitForFunction(
+      (key) => {
+        const latest = document.querySelector(`#chart-lag-history-legend [data-subscription="${key}"] b`);
+        return latest && Number(latest.textContent.replace(/\D/g, '')) > 0
+          && document.querySelector('#chart-lag-history svg path.line');
+      },
+      `${VIEWER}/${TOPIC}`,
+      { timeout: LIVE_TIMEOUT },
+    );
+    await goTo(admin, 'topics');
+    await admin.waitForFunction(
+      (sel) => {
+        const cell = document.querySelector(sel);
+        return cell && Number(cell.dataset.lag) > 0;
+      },
+      `${row(TOPIC)} td.c-lag`,
+      { timeout: LIVE_TIMEOUT },
+    );
+    await assertNotReloaded(admin);
+  });
+
   await t.test('a 249-character topic name does not widen the overview', async () => {
     const long = `e2e_long_${suffix}_`.padEnd(249, 'x');
     const created = await call('POST', '/api/topics', { name: long, description: 'the longest name Kafka takes' });

@@ -1,94 +1,18 @@
 // streamhub dashboard. No framework: the DOM is built with createElement and textContent,
 // so nothing a user typed (topic names, descriptions, reasons, payloads) is ever parsed as
-// HTML. Live state comes from the server-sent event stream /api/events; Kafka figures are
-// sampled from /api/metrics/* every few seconds and turned into rates here.
-'use strict';
+// HTML. Live state comes from the server-sent event stream /api/events; Kafka figures
+// (totals, rates, lag and their 15-minute histories) are read from /api/metrics/* every few
+// seconds: the server samples them, the page only draws them.
+import { Charts } from './charts.js';
+import { api, asList, cookie, onSessionEnded } from './api.js';
+import { RATE_WINDOW_MS, colourOf, isAdmin, state } from './state.js';
+import { currentRate, kafkaOff, lagOf, readFigures, topicLag } from './figures.js';
+import { $, $$, el, setText, fmtNum, fmtRate, fmtAgo, fmtTime, fmtWhen, timeEl, chip } from './dom.js';
 
-(() => {
-  const RATE_WINDOW_MS = 15 * 60 * 1000;
+{
   const SAMPLE_MS = 3000;
   const TAIL_KEEP = 200;
   const AUDIT_PAGE = 50;
-
-  // ---------------------------------------------------------------- DOM helpers
-
-  const $ = (sel, root) => (root || document).querySelector(sel);
-  const $$ = (sel, root) => Array.from((root || document).querySelectorAll(sel));
-
-  /** Builds an element. `attrs.text` becomes textContent, `on*` functions become listeners. */
-  function el(tag, attrs, ...children) {
-    const node = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === undefined || v === null || v === false) continue;
-      if (k === 'text') node.textContent = String(v);
-      else if (k === 'class') node.className = v;
-      else if (k.startsWith('on') && typeof v === 'function') node.addEventListener(k.slice(2), v);
-      else if (k === 'dataset') Object.assign(node.dataset, v);
-      else node.setAttribute(k, v === true ? '' : String(v));
-    }
-    for (const c of children) {
-      if (c === null || c === undefined || c === false) continue;
-      node.appendChild(typeof c === 'string' || typeof c === 'number' ? document.createTextNode(String(c)) : c);
-    }
-    return node;
-  }
-
-  function setText(id, value) {
-    const node = document.getElementById(id);
-    const text = String(value);
-    if (node.textContent !== text) {
-      const bump = node.classList.contains('stat-value') && node.textContent !== '–';
-      node.textContent = text;
-      if (bump) {
-        node.classList.remove('bump');
-        void node.offsetWidth; // restart the animation
-        node.classList.add('bump');
-      }
-    }
-  }
-
-  const numberFmt = new Intl.NumberFormat();
-  const fmtNum = (n) => (n === null || n === undefined ? '–' : numberFmt.format(n));
-
-  function fmtRate(r) {
-    if (r === null || r === undefined) return '–';
-    if (r === 0) return '0';
-    return r >= 100 ? numberFmt.format(Math.round(r)) : r >= 10 ? r.toFixed(1) : r.toFixed(2);
-  }
-
-  function fmtAgo(iso) {
-    if (!iso) return '–';
-    const ms = Date.now() - Date.parse(iso);
-    if (Number.isNaN(ms)) return String(iso);
-    const s = Math.max(0, Math.round(ms / 1000));
-    if (s < 45) return 'just now';
-    const m = Math.round(s / 60);
-    if (m < 60) return `${m} min ago`;
-    const h = Math.round(m / 60);
-    if (h < 24) return `${h} h ago`;
-    return new Date(iso).toLocaleDateString();
-  }
-
-  function fmtTime(iso) {
-    const d = new Date(iso);
-    return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
-  }
-
-  /** Short local time: the clock alone today, with the date otherwise. */
-  function fmtWhen(iso) {
-    const d = new Date(iso);
-    if (Number.isNaN(d.getTime())) return String(iso);
-    if (d.toDateString() === new Date().toDateString()) return d.toLocaleTimeString();
-    return d.toLocaleString(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-  }
-
-  function timeEl(iso) {
-    return el('time', { datetime: iso || '', title: iso ? fmtTime(iso) : '', text: fmtAgo(iso), class: 'nowrap' });
-  }
-
-  function chip(status) {
-    return el('span', { class: `chip chip-${status}`, 'data-status': status, text: status });
-  }
 
   function toast(message, kind) {
     if (!state.me) return; // signed out meanwhile: nothing to report on
@@ -96,105 +20,6 @@
     $('#toasts').appendChild(t);
     setTimeout(() => t.remove(), kind === 'error' ? 7000 : 3500);
   }
-
-  // ---------------------------------------------------------------- API
-
-  class ApiError extends Error {
-    constructor(status, message, code) {
-      super(message);
-      this.status = status;
-      this.code = code;
-    }
-  }
-
-  function cookie(name) {
-    for (const part of document.cookie.split(';')) {
-      const [k, ...v] = part.trim().split('=');
-      if (k === name) return decodeURIComponent(v.join('='));
-    }
-    return '';
-  }
-
-  /**
-   * One JSON request. Requests of a signed-in page share an AbortController, so signing out
-   * cancels whatever is still in flight instead of letting it come back as a 401.
-   */
-  async function api(method, path, body, opts) {
-    const o = opts || {};
-    const headers = { Accept: 'application/json' };
-    if (body !== undefined) headers['Content-Type'] = 'application/json';
-    if (method !== 'GET' && method !== 'HEAD') headers['X-CSRF-Token'] = cookie('streamhub_csrf');
-    let res;
-    try {
-      res = await fetch(path, {
-        method,
-        headers,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        credentials: 'same-origin',
-        cache: 'no-store',
-        signal: o.signal === undefined ? state.abort.signal : o.signal,
-      });
-    } catch (e) {
-      if (e.name === 'AbortError') throw new ApiError(0, 'cancelled', 'aborted');
-      throw new ApiError(0, 'The admin service cannot be reached.', 'network');
-    }
-    let data = null;
-    const text = await res.text();
-    if (text) {
-      try {
-        data = JSON.parse(text);
-      } catch (e) {
-        data = null;
-      }
-    }
-    if (!res.ok) {
-      const message = (data && data.error) || `${res.status} ${res.statusText}`;
-      const err = new ApiError(res.status, message, data && data.code);
-      if (res.status === 401 && state.me && !path.startsWith('/api/auth/')) sessionEnded();
-      throw err;
-    }
-    return data;
-  }
-
-  /** Lists may come as a bare array (the seed's shape) or wrapped in an object. */
-  function asList(data, key) {
-    if (Array.isArray(data)) return data;
-    if (data && Array.isArray(data[key])) return data[key];
-    if (data && Array.isArray(data.items)) return data.items;
-    return [];
-  }
-
-  // ---------------------------------------------------------------- state
-
-  const state = {
-    me: null,
-    topics: new Map(), // topic_id -> api::Topic
-    subs: [], // api::Subscription
-    stats: null,
-    kafka: { enabled: null, note: null },
-    totals: new Map(), // topic_name -> total messages
-    lastSample: new Map(), // topic_name -> { t, total }
-    rates: new Map(), // topic_name -> [[ms, msg/s], ...] over RATE_WINDOW_MS
-    lag: new Map(), // "user\0topic" -> lag
-    lagEnabled: null,
-    lagNote: null,
-    topicFilter: '',
-    audit: { offset: 0, filters: {} },
-    events: null,
-    eventsRetry: 0,
-    abort: new AbortController(),
-    timers: [],
-    view: 'overview',
-  };
-
-  const isAdmin = () => state.me && state.me.role === 'admin';
-  const colourOf = (() => {
-    const assigned = new Map();
-    return (name) => {
-      if (!assigned.has(name)) assigned.set(name, assigned.size % Charts.COLOURS);
-      return assigned.get(name);
-    };
-  })();
 
   // ---------------------------------------------------------------- sign in / out
 
@@ -276,7 +101,7 @@
     state.topics.clear();
     state.subs = [];
     state.rates.clear();
-    state.lastSample.clear();
+    state.lagHistory.clear();
   }
 
   function startApp() {
@@ -291,7 +116,7 @@
     route();
     reloadAll();
     connectEvents();
-    loadRateHistory().finally(sampleMetrics);
+    sampleMetrics();
     state.timers.push(setInterval(sampleMetrics, SAMPLE_MS));
     // Keeps the relative times ("2 min ago") and the chart's time axis moving.
     state.timers.push(setInterval(() => {
@@ -436,77 +261,7 @@
   // ---------------------------------------------------------------- Kafka figures
 
   async function sampleMetrics() {
-    if (!state.me) return;
-    const now = Date.now();
-    try {
-      const m = await api('GET', '/api/metrics/topics');
-      state.kafka = { enabled: !!m.enabled, note: m.note || null };
-      if (m.enabled) {
-        const seen = new Set();
-        // Rates divide by the server's clock (when Kafka was asked, which a shared cached
-        // answer keeps), and are plotted on this browser's clock.
-        const at = Date.parse(m.timestamp) || now;
-        for (const t of m.topics || []) {
-          seen.add(t.topic_name);
-          const total = Number(t.total_messages) || 0;
-          state.totals.set(t.topic_name, total);
-          const prev = state.lastSample.get(t.topic_name);
-          if (prev && at <= prev.t) continue; // the same answer again
-          state.lastSample.set(t.topic_name, { t: at, total });
-          if (prev) {
-            // A smaller total means the topic was recreated: start again from zero.
-            const rate = total >= prev.total ? ((total - prev.total) * 1000) / (at - prev.t) : 0;
-            const ring = state.rates.get(t.topic_name) || [];
-            ring.push([now, rate]);
-            while (ring.length && ring[0][0] < now - RATE_WINDOW_MS) ring.shift();
-            state.rates.set(t.topic_name, ring);
-          }
-        }
-        for (const name of state.totals.keys()) if (!seen.has(name)) state.totals.delete(name);
-      }
-    } catch (e) {
-      if (e.status === 401) return;
-      state.kafka = { enabled: false, note: e.status === 404 ? 'this admin service does not serve Kafka metrics' : e.message };
-    }
-    try {
-      const l = await api('GET', '/api/metrics/lag');
-      state.lagEnabled = !!l.enabled;
-      state.lagNote = l.note || null;
-      state.lag.clear();
-      for (const s of l.subscriptions || []) state.lag.set(s.user_id + '\u0000' + s.topic_name, Number(s.lag));
-    } catch (e) {
-      state.lagEnabled = false;
-      state.lagNote = e.message;
-    }
-    renderKafka();
-  }
-
-  /** "Kafka figures are off: <why>", whether or not the server's note already says the first part. */
-  function kafkaOff(note) {
-    const lead = 'Kafka figures are off';
-    if (!note) return lead + '.';
-    const text = /^kafka figures are off/i.test(note) ? note : `${lead}: ${note}`;
-    return /[.!]$/.test(text) ? text : text + '.';
-  }
-
-  /** Seeds the charts with the rates the server sampled before this page opened. */
-  async function loadRateHistory() {
-    try {
-      const h = await api('GET', '/api/metrics/rates');
-      if (!h || !h.enabled) return;
-      const oldest = Date.now() - RATE_WINDOW_MS;
-      for (const t of h.topics || []) {
-        const points = (t.points || []).filter(([ms]) => ms >= oldest);
-        if (points.length && !(state.rates.get(t.topic_name) || []).length) state.rates.set(t.topic_name, points);
-      }
-    } catch (e) {
-      // An older admin service without the history: the page samples from now on.
-    }
-  }
-
-  function currentRate(name) {
-    const ring = state.rates.get(name);
-    return ring && ring.length ? ring[ring.length - 1][1] : null;
+    if (await readFigures()) renderKafka();
   }
 
   function renderKafka() {
@@ -603,6 +358,7 @@
       const name = el('button', { type: 'button', class: 'topic-link', text: t.topic_name, onclick: () => openTopic(t.topic_id) });
       const rate = currentRate(t.topic_name);
       const total = state.totals.get(t.topic_name);
+      const lag = topicLag(t.topic_name);
       const tr = el('tr', { 'data-topic': t.topic_name, 'data-id': t.topic_id, 'data-status': t.status },
         el('td', { class: 'c-name' }, name, t.description ? el('span', { class: 'cell-sub', text: t.description, title: t.description }) : null),
         el('td', { class: 'c-status' }, chip(t.status), t.provisioning_error
@@ -612,6 +368,7 @@
         el('td', { class: 'num c-parts', text: `${t.partitions} × ${t.replication_factor}`, title: 'partitions × replication factor' }),
         el('td', { class: 'num c-rate', 'data-label': 'msg/s', 'data-rate': rate === null ? '' : String(rate), text: t.status === 'active' || rate ? fmtRate(rate) : '–' }),
         el('td', { class: 'num c-total', 'data-label': 'messages', 'data-total': total === undefined ? '' : String(total), text: total === undefined ? '–' : fmtNum(total) }),
+        el('td', { class: 'num c-lag', 'data-label': 'lag', 'data-lag': lag === null ? '' : String(lag), text: lag === null ? '–' : fmtNum(lag) }),
         el('td', { class: 'c-req' }, el('span', { class: 'nowrap', text: t.created_by }), el('span', { class: 'cell-sub' }, timeEl(t.created_at))),
         topicActions(t),
       );
@@ -629,7 +386,10 @@
       const name = tr.dataset.topic;
       const rate = currentRate(name);
       const total = state.totals.get(name);
-      const [rateCell, totalCell] = [tr.cells[4], tr.cells[5]];
+      const lag = topicLag(name);
+      const [rateCell, totalCell, lagCell] = [tr.cells[4], tr.cells[5], tr.cells[6]];
+      lagCell.dataset.lag = lag === null ? '' : String(lag);
+      lagCell.textContent = lag === null ? '–' : fmtNum(lag);
       rateCell.dataset.rate = rate === null ? '' : String(rate);
       rateCell.textContent = tr.dataset.status === 'active' || rate ? fmtRate(rate) : '–';
       totalCell.dataset.total = total === undefined ? '' : String(total);
@@ -857,7 +617,6 @@
         const res = await fetch(url, { headers: { Accept: 'application/json' }, signal: ctl.signal, credentials: 'same-origin' });
         const body = await res.json();
         if (body && body.error) why = body.error;
-        if (res.status === 404 && body && body.code !== 'not_found') why = 'This admin service has no message tail.';
       } catch (err) {
         // keep the generic text
       }
@@ -935,11 +694,6 @@
   }
 
   // ---------------------------------------------------------------- subscriptions
-
-  function lagOf(s) {
-    const v = state.lag.get(s.user_id + '\u0000' + s.topic_name);
-    return v === undefined ? null : v;
-  }
 
   function renderSubs(added) {
     const subs = state.subs.slice().sort((a, b) => Date.parse(b.subscribed_at) - Date.parse(a.subscribed_at));
@@ -1066,6 +820,28 @@
     } else {
       const items = state.subs.map((s) => ({ label: `${s.user_id} → ${s.topic_name}`, value: lagOf(s) || 0, colour: colourOf(s.topic_name) }));
       Charts.bars(lagBox, items, { emptyText: 'No subscriptions yet.' });
+    }
+
+    const lagHistoryBox = $('#chart-lag-history');
+    const lagLegend = $('#chart-lag-history-legend');
+    if (state.lagEnabled === false) {
+      Charts.empty(lagHistoryBox, state.kafka.enabled === false ? offText : kafkaOff(state.lagNote));
+      lagLegend.replaceChildren();
+    } else {
+      const lagSeries = Array.from(state.lagHistory.keys()).sort().map((key) => {
+        const [user, topic] = key.split('\u0000');
+        return { name: `${user} → ${topic}`, key, colour: colourOf(key), points: state.lagHistory.get(key) };
+      });
+      Charts.lines(lagHistoryBox, lagSeries, {
+        windowMs: RATE_WINDOW_MS,
+        unit: 'behind',
+        emptyText: state.subs.length ? 'Measuring… the first lag appears within seconds.' : 'No subscriptions yet.',
+      });
+      lagLegend.replaceChildren(...lagSeries.map((s) => {
+        const last = s.points.length ? s.points[s.points.length - 1][1] : null;
+        return el('span', { class: 'c' + (s.colour % Charts.COLOURS), 'data-subscription': s.key.replace('\u0000', '/') },
+          el('i'), el('span', { class: 'muted legend-name', text: s.name, title: s.name }), el('b', { text: last === null ? '–' : fmtNum(last) }));
+      }));
     }
 
     const totalsBox = $('#chart-totals');
@@ -1219,5 +995,6 @@
     }).observe($('#view-overview'));
   }
 
+  onSessionEnded(sessionEnded);
   boot();
-})();
+}

@@ -1,9 +1,7 @@
 // Small SVG charts for the dashboard: a time-series line chart and a horizontal bar chart.
 // Everything is built with createElementNS and textContent, so labels taken from data
 // (topic names, user ids) can never become markup. Colours come from the .c0-.c7 classes.
-'use strict';
-
-const Charts = (() => {
+export const Charts = (() => {
   const NS = 'http://www.w3.org/2000/svg';
   const COLOURS = 8;
 

@@ -17,6 +17,16 @@ pub struct TailMessage {
     pub value: serde_json::Value,
 }
 
+/// One round of the figures the dashboard shows, read together: see [`ClusterInfo::figures`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterFigures {
+    /// As [`ClusterInfo::topic_message_totals`] gives them.
+    pub totals: HashMap<String, i64>,
+    /// Per consumer group, per topic: messages the group has yet to read. Topics missing
+    /// from the cluster are left out. An error when the reader cannot read lag.
+    pub lag: Result<HashMap<String, HashMap<String, i64>>, String>,
+}
+
 /// Figures read from the Kafka cluster. Without one the API says Kafka figures are off.
 /// Only `topic_message_totals` is required; a reader without the others makes their
 /// endpoints answer that Kafka did not give the figure.
@@ -26,6 +36,36 @@ pub trait ClusterInfo: Send + Sync {
     /// Topics missing from the map are unknown to the cluster.
     async fn topic_message_totals(&self, topics: &[String])
     -> Result<HashMap<String, i64>, String>;
+
+    /// Message totals of `topics` and the lag of each `(group, topics)` pair, in one
+    /// round. The default asks [`Self::topic_message_totals`] and [`Self::group_lag`] one
+    /// group after the other; a reader that can share the metadata and watermark reads
+    /// between them should.
+    async fn figures(
+        &self,
+        topics: &[String],
+        groups: &[(String, Vec<String>)],
+    ) -> Result<ClusterFigures, String> {
+        let totals = self.topic_message_totals(topics).await?;
+        let mut lag = HashMap::new();
+        for (group, topics) in groups {
+            match self.group_lag(group, topics).await {
+                Ok(per_topic) => {
+                    lag.insert(group.clone(), per_topic);
+                }
+                Err(e) => {
+                    return Ok(ClusterFigures {
+                        totals,
+                        lag: Err(e),
+                    });
+                }
+            }
+        }
+        Ok(ClusterFigures {
+            totals,
+            lag: Ok(lag),
+        })
+    }
 
     /// Brokers the cluster reports: no topic can have more replicas.
     async fn broker_count(&self) -> Result<usize, String> {

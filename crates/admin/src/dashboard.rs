@@ -4,7 +4,8 @@
 //! Caching: `index.html` links every asset as `/assets/<file>?v=<version>`, where the
 //! version is a hash of all assets. A request carrying the current version may be cached
 //! for a year (`immutable`); any other request revalidates with the strong `ETag`, so a
-//! new binary never serves a stale script next to a new page.
+//! new binary never serves a stale script next to a new page. The page loads `app.js` as an
+//! ES module; the modules it imports are fetched without the version and revalidated.
 
 use std::sync::LazyLock;
 
@@ -36,28 +37,8 @@ struct Asset {
     body: &'static [u8],
 }
 
-const ASSETS: &[Asset] = &[
-    Asset {
-        name: "app.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../dashboard/app.js"),
-    },
-    Asset {
-        name: "charts.js",
-        content_type: "text/javascript; charset=utf-8",
-        body: include_bytes!("../dashboard/charts.js"),
-    },
-    Asset {
-        name: "app.css",
-        content_type: "text/css; charset=utf-8",
-        body: include_bytes!("../dashboard/app.css"),
-    },
-    Asset {
-        name: "favicon.svg",
-        content_type: "image/svg+xml",
-        body: include_bytes!("../dashboard/favicon.svg"),
-    },
-];
+// Every file of the dashboard folder but the page, listed by `build.rs`.
+include!(concat!(env!("OUT_DIR"), "/dashboard_assets.rs"));
 
 /// Hashes and the rendered page, computed once on first use.
 struct Built {
@@ -229,6 +210,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_asset_has_its_content_type_and_etag() {
+        assert!(ASSETS.len() >= 4, "the dashboard folder is embedded");
         for (file, ty) in [
             ("app.js", "text/javascript; charset=utf-8"),
             ("charts.js", "text/javascript; charset=utf-8"),
@@ -268,6 +250,23 @@ mod tests {
         }
         let body = body_text(get_with("/assets/nope.js", None).await).await;
         assert!(body.contains("\"code\":\"not_found\""), "{body}");
+    }
+
+    /// The page loads one module, which imports the charts by a path the asset route serves.
+    #[tokio::test]
+    async fn the_page_loads_the_app_as_a_module_whose_imports_are_served() {
+        let html = body_text(get_with("/", None).await).await;
+        assert!(
+            html.contains("<script type=\"module\" src=\"/assets/app.js?v="),
+            "{html}"
+        );
+        let app = body_text(get_with("/assets/app.js", None).await).await;
+        for line in app.lines().filter(|l| l.starts_with("import ")) {
+            let file = line.split('\'').nth(1).unwrap().trim_start_matches("./");
+            let res = get_with(&format!("/assets/{file}"), None).await;
+            assert_eq!(res.status(), StatusCode::OK, "{line}");
+        }
+        assert!(app.contains("from './charts.js'"));
     }
 
     /// The CSP allows scripts and styles from files only; the page must not need more.

@@ -16,9 +16,9 @@ mod config;
 mod connections;
 pub mod dashboard;
 pub mod error;
+pub mod figures;
 pub mod limits;
 mod log_value;
-pub mod metrics;
 mod openapi;
 mod state;
 mod streams;
@@ -46,7 +46,7 @@ use utoipa_axum::routes;
 
 pub use api::topics::TopicDetails;
 pub use auth::{Credential, Principal};
-pub use cluster::{ClusterInfo, TailMessage};
+pub use cluster::{ClusterFigures, ClusterInfo, TailMessage};
 pub use config::{
     ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, DatabaseUrl, Secret, TlsFiles, parse_duration,
 };
@@ -93,7 +93,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::list, users::create, users::delete))
         .routes(routes!(users::delete_by_path))
         .routes(routes!(events::stream))
-        .merge(metrics::routes())
+        .merge(figures::routes())
 }
 
 /// The OpenAPI document served at `GET /api/openapi.json`, as JSON.

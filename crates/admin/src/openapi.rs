@@ -352,6 +352,21 @@ mod tests {
         );
     }
 
+    /// The lag history is documented with its answer's schema: points as pairs of numbers.
+    #[test]
+    fn lag_history_is_documented() {
+        let doc = document();
+        let get = &doc["paths"]["/api/metrics/lag/history"]["get"];
+        let schema = &get["responses"]["200"]["content"]["application/json"]["schema"]["$ref"];
+        assert_eq!(schema, "#/components/schemas/LagHistoryFigures", "{get}");
+        assert!(get["responses"]["403"].is_object(), "{get}");
+        let schemas = &doc["components"]["schemas"];
+        let entry = &schemas["SubscriptionLagHistory"]["properties"]["points"];
+        assert_eq!(entry["type"], "array", "{entry}");
+        assert_eq!(entry["items"]["type"], "array", "{entry}");
+        assert_eq!(entry["items"]["items"]["type"], "integer", "{entry}");
+    }
+
     /// Every `limit` parameter documents the bounds and default its handler applies.
     #[test]
     fn page_sizes_in_the_document_are_the_handlers() {

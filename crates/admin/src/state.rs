@@ -1,19 +1,18 @@
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use streamhub_model::api::{Event, KafkaFigures};
 use streamhub_store::{EventBus, Store};
-use tokio::sync::{Mutex, Semaphore, broadcast};
+use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
+use crate::figures::FiguresService;
 use crate::streams::{StreamLimits, StreamSlots};
 use crate::topic_lists::TopicLists;
 use crate::{ClusterInfo, Secret};
 
 /// Password hashing takes about 19 MiB each: few at a time keeps memory small.
 const CONCURRENT_HASHES: usize = 2;
-/// Kafka figures in statistics are reused this long, so polling stats stays cheap.
-const KAFKA_FIGURES_TTL: Duration = Duration::from_secs(5);
 
 /// Shared by every request.
 #[derive(Clone)]
@@ -34,11 +33,13 @@ pub(crate) struct Inner {
     pub hashing: Semaphore,
     /// Cancelled when the service stops, which ends open event streams.
     pub shutdown: CancellationToken,
-    pub kafka_stats: Mutex<Option<(Instant, KafkaFigures)>>,
     pub topic_lists: TopicLists,
+    /// Kafka figures and their history, sampled until `shutdown`.
+    pub figures: Arc<FiguresService>,
 }
 
 impl AppState {
+    /// Starts sampling Kafka figures when there is a cluster: call within a Tokio runtime.
     pub fn new(
         store: Arc<dyn Store>,
         producer_secret: Option<Secret>,
@@ -47,6 +48,9 @@ impl AppState {
     ) -> Self {
         crate::auth::give_large_blocks_back();
         let events = store.events().clone();
+        let shutdown = CancellationToken::new();
+        let figures = FiguresService::new(store.clone(), cluster.clone());
+        figures.start(shutdown.clone());
         AppState {
             inner: Arc::new(Inner {
                 store,
@@ -57,9 +61,9 @@ impl AppState {
                 cluster,
                 streams: StreamSlots::new(StreamLimits::default()),
                 hashing: Semaphore::new(CONCURRENT_HASHES),
-                shutdown: CancellationToken::new(),
-                kafka_stats: Mutex::new(None),
+                shutdown,
                 topic_lists: TopicLists::default(),
+                figures,
             }),
         }
     }
@@ -78,6 +82,11 @@ impl AppState {
             inner.streams = StreamSlots::new(limits);
         }
         self
+    }
+
+    /// The Kafka figures of this service.
+    pub fn figures(&self) -> &Arc<FiguresService> {
+        &self.inner.figures
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -138,18 +147,28 @@ impl AppState {
         self.inner.cluster.is_some()
     }
 
-    pub(crate) async fn cached_kafka_stats(
-        &self,
-        compute: impl std::future::Future<Output = KafkaFigures>,
-    ) -> KafkaFigures {
-        let mut cached = self.inner.kafka_stats.lock().await;
-        if let Some((at, figures)) = &*cached
-            && at.elapsed() < KAFKA_FIGURES_TTL
-        {
-            return figures.clone();
+    /// Message totals of every topic in Kafka summed, from the figures service's round.
+    pub(crate) async fn kafka_stats(&self) -> KafkaFigures {
+        match self.inner.figures.current().await {
+            Ok(None) => Self::kafka_off(),
+            Ok(Some(round)) => {
+                let figures = crate::figures::TopicFigures::of(&round);
+                KafkaFigures {
+                    enabled: figures.enabled,
+                    total_messages: figures
+                        .enabled
+                        .then(|| figures.topics.iter().map(|t| t.total_messages).sum()),
+                    note: figures.note,
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list topics for Kafka figures");
+                KafkaFigures {
+                    enabled: false,
+                    note: Some("the topics could not be listed; see the admin service log".into()),
+                    total_messages: None,
+                }
+            }
         }
-        let figures = compute.await;
-        *cached = Some((Instant::now(), figures.clone()));
-        figures
     }
 }

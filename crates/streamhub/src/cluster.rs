@@ -1,22 +1,29 @@
 //! The admin service's view of Kafka, read through the Kafka layer. The admin crate
 //! defines what it needs ([`ClusterInfo`]); this file is the only place the two meet.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use streamhub_admin::{ClusterInfo, TailMessage};
-use streamhub_kafka::rdkafka::consumer::{Consumer, StreamConsumer};
+use streamhub_admin::{ClusterFigures, ClusterInfo, TailMessage};
+use streamhub_kafka::rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use streamhub_kafka::rdkafka::message::Message;
+use streamhub_kafka::rdkafka::types::RDKafkaErrorCode;
 use streamhub_kafka::rdkafka::{Offset, TopicPartitionList};
 use streamhub_kafka::{Admin, KafkaConfig, KafkaError};
 
 pub struct KafkaCluster {
     config: KafkaConfig,
     admin: Admin,
+    /// Metadata and watermarks of the figures rounds (blocking calls, safe from any thread).
+    reader: Arc<BaseConsumer>,
+    /// A client per consumer group whose committed offsets the rounds read, kept from one
+    /// round to the next while the group is asked about.
+    groups: Mutex<HashMap<String, Arc<BaseConsumer>>>,
     /// Tail consumers alive now.
     live_tails: Arc<AtomicUsize>,
 }
@@ -30,14 +37,82 @@ impl KafkaCluster {
         Ok(KafkaCluster {
             config: config.clone(),
             admin: config.admin()?,
+            reader: Arc::new(config.client_config().create()?),
+            groups: Mutex::default(),
             live_tails: Arc::default(),
         })
+    }
+
+    /// The clients of `groups`, made when missing; clients of other groups are closed.
+    fn group_clients(
+        &self,
+        groups: &[(String, Vec<String>)],
+    ) -> Result<Vec<Arc<BaseConsumer>>, String> {
+        let mut clients = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let asked: HashSet<&str> = groups.iter().map(|(g, _)| g.as_str()).collect();
+        clients.retain(|group, _| asked.contains(group.as_str()));
+        groups
+            .iter()
+            .map(|(group, _)| {
+                if let Some(client) = clients.get(group) {
+                    return Ok(client.clone());
+                }
+                // Offsets are read with the group's id, without joining the group.
+                let mut config = self.config.client_config();
+                config
+                    .set("group.id", group)
+                    .set("enable.auto.commit", "false");
+                let client: Arc<BaseConsumer> =
+                    Arc::new(config.create().map_err(|e| e.to_string())?);
+                clients.insert(group.clone(), client.clone());
+                Ok(client)
+            })
+            .collect()
     }
 
     /// Tail consumers alive now: each one is closed once its reader is gone.
     #[cfg(test)]
     fn live_tails(&self) -> usize {
         self.live_tails.load(Ordering::SeqCst)
+    }
+}
+
+/// Runs a blocking librdkafka call on the blocking pool.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, streamhub_kafka::rdkafka::error::KafkaError> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("Kafka task failed: {e}"))?
+        .map_err(|e| e.to_string())
+}
+
+/// The committed offsets of `client`'s group on `partitions`. A coordinator that is
+/// moving or still loading answers "not ready": asked again within `timeout`.
+fn committed_offsets(
+    client: &BaseConsumer,
+    partitions: TopicPartitionList,
+    timeout: Duration,
+) -> Result<TopicPartitionList, streamhub_kafka::rdkafka::error::KafkaError> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match client.committed_offsets(partitions.clone(), left) {
+            Err(e)
+                if !left.is_zero()
+                    && matches!(
+                        e.rdkafka_error_code(),
+                        Some(
+                            RDKafkaErrorCode::NotCoordinator
+                                | RDKafkaErrorCode::CoordinatorLoadInProgress
+                                | RDKafkaErrorCode::CoordinatorNotAvailable
+                        )
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            other => return other,
+        }
     }
 }
 
@@ -63,10 +138,91 @@ impl ClusterInfo for KafkaCluster {
         &self,
         topics: &[String],
     ) -> Result<HashMap<String, i64>, String> {
-        self.admin
-            .message_totals(topics)
-            .await
-            .map_err(|e| e.to_string())
+        // A round without groups: one metadata request, watermarks read concurrently.
+        Ok(self.figures(topics, &[]).await?.totals)
+    }
+
+    /// One metadata request for the round, the watermarks of every partition read
+    /// concurrently, then each group's committed offsets, concurrently too.
+    async fn figures(
+        &self,
+        topics: &[String],
+        groups: &[(String, Vec<String>)],
+    ) -> Result<ClusterFigures, String> {
+        let timeout = self.config.timeout();
+        let reader = self.reader.clone();
+        let metadata = blocking(move || reader.fetch_metadata(None, timeout)).await?;
+        // Topics missing from the cluster (deleted there, or not yet created) have
+        // neither total nor lag rather than making the round an error.
+        let wanted: HashSet<&str> = topics
+            .iter()
+            .chain(groups.iter().flat_map(|(_, t)| t))
+            .map(String::as_str)
+            .collect();
+        let partitions: Vec<(String, i32)> = metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none() && wanted.contains(t.name()))
+            .flat_map(|t| t.partitions().iter().map(|p| (t.name().to_owned(), p.id())))
+            .collect();
+        let marks = futures::future::try_join_all(partitions.into_iter().map(|(topic, p)| {
+            let reader = self.reader.clone();
+            async move {
+                let name = topic.clone();
+                let (low, high) =
+                    blocking(move || reader.fetch_watermarks(&name, p, timeout)).await?;
+                Ok::<_, String>(((topic, p), (low, high)))
+            }
+        }))
+        .await?;
+        let marks: HashMap<(String, i32), (i64, i64)> = marks.into_iter().collect();
+        let mut totals = HashMap::new();
+        let asked: HashSet<&str> = topics.iter().map(String::as_str).collect();
+        for ((topic, _), (low, high)) in &marks {
+            if asked.contains(topic.as_str()) {
+                *totals.entry(topic.clone()).or_insert(0) += high - low;
+            }
+        }
+
+        let lag = async {
+            let marks = &marks;
+            let clients = self.group_clients(groups)?;
+            let reads = groups.iter().zip(clients).map(|((group, topics), client)| {
+                let mut tpl = TopicPartitionList::new();
+                for ((topic, p), _) in marks.iter().filter(|((t, _), _)| topics.contains(t)) {
+                    tpl.add_partition(topic, *p);
+                }
+                async move {
+                    let committed = if tpl.count() == 0 {
+                        tpl
+                    } else {
+                        blocking(move || committed_offsets(&client, tpl, timeout)).await?
+                    };
+                    let mut per_topic: HashMap<String, i64> = HashMap::new();
+                    for e in committed.elements() {
+                        let Some(&(low, high)) = marks.get(&(e.topic().to_owned(), e.partition()))
+                        else {
+                            continue;
+                        };
+                        // Without a commit the group starts at the earliest message.
+                        let from = match e.offset() {
+                            Offset::Offset(n) => n,
+                            _ => low,
+                        };
+                        *per_topic.entry(e.topic().to_owned()).or_insert(0) += (high - from).max(0);
+                    }
+                    Ok::<_, String>((group.clone(), per_topic))
+                }
+            });
+            Ok::<_, String>(
+                futures::future::try_join_all(reads)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            )
+        }
+        .await;
+        Ok(ClusterFigures { totals, lag })
     }
 
     async fn broker_count(&self) -> Result<usize, String> {
@@ -224,6 +380,73 @@ mod tests {
         })
         .await
         .expect("the tail's consumer outlived its reader");
+    }
+
+    /// One round gives totals and every group's lag; topics missing from Kafka have
+    /// neither, and a group that never committed starts at the earliest message.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_round_reads_totals_and_the_lag_of_every_group() {
+        use streamhub_kafka::rdkafka::consumer::CommitMode;
+        use streamhub_kafka::rdkafka::producer::FutureRecord;
+
+        let broker = EmbeddedBroker::start(BrokerConfig::ephemeral())
+            .await
+            .unwrap();
+        let config = KafkaConfig::new(broker.bootstrap_servers());
+        let cluster = KafkaCluster::new(&config).unwrap();
+        cluster
+            .admin
+            .ensure_topic(&TopicSpec::new("counted", 2, 1))
+            .await
+            .unwrap();
+        let producer = config.producer().unwrap();
+        for i in 0..30 {
+            producer
+                .send(
+                    FutureRecord::to("counted")
+                        .partition(0)
+                        .key(&format!("k{i}"))
+                        .payload("{}"),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(e, _)| e)
+                .unwrap();
+        }
+        let mut committer = config.client_config();
+        committer
+            .set("group.id", "streamhub-dave")
+            .set("enable.auto.commit", "false");
+        let committer: BaseConsumer = committer.create().unwrap();
+        let mut offsets = TopicPartitionList::new();
+        offsets
+            .add_partition_offset("counted", 0, Offset::Offset(10))
+            .unwrap();
+        committer.commit(&offsets, CommitMode::Sync).unwrap();
+
+        let topics = ["counted".to_owned(), "absent".to_owned()];
+        let groups = [
+            ("streamhub-dave".to_owned(), topics.to_vec()),
+            ("streamhub-erin".to_owned(), vec!["counted".to_owned()]),
+        ];
+        let figures = cluster.figures(&topics, &groups).await.unwrap();
+        assert_eq!(figures.totals, HashMap::from([("counted".to_owned(), 30)]));
+        let lag = figures.lag.unwrap();
+        assert_eq!(
+            lag["streamhub-dave"],
+            HashMap::from([("counted".to_owned(), 20)])
+        );
+        assert_eq!(
+            lag["streamhub-erin"],
+            HashMap::from([("counted".to_owned(), 30)])
+        );
+        // The next round keeps the clients of the groups still asked about only.
+        cluster.figures(&topics, &groups[1..]).await.unwrap();
+        assert_eq!(
+            cluster.groups.lock().unwrap().keys().collect::<Vec<_>>(),
+            ["streamhub-erin"]
+        );
+        broker.shutdown().await.unwrap();
     }
 
     /// The embedded broker is one broker: a topic with two replicas cannot be created on it,

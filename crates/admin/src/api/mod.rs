@@ -10,9 +10,7 @@ use axum::Json;
 use axum::extract::State;
 use chrono::Utc;
 use serde::Serialize;
-use streamhub_model::TopicStatus;
 use streamhub_model::api::{ErrorBody, Stats};
-use streamhub_store::TopicFilter;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
@@ -89,32 +87,7 @@ pub async fn stats(
     _principal: Principal,
 ) -> Result<Json<Stats>, ApiError> {
     let counts = state.store().counts().await?;
-    let kafka = if state.has_cluster() {
-        let store = state.store().clone();
-        let cluster_state = state.clone();
-        state
-            .cached_kafka_stats(async move {
-                let mut names = Vec::new();
-                for status in [TopicStatus::Active, TopicStatus::Inactive] {
-                    match store
-                        .topics(&TopicFilter {
-                            status: Some(status),
-                            ..Default::default()
-                        })
-                        .await
-                    {
-                        Ok(topics) => names.extend(topics.into_iter().map(|t| t.topic_name)),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "cannot list topics for Kafka figures")
-                        }
-                    }
-                }
-                cluster_state.kafka_figures(&names).await
-            })
-            .await
-    } else {
-        AppState::kafka_off()
-    };
+    let kafka = state.kafka_stats().await;
     Ok(Json(Stats {
         total_topics: counts.live_topics(),
         pending_topics: counts.pending,

@@ -220,11 +220,11 @@ fn api_routes_are_registered_only_with_their_documentation() {
         !lib[start..end].contains(".route("),
         "plain .route( in api_routes"
     );
-    let metrics = std::fs::read_to_string(format!("{root}/src/metrics.rs")).unwrap();
-    let start = metrics.find("pub fn routes()").expect("metrics::routes");
+    let metrics = std::fs::read_to_string(format!("{root}/src/figures/http.rs")).unwrap();
+    let start = metrics.find("pub fn routes()").expect("figures::routes");
     let end = start + metrics[start..].find("\n}\n").unwrap();
     assert!(
         !metrics[start..end].contains(".route("),
-        "plain .route( in metrics::routes"
+        "plain .route( in figures::routes"
     );
 }

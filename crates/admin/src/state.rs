@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub shutdown: CancellationToken,
     pub kafka_stats: Mutex<Option<(Instant, KafkaFigures)>>,
     pub topic_lists: TopicLists,
+    /// Bearer token that may read `/metrics` besides admins' tokens.
+    pub metrics_token: Option<Secret>,
 }
 
 impl AppState {
@@ -60,6 +62,7 @@ impl AppState {
                 shutdown: CancellationToken::new(),
                 kafka_stats: Mutex::new(None),
                 topic_lists: TopicLists::default(),
+                metrics_token: None,
             }),
         }
     }
@@ -76,6 +79,14 @@ impl AppState {
     pub fn with_stream_limits(mut self, limits: StreamLimits) -> Self {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.streams = StreamSlots::new(limits);
+        }
+        self
+    }
+
+    /// Lets `token` read `/metrics`; call before sharing the state.
+    pub fn with_metrics_token(mut self, token: Option<Secret>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.metrics_token = token;
         }
         self
     }

@@ -103,7 +103,7 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// Equal in constant time; hashing first hides the length too.
-fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
     Sha256::digest(a).ct_eq(&Sha256::digest(b)).into()
 }
 

@@ -120,6 +120,14 @@ pub struct AdminArgs {
         value_parser = parse_positive
     )]
     pub max_connections_per_address: usize,
+    /// Bearer token Prometheus sends to read `GET /metrics`; admins' tokens work too.
+    #[arg(
+        long,
+        env = "STREAMHUB_METRICS_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true
+    )]
+    pub metrics_token: Option<Secret>,
 }
 
 impl AdminArgs {
@@ -155,6 +163,7 @@ impl AdminArgs {
                 .tls_cert
                 .zip(self.tls_key)
                 .map(|(cert, key)| TlsFiles { cert, key }),
+            metrics_token: self.metrics_token,
         }
     }
 }
@@ -192,6 +201,8 @@ pub struct AdminConfig {
     /// Serve HTTPS instead of HTTP; session cookies are then `Secure` whatever
     /// `secure_cookies` says.
     pub tls: Option<TlsFiles>,
+    /// Bearer token that may read `/metrics`, besides admins' tokens.
+    pub metrics_token: Option<Secret>,
 }
 
 impl AdminConfig {
@@ -211,6 +222,7 @@ impl AdminConfig {
             streams: StreamLimits::default(),
             admin_password_file: Some(data_dir.join(ADMIN_PASSWORD_FILE)),
             tls: None,
+            metrics_token: None,
         }
     }
 }
@@ -230,6 +242,7 @@ impl fmt::Debug for AdminConfig {
             .field("streams", &self.streams)
             .field("admin_password_file", &self.admin_password_file)
             .field("tls", &self.tls)
+            .field("metrics_token", &self.metrics_token)
             .finish()
     }
 }

@@ -22,6 +22,7 @@ mod log_value;
 mod openapi;
 mod state;
 mod streams;
+pub mod telemetry;
 mod topic_lists;
 
 use std::future::Future;
@@ -40,7 +41,6 @@ use streamhub_store::Store;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::trace::TraceLayer;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -116,12 +116,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api", api)
         .merge(dashboard::routes())
+        .route("/metrics", axum::routing::get(telemetry::serve_metrics))
         .layer(from_fn(limits::request_timeout))
         .layer(header(header::CONTENT_SECURITY_POLICY, CSP))
         .layer(header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(header(header::REFERRER_POLICY, "no-referrer"))
         .layer(header(header::X_FRAME_OPTIONS, "DENY"))
-        .layer(TraceLayer::new_for_http())
+        .layer(from_fn(telemetry::observe_http))
         .with_state(state)
 }
 
@@ -305,9 +306,11 @@ impl AdminService {
     /// Opens the store, creates the first admin if needed, binds `config.listen` and
     /// serves in a task. Port 0 picks a free port: see [`AdminHandle::url`].
     pub async fn start(config: AdminConfig) -> anyhow::Result<AdminHandle> {
+        telemetry::install();
         let store = streamhub_store::open_with_pool(config.database.expose(), config.database_pool)
             .await
             .with_context(|| format!("cannot open the metadata store {}", config.database))?;
+        let store = telemetry::TimedStore::wrap(store);
         let state = AppState::new(
             store.clone(),
             config.producer_secret.clone(),
@@ -315,7 +318,8 @@ impl AdminService {
             config.cluster.clone(),
         )
         .with_secure_cookies(config.secure_cookies || config.tls.is_some())
-        .with_stream_limits(config.streams);
+        .with_stream_limits(config.streams)
+        .with_metrics_token(config.metrics_token.clone());
         let tls = config.tls.as_ref().map(tls_config).transpose()?;
         check_fd_limit(&config.limits);
         // Bind before creating the first admin, so a busy port does not use up the

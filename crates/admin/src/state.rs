@@ -36,6 +36,8 @@ pub(crate) struct Inner {
     pub topic_lists: TopicLists,
     /// Kafka figures and their history, sampled until `shutdown`.
     pub figures: Arc<FiguresService>,
+    /// Bearer token that may read `/metrics` besides admins' tokens.
+    pub metrics_token: Option<Secret>,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
                 shutdown,
                 topic_lists: TopicLists::default(),
                 figures,
+                metrics_token: None,
             }),
         }
     }
@@ -87,6 +90,14 @@ impl AppState {
     /// The Kafka figures of this service.
     pub fn figures(&self) -> &Arc<FiguresService> {
         &self.inner.figures
+    }
+
+    /// Lets `token` read `/metrics`; call before sharing the state.
+    pub fn with_metrics_token(mut self, token: Option<Secret>) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.metrics_token = token;
+        }
+        self
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {

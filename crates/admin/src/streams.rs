@@ -67,6 +67,17 @@ pub(crate) enum StreamKind {
     Tail,
 }
 
+impl StreamKind {
+    /// The open streams of this kind, in `/metrics`.
+    fn clients(self) -> ::metrics::Gauge {
+        let stream = match self {
+            StreamKind::Events => "events",
+            StreamKind::Tail => "tail",
+        };
+        ::metrics::gauge!(crate::telemetry::SSE_CLIENTS, "stream" => stream)
+    }
+}
+
 #[derive(Default)]
 struct Held {
     /// Event streams of users and admins.
@@ -147,6 +158,7 @@ impl StreamSlots {
             *total += 1;
             *held.per_user.entry(key).or_default() += 1;
         }
+        kind.clients().increment(1);
         Ok(StreamSlot {
             slots: self.clone(),
             kind,
@@ -169,6 +181,7 @@ pub(crate) struct StreamSlot {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
+        self.kind.clients().decrement(1);
         let mut held = self.slots.held();
         let Some(user) = self.user.take() else {
             held.producer_events = held.producer_events.saturating_sub(1);

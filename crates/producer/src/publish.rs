@@ -109,6 +109,30 @@ pub struct TopicPublisher {
     clock: Clock,
     /// Failures logged so far, to keep a failing broker from flooding the log.
     failures_logged: u64,
+    meters: Meters,
+}
+
+/// This topic's counters in the process's `metrics` recorder (the admin service's
+/// `/metrics` under `streamhub up`; no-ops where none is installed). Registered once:
+/// the per-message cost is an atomic add.
+struct Meters {
+    sent: metrics::Counter,
+    acknowledged: metrics::Counter,
+    errors: metrics::Counter,
+}
+
+impl Meters {
+    fn new(topic: &str) -> Meters {
+        let label = [("topic", topic.to_owned())];
+        Meters {
+            sent: metrics::counter!("streamhub_producer_messages_sent_total", &label),
+            acknowledged: metrics::counter!(
+                "streamhub_producer_messages_acknowledged_total",
+                &label
+            ),
+            errors: metrics::counter!("streamhub_producer_send_errors_total", &label),
+        }
+    }
 }
 
 impl TopicPublisher {
@@ -118,9 +142,11 @@ impl TopicPublisher {
         producer_id: impl Into<Arc<str>>,
         generator: Generator,
     ) -> Self {
+        let topic = topic.into();
         Self {
+            meters: Meters::new(&topic),
             producer,
-            topic: topic.into(),
+            topic,
             producer_id: producer_id.into(),
             generator,
             next_seq: 0,
@@ -224,6 +250,7 @@ impl TopicPublisher {
             match self.producer.send_result(fut) {
                 Ok(delivery) => {
                     self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                    self.meters.sent.increment(1);
                     self.counters.next_seq.store(seq + 1, Ordering::Relaxed);
                     self.in_flight.push(delivery);
                     // Counting completions in small batches keeps the per-message cost low.
@@ -247,6 +274,7 @@ impl TopicPublisher {
                     self.next_seq = seq;
                     self.counters.sent.fetch_add(1, Ordering::Relaxed);
                     self.counters.failed.fetch_add(1, Ordering::Relaxed);
+                    self.meters.errors.increment(1);
                     break Err(SendError {
                         topic: topic.to_string(),
                         source,
@@ -291,12 +319,15 @@ impl TopicPublisher {
         match result {
             Ok(Ok(_)) => {
                 self.counters.acknowledged.fetch_add(1, Ordering::Relaxed);
+                self.meters.acknowledged.increment(1);
             }
             Ok(Err((error, _message))) => {
+                self.meters.errors.increment(1);
                 let failed = self.counters.failed.fetch_add(1, Ordering::Relaxed) + 1;
                 self.log_failure(failed, &error.to_string());
             }
             Err(_canceled) => {
+                self.meters.errors.increment(1);
                 let failed = self.counters.failed.fetch_add(1, Ordering::Relaxed) + 1;
                 self.log_failure(failed, "the producer was dropped before delivery");
             }

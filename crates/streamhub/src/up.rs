@@ -103,6 +103,14 @@ mod embedded {
             allow_hyphen_values = true
         )]
         pub producer_secret: Option<Secret>,
+        /// Bearer token Prometheus sends to read `GET /metrics`; admins' tokens work too.
+        #[arg(
+            long,
+            env = "STREAMHUB_METRICS_TOKEN",
+            hide_env_values = true,
+            allow_hyphen_values = true
+        )]
+        pub metrics_token: Option<Secret>,
         /// Messages per second for every topic, overriding each topic's own rate.
         #[arg(long, value_parser = streamhub_producer::parse_rate)]
         pub rate: Option<RatePerSecond>,
@@ -118,6 +126,8 @@ mod embedded {
     pub async fn run(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
         // Held until `run` returns: a second instance on this directory is refused.
         let _lock = crate::data_dir::lock(&args.data_dir)?;
+        // Before the broker and producer record anything; the admin service renders it.
+        streamhub_admin::telemetry::install();
         let storage = if args.ephemeral {
             Storage::Memory
         } else {
@@ -142,6 +152,7 @@ mod embedded {
         admin_config.listen = args.listen.clone();
         admin_config.producer_secret = Some(producer_secret.clone());
         admin_config.admin_password = args.admin_password.clone();
+        admin_config.metrics_token = args.metrics_token.clone();
         admin_config.cluster = Some(KafkaCluster::connect(&kafka)?);
         let admin = AdminService::start(admin_config).await?;
         if args.sample_topics {

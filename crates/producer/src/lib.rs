@@ -13,7 +13,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 
-mod admin_api;
 mod args;
 mod burst;
 pub mod generate;
@@ -23,7 +22,6 @@ pub mod resume;
 pub mod status_line;
 mod watch;
 
-pub use admin_api::{Activation, AdminClient, AdminError, ServerEvent};
 pub use args::{GenerateArgs, ProducerArgs, ProducerCommand, ProducerSubcommand, parse_rate};
 pub use burst::{Summary, generate, publish_burst};
 
@@ -61,11 +59,23 @@ pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Res
             "the producer needs PRODUCER_SECRET (or --producer-secret): the admin service authenticates it with that key"
         );
     };
-    let admin =
-        AdminClient::with_ca_cert(args.admin_url.clone(), key, args.admin_ca_cert.as_deref())?;
-    match watch::wait_for_admin(&admin, &shutdown).await? {
-        Some(()) => {}
-        None => return Ok(()),
+    let admin = streamhub_client::Client::with_ca_cert(
+        args.admin_url.clone(),
+        args.admin_ca_cert.as_deref(),
+    )?
+    .with_producer_key(key)?;
+    match watch::wait_for_admin(&admin, &shutdown).await {
+        Ok(Some(())) => {}
+        Ok(None) => return Ok(()),
+        Err(e) if e.is_unauthorized() => {
+            // The server's wording adds nothing when it only repeats that the key is wrong.
+            let detail = e.to_string();
+            if detail.is_empty() || detail == "wrong X-Producer-Key" {
+                anyhow::bail!("the admin service refused the producer key (401)");
+            }
+            anyhow::bail!("the admin service refused the producer key (401): {detail}");
+        }
+        Err(e) => return Err(e.into()),
     }
     let kafka = config
         .admin()
@@ -79,7 +89,7 @@ pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Res
             }
             Err(e) if e.is_unreachable() => {
                 attempts += 1;
-                let delay = watch::backoff(attempts, Duration::from_secs(30));
+                let delay = watch::RETRY.delay(attempts);
                 tracing::warn!(error = %e, retry_in = ?delay, "waiting for Kafka");
                 if watch::sleep_or_shutdown(delay, &shutdown).await {
                     return Ok(());

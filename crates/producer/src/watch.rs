@@ -13,15 +13,15 @@ use std::time::{Duration, Instant};
 
 use futures::{FutureExt, StreamExt};
 use rand::Rng;
+use streamhub_client::{Activation, Backoff, Client, ServerEvent};
 use streamhub_kafka::{Admin, Created, KafkaConfig, KafkaError, TopicSpec};
-use streamhub_model::api::Topic;
+use streamhub_model::api::{Event, Topic};
 use streamhub_model::provisioning::{self, ProvisioningObstacle};
 use streamhub_model::{DataType, RatePerSecond, TopicStatus};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin_api::{Activation, AdminClient, AdminError, ServerEvent};
 use crate::generate::Generator;
 use crate::kafka_producer::{Recovery, SharedProducer, drop_off_thread, recovery};
 use crate::publish::{Counters, TopicPublisher, Totals};
@@ -33,6 +33,9 @@ use crate::topic_seed;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(15);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const PROVISION_MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// Waiting for the admin service or Kafka, reconnecting, restarting a publisher.
+pub(crate) const RETRY: Backoff = Backoff::new(Duration::from_millis(500), MAX_BACKOFF);
+const PROVISION_RETRY: Backoff = Backoff::new(Duration::from_millis(500), PROVISION_MAX_BACKOFF);
 /// The server sends a keep-alive comment every 15 s; silence this long means a dead
 /// connection.
 const EVENT_STREAM_SILENCE: Duration = Duration::from_secs(45);
@@ -74,7 +77,7 @@ struct Desired {
 
 /// What the control loop needs beside its own state.
 pub(crate) struct Context {
-    pub admin: AdminClient,
+    pub admin: Client,
     pub kafka: Arc<Admin>,
     pub kafka_config: KafkaConfig,
     /// Continue each topic's `seq` after the highest this producer id has in Kafka.
@@ -198,9 +201,12 @@ pub(crate) async fn supervise(ctx: Context, shutdown: CancellationToken) -> Vec<
 impl Supervisor {
     async fn on_signal(&mut self, signal: Signal) {
         match signal {
-            Signal::Event(ServerEvent::Topic(topic)) => self.apply(*topic),
+            Signal::Event(ServerEvent::Event(event)) => match *event {
+                Event::Topic { topic, .. } => self.apply(topic),
+                Event::Subscription { .. } => {}
+            },
             Signal::Event(ServerEvent::Resync) | Signal::Connected => self.relist().await,
-            Signal::Event(ServerEvent::Other | ServerEvent::KeepAlive) => {}
+            Signal::Event(ServerEvent::Other(_) | ServerEvent::KeepAlive) => {}
             Signal::Provisioned {
                 name,
                 outcome,
@@ -350,7 +356,7 @@ impl Supervisor {
             }
             Provisioning::Failed(reason) => {
                 let attempts = self.retries.get(&name).map_or(0, |r| r.attempts) + 1;
-                let delay = backoff(attempts, PROVISION_MAX_BACKOFF);
+                let delay = PROVISION_RETRY.delay(attempts);
                 tracing::warn!(
                     topic = %name,
                     attempt = attempts,
@@ -645,7 +651,7 @@ async fn restart_on_panic<T, F: Future<Output = T>>(
                 }
                 panics_in_a_row += 1;
                 run = run.saturating_add(1);
-                let delay = backoff(panics_in_a_row, MAX_BACKOFF);
+                let delay = RETRY.delay(panics_in_a_row);
                 tracing::error!(
                     topic,
                     panic = message,
@@ -731,7 +737,7 @@ async fn publish_topic(
                             }
                             // Backoff after a rebuild too: a producer that fails at once
                             // again is not replaced in a tight loop.
-                            due = tokio::time::Instant::now() + backoff(failures_in_a_row, MAX_BACKOFF);
+                            due = tokio::time::Instant::now() + RETRY.delay(failures_in_a_row);
                             continue;
                         }
                     }
@@ -757,11 +763,7 @@ async fn publish_topic(
 }
 
 /// Follows `GET /api/events`, reconnecting with capped exponential backoff.
-async fn follow_events(
-    admin: AdminClient,
-    signals: mpsc::Sender<Signal>,
-    shutdown: CancellationToken,
-) {
+async fn follow_events(admin: Client, signals: mpsc::Sender<Signal>, shutdown: CancellationToken) {
     let mut attempts = 0u32;
     loop {
         match admin.events().await {
@@ -793,7 +795,7 @@ async fn follow_events(
                     }
                 };
                 attempts += 1;
-                let delay = backoff(attempts, MAX_BACKOFF);
+                let delay = RETRY.delay(attempts);
                 tracing::warn!(reason = ended, retry_in = ?delay, "event stream lost; polling every listing interval meanwhile");
                 if sleep_or_shutdown(delay, &shutdown).await {
                     return;
@@ -801,7 +803,7 @@ async fn follow_events(
             }
             Err(e) => {
                 attempts += 1;
-                let delay = backoff(attempts, MAX_BACKOFF);
+                let delay = RETRY.delay(attempts);
                 if attempts == 1 || attempts.is_multiple_of(10) || e.is_unauthorized() {
                     tracing::warn!(error = %e, retry_in = ?delay, "cannot open the event stream; polling meanwhile");
                 }
@@ -821,32 +823,23 @@ pub(crate) async fn sleep_or_shutdown(delay: Duration, shutdown: &CancellationTo
     }
 }
 
-/// 0.5 s doubling per attempt, capped.
-pub(crate) fn backoff(attempt: u32, cap: Duration) -> Duration {
-    let ms = 500u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(16));
-    Duration::from_millis(ms).min(cap)
-}
-
-/// Waits until the admin service answers with the producer key. An outage is retried;
-/// a refused key is an error.
+/// Waits until the admin service answers with the producer key: no answer or a 5xx is
+/// retried; any other refusal (a wrong key, a wrong URL) is an error. `None` on shutdown.
 pub(crate) async fn wait_for_admin(
-    admin: &AdminClient,
+    admin: &Client,
     shutdown: &CancellationToken,
-) -> Result<Option<()>, AdminError> {
-    let mut attempts = 0u32;
-    loop {
-        match admin.topics().await {
-            Ok(_) => return Ok(Some(())),
-            Err(e @ AdminError::Unauthorized(_)) => return Err(e),
-            Err(e) => {
-                attempts += 1;
-                let delay = backoff(attempts, MAX_BACKOFF);
-                tracing::warn!(error = %e, retry_in = ?delay, "waiting for the admin service");
-                if sleep_or_shutdown(delay, shutdown).await {
-                    return Ok(None);
-                }
-            }
-        }
+) -> Result<Option<()>, streamhub_client::Error> {
+    let waited = streamhub_client::retry(
+        RETRY,
+        shutdown.cancelled(),
+        || admin.topics(),
+        |e, delay| tracing::warn!(error = %e, retry_in = ?delay, "waiting for the admin service"),
+    )
+    .await;
+    match waited {
+        Ok(_) => Ok(Some(())),
+        Err(e) if e.is_transient() && shutdown.is_cancelled() => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -922,15 +915,6 @@ impl StatusLine {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_and_is_capped() {
-        let cap = Duration::from_secs(30);
-        assert_eq!(backoff(1, cap), Duration::from_millis(500));
-        assert_eq!(backoff(2, cap), Duration::from_secs(1));
-        assert_eq!(backoff(4, cap), Duration::from_secs(4));
-        assert_eq!(backoff(100, cap), cap);
-    }
 
     #[test]
     fn seed_default_pace_is_between_half_and_one_and_a_half_seconds() {

@@ -538,12 +538,14 @@ async fn generate_run_twice_with_one_producer_id_continues_seq() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_event_stream_shows_the_servers_comments() {
     use futures::StreamExt;
-    use streamhub_producer::{AdminClient, ServerEvent};
+    use streamhub_client::{Client, ServerEvent};
 
     let dir = tempfile::tempdir().unwrap();
     let admin = admin_service(dir.path()).await;
-    let client =
-        AdminClient::new(admin.url().parse().unwrap(), &Secret::new(PRODUCER_KEY)).unwrap();
+    let client = Client::new(admin.url().parse().unwrap())
+        .unwrap()
+        .with_producer_key(&Secret::new(PRODUCER_KEY))
+        .unwrap();
     let stream = client.events().await.unwrap();
     let mut stream = std::pin::pin!(stream);
     let first = tokio::time::timeout(Duration::from_secs(30), stream.next())

@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 use streamhub_admin::{AdminConfig, AdminHandle, AdminService, Secret};
+use streamhub_client::{Client, Method};
 
 /// The `admin` user's password in [`admin_service`].
 pub const ADMIN_PASSWORD: &str = "Quartz-Meadow-Tidal-42";
@@ -32,52 +32,37 @@ pub async fn admin_service(dir: &Path) -> AdminHandle {
 
 /// The admin API, signed in as `admin` with a bearer token.
 pub struct AdminApi {
-    http: reqwest::Client,
-    url: String,
-    token: String,
+    client: Client,
 }
 
 impl AdminApi {
     /// Signs in at `url` (the service's base URL) as `admin` with [`ADMIN_PASSWORD`].
     pub async fn sign_in(url: &str) -> Self {
-        let http = reqwest::Client::new();
-        let login: Value = http
-            .post(format!("{url}/api/auth/login"))
-            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
-            .send()
+        let mut client = Client::new(url.parse().expect("an admin URL")).unwrap();
+        client
+            .login("admin", ADMIN_PASSWORD)
             .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        AdminApi {
-            http,
-            url: url.to_owned(),
-            token: login["token"].as_str().expect("a token").to_owned(),
-        }
+            .unwrap_or_else(|e| panic!("admin signs in at {url}: {e}"));
+        AdminApi { client }
     }
 
     pub fn token(&self) -> &str {
-        &self.token
+        self.client.token().expect("signed in")
+    }
+
+    /// The client, signed in as `admin`, for the API's typed calls.
+    pub fn client(&self) -> &Client {
+        &self.client
     }
 
     /// Sends `body` as JSON (none when it is `null`), asserts a 2xx answer and returns its
     /// JSON (`null` when there is none).
     pub async fn call(&self, method: Method, path: &str, body: Value) -> Value {
-        let mut request = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.url))
-            .bearer_auth(&self.token);
-        if !body.is_null() {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(status.is_success(), "{method} {path}: {status} {body}");
-        body
+        let body = (!body.is_null()).then_some(&body);
+        self.client
+            .call(method.clone(), path, body)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {:?} {e}", e.status()))
     }
 
     pub async fn post(&self, path: &str, body: Value) -> Value {

@@ -11,12 +11,12 @@ use rdkafka::consumer::Consumer;
 use streamhub_model::api::ActiveTopic;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin_client::AdminError;
 use crate::kafka::{self, Progress};
 use crate::menu;
 use crate::read::commit_now;
 use crate::render::{Format, Palette, Renderer};
 use crate::session::{Session, SessionArgs, SignIn};
+use streamhub_client::Error as AdminError;
 
 /// How often the subscriptions are read again while consuming.
 const SUBSCRIPTION_REFRESH: Duration = Duration::from_secs(2);

@@ -8,7 +8,6 @@
 //! Delivery is at least once: an offset is stored only after its message was written,
 //! and committed on leaving.
 
-pub mod admin_client;
 mod fetch;
 mod interactive;
 pub mod kafka;
@@ -20,7 +19,6 @@ mod start;
 
 use tokio_util::sync::CancellationToken;
 
-pub use admin_client::{AdminClient, AdminError};
 pub use read::{EndedBy, ReadArgs, ReadSummary, read, read_to};
 pub use render::{Format, Palette};
 pub use session::{Session, SessionArgs, SignIn};

@@ -9,10 +9,10 @@ use streamhub_model::Secret;
 use tokio_util::sync::CancellationToken;
 use url::Url;
 
-use crate::admin_client::{AdminClient, AdminError};
 use crate::kafka::KafkaArgs;
 use crate::menu;
 use crate::render::Palette;
+use streamhub_client::{Backoff, Client as AdminClient, Error as AdminError};
 
 /// Where the admin service and Kafka are, and who is signing in. Shared by the interactive
 /// consumer and `consumer read`.
@@ -203,7 +203,7 @@ impl Session {
         f: impl AsyncFn(&AdminClient) -> Result<T, AdminError>,
     ) -> Result<T, AdminError> {
         match f(&self.client).await {
-            Err(e) if e.status() == Some(reqwest::StatusCode::UNAUTHORIZED) => {
+            Err(e) if e.is_unauthorized() => {
                 let Some(password) = self.password.clone() else {
                     return Err(e);
                 };
@@ -215,7 +215,11 @@ impl Session {
     }
 }
 
-/// In [`SignIn::Patiently`] mode, retries while the admin service is unreachable.
+/// How long the interactive consumer waits between sign-in attempts.
+const SIGN_IN_RETRY: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(10));
+
+/// In [`SignIn::Patiently`] mode, retries while the admin service is unreachable (or
+/// answers 5xx), telling the person so, until Ctrl-C or `shutdown`.
 async fn retry_unreachable<T, F, Fut>(
     mode: SignIn,
     shutdown: &CancellationToken,
@@ -225,27 +229,25 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, AdminError>>,
 {
-    let mut delay = Duration::from_secs(1);
-    loop {
-        match call().await {
-            Err(e) if e.is_unreachable() && mode == SignIn::Patiently => {
-                eprintln!(
-                    "{}",
-                    Palette::for_stderr().yellow(&format!(
-                        "{e}; retrying in {} s (Ctrl-C to quit)",
-                        delay.as_secs()
-                    ))
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(delay) => {}
-                    _ = shutdown.cancelled() => return Err(e),
-                    _ = tokio::signal::ctrl_c() => return Err(e),
-                }
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-            other => return other,
-        }
+    if mode != SignIn::Patiently {
+        return call().await;
     }
+    let stop = async {
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    };
+    streamhub_client::retry(SIGN_IN_RETRY, stop, call, |e, delay| {
+        eprintln!(
+            "{}",
+            Palette::for_stderr().yellow(&format!(
+                "{e}; retrying in {:.1} s (Ctrl-C to quit)",
+                delay.as_secs_f64()
+            ))
+        );
+    })
+    .await
 }
 
 fn read_line(prompt: &str) -> anyhow::Result<String> {

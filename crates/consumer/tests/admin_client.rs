@@ -4,8 +4,8 @@
 mod common;
 
 use common::{USER_PASSWORD, World, unique};
-use reqwest::StatusCode;
-use streamhub_consumer::{AdminClient, AdminError, Session, SignIn};
+use streamhub_client::{Client as AdminClient, Error as AdminError, StatusCode};
+use streamhub_consumer::{Session, SignIn};
 use tokio_util::sync::CancellationToken;
 
 async fn signed_in(world: &World, user: &str) -> AdminClient {

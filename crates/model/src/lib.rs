@@ -14,6 +14,7 @@
 pub mod account;
 pub mod api;
 mod data_type;
+pub mod duration;
 mod envelope;
 mod lifecycle;
 pub mod provisioning;

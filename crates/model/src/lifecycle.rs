@@ -16,6 +16,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::Role;
+
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -135,6 +137,19 @@ impl TopicStatus {
 }
 
 impl Action {
+    /// Who may take the action: admins govern the lifecycle; the producer also activates
+    /// the topics it has created in Kafka.
+    pub fn roles(self) -> &'static [Role] {
+        match self {
+            Action::Activate => &[Role::Producer, Role::Admin],
+            Action::Approve
+            | Action::Reject
+            | Action::Deactivate
+            | Action::Reactivate
+            | Action::Delete => &[Role::Admin],
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::Approve => "approve",
@@ -176,6 +191,20 @@ mod tests {
     use super::Action::*;
     use super::TopicStatus::*;
     use super::*;
+
+    #[test]
+    fn admins_take_every_action_the_producer_only_activation_users_none() {
+        for action in [Approve, Reject, Activate, Deactivate, Reactivate, Delete] {
+            let roles = action.roles();
+            assert!(roles.contains(&Role::Admin), "{action}");
+            assert!(!roles.contains(&Role::User), "{action}");
+            assert_eq!(
+                roles.contains(&Role::Producer),
+                action == Activate,
+                "{action}"
+            );
+        }
+    }
 
     #[test]
     fn happy_path_follows_the_seed() {

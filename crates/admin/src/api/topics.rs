@@ -10,7 +10,7 @@ use streamhub_model::api::{
     ProvisioningFailure, RejectTopic, Topic,
 };
 use streamhub_model::provisioning::{self, ProvisioningObstacle};
-use streamhub_model::{Action, DataType, Role, TopicStatus, Transition, account};
+use streamhub_model::{Action, DataType, TopicStatus, Transition, account};
 use streamhub_store::{NewTopic, TopicFilter, TopicRef, TransitionOutcome};
 
 use crate::auth::Principal;
@@ -354,7 +354,7 @@ pub async fn approve(
     principal: Principal,
     Path(topic_id): Path<i64>,
 ) -> Result<JsonBody<Message>, ApiError> {
-    principal.require_admin()?;
+    principal.require(Action::Approve.roles())?;
     let topic = state.store().topic(topic_id).await?;
     if matches!(topic.decide(Action::Approve), Ok(Transition::To(_))) {
         check_cluster_fits(&state, &topic).await?;
@@ -390,7 +390,7 @@ pub async fn reject(
     Path(topic_id): Path<i64>,
     Json(req): Json<RejectTopic>,
 ) -> Result<JsonBody<Message>, ApiError> {
-    principal.require_admin()?;
+    principal.require(Action::Reject.roles())?;
     let reason = req.reason.trim().to_owned();
     if reason.is_empty() {
         return Err(ApiError::invalid(
@@ -431,7 +431,7 @@ pub async fn deactivate(
     principal: Principal,
     Path(topic_id): Path<i64>,
 ) -> Result<JsonBody<Message>, ApiError> {
-    principal.require_admin()?;
+    principal.require(Action::Deactivate.roles())?;
     apply(
         &state,
         &principal,
@@ -461,7 +461,7 @@ pub async fn reactivate(
     principal: Principal,
     Path(topic_id): Path<i64>,
 ) -> Result<JsonBody<Message>, ApiError> {
-    principal.require_admin()?;
+    principal.require(Action::Reactivate.roles())?;
     apply(
         &state,
         &principal,
@@ -492,7 +492,7 @@ pub async fn delete(
     principal: Principal,
     Path(topic_id): Path<i64>,
 ) -> Result<JsonBody<Message>, ApiError> {
-    principal.require_admin()?;
+    principal.require(Action::Delete.roles())?;
     let outcome = state
         .store()
         .transition(
@@ -553,7 +553,7 @@ pub async fn activate_by_name(
     principal: Principal,
     Json(req): Json<ActivateByName>,
 ) -> Result<JsonBody<Message>, ApiError> {
-    principal.require(&[Role::Producer, Role::Admin])?;
+    principal.require(Action::Activate.roles())?;
     apply(
         &state,
         &principal,
@@ -586,7 +586,8 @@ pub async fn provisioning_failure(
     principal: Principal,
     Json(req): Json<ProvisioningFailure>,
 ) -> Result<JsonBody<Message>, ApiError> {
-    principal.require(&[Role::Producer, Role::Admin])?;
+    // Who may activate a topic may say why it cannot be.
+    principal.require(Action::Activate.roles())?;
     let topic = state
         .store()
         .provisioning_failed(&principal.username, &req.topic_name, &req.error)

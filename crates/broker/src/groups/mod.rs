@@ -177,6 +177,18 @@ impl GroupCoordinator {
         self.stopped.load(Ordering::Acquire)
     }
 
+    /// Whether this coordinator answers for `group_id` at all: not once stopped, and never
+    /// for an empty group id.
+    fn admit(&self, group_id: &str) -> Result<(), ResponseError> {
+        if self.is_stopped() {
+            return Err(ResponseError::CoordinatorNotAvailable);
+        }
+        if group_id.is_empty() {
+            return Err(ResponseError::InvalidGroupId);
+        }
+        Ok(())
+    }
+
     /// Stops the timer task and answers every waiting JoinGroup and SyncGroup with
     /// COORDINATOR_NOT_AVAILABLE; later group requests get the same error.
     pub fn shutdown(&self) {
@@ -264,12 +276,9 @@ impl GroupCoordinator {
     ) -> Step<JoinOutcome> {
         let member_id = req.member_id.to_string();
         let fail = |e: ResponseError| Step::Done(JoinOutcome::error(e, member_id.clone()));
-        if self.is_stopped() {
-            return fail(ResponseError::CoordinatorNotAvailable);
-        }
         let group_id = req.group_id.0.to_string();
-        if group_id.is_empty() {
-            return fail(ResponseError::InvalidGroupId);
+        if let Err(e) = self.admit(&group_id) {
+            return fail(e);
         }
         let session_timeout = millis(req.session_timeout_ms);
         if req.session_timeout_ms < 0
@@ -283,14 +292,7 @@ impl GroupCoordinator {
         } else {
             session_timeout
         };
-        let instance_id = if version >= 5 {
-            req.group_instance_id
-                .as_ref()
-                .map(|i| i.to_string())
-                .filter(|i| !i.is_empty())
-        } else {
-            None
-        };
+        let instance_id = static_instance(&req.group_instance_id, version, 5).map(str::to_owned);
         let protocol_type = req.protocol_type.to_string();
         let protocols: Vec<(String, Bytes)> = req
             .protocols
@@ -422,22 +424,12 @@ impl GroupCoordinator {
 
     fn sync_step(&self, req: SyncGroupRequest, version: i16) -> Step<SyncOutcome> {
         let fail = |e: ResponseError| Step::Done(SyncOutcome::error(e));
-        if self.is_stopped() {
-            return fail(ResponseError::CoordinatorNotAvailable);
-        }
         let group_id = req.group_id.0.as_str();
-        if group_id.is_empty() {
-            return fail(ResponseError::InvalidGroupId);
+        if let Err(e) = self.admit(group_id) {
+            return fail(e);
         }
         let member_id = req.member_id.as_str();
-        let instance_id = if version >= 3 {
-            req.group_instance_id
-                .as_ref()
-                .map(|i| i.as_str())
-                .filter(|i| !i.is_empty())
-        } else {
-            None
-        };
+        let instance_id = static_instance(&req.group_instance_id, version, 3);
         let now = Instant::now();
         let mut inner = self.lock();
         let Inner { groups, offsets } = &mut *inner;
@@ -513,22 +505,10 @@ impl GroupCoordinator {
     }
 
     fn heartbeat_error(&self, req: &HeartbeatRequest, version: i16) -> Result<(), ResponseError> {
-        if self.is_stopped() {
-            return Err(ResponseError::CoordinatorNotAvailable);
-        }
         let group_id = req.group_id.0.as_str();
-        if group_id.is_empty() {
-            return Err(ResponseError::InvalidGroupId);
-        }
+        self.admit(group_id)?;
         let member_id = req.member_id.as_str();
-        let instance_id = if version >= 3 {
-            req.group_instance_id
-                .as_ref()
-                .map(|i| i.as_str())
-                .filter(|i| !i.is_empty())
-        } else {
-            None
-        };
+        let instance_id = static_instance(&req.group_instance_id, version, 3);
         let now = Instant::now();
         let mut inner = self.lock();
         let group = inner
@@ -601,12 +581,7 @@ impl GroupCoordinator {
         group_id: &str,
         leaving: &[(String, Option<String>)],
     ) -> Result<Vec<Option<ResponseError>>, ResponseError> {
-        if self.is_stopped() {
-            return Err(ResponseError::CoordinatorNotAvailable);
-        }
-        if group_id.is_empty() {
-            return Err(ResponseError::InvalidGroupId);
-        }
+        self.admit(group_id)?;
         let now = Instant::now();
         let mut inner = self.lock();
         let Inner { groups, offsets } = &mut *inner;
@@ -729,23 +704,11 @@ impl GroupCoordinator {
         req: &OffsetCommitRequest,
         version: i16,
     ) -> Result<(), ResponseError> {
-        if self.is_stopped() {
-            return Err(ResponseError::CoordinatorNotAvailable);
-        }
         let group_id = req.group_id.0.as_str();
-        if group_id.is_empty() {
-            return Err(ResponseError::InvalidGroupId);
-        }
+        self.admit(group_id)?;
         let generation = req.generation_id_or_member_epoch;
         let member_id = req.member_id.as_str();
-        let instance_id = if version >= 7 {
-            req.group_instance_id
-                .as_ref()
-                .map(|i| i.as_str())
-                .filter(|i| !i.is_empty())
-        } else {
-            None
-        };
+        let instance_id = static_instance(&req.group_instance_id, version, 7);
         let Some(group) = inner.groups.get(group_id) else {
             // A group not managed by the coordinator: simple consumers commit with generation -1.
             return if generation < 0 {
@@ -878,11 +841,8 @@ impl GroupCoordinator {
         Option<ResponseError>,
         Vec<(String, Vec<(i32, Option<CommittedOffset>)>)>,
     ) {
-        if self.is_stopped() {
-            return (Some(ResponseError::CoordinatorNotAvailable), Vec::new());
-        }
-        if group_id.is_empty() {
-            return (Some(ResponseError::InvalidGroupId), Vec::new());
+        if let Err(e) = self.admit(group_id) {
+            return (Some(e), Vec::new());
         }
         match wanted {
             Some(topics) => {
@@ -1051,11 +1011,8 @@ impl GroupCoordinator {
     }
 
     fn delete_group(&self, inner: &mut Inner, group_id: &str) -> Option<ResponseError> {
-        if self.is_stopped() {
-            return Some(ResponseError::CoordinatorNotAvailable);
-        }
-        if group_id.is_empty() {
-            return Some(ResponseError::InvalidGroupId);
+        if let Err(e) = self.admit(group_id) {
+            return Some(e);
         }
         let Some(group) = inner.groups.get(group_id) else {
             return Some(ResponseError::GroupIdNotFound);
@@ -1084,12 +1041,9 @@ impl GroupCoordinator {
         _version: i16,
     ) -> OffsetDeleteResponse {
         let fail = |e: ResponseError| OffsetDeleteResponse::default().with_error_code(e.code());
-        if self.is_stopped() {
-            return fail(ResponseError::CoordinatorNotAvailable);
-        }
         let group_id = req.group_id.0.as_str();
-        if group_id.is_empty() {
-            return fail(ResponseError::InvalidGroupId);
+        if let Err(e) = self.admit(group_id) {
+            return fail(e);
         }
         let mut inner = self.lock();
         let Some(group) = inner.groups.get(group_id) else {
@@ -1194,6 +1148,14 @@ async fn run_timer(coordinator: Weak<GroupCoordinator>, stop: Arc<Notify>, tick:
         }
         c.tick();
     }
+}
+
+/// A static member's `group.instance.id`, sent from request version `since` on; an
+/// empty one means none.
+fn static_instance(id: &Option<StrBytes>, version: i16, since: i16) -> Option<&str> {
+    id.as_ref()
+        .map(|i| i.as_str())
+        .filter(|i| version >= since && !i.is_empty())
 }
 
 fn no_offset() -> CommittedOffset {

@@ -34,10 +34,7 @@ pub async fn create_topics(
     req: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
-    let st = state.clone();
-    tokio::task::spawn_blocking(move || create_topics_blocking(&st, req, version))
-        .await
-        .unwrap_or_default()
+    one_admin_change(state, move |st| create_topics_blocking(st, req, version)).await
 }
 
 fn create_topics_blocking(
@@ -45,22 +42,12 @@ fn create_topics_blocking(
     req: CreateTopicsRequest,
     version: i16,
 ) -> CreateTopicsResponse {
-    let _admin = state.admin.lock().unwrap_or_else(|p| p.into_inner());
-    let mut seen = HashSet::new();
-    let duplicates: HashSet<String> = req
-        .topics
-        .iter()
-        .filter(|t| !seen.insert(t.name.to_string()))
-        .map(|t| t.name.to_string())
-        .collect();
+    let duplicates = named_twice(req.topics.iter().map(|t| t.name.as_str()));
     let mut results = Vec::with_capacity(req.topics.len());
     for topic in req.topics {
         let name = topic.name.to_string();
         let outcome = if duplicates.contains(&name) {
-            refuse(
-                ResponseError::InvalidRequest,
-                format!("topic {name} is named more than once in the request"),
-            )
+            named_twice_error(&name)
         } else {
             create_one(state, topic, req.validate_only)
         };
@@ -283,10 +270,7 @@ pub async fn delete_topics(
     req: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
-    let st = state.clone();
-    tokio::task::spawn_blocking(move || delete_topics_blocking(&st, req, version))
-        .await
-        .unwrap_or_default()
+    one_admin_change(state, move |st| delete_topics_blocking(st, req, version)).await
 }
 
 fn delete_topics_blocking(
@@ -294,7 +278,6 @@ fn delete_topics_blocking(
     req: DeleteTopicsRequest,
     version: i16,
 ) -> DeleteTopicsResponse {
-    let _admin = state.admin.lock().unwrap_or_else(|p| p.into_inner());
     let wanted: Vec<(Option<String>, Uuid)> = if version >= 6 {
         req.topics
             .into_iter()
@@ -375,32 +358,19 @@ pub async fn create_partitions(
     state: &Shared,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let st = state.clone();
-    tokio::task::spawn_blocking(move || create_partitions_blocking(&st, req))
-        .await
-        .unwrap_or_default()
+    one_admin_change(state, move |st| create_partitions_blocking(st, req)).await
 }
 
 fn create_partitions_blocking(
     state: &State,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
-    let _admin = state.admin.lock().unwrap_or_else(|p| p.into_inner());
-    let mut seen = HashSet::new();
-    let duplicates: HashSet<String> = req
-        .topics
-        .iter()
-        .filter(|t| !seen.insert(t.name.to_string()))
-        .map(|t| t.name.to_string())
-        .collect();
+    let duplicates = named_twice(req.topics.iter().map(|t| t.name.as_str()));
     let mut results = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let name = t.name.to_string();
         let outcome = if duplicates.contains(&name) {
-            refuse(
-                ResponseError::InvalidRequest,
-                format!("topic {name} is named more than once in the request"),
-            )
+            named_twice_error(&name)
         } else {
             add_partitions(state, &name, t.count, t.assignments, req.validate_only)
         };
@@ -482,4 +452,35 @@ fn add_partitions(
     }
     tracing::info!(topic = %name, partitions = count, "partitions added");
     Ok(())
+}
+
+/// Runs a request that changes topics or their metadata file off the async threads, one
+/// such request at a time; a panic in it answers the request's default (an empty answer).
+pub(super) async fn one_admin_change<R: Default + Send + 'static>(
+    state: &Shared,
+    change: impl FnOnce(&State) -> R + Send + 'static,
+) -> R {
+    let st = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let _admin = st.admin.lock().unwrap_or_else(|p| p.into_inner());
+        change(&st)
+    })
+    .await
+    .unwrap_or_default()
+}
+
+/// The topic names that a request names more than once: Kafka refuses each of them.
+fn named_twice<'a>(names: impl Iterator<Item = &'a str>) -> HashSet<String> {
+    let mut seen = HashSet::new();
+    names
+        .filter(|name| !seen.insert(*name))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn named_twice_error<T>(name: &str) -> Result<T, Refusal> {
+    refuse(
+        ResponseError::InvalidRequest,
+        format!("topic {name} is named more than once in the request"),
+    )
 }

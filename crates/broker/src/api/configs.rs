@@ -161,17 +161,13 @@ pub async fn incremental_alter_configs(
     state: &Shared,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let st = state.clone();
-    tokio::task::spawn_blocking(move || alter_blocking(&st, req))
-        .await
-        .unwrap_or_default()
+    super::admin::one_admin_change(state, move |st| alter_blocking(st, req)).await
 }
 
 fn alter_blocking(
     state: &State,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
-    let _admin = state.admin.lock().unwrap_or_else(|p| p.into_inner());
     let responses = req
         .resources
         .into_iter()

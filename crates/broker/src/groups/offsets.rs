@@ -172,15 +172,22 @@ impl OffsetStore {
             group: group.to_string(),
             snapshot,
         };
-        self.append(std::slice::from_ref(&record))?;
-        self.apply(record);
-        self.maybe_compact();
-        Ok(())
+        self.record(vec![record])
     }
 
     /// The stored groups, by id.
     pub fn snapshots(&self) -> &HashMap<String, GroupSnapshot> {
         &self.snapshots
+    }
+
+    /// Writes `records` to the file, then applies them: what is applied was written.
+    fn record(&mut self, records: Vec<Record>) -> io::Result<()> {
+        self.append(&records)?;
+        for r in records {
+            self.apply(r);
+        }
+        self.maybe_compact();
+        Ok(())
     }
 
     fn append(&mut self, records: &[Record]) -> io::Result<()> {
@@ -227,12 +234,7 @@ impl OffsetStore {
                 metadata: c.metadata.clone(),
             })
             .collect();
-        self.append(&records)?;
-        for r in records {
-            self.apply(r);
-        }
-        self.maybe_compact();
-        Ok(())
+        self.record(records)
     }
 
     pub fn get(&self, group: &str, topic: &str, partition: i32) -> Option<&CommittedOffset> {
@@ -271,10 +273,7 @@ impl OffsetStore {
         let record = Record::DeleteGroup {
             group: group.to_string(),
         };
-        self.append(std::slice::from_ref(&record))?;
-        self.apply(record);
-        self.maybe_compact();
-        Ok(())
+        self.record(vec![record])
     }
 
     /// Removes some committed offsets of a group (those it has); all or none is applied.
@@ -288,12 +287,7 @@ impl OffsetStore {
                 partition: *partition,
             })
             .collect();
-        self.append(&records)?;
-        for r in records {
-            self.apply(r);
-        }
-        self.maybe_compact();
-        Ok(())
+        self.record(records)
     }
 
     pub fn forget_topic(&mut self, topic: &str) -> io::Result<()> {
@@ -307,10 +301,7 @@ impl OffsetStore {
         let record = Record::ForgetTopic {
             topic: topic.to_string(),
         };
-        self.append(std::slice::from_ref(&record))?;
-        self.apply(record);
-        self.maybe_compact();
-        Ok(())
+        self.record(vec![record])
     }
 }
 

@@ -115,15 +115,15 @@ fn open_rw(path: &Path, truncate: bool) -> io::Result<File> {
 }
 
 impl Segment {
-    /// Creates a new, empty segment (any files of that name are emptied).
-    pub fn create(dir: &Path, base: i64, now_ms: i64) -> Result<Segment, LogError> {
-        let log = open_rw(&file_path(dir, base, LOG_SUFFIX), true)?;
-        // Empty stale index files before loading them.
-        open_rw(&file_path(dir, base, INDEX_SUFFIX), true)?;
-        open_rw(&file_path(dir, base, TIME_INDEX_SUFFIX), true)?;
-        let index = IndexFile::open(&file_path(dir, base, INDEX_SUFFIX))?;
-        let time_index = IndexFile::open(&file_path(dir, base, TIME_INDEX_SUFFIX))?;
-        Ok(Segment {
+    /// A segment of these files before any batch of them is read.
+    fn empty(
+        base: i64,
+        log: File,
+        index: IndexFile<OffsetEntry>,
+        time_index: IndexFile<TimeEntry>,
+        now_ms: i64,
+    ) -> Segment {
+        Segment {
             base,
             log,
             index,
@@ -135,7 +135,18 @@ impl Segment {
             created_ms: now_ms,
             log_dirty: false,
             index_dirty: false,
-        })
+        }
+    }
+
+    /// Creates a new, empty segment (any files of that name are emptied).
+    pub fn create(dir: &Path, base: i64, now_ms: i64) -> Result<Segment, LogError> {
+        let log = open_rw(&file_path(dir, base, LOG_SUFFIX), true)?;
+        // Empty stale index files before loading them.
+        open_rw(&file_path(dir, base, INDEX_SUFFIX), true)?;
+        open_rw(&file_path(dir, base, TIME_INDEX_SUFFIX), true)?;
+        let index = IndexFile::open(&file_path(dir, base, INDEX_SUFFIX))?;
+        let time_index = IndexFile::open(&file_path(dir, base, TIME_INDEX_SUFFIX))?;
+        Ok(Segment::empty(base, log, index, time_index, now_ms))
     }
 
     /// Opens an existing segment and walks its batch headers: checks their structure
@@ -170,19 +181,7 @@ impl Segment {
             u64::MAX
         };
 
-        let mut segment = Segment {
-            base,
-            log,
-            index,
-            time_index,
-            size: 0,
-            next_offset: base,
-            cursor: IndexCursor::new(),
-            first_batch_timestamp: None,
-            created_ms: now_ms,
-            log_dirty: false,
-            index_dirty: false,
-        };
+        let mut segment = Segment::empty(base, log, index, time_index, now_ms);
         let mut offset_entries = Vec::new();
         let mut time_entries = Vec::new();
         let mut pos = 0u64;

@@ -125,49 +125,26 @@ impl AppState {
         }
     }
 
-    /// Message totals of `topics` summed, or why there are none.
-    pub(crate) async fn kafka_figures(&self, topics: &[String]) -> KafkaFigures {
-        let Some(cluster) = &self.inner.cluster else {
-            return Self::kafka_off();
-        };
-        match tokio::time::timeout(Duration::from_secs(3), cluster.topic_message_totals(topics))
-            .await
-        {
-            Ok(Ok(totals)) => KafkaFigures {
-                enabled: true,
-                note: None,
-                total_messages: Some(totals.values().sum()),
-            },
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "cannot read message totals from Kafka");
-                KafkaFigures {
-                    enabled: false,
-                    note: Some("Kafka did not answer; see the admin service log".into()),
-                    total_messages: None,
-                }
-            }
-            Err(_) => KafkaFigures {
-                enabled: false,
-                note: Some("Kafka did not answer within 3 seconds".into()),
-                total_messages: None,
-            },
-        }
-    }
-
     pub(crate) fn has_cluster(&self) -> bool {
         self.inner.cluster.is_some()
     }
 
-    /// Message totals of every topic in Kafka summed, from the figures service's round.
-    pub(crate) async fn kafka_stats(&self) -> KafkaFigures {
+    /// Message totals of every topic in Kafka summed, or of the one named, from the figures
+    /// service's round.
+    pub(crate) async fn kafka_stats(&self, only: Option<&str>) -> KafkaFigures {
         match self.inner.figures.current().await {
             Ok(None) => Self::kafka_off(),
             Ok(Some(round)) => {
-                let figures = crate::figures::TopicFigures::of(&round);
+                let mut figures = crate::figures::TopicFigures::of(&round);
+                if let Some(name) = only {
+                    figures.topics.retain(|t| t.topic_name == name);
+                    if figures.enabled && figures.topics.is_empty() {
+                        figures.note = Some(format!("Kafka has no topic named {name}"));
+                    }
+                }
                 KafkaFigures {
                     enabled: figures.enabled,
-                    total_messages: figures
-                        .enabled
+                    total_messages: (figures.enabled && figures.note.is_none())
                         .then(|| figures.topics.iter().map(|t| t.total_messages).sum()),
                     note: figures.note,
                 }

@@ -87,7 +87,7 @@ pub async fn stats(
     _principal: Principal,
 ) -> Result<Json<Stats>, ApiError> {
     let counts = state.store().counts().await?;
-    let kafka = state.kafka_stats().await;
+    let kafka = state.kafka_stats(None).await;
     Ok(Json(Stats {
         total_topics: counts.live_topics(),
         pending_topics: counts.pending,

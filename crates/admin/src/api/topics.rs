@@ -191,9 +191,7 @@ pub async fn get(
 ) -> Result<JsonBody<TopicDetails>, ApiError> {
     let topic = state.store().topic(topic_id).await?;
     let kafka = if topic.status.is_in_kafka() {
-        state
-            .kafka_figures(std::slice::from_ref(&topic.topic_name))
-            .await
+        state.kafka_stats(Some(&topic.topic_name)).await
     } else if state.has_cluster() {
         KafkaFigures {
             enabled: true,

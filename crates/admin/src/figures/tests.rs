@@ -366,15 +366,16 @@ async fn figures_come_from_the_cluster_and_users_see_their_own_lag() {
     };
     let svc = start(Some(Arc::new(cluster))).await;
     svc.active_topic("sensor_a").await;
-    svc.active_topic("sensor_b").await;
+    let sensor_b = svc.active_topic("sensor_b").await;
     // Pending topics are not in Kafka yet and are not asked about.
-    svc.call(
-        "POST",
-        "/api/topics",
-        &svc.admin,
-        Some(json!({"name": "sensor_c"})),
-    )
-    .await;
+    let (_, pending) = svc
+        .call(
+            "POST",
+            "/api/topics",
+            &svc.admin,
+            Some(json!({"name": "sensor_c"})),
+        )
+        .await;
 
     let (s, figures) = svc
         .call("GET", "/api/metrics/topics", &svc.admin, None)
@@ -394,6 +395,18 @@ async fn figures_come_from_the_cluster_and_users_see_their_own_lag() {
     assert_eq!(s, 200);
     assert_eq!(stats["kafka"]["enabled"], true, "{stats}");
     assert_eq!(stats["kafka"]["total_messages"], 1205, "{stats}");
+    // A topic's details read its own total from the same round.
+    let (s, details) = svc
+        .call("GET", &format!("/api/topics/{sensor_b}"), &svc.admin, None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(details["kafka"]["total_messages"], 5, "{details}");
+    let pending = pending["topic_id"].as_i64().unwrap();
+    let (s, details) = svc
+        .call("GET", &format!("/api/topics/{pending}"), &svc.admin, None)
+        .await;
+    assert_eq!(s, 200);
+    assert!(details["kafka"]["total_messages"].is_null(), "{details}");
     let (s, rates) = svc
         .call("GET", "/api/metrics/rates", &svc.admin, None)
         .await;

@@ -163,31 +163,18 @@ impl AppState {
 
     /// Hashes a password with Argon2id off the async threads.
     pub(crate) async fn hash_password(&self, password: String) -> Result<String, ApiError> {
-        let _slot = self
-            .inner
-            .hashing
-            .acquire()
-            .await
-            .map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || {
+        self.hashing(move || {
             let salt = SaltString::generate(&mut OsRng);
             argon2()
                 .hash_password(password.as_bytes(), &salt)
                 .map(|h| h.to_string())
         })
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map_err(ApiError::internal)
     }
 
     async fn verify_password(&self, password: String, hash: String) -> Result<bool, ApiError> {
-        let _slot = self
-            .inner
-            .hashing
-            .acquire()
-            .await
-            .map_err(ApiError::internal)?;
-        tokio::task::spawn_blocking(move || {
+        self.hashing(move || {
             let Ok(parsed) = PasswordHash::new(&hash) else {
                 return false;
             };
@@ -197,7 +184,22 @@ impl AppState {
                 .is_ok()
         })
         .await
-        .map_err(ApiError::internal)
+    }
+
+    /// Runs Argon2 work off the async threads, a few at a time: each takes about 19 MiB.
+    async fn hashing<R: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let _slot = self
+            .inner
+            .hashing
+            .acquire()
+            .await
+            .map_err(ApiError::internal)?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(ApiError::internal)
     }
 }
 

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres, QueryBuilder};
+use sqlx::{PgConnection, Postgres};
 use streamhub_model::api::{AuditEntry, Event, Subscription, Topic, User};
 use streamhub_model::{Action, Role};
 use tokio::task::JoinHandle;
@@ -35,7 +35,7 @@ use crate::guards::{
 };
 use crate::migrations::{LEGACY_TABLE, failed, legacy_applied};
 use crate::rows::{
-    AUDIT_COLUMNS, AuditRow, CounterRow, CredentialsRow, GoneSubscriptionRow, IntoModel,
+    AuditRow, CounterRow, CredentialsRow, GoneSubscriptionRow, IntoModel, Listings,
     SUBSCRIPTION_SELECT, SubscriptionRow, TOPIC_COLUMNS, TopicRow, USER_COLUMNS, UserRow, model,
     models,
 };
@@ -636,29 +636,11 @@ impl Engine for PostgresEngine {
     }
 
     async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
-        let rows = match filter.status {
-            Some(status) => {
-                sqlx::query_as::<_, TopicRow>(&format!(
-                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status = $1 \
-                     ORDER BY topic_id DESC LIMIT $2 OFFSET $3"
-                ))
-                .bind(status.as_str())
-                .bind(filter.limit)
-                .bind(filter.offset)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query_as::<_, TopicRow>(&format!(
-                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status <> 'deleted' \
-                     ORDER BY topic_id DESC LIMIT $1 OFFSET $2"
-                ))
-                .bind(filter.limit)
-                .bind(filter.offset)
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
+        let mut query = Listings::<Postgres>::topics(filter);
+        let rows = query
+            .build_query_as::<TopicRow>()
+            .fetch_all(&self.pool)
+            .await?;
         models(rows)
     }
 
@@ -679,41 +661,21 @@ impl Engine for PostgresEngine {
     }
 
     async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>> {
-        let rows = match &filter.user_id {
-            Some(user_id) => {
-                sqlx::query_as::<_, SubscriptionRow>(&format!(
-                    "{SUBSCRIPTION_SELECT} WHERE s.user_id = $1 \
-                     ORDER BY s.subscription_id LIMIT $2 OFFSET $3"
-                ))
-                .bind(user_id)
-                .bind(filter.limit)
-                .bind(filter.offset)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query_as::<_, SubscriptionRow>(&format!(
-                    "{SUBSCRIPTION_SELECT} ORDER BY s.subscription_id LIMIT $1 OFFSET $2"
-                ))
-                .bind(filter.limit)
-                .bind(filter.offset)
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
+        let mut query = Listings::<Postgres>::subscriptions(filter);
+        let rows = query
+            .build_query_as::<SubscriptionRow>()
+            .fetch_all(&self.pool)
+            .await?;
         models(rows)
     }
 
     async fn users(&self, filter: &UserFilter) -> Result<Vec<User>> {
-        models(
-            sqlx::query_as::<_, UserRow>(&format!(
-                "SELECT {USER_COLUMNS} FROM users ORDER BY username LIMIT $1 OFFSET $2"
-            ))
-            .bind(filter.limit)
-            .bind(filter.offset)
+        let mut query = Listings::<Postgres>::users(filter);
+        let rows = query
+            .build_query_as::<UserRow>()
             .fetch_all(&self.pool)
-            .await?,
-        )
+            .await?;
+        models(rows)
     }
 
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
@@ -758,34 +720,12 @@ impl Engine for PostgresEngine {
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        let mut query: QueryBuilder<Postgres> =
-            QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE TRUE"));
-        if let Some(actor) = &filter.actor {
-            query.push(" AND actor = ").push_bind(actor);
-        }
-        if let Some(topic_id) = filter.topic_id {
-            query.push(" AND topic_id = ").push_bind(topic_id);
-        }
-        if let Some(name) = &filter.topic_name {
-            query
-                .push(" AND topic_id IN (SELECT topic_id FROM topics WHERE name = ")
-                .push_bind(name)
-                .push(")");
-        }
-        if let Some(action) = &filter.action {
-            query.push(" AND action = ").push_bind(action);
-        }
-        query
-            .push(" ORDER BY audit_id DESC LIMIT ")
-            .push_bind(filter.limit)
-            .push(" OFFSET ")
-            .push_bind(filter.offset);
-        models(
-            query
-                .build_query_as::<AuditRow>()
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        let mut query = Listings::<Postgres>::audit(filter);
+        let rows = query
+            .build_query_as::<AuditRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        models(rows)
     }
 }
 

@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::Sqlite;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite};
 use streamhub_model::Role;
 use streamhub_model::api::{AuditEntry, Event, Subscription, Topic, User};
 
@@ -28,7 +28,7 @@ use crate::guards::{
 };
 use crate::migrations::{LEGACY_TABLE, failed, legacy_applied};
 use crate::rows::{
-    AUDIT_COLUMNS, AuditRow, CounterRow, CredentialsRow, GoneSubscriptionRow, IntoModel,
+    AuditRow, CounterRow, CredentialsRow, GoneSubscriptionRow, IntoModel, Listings,
     SUBSCRIPTION_SELECT, SubscriptionRow, TOPIC_COLUMNS, TopicRow, USER_COLUMNS, UserRow, model,
     models,
 };
@@ -469,30 +469,11 @@ impl Engine for SqliteEngine {
     }
 
     async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
-        let limit = filter.limit.unwrap_or(-1);
-        let rows = match filter.status {
-            Some(status) => {
-                sqlx::query_as::<_, TopicRow>(&format!(
-                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status = ?1 \
-                     ORDER BY topic_id DESC LIMIT ?2 OFFSET ?3"
-                ))
-                .bind(status.as_str())
-                .bind(limit)
-                .bind(filter.offset)
-                .fetch_all(&self.readers)
-                .await?
-            }
-            None => {
-                sqlx::query_as::<_, TopicRow>(&format!(
-                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status <> 'deleted' \
-                     ORDER BY topic_id DESC LIMIT ?1 OFFSET ?2"
-                ))
-                .bind(limit)
-                .bind(filter.offset)
-                .fetch_all(&self.readers)
-                .await?
-            }
-        };
+        let mut query = Listings::<Sqlite>::topics(filter);
+        let rows = query
+            .build_query_as::<TopicRow>()
+            .fetch_all(&self.readers)
+            .await?;
         models(rows)
     }
 
@@ -509,42 +490,21 @@ impl Engine for SqliteEngine {
     }
 
     async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>> {
-        let limit = filter.limit.unwrap_or(-1);
-        let rows = match &filter.user_id {
-            Some(user_id) => {
-                sqlx::query_as::<_, SubscriptionRow>(&format!(
-                    "{SUBSCRIPTION_SELECT} WHERE s.user_id = ?1 \
-                     ORDER BY s.subscription_id LIMIT ?2 OFFSET ?3"
-                ))
-                .bind(user_id.as_str())
-                .bind(limit)
-                .bind(filter.offset)
-                .fetch_all(&self.readers)
-                .await?
-            }
-            None => {
-                sqlx::query_as::<_, SubscriptionRow>(&format!(
-                    "{SUBSCRIPTION_SELECT} ORDER BY s.subscription_id LIMIT ?1 OFFSET ?2"
-                ))
-                .bind(limit)
-                .bind(filter.offset)
-                .fetch_all(&self.readers)
-                .await?
-            }
-        };
+        let mut query = Listings::<Sqlite>::subscriptions(filter);
+        let rows = query
+            .build_query_as::<SubscriptionRow>()
+            .fetch_all(&self.readers)
+            .await?;
         models(rows)
     }
 
     async fn users(&self, filter: &UserFilter) -> Result<Vec<User>> {
-        models(
-            sqlx::query_as::<_, UserRow>(&format!(
-                "SELECT {USER_COLUMNS} FROM users ORDER BY username LIMIT ?1 OFFSET ?2"
-            ))
-            .bind(filter.limit.unwrap_or(-1))
-            .bind(filter.offset)
+        let mut query = Listings::<Sqlite>::users(filter);
+        let rows = query
+            .build_query_as::<UserRow>()
             .fetch_all(&self.readers)
-            .await?,
-        )
+            .await?;
+        models(rows)
     }
 
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
@@ -594,36 +554,12 @@ impl Engine for SqliteEngine {
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        // Only the given filters go into the query, so SQLite can use the index that
-        // starts with the filtered column.
-        let mut query: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE 1 = 1"));
-        if let Some(actor) = &filter.actor {
-            query.push(" AND actor = ").push_bind(actor);
-        }
-        if let Some(topic_id) = filter.topic_id {
-            query.push(" AND topic_id = ").push_bind(topic_id);
-        }
-        if let Some(name) = &filter.topic_name {
-            query
-                .push(" AND topic_id IN (SELECT topic_id FROM topics WHERE name = ")
-                .push_bind(name)
-                .push(")");
-        }
-        if let Some(action) = &filter.action {
-            query.push(" AND action = ").push_bind(action);
-        }
-        query
-            .push(" ORDER BY audit_id DESC LIMIT ")
-            .push_bind(filter.limit)
-            .push(" OFFSET ")
-            .push_bind(filter.offset);
-        models(
-            query
-                .build_query_as::<AuditRow>()
-                .fetch_all(&self.readers)
-                .await?,
-        )
+        let mut query = Listings::<Sqlite>::audit(filter);
+        let rows = query
+            .build_query_as::<AuditRow>()
+            .fetch_all(&self.readers)
+            .await?;
+        models(rows)
     }
 }
 

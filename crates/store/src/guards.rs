@@ -15,6 +15,9 @@
 //! requester's topic requests with an advisory lock. The guards ask for the lock a check
 //! needs, so the same code is race-free on both. Statements without a timestamp are shared
 //! (`$n` placeholders, which both engines accept); engines bind what they store times as.
+//! A small trait over sqlx's own transaction type was preferred to `sqlx::Any`, which
+//! would lose the engines' column types (SQLite keeps times as text). Listings are built
+//! once too ([`crate::rows::Listings`]); the other reads are one statement each.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -6,14 +6,14 @@
 //! promises:
 //!
 //! - every mutation and its audit row commit in one transaction;
-//! - lifecycle changes are decided by [`TopicStatus::apply`] inside that transaction and
+//! - lifecycle changes are decided by [`Topic::decide`] inside that transaction and
 //!   written with a conditional update, so two concurrent approvals of one topic make
 //!   exactly one transition and one audit row; [`Transition::Unchanged`] writes nothing;
 //! - one live (non-deleted) topic per name, and none whose name differs from a live one's
 //!   only in `.` and `_` ([`TopicName::collision_key`], refused as invalid), enforced by a
 //!   unique index; one subscription per user and topic;
 //! - one account per username whatever its case; subscriptions only of existing users;
-//! - [`Store::stats`] reads maintained counters and never scans a table.
+//! - [`Store::counts`] reads maintained counters and never scans a table.
 
 mod error;
 mod events;

@@ -1,4 +1,4 @@
-//! The PostgreSQL engine, on sqlx: the primitives the guards ([`crate::guards`]) run on.
+//! The PostgreSQL engine, on sqlx: the primitives the guards (`guards.rs`) run on.
 //!
 //! Concurrency: several service instances may share one database, so nothing relies on
 //! being the only writer. Transactions run at READ COMMITTED; a lifecycle change locks its

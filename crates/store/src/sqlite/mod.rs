@@ -1,4 +1,4 @@
-//! The SQLite engine, on sqlx: the primitives the guards ([`crate::guards`]) run on.
+//! The SQLite engine, on sqlx: the primitives the guards (`guards.rs`) run on.
 //!
 //! Concurrency: SQLite allows one writer at a time, so every mutation goes through a pool
 //! of one writer connection and runs in `BEGIN IMMEDIATE` (which also serialises against
@@ -95,7 +95,7 @@ fn connect_options(path: &Path, read_only: bool) -> SqliteConnectOptions {
 
 impl SqliteStore {
     /// Opens (creating) the database file at `path` and applies migrations; see
-    /// [`private_database_file`] for its mode.
+    /// `private_database_file` for its mode.
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         let text = path.to_string_lossy();

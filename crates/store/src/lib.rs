@@ -1,20 +1,23 @@
 //! Metadata store of streamhub: topics, subscriptions, users, tokens and the audit log.
 //!
 //! Handlers see only the [`Store`] trait, so a second engine (PostgreSQL) can be added
-//! without touching them. Every engine keeps these promises:
+//! without touching them. The rules are written once, in the guard layer ([`Guarded`],
+//! `guards.rs`), over primitives each engine provides; so every engine keeps these
+//! promises:
 //!
 //! - every mutation and its audit row commit in one transaction;
-//! - lifecycle changes are decided by [`TopicStatus::apply`] inside that transaction and
+//! - lifecycle changes are decided by [`Topic::decide`] inside that transaction and
 //!   written with a conditional update, so two concurrent approvals of one topic make
 //!   exactly one transition and one audit row; [`Transition::Unchanged`] writes nothing;
 //! - one live (non-deleted) topic per name, and none whose name differs from a live one's
 //!   only in `.` and `_` ([`TopicName::collision_key`], refused as invalid), enforced by a
 //!   unique index; one subscription per user and topic;
 //! - one account per username whatever its case; subscriptions only of existing users;
-//! - [`Store::stats`] reads maintained counters and never scans a table.
+//! - [`Store::counts`] reads maintained counters and never scans a table.
 
 mod error;
 mod events;
+mod guards;
 mod migrations;
 pub mod postgres;
 mod rows;
@@ -32,8 +35,12 @@ use streamhub_model::{Action, DataType, Role, TopicName, TopicStatus, Transition
 pub use error::StoreError;
 pub(crate) use error::is_unique_violation;
 pub use events::EventBus;
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+pub use guards::Guarded;
+
+/// The store on SQLite: the guards over the SQLite engine.
+pub type SqliteStore = Guarded<sqlite::SqliteEngine>;
+/// The store on PostgreSQL: the guards over the PostgreSQL engine.
+pub type PostgresStore = Guarded<postgres::PostgresEngine>;
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -317,45 +324,4 @@ pub async fn open_with_pool(database: &str, pool_size: u32) -> Result<Arc<dyn St
         .or_else(|| database.strip_prefix("sqlite:"))
         .unwrap_or(database);
     Ok(Arc::new(SqliteStore::open(path).await?))
-}
-
-/// The refusal of a request to record a provisioning failure on a topic in `status`.
-pub(crate) fn not_awaiting_provisioning(name: &str, status: TopicStatus) -> StoreError {
-    StoreError::Conflict(format!(
-        "topic '{name}' is {status}: only an approved topic awaits provisioning"
-    ))
-}
-
-/// A provisioning error as stored: trimmed, not empty, within the API's bound.
-pub(crate) fn provisioning_error(error: &str) -> Result<&str> {
-    let error = error.trim();
-    if error.is_empty() {
-        return Err(StoreError::Invalid("error must not be empty".into()));
-    }
-    let max = streamhub_model::api::ProvisioningFailure::MAX_ERROR_CHARS;
-    if error.chars().count() > max {
-        return Err(StoreError::Invalid(format!(
-            "error is longer than {max} characters"
-        )));
-    }
-    Ok(error)
-}
-
-/// A subscription's owner: any non-blank id (the admin service checks who may name whom).
-pub(crate) fn validate_user_id(user_id: &str) -> Result<()> {
-    if user_id.trim().is_empty() {
-        return Err(StoreError::Invalid("user_id must not be empty".into()));
-    }
-    Ok(())
-}
-
-pub(crate) fn too_many_pending(created_by: &str, pending: i64) -> StoreError {
-    StoreError::Conflict(format!(
-        "'{created_by}' already has {pending} pending topic requests; wait until an admin has decided on some"
-    ))
-}
-
-/// The rule is the model's; the store applies it to every account it creates.
-pub(crate) fn validate_username(username: &str) -> Result<()> {
-    streamhub_model::account::check_username(username).map_err(|e| StoreError::Invalid(e.0))
 }

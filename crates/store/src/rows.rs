@@ -4,11 +4,15 @@
 //! both into `DateTime<Utc>`, so one row type per table serves both engines. Text that
 //! does not parse back is a backend failure: only this crate writes these columns.
 
+use std::marker::PhantomData;
+
 use chrono::{DateTime, Utc};
-use sqlx::FromRow;
+use sqlx::{Database, Encode, FromRow, QueryBuilder, Type};
 use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
 
-use crate::{Credentials, Result, StoreError};
+use crate::{
+    AuditFilter, Credentials, Result, StoreError, SubscriptionFilter, TopicFilter, UserFilter,
+};
 
 /// A row and the model value it stands for.
 pub(crate) trait IntoModel {
@@ -191,4 +195,80 @@ impl IntoModel for AuditRow {
 pub(crate) struct CounterRow {
     pub name: String,
     pub value: i64,
+}
+
+/// The listings both engines answer with the same SQL, built for either: only the given
+/// filters go into a query, so the database can use the index that starts with the
+/// filtered column.
+pub(crate) struct Listings<DB>(PhantomData<DB>);
+
+impl<'a, DB: Database> Listings<DB>
+where
+    DB::Arguments<'a>: Default,
+    &'a str: Encode<'a, DB> + Type<DB>,
+    i64: Encode<'a, DB> + Type<DB>,
+{
+    /// Rows of [`TopicRow`], newest first.
+    pub fn topics(filter: &TopicFilter) -> QueryBuilder<'a, DB> {
+        let mut query = QueryBuilder::new(format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE "));
+        match filter.status {
+            Some(status) => query.push("status = ").push_bind(status.as_str()),
+            None => query.push("status <> 'deleted'"),
+        };
+        query.push(" ORDER BY topic_id DESC");
+        Self::page(query, filter.limit, filter.offset)
+    }
+
+    /// Rows of [`SubscriptionRow`], oldest first.
+    pub fn subscriptions(filter: &'a SubscriptionFilter) -> QueryBuilder<'a, DB> {
+        let mut query = QueryBuilder::new(SUBSCRIPTION_SELECT);
+        if let Some(user_id) = &filter.user_id {
+            query
+                .push(" WHERE s.user_id = ")
+                .push_bind(user_id.as_str());
+        }
+        query.push(" ORDER BY s.subscription_id");
+        Self::page(query, filter.limit, filter.offset)
+    }
+
+    /// Rows of [`UserRow`], by username.
+    pub fn users(filter: &UserFilter) -> QueryBuilder<'a, DB> {
+        let query = QueryBuilder::new(format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+        ));
+        Self::page(query, filter.limit, filter.offset)
+    }
+
+    /// Rows of [`AuditRow`], newest first.
+    pub fn audit(filter: &'a AuditFilter) -> QueryBuilder<'a, DB> {
+        let mut query = QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE 1 = 1"));
+        if let Some(actor) = &filter.actor {
+            query.push(" AND actor = ").push_bind(actor.as_str());
+        }
+        if let Some(topic_id) = filter.topic_id {
+            query.push(" AND topic_id = ").push_bind(topic_id);
+        }
+        if let Some(name) = &filter.topic_name {
+            query
+                .push(" AND topic_id IN (SELECT topic_id FROM topics WHERE name = ")
+                .push_bind(name.as_str())
+                .push(")");
+        }
+        if let Some(action) = &filter.action {
+            query.push(" AND action = ").push_bind(action.as_str());
+        }
+        query.push(" ORDER BY audit_id DESC");
+        Self::page(query, Some(filter.limit), filter.offset)
+    }
+
+    /// No limit is the largest, which both engines take (SQLite refuses `LIMIT NULL`).
+    fn page(
+        mut query: QueryBuilder<'a, DB>,
+        limit: Option<i64>,
+        offset: i64,
+    ) -> QueryBuilder<'a, DB> {
+        query.push(" LIMIT ").push_bind(limit.unwrap_or(i64::MAX));
+        query.push(" OFFSET ").push_bind(offset);
+        query
+    }
 }

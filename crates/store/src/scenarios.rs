@@ -77,6 +77,7 @@ on_every_engine!(
     usernames_differing_only_in_case_are_one_and_reserved_names_are_refused,
     a_user_keeps_only_the_newest_tokens,
     a_requesters_pending_topics_are_capped,
+    refused_requests_say_what_is_wrong_and_write_nothing,
 );
 
 fn new_topic(name: &str) -> NewTopic {
@@ -1305,5 +1306,72 @@ async fn a_requesters_pending_topics_are_capped(store: Arc<dyn Store>) {
         .create_topic_within("alice", request("one_more", "alice"), Some(max))
         .await
         .unwrap();
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+}
+
+/// The guards no other scenario reaches: each refusal has its kind, and none writes an
+/// audit row or moves a counter.
+async fn refused_requests_say_what_is_wrong_and_write_nothing(store: Arc<dyn Store>) {
+    store
+        .create_user("system", "root", "h", Role::Admin)
+        .await
+        .unwrap();
+    store
+        .create_user("root", "deputy", "h", Role::Admin)
+        .await
+        .unwrap();
+    user(&store, "bob").await;
+    active_topic(&store, "open").await;
+    store
+        .create_token("bob", "t1", Utc::now() + ChronoDuration::hours(1))
+        .await
+        .unwrap();
+    let audit_rows = async || {
+        store
+            .audit(&AuditFilter {
+                limit: 1000,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len()
+    };
+    let before = audit_rows().await;
+
+    let r = store.delete_user("root", "ghost").await;
+    assert!(
+        matches!(&r, Err(StoreError::NotFound(m)) if m.contains("ghost")),
+        "{r:?}"
+    );
+    let r = store.unsubscribe("root", "bob", "nowhere").await;
+    assert!(
+        matches!(&r, Err(StoreError::NotFound(m)) if m.contains("nowhere")),
+        "{r:?}"
+    );
+    let r = store.subscribe("root", "  ", "open").await;
+    assert!(matches!(r, Err(StoreError::Invalid(_))), "{r:?}");
+    let r = store.subscribe("root", "bob", "nowhere").await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    let r = store
+        .transition(
+            "root",
+            TopicRef::Name("nowhere".into()),
+            Action::Approve,
+            None,
+        )
+        .await;
+    assert!(matches!(r, Err(StoreError::NotFound(_))), "{r:?}");
+    let r = store
+        .create_token("bob", "t1", Utc::now() + ChronoDuration::hours(1))
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    assert_eq!(audit_rows().await, before);
+    assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+
+    // Of two admins one may go, and then the other is the last.
+    store.delete_user("root", "deputy").await.unwrap();
+    let r = store.delete_user("root", "root").await;
+    assert!(matches!(r, Err(StoreError::Conflict(m)) if m.contains("last admin")));
+    assert_eq!(audit_rows().await, before + 1);
     assert_eq!(store.counts().await.unwrap(), recount(&store).await);
 }

@@ -1,4 +1,4 @@
-//! The PostgreSQL engine, on sqlx.
+//! The PostgreSQL engine, on sqlx: the primitives the guards (`guards.rs`) run on.
 //!
 //! Concurrency: several service instances may share one database, so nothing relies on
 //! being the only writer. Transactions run at READ COMMITTED; a lifecycle change locks its
@@ -24,24 +24,24 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
-use sqlx::{PgConnection, Postgres, QueryBuilder};
-use streamhub_model::account::MAX_TOKENS_PER_USER;
+use sqlx::{PgConnection, Postgres};
 use streamhub_model::api::{AuditEntry, Event, Subscription, Topic, User};
-use streamhub_model::{Action, Role, TopicName, TopicStatus, Transition};
+use streamhub_model::{Action, Role};
 use tokio::task::JoinHandle;
 
-use crate::events::{subscription_event, topic_event};
+use crate::guards::{
+    Audit, BUMP_COUNTER, DELETE_USER, Engine, Guarded, INSERT_AUDIT, LIVE_NAME_BY_COLLISION_KEY,
+    Lock, PENDING_OF, PRUNE_TOKENS, SET_PROVISIONING_ERROR, SUBSCRIBERS, StatusChange, Tx,
+};
 use crate::migrations::{LEGACY_TABLE, failed, legacy_applied};
 use crate::rows::{
-    AUDIT_COLUMNS, AuditRow, CounterRow, CredentialsRow, GoneSubscriptionRow, IntoModel,
+    AuditRow, CounterRow, CredentialsRow, GoneSubscriptionRow, IntoModel, Listings,
     SUBSCRIPTION_SELECT, SubscriptionRow, TOPIC_COLUMNS, TopicRow, USER_COLUMNS, UserRow, model,
     models,
 };
 use crate::{
-    AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
-    SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome, UserFilter,
-    is_unique_violation, not_awaiting_provisioning, provisioning_error, too_many_pending,
-    validate_user_id, validate_username,
+    AuditFilter, Credentials, EventBus, NewTopic, PostgresStore, Result, StoreError,
+    SubscriptionFilter, TopicFilter, TopicRef, UserFilter,
 };
 
 /// Embedded migrations, applied in order at open.
@@ -61,11 +61,8 @@ static TOPIC_BY_ID: LazyLock<String> =
 static LIVE_TOPIC_BY_NAME: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE name = $1 AND status <> 'deleted'")
 });
-/// The live topic whose name has this collision key; the expression is the unique index's.
-const LIVE_NAME_BY_COLLISION_KEY: &str =
-    "SELECT name FROM topics WHERE replace(name, '.', '_') = $1 AND status <> 'deleted'";
 
-pub struct PostgresStore {
+pub struct PostgresEngine {
     pool: PgPool,
     events: EventBus,
     /// Tells this instance's notifications from the others'.
@@ -75,7 +72,7 @@ pub struct PostgresStore {
     listening: JoinHandle<()>,
 }
 
-impl std::fmt::Debug for PostgresStore {
+impl std::fmt::Debug for PostgresEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let options = self.pool.connect_options();
         f.debug_struct("PostgresStore")
@@ -86,7 +83,7 @@ impl std::fmt::Debug for PostgresStore {
     }
 }
 
-impl Drop for PostgresStore {
+impl Drop for PostgresEngine {
     fn drop(&mut self) {
         self.listening.abort();
     }
@@ -153,93 +150,6 @@ fn instance_id() -> u64 {
     hasher.finish()
 }
 
-fn status_counter(status: TopicStatus) -> String {
-    format!("topics.{status}")
-}
-
-/// Adds the deltas to the counters, in name order (see the module comment on locks).
-/// Every transaction of a kind updates the same counter rows, so they wait on each other
-/// from here to their commit: callers bump last.
-async fn bump(conn: &mut PgConnection, deltas: &[(&str, i64)]) -> Result<()> {
-    let mut deltas = deltas.to_vec();
-    deltas.sort_by(|a, b| a.0.cmp(b.0));
-    for (name, delta) in deltas {
-        sqlx::query("UPDATE counters SET value = value + $1 WHERE name = $2")
-            .bind(delta)
-            .bind(name)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok(())
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn audit(
-    conn: &mut PgConnection,
-    at: DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    topic_id: Option<i64>,
-    target: &str,
-    before: Option<&str>,
-    after: Option<&str>,
-) -> Result<()> {
-    audit_with_detail(
-        conn, at, actor, action, topic_id, target, before, after, None,
-    )
-    .await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn audit_with_detail(
-    conn: &mut PgConnection,
-    at: DateTime<Utc>,
-    actor: &str,
-    action: &str,
-    topic_id: Option<i64>,
-    target: &str,
-    before: Option<&str>,
-    after: Option<&str>,
-    detail: Option<&str>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit (at, actor, action, topic_id, target, before, after, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(at)
-    .bind(actor)
-    .bind(action)
-    .bind(topic_id)
-    .bind(target)
-    .bind(before)
-    .bind(after)
-    .bind(detail)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Why `name` could not be inserted: a live topic whose name collides with it in Kafka
-/// (invalid), or one of the same name (a conflict).
-async fn refused_name(conn: &mut PgConnection, name: &TopicName) -> StoreError {
-    let existing: Result<Option<String>> = sqlx::query_scalar(LIVE_NAME_BY_COLLISION_KEY)
-        .bind(name.collision_key())
-        .fetch_optional(conn)
-        .await
-        .map_err(StoreError::from);
-    match existing {
-        Ok(Some(existing)) => match name.check_collision(&existing) {
-            Err(collision) => StoreError::Invalid(collision.to_string()),
-            Ok(()) => StoreError::Conflict(format!("a topic named '{name}' already exists")),
-        },
-        // The other topic went away meanwhile: the name is free now.
-        Ok(None) => StoreError::Conflict(format!(
-            "a topic named like '{name}' was being created or deleted at the same time; try again"
-        )),
-        Err(e) => e,
-    }
-}
-
 async fn topic_by_id(conn: &mut PgConnection, topic_id: i64) -> Result<Option<Topic>> {
     model(
         sqlx::query_as::<_, TopicRow>(&TOPIC_BY_ID)
@@ -249,36 +159,13 @@ async fn topic_by_id(conn: &mut PgConnection, topic_id: i64) -> Result<Option<To
     )
 }
 
-/// The topic `target` names, locked until the transaction ends (`lock` is `FOR UPDATE`
-/// or `FOR SHARE`).
-async fn locked_topic(
-    conn: &mut PgConnection,
-    target: &TopicRef,
-    lock: &str,
-) -> Result<Option<Topic>> {
-    let row = match target {
-        TopicRef::Id(id) => {
-            sqlx::query_as::<_, TopicRow>(&format!("{} {lock}", *TOPIC_BY_ID))
-                .bind(*id)
-                .fetch_optional(conn)
-                .await?
-        }
-        TopicRef::Name(name) => {
-            sqlx::query_as::<_, TopicRow>(&format!("{} {lock}", *LIVE_TOPIC_BY_NAME))
-                .bind(name)
-                .fetch_optional(conn)
-                .await?
-        }
-    };
-    model(row)
-}
-
-fn no_such_user(username: &str) -> StoreError {
-    StoreError::NotFound(format!("user '{username}' does not exist"))
-}
-
-fn no_such_topic(name: &str) -> StoreError {
-    StoreError::NotFound(format!("topic '{name}' does not exist"))
+/// The row lock clause a guard's [`Lock`] stands for.
+fn lock_clause(lock: Option<Lock>) -> &'static str {
+    match lock {
+        None => "",
+        Some(Lock::Share) => " FOR SHARE",
+        Some(Lock::Update) => " FOR UPDATE",
+    }
 }
 
 impl PostgresStore {
@@ -322,30 +209,17 @@ impl PostgresStore {
             listener,
             events.clone(),
         ));
-        Ok(PostgresStore {
+        Ok(Guarded::new(PostgresEngine {
             pool,
             events,
             origin,
             seq: AtomicU64::new(0),
             listening,
-        })
-    }
-
-    /// Announces `event` to the other instances as part of `tx`: PostgreSQL delivers the
-    /// notification when `tx` commits, and never if it rolls back.
-    async fn announce(&self, tx: &mut PgConnection, event: &Event) -> Result<()> {
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let payload = notice_payload(self.origin, seq, event.clone())?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(EVENT_CHANNEL)
-            .bind(payload)
-            .execute(tx)
-            .await?;
-        Ok(())
+        }))
     }
 
     pub fn pool(&self) -> &PgPool {
-        &self.pool
+        &self.engine.pool
     }
 }
 
@@ -466,534 +340,240 @@ async fn migrate(pool: &PgPool) -> Result<()> {
 }
 
 #[async_trait]
-impl Store for PostgresStore {
-    async fn create_topic_within(
-        &self,
-        actor: &str,
-        new: NewTopic,
-        max_pending: Option<i64>,
-    ) -> Result<Topic> {
-        new.validate()?;
-        let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
-        if let Some(max) = max_pending {
-            // Requests of one requester take turns, so each counts the others' rows.
-            sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
-                .bind(PENDING_LOCK_SPACE)
-                .bind(new.created_by.as_str())
-                .execute(&mut *tx)
-                .await?;
-            let pending: i64 = sqlx::query_scalar(
-                "SELECT COUNT(*) FROM topics WHERE status = 'pending' AND created_by = $1",
-            )
-            .bind(new.created_by.as_str())
-            .fetch_one(&mut *tx)
+impl Engine for PostgresEngine {
+    type Db = Postgres;
+
+    fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    async fn begin(&self) -> Result<Tx<Self>> {
+        Ok(self.pool.begin().await?)
+    }
+
+    /// PostgreSQL delivers the notification when `tx` commits, and never if it rolls back.
+    async fn announce(&self, tx: &mut Tx<Self>, event: &Event) -> Result<()> {
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
+        let payload = notice_payload(self.origin, seq, event.clone())?;
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(EVENT_CHANNEL)
+            .bind(payload)
+            .execute(&mut **tx)
             .await?;
-            if pending >= max {
-                return Err(too_many_pending(&new.created_by, pending));
-            }
-        }
-        // A concurrent create of the same name waits on the unique index, then conflicts.
-        let inserted: Option<i64> = sqlx::query_scalar(
+        Ok(())
+    }
+
+    async fn bump(&self, tx: &mut Tx<Self>, counter: &str, delta: i64) -> Result<()> {
+        let query = sqlx::query(BUMP_COUNTER).bind(delta).bind(counter);
+        query.execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn insert_audit(&self, tx: &mut Tx<Self>, a: &Audit<'_>) -> Result<()> {
+        let query = sqlx::query(INSERT_AUDIT).bind(a.at).bind(a.actor);
+        let query = query.bind(a.action).bind(a.topic_id).bind(a.target);
+        let query = query.bind(a.before).bind(a.after).bind(a.detail);
+        query.execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn lock_requester(&self, tx: &mut Tx<Self>, created_by: &str) -> Result<()> {
+        sqlx::query("SELECT pg_advisory_xact_lock($1, hashtext($2))")
+            .bind(PENDING_LOCK_SPACE)
+            .bind(created_by)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn pending_topics_of(&self, tx: &mut Tx<Self>, created_by: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(PENDING_OF)
+            .bind(created_by)
+            .fetch_one(&mut **tx)
+            .await?)
+    }
+
+    async fn insert_topic(
+        &self,
+        tx: &mut Tx<Self>,
+        new: &NewTopic,
+        at: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        let insert = sqlx::query_scalar(
             "INSERT INTO topics (name, status, partitions, replication_factor, description, \
              data_type, rate_per_second, created_by, created_at, updated_at) \
              VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8) \
              ON CONFLICT DO NOTHING RETURNING topic_id",
-        )
-        .bind(new.name.as_str())
-        .bind(new.partitions)
-        .bind(new.replication_factor)
-        .bind(new.description.as_str())
-        .bind(new.data_type.as_str())
-        .bind(new.rate_per_second)
-        .bind(new.created_by.as_str())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(topic_id) = inserted else {
-            return Err(refused_name(&mut tx, &new.name).await);
+        );
+        let insert = insert.bind(new.name.as_str()).bind(new.partitions);
+        let insert = insert.bind(new.replication_factor).bind(&new.description);
+        let insert = insert
+            .bind(new.data_type.as_str())
+            .bind(new.rate_per_second);
+        let insert = insert.bind(&new.created_by).bind(at);
+        Ok(insert.fetch_optional(&mut **tx).await?)
+    }
+
+    async fn live_name_with_key(&self, tx: &mut Tx<Self>, key: &str) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(LIVE_NAME_BY_COLLISION_KEY)
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?)
+    }
+
+    async fn topic_in(
+        &self,
+        tx: &mut Tx<Self>,
+        target: &TopicRef,
+        lock: Option<Lock>,
+    ) -> Result<Option<Topic>> {
+        let lock = lock_clause(lock);
+        let row = match target {
+            TopicRef::Id(id) => {
+                let sql = format!("{}{lock}", *TOPIC_BY_ID);
+                let query = sqlx::query_as::<_, TopicRow>(&sql).bind(*id);
+                query.fetch_optional(&mut **tx).await?
+            }
+            TopicRef::Name(name) => {
+                let sql = format!("{}{lock}", *LIVE_TOPIC_BY_NAME);
+                let query = sqlx::query_as::<_, TopicRow>(&sql).bind(name);
+                query.fetch_optional(&mut **tx).await?
+            }
         };
-        audit(
-            &mut tx,
-            now,
-            actor,
-            "create",
-            Some(topic_id),
-            new.name.as_str(),
-            None,
-            Some("pending"),
-        )
-        .await?;
-        let topic = topic_by_id(&mut tx, topic_id)
-            .await?
-            .ok_or_else(|| StoreError::Backend("created topic vanished".into()))?;
-        bump(&mut tx, &[(&status_counter(TopicStatus::Pending), 1)]).await?;
-        let event = topic_event(None, &topic);
-        self.announce(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.events.publish(event);
-        Ok(topic)
+        model(row)
     }
 
-    async fn topic(&self, topic_id: i64) -> Result<Topic> {
-        let mut conn = self.pool.acquire().await?;
-        topic_by_id(&mut conn, topic_id)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("topic {topic_id} does not exist")))
+    async fn subscribers(&self, tx: &mut Tx<Self>, topic_id: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar(SUBSCRIBERS)
+            .bind(topic_id)
+            .fetch_one(&mut **tx)
+            .await?)
     }
 
-    async fn topic_by_name(&self, name: &str) -> Result<Topic> {
+    async fn update_status(&self, tx: &mut Tx<Self>, change: &StatusChange<'_>) -> Result<u64> {
+        let sql = change.sql();
+        let update = sqlx::query(&sql).bind(change.to.as_str()).bind(change.at);
+        let mut update = update.bind(change.topic_id).bind(change.from.as_str());
+        if let Some(reason) = change.rejection_reason {
+            update = update.bind(reason);
+        }
+        Ok(update.execute(&mut **tx).await?.rows_affected())
+    }
+
+    async fn set_provisioning_error(
+        &self,
+        tx: &mut Tx<Self>,
+        topic: &Topic,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let update = sqlx::query(SET_PROVISIONING_ERROR).bind(error).bind(at);
+        let update = update.bind(topic.topic_id).bind(topic.status.as_str());
+        Ok(update.execute(&mut **tx).await?.rows_affected())
+    }
+
+    async fn user_in(
+        &self,
+        tx: &mut Tx<Self>,
+        username: &str,
+        lock: Option<Lock>,
+    ) -> Result<Option<User>> {
+        let lock = lock_clause(lock);
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1{lock}");
         model(
-            sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME)
-                .bind(name)
-                .fetch_optional(&self.pool)
+            sqlx::query_as::<_, UserRow>(&sql)
+                .bind(username)
+                .fetch_optional(&mut **tx)
                 .await?,
-        )?
-        .ok_or_else(|| no_such_topic(name))
+        )
     }
 
-    async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
-        let rows = match filter.status {
-            Some(status) => {
-                sqlx::query_as::<_, TopicRow>(&format!(
-                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status = $1 \
-                     ORDER BY topic_id DESC LIMIT $2 OFFSET $3"
-                ))
-                .bind(status.as_str())
-                .bind(filter.limit)
-                .bind(filter.offset)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query_as::<_, TopicRow>(&format!(
-                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status <> 'deleted' \
-                     ORDER BY topic_id DESC LIMIT $1 OFFSET $2"
-                ))
-                .bind(filter.limit)
-                .bind(filter.offset)
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        models(rows)
+    async fn lock_admins(&self, tx: &mut Tx<Self>) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT username FROM users WHERE role = 'admin' ORDER BY user_id FOR UPDATE",
+        )
+        .fetch_all(&mut **tx)
+        .await?)
     }
 
-    async fn topic_changes(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT value FROM counters WHERE name = 'topics.changes'")
-            .fetch_optional(&self.pool)
-            .await?
-            .ok_or_else(|| StoreError::Backend("the topics.changes counter is missing".into()))
-    }
-
-    async fn transition(
+    async fn insert_user(
         &self,
-        actor: &str,
-        target: TopicRef,
-        action: Action,
-        reason: Option<String>,
-    ) -> Result<TransitionOutcome> {
-        let mut tx = self.pool.begin().await?;
-        // Concurrent requests on this topic wait here and then see what this one commits.
-        let topic = locked_topic(&mut tx, &target, "FOR UPDATE")
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("{target} does not exist")))?;
-        let from = topic.status;
-        let to = match topic.decide(action)? {
-            Transition::Unchanged => {
-                return Ok(TransitionOutcome {
-                    topic,
-                    transition: Transition::Unchanged,
-                    from,
-                });
-            }
-            Transition::To(to) => to,
-        };
-        if action == Action::Delete {
-            let subscribers: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE topic_id = $1")
-                    .bind(topic.topic_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if subscribers > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "topic '{}' has {subscribers} subscription(s); they must be removed before it can be deleted",
-                    topic.topic_name
-                )));
-            }
-        }
-        let now = Utc::now();
-        let stamp_column = match action {
-            Action::Approve => Some("approved_at"),
-            Action::Activate | Action::Reactivate => Some("activated_at"),
-            Action::Deactivate => Some("deactivated_at"),
-            Action::Reject | Action::Delete => None,
-        };
-        let reason = if action == Action::Reject {
-            reason
-        } else {
-            None
-        };
-        let mut sql = String::from("UPDATE topics SET status = $1, updated_at = $2");
-        if let Some(column) = stamp_column {
-            sql.push_str(&format!(", {column} = $2"));
-        }
-        if reason.is_some() {
-            sql.push_str(", rejection_reason = $5");
-        }
-        if matches!(action, Action::Activate | Action::Reactivate) {
-            sql.push_str(", provisioning_error = NULL");
-        }
-        // Redundant with the row lock, and kept: the write itself refuses a topic that
-        // moved since it was read.
-        sql.push_str(" WHERE topic_id = $3 AND status = $4");
-        let mut update = sqlx::query(&sql)
-            .bind(to.as_str())
-            .bind(now)
-            .bind(topic.topic_id)
-            .bind(from.as_str());
-        if let Some(reason) = &reason {
-            update = update.bind(reason.clone());
-        }
-        let updated = update.execute(&mut *tx).await?.rows_affected();
-        if updated != 1 {
-            return Err(StoreError::Conflict(format!(
-                "{target} changed while it was being updated; try again"
-            )));
-        }
-        audit_with_detail(
-            &mut tx,
-            now,
-            actor,
-            action.as_str(),
-            Some(topic.topic_id),
-            &topic.topic_name,
-            Some(from.as_str()),
-            Some(to.as_str()),
-            reason.as_deref(),
-        )
-        .await?;
-        let topic = topic_by_id(&mut tx, topic.topic_id)
-            .await?
-            .ok_or_else(|| StoreError::Backend("updated topic vanished".into()))?;
-        bump(
-            &mut tx,
-            &[(&status_counter(from), -1), (&status_counter(to), 1)],
-        )
-        .await?;
-        let event = topic_event(Some(action), &topic);
-        self.announce(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.events.publish(event);
-        Ok(TransitionOutcome {
-            topic,
-            transition: Transition::To(to),
-            from,
-        })
-    }
-
-    async fn provisioning_failed(&self, actor: &str, name: &str, error: &str) -> Result<Topic> {
-        let error = provisioning_error(error)?;
-        let mut tx = self.pool.begin().await?;
-        let topic = locked_topic(&mut tx, &TopicRef::Name(name.into()), "FOR UPDATE")
-            .await?
-            .ok_or_else(|| no_such_topic(name))?;
-        if !topic.status.awaits_provisioning() {
-            return Err(not_awaiting_provisioning(name, topic.status));
-        }
-        if topic.provisioning_error.as_deref() == Some(error) {
-            return Ok(topic);
-        }
-        let now = Utc::now();
-        let status = topic.status.as_str();
-        sqlx::query(
-            "UPDATE topics SET provisioning_error = $1, updated_at = $2 WHERE topic_id = $3",
-        )
-        .bind(error)
-        .bind(now)
-        .bind(topic.topic_id)
-        .execute(&mut *tx)
-        .await?;
-        audit_with_detail(
-            &mut tx,
-            now,
-            actor,
-            "provisioning_failed",
-            Some(topic.topic_id),
-            name,
-            Some(status),
-            Some(status),
-            Some(error),
-        )
-        .await?;
-        let topic = topic_by_id(&mut tx, topic.topic_id)
-            .await?
-            .ok_or_else(|| StoreError::Backend("updated topic vanished".into()))?;
-        let event = topic_event(None, &topic);
-        self.announce(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.events.publish(event);
-        Ok(topic)
-    }
-
-    async fn subscribe(
-        &self,
-        actor: &str,
-        user_id: &str,
-        topic_name: &str,
-    ) -> Result<SubscribeOutcome> {
-        validate_user_id(user_id)?;
-        let mut tx = self.pool.begin().await?;
-        // The share lock keeps the user until this commits: a concurrent deletion of the
-        // user waits, then removes this subscription with the user.
-        let user: Option<i64> =
-            sqlx::query_scalar("SELECT user_id FROM users WHERE username = $1 FOR SHARE")
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if user.is_none() {
-            return Err(no_such_user(user_id));
-        }
-        // The share lock keeps the topic active (and undeleted) until this commits.
-        let topic = locked_topic(&mut tx, &TopicRef::Name(topic_name.into()), "FOR SHARE")
-            .await?
-            .ok_or_else(|| no_such_topic(topic_name))?;
-        if topic.status != TopicStatus::Active {
-            return Err(StoreError::Conflict(format!(
-                "topic '{topic_name}' is {}; only active topics can be subscribed to",
-                topic.status
-            )));
-        }
-        let by_user_and_topic =
-            format!("{SUBSCRIPTION_SELECT} WHERE s.user_id = $1 AND s.topic_id = $2");
-        let now = Utc::now();
-        // A concurrent subscribe of the same pair waits on the unique key, then inserts
-        // nothing and answers with the row the other one committed.
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO subscriptions (user_id, topic_id, subscribed_at, status) \
-             VALUES ($1, $2, $3, 'active') ON CONFLICT (user_id, topic_id) DO NOTHING \
-             RETURNING subscription_id",
-        )
-        .bind(user_id)
-        .bind(topic.topic_id)
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let created = inserted.is_some();
-        if created {
-            audit(
-                &mut tx,
-                now,
-                actor,
-                "subscribe",
-                Some(topic.topic_id),
-                &format!("{user_id}/{topic_name}"),
-                None,
-                Some("active"),
-            )
-            .await?;
-        }
-        let subscription = model(
-            sqlx::query_as::<_, SubscriptionRow>(&by_user_and_topic)
-                .bind(user_id)
-                .bind(topic.topic_id)
-                .fetch_optional(&mut *tx)
-                .await?,
-        )?
-        .ok_or_else(|| StoreError::Backend("subscription vanished".into()))?;
-        let event = created.then(|| subscription_event(true, &subscription));
-        if let Some(event) = &event {
-            bump(&mut tx, &[("subscriptions", 1)]).await?;
-            self.announce(&mut tx, event).await?;
-        }
-        tx.commit().await?;
-        if let Some(event) = event {
-            self.events.publish(event);
-        }
-        Ok(SubscribeOutcome {
-            subscription,
-            created,
-        })
-    }
-
-    async fn unsubscribe(
-        &self,
-        actor: &str,
-        user_id: &str,
-        topic_name: &str,
-    ) -> Result<Subscription> {
-        let mut tx = self.pool.begin().await?;
-        let topic = model(
-            sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME)
-                .bind(topic_name)
-                .fetch_optional(&mut *tx)
-                .await?,
-        )?
-        .ok_or_else(|| no_such_topic(topic_name))?;
-        // Of two concurrent requests, the second deletes nothing and is told so.
-        let subscription = model(
-            sqlx::query_as::<_, SubscriptionRow>(
-                "DELETE FROM subscriptions WHERE user_id = $1 AND topic_id = $2 \
-                 RETURNING subscription_id, user_id, $3::TEXT AS topic_name, subscribed_at, status",
-            )
-            .bind(user_id)
-            .bind(topic.topic_id)
-            .bind(topic_name)
-            .fetch_optional(&mut *tx)
-            .await?,
-        )?
-        .ok_or_else(|| {
-            StoreError::NotFound(format!(
-                "'{user_id}' is not subscribed to topic '{topic_name}'"
-            ))
-        })?;
-        audit(
-            &mut tx,
-            Utc::now(),
-            actor,
-            "unsubscribe",
-            Some(topic.topic_id),
-            &format!("{user_id}/{topic_name}"),
-            Some("active"),
-            None,
-        )
-        .await?;
-        bump(&mut tx, &[("subscriptions", -1)]).await?;
-        let event = subscription_event(false, &subscription);
-        self.announce(&mut tx, &event).await?;
-        tx.commit().await?;
-        self.events.publish(event);
-        Ok(subscription)
-    }
-
-    async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>> {
-        let rows = match &filter.user_id {
-            Some(user_id) => {
-                sqlx::query_as::<_, SubscriptionRow>(&format!(
-                    "{SUBSCRIPTION_SELECT} WHERE s.user_id = $1 \
-                     ORDER BY s.subscription_id LIMIT $2 OFFSET $3"
-                ))
-                .bind(user_id)
-                .bind(filter.limit)
-                .bind(filter.offset)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query_as::<_, SubscriptionRow>(&format!(
-                    "{SUBSCRIPTION_SELECT} ORDER BY s.subscription_id LIMIT $1 OFFSET $2"
-                ))
-                .bind(filter.limit)
-                .bind(filter.offset)
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        models(rows)
-    }
-
-    async fn counts(&self) -> Result<Counts> {
-        let rows = sqlx::query_as::<_, CounterRow>("SELECT name, value FROM counters")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(Counts::from_counters(
-            rows.into_iter().map(|r| (r.name, r.value)),
-        ))
-    }
-
-    async fn create_user(
-        &self,
-        actor: &str,
+        tx: &mut Tx<Self>,
         username: &str,
         password_hash: &str,
         role: Role,
-    ) -> Result<User> {
-        validate_username(username)?;
-        let now = Utc::now();
-        let mut tx = self.pool.begin().await?;
-        // Any unique index refuses the name: the username's, or its case-folded one.
-        let inserted = sqlx::query_as::<_, UserRow>(&format!(
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>> {
+        let sql = format!(
             "INSERT INTO users (username, password_hash, role, created_at) \
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
-        ))
-        .bind(username)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(now)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = inserted else {
-            return Err(StoreError::Conflict(format!(
-                "user '{username}' already exists (usernames are compared ignoring case)"
-            )));
-        };
-        let user = row.into_model()?;
-        audit(
-            &mut tx,
-            now,
-            actor,
-            "user.create",
-            None,
-            username,
-            None,
-            Some(role.as_str()),
-        )
-        .await?;
-        bump(&mut tx, &[("users", 1)]).await?;
-        tx.commit().await?;
-        Ok(user)
+        );
+        let insert = sqlx::query_as::<_, UserRow>(&sql).bind(username);
+        let insert = insert.bind(password_hash).bind(role.as_str()).bind(at);
+        model(insert.fetch_optional(&mut **tx).await?)
     }
 
-    async fn users(&self, filter: &UserFilter) -> Result<Vec<User>> {
-        models(
-            sqlx::query_as::<_, UserRow>(&format!(
-                "SELECT {USER_COLUMNS} FROM users ORDER BY username LIMIT $1 OFFSET $2"
-            ))
-            .bind(filter.limit)
-            .bind(filter.offset)
-            .fetch_all(&self.pool)
-            .await?,
-        )
+    async fn delete_user_row(&self, tx: &mut Tx<Self>, username: &str) -> Result<u64> {
+        Ok(sqlx::query(DELETE_USER)
+            .bind(username)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected())
     }
 
-    async fn delete_user(&self, actor: &str, username: &str) -> Result<User> {
-        let mut tx = self.pool.begin().await?;
-        let find = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        let user = model(
-            sqlx::query_as::<_, UserRow>(&find)
-                .bind(username)
-                .fetch_optional(&mut *tx)
+    async fn insert_subscription(
+        &self,
+        tx: &mut Tx<Self>,
+        user_id: &str,
+        topic_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let insert = sqlx::query(
+            "INSERT INTO subscriptions (user_id, topic_id, subscribed_at, status) \
+             VALUES ($1, $2, $3, 'active') ON CONFLICT (user_id, topic_id) DO NOTHING",
+        );
+        let insert = insert.bind(user_id).bind(topic_id).bind(at);
+        Ok(insert.execute(&mut **tx).await?.rows_affected() == 1)
+    }
+
+    async fn subscription_in(
+        &self,
+        tx: &mut Tx<Self>,
+        user_id: &str,
+        topic_id: i64,
+    ) -> Result<Option<Subscription>> {
+        let sql = format!("{SUBSCRIPTION_SELECT} WHERE s.user_id = $1 AND s.topic_id = $2");
+        model(
+            sqlx::query_as::<_, SubscriptionRow>(&sql)
+                .bind(user_id)
+                .bind(topic_id)
+                .fetch_optional(&mut **tx)
                 .await?,
-        )?
-        .ok_or_else(|| StoreError::NotFound(format!("user '{username}' does not exist")))?;
-        let still_there = if user.role == Role::Admin {
-            // Deleting an admin locks every admin, in one order, so two concurrent
-            // deletions cannot each leave the other as the last admin and remove both.
-            let admins: Vec<String> = sqlx::query_scalar(
-                "SELECT username FROM users WHERE role = 'admin' ORDER BY user_id FOR UPDATE",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            if admins.iter().any(|a| a == username) && admins.len() <= 1 {
-                return Err(StoreError::Conflict(format!(
-                    "'{username}' is the last admin and cannot be deleted"
-                )));
-            }
-            admins.iter().any(|a| a == username)
-        } else {
-            sqlx::query(&format!("{find} FOR UPDATE"))
-                .bind(username)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some()
-        };
-        if !still_there {
-            return Err(StoreError::NotFound(format!(
-                "user '{username}' does not exist"
-            )));
-        }
-        // Subscriptions go with the user, or a new account of the same name would
-        // inherit them; tokens go by ON DELETE CASCADE.
+        )
+    }
+
+    async fn delete_subscription(
+        &self,
+        tx: &mut Tx<Self>,
+        user_id: &str,
+        topic: &Topic,
+    ) -> Result<Option<Subscription>> {
+        let delete = sqlx::query_as::<_, SubscriptionRow>(
+            "DELETE FROM subscriptions WHERE user_id = $1 AND topic_id = $2 \
+             RETURNING subscription_id, user_id, $3::TEXT AS topic_name, subscribed_at, status",
+        );
+        let delete = delete
+            .bind(user_id)
+            .bind(topic.topic_id)
+            .bind(&topic.topic_name);
+        model(delete.fetch_optional(&mut **tx).await?)
+    }
+
+    async fn delete_subscriptions_of(
+        &self,
+        tx: &mut Tx<Self>,
+        username: &str,
+    ) -> Result<Vec<(Subscription, i64)>> {
         let gone = sqlx::query_as::<_, GoneSubscriptionRow>(
             "WITH gone AS (DELETE FROM subscriptions WHERE user_id = $1 \
              RETURNING subscription_id, user_id, topic_id, subscribed_at, status) \
@@ -1002,58 +582,100 @@ impl Store for PostgresStore {
              FROM gone g JOIN topics t ON t.topic_id = g.topic_id ORDER BY g.subscription_id",
         )
         .bind(username)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?;
-        let now = Utc::now();
-        let mut events = Vec::with_capacity(gone.len());
-        for row in gone {
-            let topic_id = row.topic_id;
-            let subscription = row.subscription.into_model()?;
-            audit(
-                &mut tx,
-                now,
-                actor,
-                "unsubscribe",
-                Some(topic_id),
-                &format!("{username}/{}", subscription.topic_name),
-                Some("active"),
-                None,
-            )
+        gone.into_iter()
+            .map(|row| Ok((row.subscription.into_model()?, row.topic_id)))
+            .collect()
+    }
+
+    async fn insert_token(
+        &self,
+        tx: &mut Tx<Self>,
+        username: &str,
+        token_hash: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> sqlx::Result<Option<i64>> {
+        let insert = sqlx::query_scalar(
+            "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) \
+             SELECT $1, user_id, $2, $3 FROM users WHERE username = $4 RETURNING user_id",
+        );
+        let insert = insert.bind(token_hash).bind(at).bind(expires_at);
+        insert.bind(username).fetch_optional(&mut **tx).await
+    }
+
+    async fn prune_tokens(
+        &self,
+        tx: &mut Tx<Self>,
+        user_id: i64,
+        token_hash: &str,
+        others: i64,
+    ) -> Result<()> {
+        sqlx::query(PRUNE_TOKENS)
+            .bind(user_id)
+            .bind(token_hash)
+            .bind(others)
+            .execute(&mut **tx)
             .await?;
-            let event = subscription_event(false, &subscription);
-            self.announce(&mut tx, &event).await?;
-            events.push(event);
-        }
-        if !events.is_empty() {
-            bump(&mut tx, &[("subscriptions", -(events.len() as i64))]).await?;
-        }
-        let deleted = sqlx::query("DELETE FROM users WHERE username = $1")
-            .bind(username)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if deleted != 1 {
-            return Err(StoreError::NotFound(format!(
-                "user '{username}' does not exist"
-            )));
-        }
-        audit(
-            &mut tx,
-            now,
-            actor,
-            "user.delete",
-            None,
-            username,
-            Some(user.role.as_str()),
-            None,
+        Ok(())
+    }
+
+    async fn topic(&self, topic_id: i64) -> Result<Option<Topic>> {
+        let mut conn = self.pool.acquire().await?;
+        topic_by_id(&mut conn, topic_id).await
+    }
+
+    async fn topic_by_name(&self, name: &str) -> Result<Option<Topic>> {
+        model(
+            sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME)
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
         )
-        .await?;
-        bump(&mut tx, &[("users", -1)]).await?;
-        tx.commit().await?;
-        for event in events {
-            self.events.publish(event);
-        }
-        Ok(user)
+    }
+
+    async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
+        let mut query = Listings::<Postgres>::topics(filter);
+        let rows = query
+            .build_query_as::<TopicRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        models(rows)
+    }
+
+    async fn counter(&self, name: &str) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM counters WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn counters(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query_as::<_, CounterRow>("SELECT name, value FROM counters")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.name, r.value)).collect())
+    }
+
+    async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>> {
+        let mut query = Listings::<Postgres>::subscriptions(filter);
+        let rows = query
+            .build_query_as::<SubscriptionRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        models(rows)
+    }
+
+    async fn users(&self, filter: &UserFilter) -> Result<Vec<User>> {
+        let mut query = Listings::<Postgres>::users(filter);
+        let rows = query
+            .build_query_as::<UserRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        models(rows)
     }
 
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
@@ -1065,50 +687,6 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await?,
         )
-    }
-
-    async fn create_token(
-        &self,
-        username: &str,
-        token_hash: &str,
-        expires_at: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query_scalar::<_, i64>(
-            "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) \
-             SELECT $1, user_id, $2, $3 FROM users WHERE username = $4 RETURNING user_id",
-        )
-        .bind(token_hash)
-        .bind(Utc::now())
-        .bind(expires_at)
-        .bind(username)
-        .fetch_optional(&mut *tx)
-        .await;
-        let user_id = match inserted {
-            Ok(Some(user_id)) => user_id,
-            Ok(None) => {
-                return Err(StoreError::NotFound(format!(
-                    "user '{username}' does not exist"
-                )));
-            }
-            Err(e) if is_unique_violation(&e) => {
-                return Err(StoreError::Conflict("token exists already".into()));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        // Sign-ins beyond the user's maximum end the oldest ones; the new one stays.
-        sqlx::query(
-            "DELETE FROM tokens WHERE user_id = $1 AND token_hash <> $2 AND token_hash NOT IN \
-             (SELECT token_hash FROM tokens WHERE user_id = $1 AND token_hash <> $2 \
-              ORDER BY created_at DESC, token_hash LIMIT $3)",
-        )
-        .bind(user_id)
-        .bind(token_hash)
-        .bind(MAX_TOKENS_PER_USER - 1)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
@@ -1142,38 +720,12 @@ impl Store for PostgresStore {
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        let mut query: QueryBuilder<Postgres> =
-            QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE TRUE"));
-        if let Some(actor) = &filter.actor {
-            query.push(" AND actor = ").push_bind(actor);
-        }
-        if let Some(topic_id) = filter.topic_id {
-            query.push(" AND topic_id = ").push_bind(topic_id);
-        }
-        if let Some(name) = &filter.topic_name {
-            query
-                .push(" AND topic_id IN (SELECT topic_id FROM topics WHERE name = ")
-                .push_bind(name)
-                .push(")");
-        }
-        if let Some(action) = &filter.action {
-            query.push(" AND action = ").push_bind(action);
-        }
-        query
-            .push(" ORDER BY audit_id DESC LIMIT ")
-            .push_bind(filter.limit)
-            .push(" OFFSET ")
-            .push_bind(filter.offset);
-        models(
-            query
-                .build_query_as::<AuditRow>()
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
-    fn events(&self) -> &EventBus {
-        &self.events
+        let mut query = Listings::<Postgres>::audit(filter);
+        let rows = query
+            .build_query_as::<AuditRow>()
+            .fetch_all(&self.pool)
+            .await?;
+        models(rows)
     }
 }
 

@@ -8,6 +8,8 @@ use streamhub_model::api::Event;
 
 use super::testing::{fresh_database_url, terminate_listeners};
 use super::*;
+use crate::Store;
+use streamhub_model::TopicStatus;
 
 fn new_topic(name: &str, description: String) -> NewTopic {
     NewTopic {
@@ -87,12 +89,12 @@ async fn a_change_rolled_back_is_announced_to_nobody() {
     assert!(next_event(&mut on_b).await.is_some());
     // The announcement goes out with the transaction that makes the change; here the
     // transaction is rolled back after announcing, as a crash before COMMIT would.
-    let mut tx = a.pool.begin().await.unwrap();
+    let mut tx = a.pool().begin().await.unwrap();
     let event = Event::Topic {
         action: Some(Action::Approve),
         topic: topic.clone(),
     };
-    a.announce(&mut tx, &event).await.unwrap();
+    a.engine.announce(&mut tx, &event).await.unwrap();
     tx.rollback().await.unwrap();
     assert_eq!(
         event_within_a_second(&mut on_b).await,
@@ -100,8 +102,8 @@ async fn a_change_rolled_back_is_announced_to_nobody() {
         "a rolled-back change was announced"
     );
     // The same announcement committed arrives.
-    let mut tx = a.pool.begin().await.unwrap();
-    a.announce(&mut tx, &event).await.unwrap();
+    let mut tx = a.pool().begin().await.unwrap();
+    a.engine.announce(&mut tx, &event).await.unwrap();
     tx.commit().await.unwrap();
     assert_eq!(next_event(&mut on_b).await, Some(event));
 }
@@ -393,7 +395,7 @@ async fn tls_to_the_database_is_verified_and_used() {
         .unwrap();
     let (encrypted,): (bool,) =
         sqlx::query_as("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
-            .fetch_one(&store.pool)
+            .fetch_one(store.pool())
             .await
             .unwrap();
     assert!(encrypted, "the connection is not encrypted");

@@ -1,8 +1,9 @@
-//! The SQLite engine, on sqlx.
+//! The SQLite engine, on sqlx: the primitives the guards (`guards.rs`) run on.
 //!
 //! Concurrency: SQLite allows one writer at a time, so every mutation goes through a pool
 //! of one writer connection and runs in `BEGIN IMMEDIATE` (which also serialises against
-//! other processes on the same file, waiting up to the busy timeout). Reads use a pool of
+//! other processes on the same file, waiting up to the busy timeout). The row locks the
+//! guards ask for are therefore already held, and cost nothing here. Reads use a pool of
 //! a few read-only connections; in WAL mode they never wait for the writer. A transaction
 //! dropped uncommitted (a cancelled request) is rolled back before its connection is used
 //! again.
@@ -13,28 +14,27 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
+use sqlx::Sqlite;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Sqlite, Transaction};
-use streamhub_model::account::MAX_TOKENS_PER_USER;
-use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
-use streamhub_model::{Action, Role, TopicName, TopicStatus, Transition};
+use streamhub_model::Role;
+use streamhub_model::api::{AuditEntry, Event, Subscription, Topic, User};
 
-use crate::events::{subscription_event, topic_event};
+use crate::guards::{
+    Audit, BUMP_COUNTER, DELETE_USER, Engine, Guarded, INSERT_AUDIT, LIVE_NAME_BY_COLLISION_KEY,
+    Lock, PENDING_OF, PRUNE_TOKENS, SET_PROVISIONING_ERROR, SUBSCRIBERS, StatusChange, Tx,
+};
 use crate::migrations::{LEGACY_TABLE, failed, legacy_applied};
 use crate::rows::{
-    AUDIT_COLUMNS, AuditRow, CounterRow, CredentialsRow, GoneSubscriptionRow, IntoModel,
+    AuditRow, CounterRow, CredentialsRow, GoneSubscriptionRow, IntoModel, Listings,
     SUBSCRIPTION_SELECT, SubscriptionRow, TOPIC_COLUMNS, TopicRow, USER_COLUMNS, UserRow, model,
     models,
 };
 use crate::{
-    AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
-    SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome, UserFilter,
-    is_unique_violation, not_awaiting_provisioning, provisioning_error, too_many_pending,
-    validate_user_id, validate_username,
+    AuditFilter, Credentials, EventBus, NewTopic, Result, SqliteStore, StoreError,
+    SubscriptionFilter, TopicFilter, TopicRef, UserFilter,
 };
 
 /// Embedded migrations, applied in order at open.
@@ -51,27 +51,21 @@ static TOPIC_BY_ID: LazyLock<String> =
 static LIVE_TOPIC_BY_NAME: LazyLock<String> = LazyLock::new(|| {
     format!("SELECT {TOPIC_COLUMNS} FROM topics WHERE name = ?1 AND status <> 'deleted'")
 });
-/// The live topic whose name has this collision key; the expression is the unique index's.
-const LIVE_NAME_BY_COLLISION_KEY: &str =
-    "SELECT name FROM topics WHERE replace(name, '.', '_') = ?1 AND status <> 'deleted'";
 
-pub struct SqliteStore {
+pub struct SqliteEngine {
     path: PathBuf,
     writer: SqlitePool,
-    readers: SqlitePool,
+    pub(crate) readers: SqlitePool,
     events: EventBus,
 }
 
-impl std::fmt::Debug for SqliteStore {
+impl std::fmt::Debug for SqliteEngine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
             .finish_non_exhaustive()
     }
 }
-
-/// A write transaction on the writer connection; rolls back when dropped uncommitted.
-type WriteTx = Transaction<'static, Sqlite>;
 
 /// The stored form of a timestamp: fixed width, so text order is time order.
 pub(crate) fn ts(t: DateTime<Utc>) -> String {
@@ -99,140 +93,9 @@ fn connect_options(path: &Path, read_only: bool) -> SqliteConnectOptions {
     }
 }
 
-async fn query_i64(conn: &mut SqliteConnection, sql: &str, value: &str) -> Result<i64> {
-    Ok(sqlx::query_scalar(sql).bind(value).fetch_one(conn).await?)
-}
-
-async fn bump(conn: &mut SqliteConnection, counter: &str, delta: i64) -> Result<()> {
-    sqlx::query("UPDATE counters SET value = value + ?1 WHERE name = ?2")
-        .bind(delta)
-        .bind(counter)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
-
-fn status_counter(status: TopicStatus) -> String {
-    format!("topics.{status}")
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn audit(
-    conn: &mut SqliteConnection,
-    at: &str,
-    actor: &str,
-    action: &str,
-    topic_id: Option<i64>,
-    target: &str,
-    before: Option<&str>,
-    after: Option<&str>,
-) -> Result<()> {
-    audit_with_detail(
-        conn, at, actor, action, topic_id, target, before, after, None,
-    )
-    .await
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn audit_with_detail(
-    conn: &mut SqliteConnection,
-    at: &str,
-    actor: &str,
-    action: &str,
-    topic_id: Option<i64>,
-    target: &str,
-    before: Option<&str>,
-    after: Option<&str>,
-    detail: Option<&str>,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO audit (at, actor, action, topic_id, target, before, after, detail) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-    )
-    .bind(at)
-    .bind(actor)
-    .bind(action)
-    .bind(topic_id)
-    .bind(target)
-    .bind(before)
-    .bind(after)
-    .bind(detail)
-    .execute(conn)
-    .await?;
-    Ok(())
-}
-
-/// Refuses `name` when a live topic's name collides with it in Kafka; the same name is
-/// left to the duplicate check.
-async fn check_collision(conn: &mut SqliteConnection, name: &TopicName) -> Result<()> {
-    let existing: Option<String> = sqlx::query_scalar(LIVE_NAME_BY_COLLISION_KEY)
-        .bind(name.collision_key())
-        .fetch_optional(conn)
-        .await?;
-    match existing {
-        Some(existing) => name
-            .check_collision(&existing)
-            .map_err(|e| StoreError::Invalid(e.to_string())),
-        None => Ok(()),
-    }
-}
-
-async fn topic_by_id(conn: &mut SqliteConnection, topic_id: i64) -> Result<Option<Topic>> {
-    model(
-        sqlx::query_as::<_, TopicRow>(&TOPIC_BY_ID)
-            .bind(topic_id)
-            .fetch_optional(conn)
-            .await?,
-    )
-}
-
-async fn live_topic_by_name(conn: &mut SqliteConnection, name: &str) -> Result<Option<Topic>> {
-    model(
-        sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME)
-            .bind(name)
-            .fetch_optional(conn)
-            .await?,
-    )
-}
-
-async fn subscription_of(
-    conn: &mut SqliteConnection,
-    user_id: &str,
-    topic_id: i64,
-) -> Result<Option<Subscription>> {
-    model(
-        sqlx::query_as::<_, SubscriptionRow>(&format!(
-            "{SUBSCRIPTION_SELECT} WHERE s.user_id = ?1 AND s.topic_id = ?2"
-        ))
-        .bind(user_id)
-        .bind(topic_id)
-        .fetch_optional(conn)
-        .await?,
-    )
-}
-
-async fn user_by_name(conn: &mut SqliteConnection, username: &str) -> Result<Option<User>> {
-    model(
-        sqlx::query_as::<_, UserRow>(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username = ?1"
-        ))
-        .bind(username)
-        .fetch_optional(conn)
-        .await?,
-    )
-}
-
-fn no_such_user(username: &str) -> StoreError {
-    StoreError::NotFound(format!("user '{username}' does not exist"))
-}
-
-fn no_such_topic(name: &str) -> StoreError {
-    StoreError::NotFound(format!("topic '{name}' does not exist"))
-}
-
 impl SqliteStore {
     /// Opens (creating) the database file at `path` and applies migrations; see
-    /// [`private_database_file`] for its mode.
+    /// `private_database_file` for its mode.
     pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore> {
         let path = path.as_ref().to_path_buf();
         let text = path.to_string_lossy();
@@ -256,39 +119,23 @@ impl SqliteStore {
             .connect_with(connect_options(&path, true))
             .await
             .map_err(cannot_open)?;
-        Ok(SqliteStore {
+        Ok(Guarded::new(SqliteEngine {
             path,
             writer,
             readers,
             events: EventBus::default(),
-        })
+        }))
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.engine.path
     }
 
     /// Runs `sql` on the writer connection, for tests that alter the schema.
     #[cfg(test)]
     pub(crate) async fn execute_batch(&self, sql: &str) -> Result<()> {
-        sqlx::raw_sql(sql).execute(&self.writer).await?;
+        sqlx::raw_sql(sql).execute(&self.engine.writer).await?;
         Ok(())
-    }
-
-    async fn begin(&self) -> Result<WriteTx> {
-        let mut attempt = 0;
-        loop {
-            // Another process may hold the write lock beyond the busy timeout.
-            match self.writer.begin_with("BEGIN IMMEDIATE").await {
-                Ok(tx) => return Ok(tx),
-                Err(e) if is_busy(&e) && attempt < 3 => {
-                    attempt += 1;
-                    tracing::warn!(attempt, "metadata store is busy; retrying");
-                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
     }
 }
 
@@ -334,41 +181,76 @@ async fn migrate(writer: &SqlitePool) -> Result<()> {
 }
 
 #[async_trait]
-impl Store for SqliteStore {
-    async fn create_topic_within(
-        &self,
-        actor: &str,
-        new: NewTopic,
-        max_pending: Option<i64>,
-    ) -> Result<Topic> {
-        new.validate()?;
-        let now = ts(Utc::now());
-        let mut tx = self.begin().await?;
-        if let Some(max) = max_pending {
-            let pending = query_i64(
-                &mut tx,
-                "SELECT COUNT(*) FROM topics WHERE status = 'pending' AND created_by = ?1",
-                &new.created_by,
-            )
-            .await?;
-            if pending >= max {
-                return Err(too_many_pending(&new.created_by, pending));
+impl Engine for SqliteEngine {
+    type Db = Sqlite;
+
+    fn events(&self) -> &EventBus {
+        &self.events
+    }
+
+    async fn begin(&self) -> Result<Tx<Self>> {
+        let mut attempt = 0;
+        loop {
+            // Another process may hold the write lock beyond the busy timeout.
+            match self.writer.begin_with("BEGIN IMMEDIATE").await {
+                Ok(tx) => return Ok(tx),
+                Err(e) if is_busy(&e) && attempt < 3 => {
+                    attempt += 1;
+                    tracing::warn!(attempt, "metadata store is busy; retrying");
+                    tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+                }
+                Err(e) => return Err(e.into()),
             }
         }
-        if live_topic_by_name(&mut tx, new.name.as_str())
-            .await?
-            .is_some()
-        {
-            return Err(StoreError::Conflict(format!(
-                "a topic named '{}' already exists",
-                new.name
-            )));
-        }
-        check_collision(&mut tx, &new.name).await?;
-        let inserted = sqlx::query_scalar::<_, i64>(
+    }
+
+    /// Only this process reaches the file's writer: its events are all local.
+    async fn announce(&self, _tx: &mut Tx<Self>, _event: &Event) -> Result<()> {
+        Ok(())
+    }
+
+    async fn bump(&self, tx: &mut Tx<Self>, counter: &str, delta: i64) -> Result<()> {
+        let query = sqlx::query(BUMP_COUNTER).bind(delta).bind(counter);
+        query.execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn insert_audit(&self, tx: &mut Tx<Self>, a: &Audit<'_>) -> Result<()> {
+        sqlx::query(INSERT_AUDIT)
+            .bind(ts(a.at))
+            .bind(a.actor)
+            .bind(a.action)
+            .bind(a.topic_id)
+            .bind(a.target)
+            .bind(a.before)
+            .bind(a.after)
+            .bind(a.detail)
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    /// The write lock already makes every request take its turn.
+    async fn lock_requester(&self, _tx: &mut Tx<Self>, _created_by: &str) -> Result<()> {
+        Ok(())
+    }
+
+    async fn pending_topics_of(&self, tx: &mut Tx<Self>, created_by: &str) -> Result<i64> {
+        let query = sqlx::query_scalar(PENDING_OF).bind(created_by);
+        Ok(query.fetch_one(&mut **tx).await?)
+    }
+
+    async fn insert_topic(
+        &self,
+        tx: &mut Tx<Self>,
+        new: &NewTopic,
+        at: DateTime<Utc>,
+    ) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar(
             "INSERT INTO topics (name, status, partitions, replication_factor, description, \
              data_type, rate_per_second, created_by, created_at, updated_at) \
-             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING topic_id",
+             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
+             ON CONFLICT DO NOTHING RETURNING topic_id",
         )
         .bind(new.name.as_str())
         .bind(new.partitions)
@@ -377,518 +259,252 @@ impl Store for SqliteStore {
         .bind(new.data_type.as_str())
         .bind(new.rate_per_second)
         .bind(new.created_by.as_str())
-        .bind(now.as_str())
-        .fetch_one(&mut *tx)
-        .await;
-        let topic_id = match inserted {
-            Ok(topic_id) => topic_id,
-            Err(e) if is_unique_violation(&e) => {
-                check_collision(&mut tx, &new.name).await?;
-                return Err(StoreError::Conflict(format!(
-                    "a topic named '{}' already exists",
-                    new.name
-                )));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        bump(&mut tx, &status_counter(TopicStatus::Pending), 1).await?;
-        audit(
-            &mut tx,
-            &now,
-            actor,
-            "create",
-            Some(topic_id),
-            new.name.as_str(),
-            None,
-            Some("pending"),
-        )
-        .await?;
-        let topic = topic_by_id(&mut tx, topic_id)
-            .await?
-            .ok_or_else(|| StoreError::Backend("created topic vanished".into()))?;
-        tx.commit().await?;
-        self.events.publish(topic_event(None, &topic));
-        Ok(topic)
+        .bind(ts(at))
+        .fetch_optional(&mut **tx)
+        .await?)
     }
 
-    async fn topic(&self, topic_id: i64) -> Result<Topic> {
-        model(
-            sqlx::query_as::<_, TopicRow>(&TOPIC_BY_ID)
-                .bind(topic_id)
-                .fetch_optional(&self.readers)
-                .await?,
-        )?
-        .ok_or_else(|| StoreError::NotFound(format!("topic {topic_id} does not exist")))
+    async fn live_name_with_key(&self, tx: &mut Tx<Self>, key: &str) -> Result<Option<String>> {
+        let query = sqlx::query_scalar(LIVE_NAME_BY_COLLISION_KEY).bind(key);
+        Ok(query.fetch_optional(&mut **tx).await?)
     }
 
-    async fn topic_by_name(&self, name: &str) -> Result<Topic> {
-        model(
-            sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME)
-                .bind(name)
-                .fetch_optional(&self.readers)
-                .await?,
-        )?
-        .ok_or_else(|| no_such_topic(name))
-    }
-
-    async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
-        let limit = filter.limit.unwrap_or(-1);
-        let rows = match filter.status {
-            Some(status) => {
-                sqlx::query_as::<_, TopicRow>(&format!(
-                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status = ?1 \
-                     ORDER BY topic_id DESC LIMIT ?2 OFFSET ?3"
-                ))
-                .bind(status.as_str())
-                .bind(limit)
-                .bind(filter.offset)
-                .fetch_all(&self.readers)
-                .await?
-            }
-            None => {
-                sqlx::query_as::<_, TopicRow>(&format!(
-                    "SELECT {TOPIC_COLUMNS} FROM topics WHERE status <> 'deleted' \
-                     ORDER BY topic_id DESC LIMIT ?1 OFFSET ?2"
-                ))
-                .bind(limit)
-                .bind(filter.offset)
-                .fetch_all(&self.readers)
-                .await?
-            }
-        };
-        models(rows)
-    }
-
-    async fn topic_changes(&self) -> Result<i64> {
-        sqlx::query_scalar("SELECT value FROM counters WHERE name = 'topics.changes'")
-            .fetch_optional(&self.readers)
-            .await?
-            .ok_or_else(|| StoreError::Backend("the topics.changes counter is missing".into()))
-    }
-
-    async fn transition(
+    async fn topic_in(
         &self,
-        actor: &str,
-        target: TopicRef,
-        action: Action,
-        reason: Option<String>,
-    ) -> Result<TransitionOutcome> {
-        let mut tx = self.begin().await?;
-        let topic = match &target {
-            TopicRef::Id(id) => topic_by_id(&mut tx, *id).await?,
-            TopicRef::Name(name) => live_topic_by_name(&mut tx, name).await?,
-        }
-        .ok_or_else(|| StoreError::NotFound(format!("{target} does not exist")))?;
-        let from = topic.status;
-        let to = match topic.decide(action)? {
-            Transition::Unchanged => {
-                return Ok(TransitionOutcome {
-                    topic,
-                    transition: Transition::Unchanged,
-                    from,
-                });
-            }
-            Transition::To(to) => to,
+        tx: &mut Tx<Self>,
+        target: &TopicRef,
+        _lock: Option<Lock>,
+    ) -> Result<Option<Topic>> {
+        let query = match target {
+            TopicRef::Id(id) => sqlx::query_as::<_, TopicRow>(&TOPIC_BY_ID).bind(*id),
+            TopicRef::Name(name) => sqlx::query_as(&LIVE_TOPIC_BY_NAME).bind(name.as_str()),
         };
-        if action == Action::Delete {
-            let subscribers: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM subscriptions WHERE topic_id = ?1")
-                    .bind(topic.topic_id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if subscribers > 0 {
-                return Err(StoreError::Conflict(format!(
-                    "topic '{}' has {subscribers} subscription(s); they must be removed before it can be deleted",
-                    topic.topic_name
-                )));
-            }
-        }
-        let now = ts(Utc::now());
-        let stamp_column = match action {
-            Action::Approve => Some("approved_at"),
-            Action::Activate | Action::Reactivate => Some("activated_at"),
-            Action::Deactivate => Some("deactivated_at"),
-            Action::Reject | Action::Delete => None,
-        };
-        let mut sql = String::from("UPDATE topics SET status = ?1, updated_at = ?2");
-        if let Some(column) = stamp_column {
-            sql.push_str(&format!(", {column} = ?2"));
-        }
-        let reason = if action == Action::Reject {
-            reason
-        } else {
-            None
-        };
-        if reason.is_some() {
-            sql.push_str(", rejection_reason = ?5");
-        }
-        if matches!(action, Action::Activate | Action::Reactivate) {
-            sql.push_str(", provisioning_error = NULL");
-        }
-        // The status condition makes the write itself refuse a topic that moved since
-        // it was read, whatever the isolation level of the engine.
-        sql.push_str(" WHERE topic_id = ?3 AND status = ?4");
+        model(query.fetch_optional(&mut **tx).await?)
+    }
+
+    async fn subscribers(&self, tx: &mut Tx<Self>, topic_id: i64) -> Result<i64> {
+        let query = sqlx::query_scalar(SUBSCRIBERS).bind(topic_id);
+        Ok(query.fetch_one(&mut **tx).await?)
+    }
+
+    async fn update_status(&self, tx: &mut Tx<Self>, change: &StatusChange<'_>) -> Result<u64> {
+        let sql = change.sql();
         let mut update = sqlx::query(&sql)
-            .bind(to.as_str())
-            .bind(now.as_str())
+            .bind(change.to.as_str())
+            .bind(ts(change.at))
+            .bind(change.topic_id)
+            .bind(change.from.as_str());
+        if let Some(reason) = change.rejection_reason {
+            update = update.bind(reason);
+        }
+        Ok(update.execute(&mut **tx).await?.rows_affected())
+    }
+
+    async fn set_provisioning_error(
+        &self,
+        tx: &mut Tx<Self>,
+        topic: &Topic,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        let update = sqlx::query(SET_PROVISIONING_ERROR)
+            .bind(error)
+            .bind(ts(at))
             .bind(topic.topic_id)
-            .bind(from.as_str());
-        if let Some(reason) = &reason {
-            update = update.bind(reason.as_str());
-        }
-        let updated = update.execute(&mut *tx).await?.rows_affected();
-        if updated != 1 {
-            return Err(StoreError::Conflict(format!(
-                "{target} changed while it was being updated; try again"
-            )));
-        }
-        bump(&mut tx, &status_counter(from), -1).await?;
-        bump(&mut tx, &status_counter(to), 1).await?;
-        audit_with_detail(
-            &mut tx,
-            &now,
-            actor,
-            action.as_str(),
-            Some(topic.topic_id),
-            &topic.topic_name,
-            Some(from.as_str()),
-            Some(to.as_str()),
-            reason.as_deref(),
-        )
-        .await?;
-        let topic = topic_by_id(&mut tx, topic.topic_id)
-            .await?
-            .ok_or_else(|| StoreError::Backend("updated topic vanished".into()))?;
-        tx.commit().await?;
-        self.events.publish(topic_event(Some(action), &topic));
-        Ok(TransitionOutcome {
-            topic,
-            transition: Transition::To(to),
-            from,
-        })
+            .bind(topic.status.as_str());
+        Ok(update.execute(&mut **tx).await?.rows_affected())
     }
 
-    async fn provisioning_failed(&self, actor: &str, name: &str, error: &str) -> Result<Topic> {
-        let error = provisioning_error(error)?;
-        let mut tx = self.begin().await?;
-        let topic = live_topic_by_name(&mut tx, name)
-            .await?
-            .ok_or_else(|| no_such_topic(name))?;
-        if !topic.status.awaits_provisioning() {
-            return Err(not_awaiting_provisioning(name, topic.status));
-        }
-        if topic.provisioning_error.as_deref() == Some(error) {
-            return Ok(topic);
-        }
-        let now = ts(Utc::now());
-        let status = topic.status.as_str();
-        let updated = sqlx::query(
-            "UPDATE topics SET provisioning_error = ?1, updated_at = ?2 \
-             WHERE topic_id = ?3 AND status = ?4",
-        )
-        .bind(error)
-        .bind(now.as_str())
-        .bind(topic.topic_id)
-        .bind(status)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if updated != 1 {
-            return Err(StoreError::Conflict(format!(
-                "topic '{name}' changed while it was being updated; try again"
-            )));
-        }
-        audit_with_detail(
-            &mut tx,
-            &now,
-            actor,
-            "provisioning_failed",
-            Some(topic.topic_id),
-            name,
-            Some(status),
-            Some(status),
-            Some(error),
-        )
-        .await?;
-        let topic = topic_by_id(&mut tx, topic.topic_id)
-            .await?
-            .ok_or_else(|| StoreError::Backend("updated topic vanished".into()))?;
-        tx.commit().await?;
-        self.events.publish(topic_event(None, &topic));
-        Ok(topic)
-    }
-
-    async fn subscribe(
+    async fn user_in(
         &self,
-        actor: &str,
-        user_id: &str,
-        topic_name: &str,
-    ) -> Result<SubscribeOutcome> {
-        validate_user_id(user_id)?;
-        let mut tx = self.begin().await?;
-        let known = query_i64(
-            &mut tx,
-            "SELECT COUNT(*) FROM users WHERE username = ?1",
-            user_id,
-        )
-        .await?;
-        if known == 0 {
-            return Err(no_such_user(user_id));
-        }
-        let topic = live_topic_by_name(&mut tx, topic_name)
-            .await?
-            .ok_or_else(|| no_such_topic(topic_name))?;
-        if topic.status != TopicStatus::Active {
-            return Err(StoreError::Conflict(format!(
-                "topic '{topic_name}' is {}; only active topics can be subscribed to",
-                topic.status
-            )));
-        }
-        if let Some(existing) = subscription_of(&mut tx, user_id, topic.topic_id).await? {
-            return Ok(SubscribeOutcome {
-                subscription: existing,
-                created: false,
-            });
-        }
-        let now = ts(Utc::now());
-        sqlx::query(
-            "INSERT INTO subscriptions (user_id, topic_id, subscribed_at, status) \
-             VALUES (?1, ?2, ?3, 'active')",
-        )
-        .bind(user_id)
-        .bind(topic.topic_id)
-        .bind(now.as_str())
-        .execute(&mut *tx)
-        .await?;
-        bump(&mut tx, "subscriptions", 1).await?;
-        audit(
-            &mut tx,
-            &now,
-            actor,
-            "subscribe",
-            Some(topic.topic_id),
-            &format!("{user_id}/{topic_name}"),
-            None,
-            Some("active"),
-        )
-        .await?;
-        let subscription = subscription_of(&mut tx, user_id, topic.topic_id)
-            .await?
-            .ok_or_else(|| StoreError::Backend("created subscription vanished".into()))?;
-        tx.commit().await?;
-        self.events.publish(subscription_event(true, &subscription));
-        Ok(SubscribeOutcome {
-            subscription,
-            created: true,
-        })
+        tx: &mut Tx<Self>,
+        username: &str,
+        _lock: Option<Lock>,
+    ) -> Result<Option<User>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = ?1");
+        let query = sqlx::query_as::<_, UserRow>(&sql).bind(username);
+        model(query.fetch_optional(&mut **tx).await?)
     }
 
-    async fn unsubscribe(
+    async fn lock_admins(&self, tx: &mut Tx<Self>) -> Result<Vec<String>> {
+        let query =
+            sqlx::query_scalar("SELECT username FROM users WHERE role = 'admin' ORDER BY user_id");
+        Ok(query.fetch_all(&mut **tx).await?)
+    }
+
+    async fn insert_user(
         &self,
-        actor: &str,
-        user_id: &str,
-        topic_name: &str,
-    ) -> Result<Subscription> {
-        let mut tx = self.begin().await?;
-        let topic = live_topic_by_name(&mut tx, topic_name)
-            .await?
-            .ok_or_else(|| no_such_topic(topic_name))?;
-        let subscription = subscription_of(&mut tx, user_id, topic.topic_id)
-            .await?
-            .ok_or_else(|| {
-                StoreError::NotFound(format!(
-                    "'{user_id}' is not subscribed to topic '{topic_name}'"
-                ))
-            })?;
-        sqlx::query("DELETE FROM subscriptions WHERE subscription_id = ?1")
-            .bind(subscription.subscription_id)
-            .execute(&mut *tx)
-            .await?;
-        bump(&mut tx, "subscriptions", -1).await?;
-        audit(
-            &mut tx,
-            &ts(Utc::now()),
-            actor,
-            "unsubscribe",
-            Some(topic.topic_id),
-            &format!("{user_id}/{topic_name}"),
-            Some("active"),
-            None,
-        )
-        .await?;
-        tx.commit().await?;
-        self.events
-            .publish(subscription_event(false, &subscription));
-        Ok(subscription)
-    }
-
-    async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>> {
-        let limit = filter.limit.unwrap_or(-1);
-        let rows = match &filter.user_id {
-            Some(user_id) => {
-                sqlx::query_as::<_, SubscriptionRow>(&format!(
-                    "{SUBSCRIPTION_SELECT} WHERE s.user_id = ?1 \
-                     ORDER BY s.subscription_id LIMIT ?2 OFFSET ?3"
-                ))
-                .bind(user_id.as_str())
-                .bind(limit)
-                .bind(filter.offset)
-                .fetch_all(&self.readers)
-                .await?
-            }
-            None => {
-                sqlx::query_as::<_, SubscriptionRow>(&format!(
-                    "{SUBSCRIPTION_SELECT} ORDER BY s.subscription_id LIMIT ?1 OFFSET ?2"
-                ))
-                .bind(limit)
-                .bind(filter.offset)
-                .fetch_all(&self.readers)
-                .await?
-            }
-        };
-        models(rows)
-    }
-
-    async fn counts(&self) -> Result<Counts> {
-        let rows = sqlx::query_as::<_, CounterRow>("SELECT name, value FROM counters")
-            .fetch_all(&self.readers)
-            .await?;
-        Ok(Counts::from_counters(
-            rows.into_iter().map(|r| (r.name, r.value)),
-        ))
-    }
-
-    async fn create_user(
-        &self,
-        actor: &str,
+        tx: &mut Tx<Self>,
         username: &str,
         password_hash: &str,
         role: Role,
-    ) -> Result<User> {
-        validate_username(username)?;
-        let now = ts(Utc::now());
-        let mut tx = self.begin().await?;
-        let exists = query_i64(
-            &mut tx,
-            "SELECT COUNT(*) FROM users WHERE lower(username) = lower(?1)",
-            username,
-        )
-        .await?;
-        if exists > 0 {
-            return Err(StoreError::Conflict(format!(
-                "user '{username}' already exists (usernames are compared ignoring case)"
-            )));
-        }
-        sqlx::query(
-            "INSERT INTO users (username, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4)",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .bind(role.as_str())
-        .bind(now.as_str())
-        .execute(&mut *tx)
-        .await?;
-        bump(&mut tx, "users", 1).await?;
-        audit(
-            &mut tx,
-            &now,
-            actor,
-            "user.create",
-            None,
-            username,
-            None,
-            Some(role.as_str()),
-        )
-        .await?;
-        let user = user_by_name(&mut tx, username)
-            .await?
-            .ok_or_else(|| StoreError::Backend("created user vanished".into()))?;
-        tx.commit().await?;
-        Ok(user)
+        at: DateTime<Utc>,
+    ) -> Result<Option<User>> {
+        let sql = format!(
+            "INSERT INTO users (username, password_hash, role, created_at) \
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
+        );
+        let query = sqlx::query_as::<_, UserRow>(&sql)
+            .bind(username)
+            .bind(password_hash)
+            .bind(role.as_str())
+            .bind(ts(at));
+        model(query.fetch_optional(&mut **tx).await?)
     }
 
-    async fn users(&self, filter: &UserFilter) -> Result<Vec<User>> {
-        models(
-            sqlx::query_as::<_, UserRow>(&format!(
-                "SELECT {USER_COLUMNS} FROM users ORDER BY username LIMIT ?1 OFFSET ?2"
-            ))
-            .bind(filter.limit.unwrap_or(-1))
-            .bind(filter.offset)
-            .fetch_all(&self.readers)
-            .await?,
-        )
+    async fn delete_user_row(&self, tx: &mut Tx<Self>, username: &str) -> Result<u64> {
+        let query = sqlx::query(DELETE_USER).bind(username);
+        Ok(query.execute(&mut **tx).await?.rows_affected())
     }
 
-    async fn delete_user(&self, actor: &str, username: &str) -> Result<User> {
-        let mut tx = self.begin().await?;
-        let user = user_by_name(&mut tx, username)
-            .await?
-            .ok_or_else(|| no_such_user(username))?;
-        if user.role == Role::Admin {
-            let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE role = 'admin'")
-                .fetch_one(&mut *tx)
-                .await?;
-            if admins <= 1 {
-                return Err(StoreError::Conflict(format!(
-                    "'{username}' is the last admin and cannot be deleted"
-                )));
-            }
-        }
-        // Subscriptions go with the user, or a new account of the same name would
-        // inherit them; tokens go by ON DELETE CASCADE.
-        let now = ts(Utc::now());
+    async fn insert_subscription(
+        &self,
+        tx: &mut Tx<Self>,
+        user_id: &str,
+        topic_id: i64,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let insert = sqlx::query(
+            "INSERT INTO subscriptions (user_id, topic_id, subscribed_at, status) \
+             VALUES (?1, ?2, ?3, 'active') ON CONFLICT (user_id, topic_id) DO NOTHING",
+        )
+        .bind(user_id)
+        .bind(topic_id)
+        .bind(ts(at));
+        Ok(insert.execute(&mut **tx).await?.rows_affected() == 1)
+    }
+
+    async fn subscription_in(
+        &self,
+        tx: &mut Tx<Self>,
+        user_id: &str,
+        topic_id: i64,
+    ) -> Result<Option<Subscription>> {
+        let sql = format!("{SUBSCRIPTION_SELECT} WHERE s.user_id = ?1 AND s.topic_id = ?2");
+        let query = sqlx::query_as::<_, SubscriptionRow>(&sql)
+            .bind(user_id)
+            .bind(topic_id);
+        model(query.fetch_optional(&mut **tx).await?)
+    }
+
+    async fn delete_subscription(
+        &self,
+        tx: &mut Tx<Self>,
+        user_id: &str,
+        topic: &Topic,
+    ) -> Result<Option<Subscription>> {
+        let delete = sqlx::query_as::<_, SubscriptionRow>(
+            "DELETE FROM subscriptions WHERE user_id = ?1 AND topic_id = ?2 \
+             RETURNING subscription_id, user_id, ?3 AS topic_name, subscribed_at, status",
+        )
+        .bind(user_id)
+        .bind(topic.topic_id)
+        .bind(topic.topic_name.as_str());
+        model(delete.fetch_optional(&mut **tx).await?)
+    }
+
+    async fn delete_subscriptions_of(
+        &self,
+        tx: &mut Tx<Self>,
+        username: &str,
+    ) -> Result<Vec<(Subscription, i64)>> {
+        // SQLite's RETURNING can neither join nor order: read first, then delete.
         let gone = sqlx::query_as::<_, GoneSubscriptionRow>(
             "SELECT s.subscription_id, s.user_id, t.name AS topic_name, s.subscribed_at, \
              s.status, s.topic_id FROM subscriptions s JOIN topics t ON t.topic_id = s.topic_id \
              WHERE s.user_id = ?1 ORDER BY s.subscription_id",
         )
         .bind(username)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|row| Ok((row.subscription.into_model()?, row.topic_id)))
-        .collect::<Result<Vec<_>>>()?;
+        .fetch_all(&mut **tx)
+        .await?;
         sqlx::query("DELETE FROM subscriptions WHERE user_id = ?1")
             .bind(username)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        for (subscription, topic_id) in &gone {
-            audit(
-                &mut tx,
-                &now,
-                actor,
-                "unsubscribe",
-                Some(*topic_id),
-                &format!("{username}/{}", subscription.topic_name),
-                Some("active"),
-                None,
-            )
-            .await?;
-        }
-        if !gone.is_empty() {
-            bump(&mut tx, "subscriptions", -(gone.len() as i64)).await?;
-        }
-        sqlx::query("DELETE FROM users WHERE username = ?1")
-            .bind(username)
-            .execute(&mut *tx)
-            .await?;
-        bump(&mut tx, "users", -1).await?;
-        audit(
-            &mut tx,
-            &now,
-            actor,
-            "user.delete",
-            None,
-            username,
-            Some(user.role.as_str()),
-            None,
+        gone.into_iter()
+            .map(|row| Ok((row.subscription.into_model()?, row.topic_id)))
+            .collect()
+    }
+
+    async fn insert_token(
+        &self,
+        tx: &mut Tx<Self>,
+        username: &str,
+        token_hash: &str,
+        at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> sqlx::Result<Option<i64>> {
+        sqlx::query_scalar(
+            "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) \
+             SELECT ?1, user_id, ?2, ?3 FROM users WHERE username = ?4 RETURNING user_id",
         )
-        .await?;
-        tx.commit().await?;
-        for (subscription, _) in &gone {
-            self.events.publish(subscription_event(false, subscription));
-        }
-        Ok(user)
+        .bind(token_hash)
+        .bind(ts(at))
+        .bind(ts(expires_at))
+        .bind(username)
+        .fetch_optional(&mut **tx)
+        .await
+    }
+
+    async fn prune_tokens(
+        &self,
+        tx: &mut Tx<Self>,
+        user_id: i64,
+        token_hash: &str,
+        others: i64,
+    ) -> Result<()> {
+        let prune = sqlx::query(PRUNE_TOKENS).bind(user_id).bind(token_hash);
+        prune.bind(others).execute(&mut **tx).await?;
+        Ok(())
+    }
+
+    async fn topic(&self, topic_id: i64) -> Result<Option<Topic>> {
+        let query = sqlx::query_as::<_, TopicRow>(&TOPIC_BY_ID).bind(topic_id);
+        model(query.fetch_optional(&self.readers).await?)
+    }
+
+    async fn topic_by_name(&self, name: &str) -> Result<Option<Topic>> {
+        let query = sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME).bind(name);
+        model(query.fetch_optional(&self.readers).await?)
+    }
+
+    async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
+        let mut query = Listings::<Sqlite>::topics(filter);
+        let rows = query
+            .build_query_as::<TopicRow>()
+            .fetch_all(&self.readers)
+            .await?;
+        models(rows)
+    }
+
+    async fn counter(&self, name: &str) -> Result<Option<i64>> {
+        let query = sqlx::query_scalar("SELECT value FROM counters WHERE name = ?1").bind(name);
+        Ok(query.fetch_optional(&self.readers).await?)
+    }
+
+    async fn counters(&self) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query_as::<_, CounterRow>("SELECT name, value FROM counters")
+            .fetch_all(&self.readers)
+            .await?;
+        Ok(rows.into_iter().map(|r| (r.name, r.value)).collect())
+    }
+
+    async fn subscriptions(&self, filter: &SubscriptionFilter) -> Result<Vec<Subscription>> {
+        let mut query = Listings::<Sqlite>::subscriptions(filter);
+        let rows = query
+            .build_query_as::<SubscriptionRow>()
+            .fetch_all(&self.readers)
+            .await?;
+        models(rows)
+    }
+
+    async fn users(&self, filter: &UserFilter) -> Result<Vec<User>> {
+        let mut query = Listings::<Sqlite>::users(filter);
+        let rows = query
+            .build_query_as::<UserRow>()
+            .fetch_all(&self.readers)
+            .await?;
+        models(rows)
     }
 
     async fn credentials(&self, username: &str) -> Result<Option<Credentials>> {
@@ -900,43 +516,6 @@ impl Store for SqliteStore {
             .fetch_optional(&self.readers)
             .await?,
         )
-    }
-
-    async fn create_token(
-        &self,
-        username: &str,
-        token_hash: &str,
-        expires_at: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut tx = self.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO tokens (token_hash, user_id, created_at, expires_at) \
-             SELECT ?1, user_id, ?2, ?3 FROM users WHERE username = ?4",
-        )
-        .bind(token_hash)
-        .bind(ts(Utc::now()))
-        .bind(ts(expires_at))
-        .bind(username)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if inserted == 0 {
-            return Err(no_such_user(username));
-        }
-        // Sign-ins beyond the user's maximum end the oldest ones; the new one stays.
-        sqlx::query(
-            "DELETE FROM tokens WHERE user_id = (SELECT user_id FROM users WHERE username = ?1) \
-             AND token_hash <> ?2 AND token_hash NOT IN (SELECT t.token_hash FROM tokens t \
-             JOIN users u ON u.user_id = t.user_id WHERE u.username = ?1 AND t.token_hash <> ?2 \
-             ORDER BY t.created_at DESC, t.token_hash LIMIT ?3)",
-        )
-        .bind(username)
-        .bind(token_hash)
-        .bind(MAX_TOKENS_PER_USER - 1)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn token_user(&self, token_hash: &str, now: DateTime<Utc>) -> Result<Option<User>> {
@@ -975,40 +554,12 @@ impl Store for SqliteStore {
     }
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
-        // Only the given filters go into the query, so SQLite can use the index that
-        // starts with the filtered column.
-        let mut query: QueryBuilder<Sqlite> =
-            QueryBuilder::new(format!("SELECT {AUDIT_COLUMNS} FROM audit WHERE 1 = 1"));
-        if let Some(actor) = &filter.actor {
-            query.push(" AND actor = ").push_bind(actor);
-        }
-        if let Some(topic_id) = filter.topic_id {
-            query.push(" AND topic_id = ").push_bind(topic_id);
-        }
-        if let Some(name) = &filter.topic_name {
-            query
-                .push(" AND topic_id IN (SELECT topic_id FROM topics WHERE name = ")
-                .push_bind(name)
-                .push(")");
-        }
-        if let Some(action) = &filter.action {
-            query.push(" AND action = ").push_bind(action);
-        }
-        query
-            .push(" ORDER BY audit_id DESC LIMIT ")
-            .push_bind(filter.limit)
-            .push(" OFFSET ")
-            .push_bind(filter.offset);
-        models(
-            query
-                .build_query_as::<AuditRow>()
-                .fetch_all(&self.readers)
-                .await?,
-        )
-    }
-
-    fn events(&self) -> &EventBus {
-        &self.events
+        let mut query = Listings::<Sqlite>::audit(filter);
+        let rows = query
+            .build_query_as::<AuditRow>()
+            .fetch_all(&self.readers)
+            .await?;
+        models(rows)
     }
 }
 

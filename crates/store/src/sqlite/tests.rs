@@ -1,9 +1,11 @@
 use std::sync::Arc;
 
 use sqlx::ConnectOptions;
-use streamhub_model::DataType;
+use sqlx::sqlite::SqliteConnection;
+use streamhub_model::{Action, DataType, TopicStatus};
 
 use super::*;
+use crate::{Counts, Store, is_unique_violation};
 
 async fn temp_store() -> (tempfile::TempDir, Arc<SqliteStore>) {
     let dir = tempfile::tempdir().unwrap();
@@ -38,7 +40,7 @@ async fn active_topic(store: &SqliteStore, name: &str) -> Topic {
 async fn recount(store: &SqliteStore) -> Counts {
     let n = |sql: &'static str| async move {
         sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&store.readers)
+            .fetch_one(&store.engine.readers)
             .await
             .unwrap()
     };
@@ -99,7 +101,7 @@ async fn reopening_keeps_everything_and_does_not_reapply_migrations() {
     );
     assert_eq!(store.counts().await.unwrap(), recount(&store).await);
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-        .fetch_one(&store.readers)
+        .fetch_one(&store.engine.readers)
         .await
         .unwrap();
     assert_eq!(versions, MIGRATOR.migrations.len() as i64);
@@ -214,7 +216,7 @@ async fn the_database_refuses_names_that_collide_in_kafka() {
         .await
         .unwrap();
     let insert = async |name: &str| {
-        let mut tx = store.begin().await.unwrap();
+        let mut tx = store.engine.begin().await.unwrap();
         let result = sqlx::query(
             "INSERT INTO topics (name, status, partitions, replication_factor, data_type, \
              created_by, created_at, updated_at) \
@@ -319,7 +321,7 @@ async fn a_store_migrated_by_the_earlier_runner_opens_with_its_data() {
         assert_eq!(store.counts().await.unwrap(), recount(&store).await);
         let recorded: Vec<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&store.readers)
+                .fetch_all(&store.engine.readers)
                 .await
                 .unwrap();
         let expected: Vec<(i64, Vec<u8>)> = MIGRATOR
@@ -329,7 +331,7 @@ async fn a_store_migrated_by_the_earlier_runner_opens_with_its_data() {
         assert_eq!(recorded, expected);
         let legacy: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'")
-                .fetch_one(&store.readers)
+                .fetch_one(&store.engine.readers)
                 .await
                 .unwrap();
         assert_eq!(legacy, 0, "the earlier record is handed over once");

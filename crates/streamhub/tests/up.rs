@@ -53,23 +53,34 @@ fn a_second_up_on_the_same_data_directory_is_refused_naming_the_first() {
 fn the_up_log_and_output_show_none_of_the_secrets_it_was_given() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("up.log");
-    let (mut child, stdout) = start_up(up(&dir.path().join("data"), &log), &log);
-    // A sign-in with the configured password, so that the log has a request to show.
+    let metrics_token = "up-metrics-token-Vb58Tw2Jq";
+    let mut cmd = up(&dir.path().join("data"), &log);
+    cmd.env("STREAMHUB_METRICS_TOKEN", metrics_token);
+    let (mut child, stdout) = start_up(cmd, &log);
+    // A sign-in with the configured password and a scrape with the metrics token, so
+    // that the log has requests carrying both to show.
     let url = dashboard_url(&stdout);
-    let status = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        reqwest::Client::new()
+    let statuses = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let http = reqwest::Client::builder().timeout(GUARD).build().unwrap();
+        let login = http
             .post(format!("{url}/api/auth/login"))
-            .timeout(GUARD)
             .json(&serde_json::json!({"username": "admin", "password": ADMIN_PASSWORD}))
             .send()
             .await
-            .map(|res| res.status())
+            .unwrap();
+        let scrape = http
+            .get(format!("{url}/metrics"))
+            .bearer_auth(metrics_token)
+            .send()
+            .await
+            .unwrap();
+        (login.status(), scrape.status())
     });
-    assert_eq!(status.unwrap(), reqwest::StatusCode::OK);
+    assert_eq!(statuses, (reqwest::StatusCode::OK, reqwest::StatusCode::OK));
     stop(&mut child);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(text.contains("admin service listening"), "{text}");
-    for secret in [ADMIN_PASSWORD, PRODUCER_SECRET] {
+    for secret in [ADMIN_PASSWORD, PRODUCER_SECRET, metrics_token] {
         assert!(!text.contains(secret), "the log shows {secret}");
         assert!(!stdout.contains(secret), "stdout shows {secret}");
     }

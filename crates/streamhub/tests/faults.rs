@@ -23,6 +23,8 @@
 
 #![cfg(feature = "embedded-broker")]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -43,13 +45,7 @@ use streamhub_kafka::{KafkaConfig, TopicSpec};
 use streamhub_model::{Envelope, TopicStatus};
 use streamhub_testkit::{AdminApi, PRODUCER_KEY, admin_service, unique};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind a free port")
-        .local_addr()
-        .expect("local address")
-        .port()
-}
+use common::{free_port, wait_until};
 
 /// `lost` and `duplicated` of one run, printed and checked by every test.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -263,17 +259,6 @@ impl Produced {
 }
 
 /// Waits until `check` holds, polling; panics with `what` after `within`.
-async fn wait_until(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return;
-        }
-        assert!(start.elapsed() < within, "{what} not within {within:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn streamhub() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamhub"));
     cmd.env("NO_COLOR", "1")

@@ -5,8 +5,10 @@
 
 #![cfg(feature = "embedded-broker")]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -14,13 +16,7 @@ use streamhub_kafka::KafkaConfig;
 use streamhub_kafka::rdkafka::producer::FutureRecord;
 use streamhub_testkit::{ADMIN_PASSWORD, AdminApi};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind a free port")
-        .local_addr()
-        .expect("local address")
-        .port()
-}
+use common::{Up, free_port};
 
 /// The commands of README.md's `sh` blocks that start with `prefix`, split into words
 /// (a trailing `# comment` dropped).
@@ -63,15 +59,6 @@ fn readme_alice() -> Value {
         .map(|(body, _)| body)
         .expect("a quoted JSON body");
     serde_json::from_str(body).expect("README's body for alice is JSON")
-}
-
-struct Up(Child);
-
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Runs `argv` (without its leading `streamhub`) to its end, within a hang guard.

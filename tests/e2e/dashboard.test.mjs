@@ -62,10 +62,8 @@ async function call(method, route, body, token = adminToken) {
   return data;
 }
 
-const listOf = (data, key) => (Array.isArray(data) ? data : (data && data[key]) || []);
-
 async function topicByName(name) {
-  const topics = listOf(await call('GET', '/api/topics?limit=1000'), 'topics');
+  const topics = await call('GET', '/api/topics?limit=1000');
   return topics.find((t) => t.topic_name === name);
 }
 
@@ -78,7 +76,6 @@ async function tailProbe(id) {
       headers: { Authorization: `Bearer ${adminToken}`, Accept: 'text/event-stream' },
       signal: ctl.signal,
     });
-    if (res.status === 404 || res.status === 405) return { missing: 'this admin service has no /api/topics/<id>/tail' };
     assert.equal(res.status, 200, `tail answered ${res.status}`);
     const reader = res.body.getReader();
     let text = '';
@@ -325,6 +322,7 @@ test('an admin drives a topic through its life on a live page', async (t) => {
   await t.test('the live tail shows messages and pauses', async () => {
     // streamhub up always has a cluster reader: a tail that is missing or off is a failure.
     const topic = await topicByName(TOPIC);
+    assert.equal(topic.in_kafka, true, 'an active topic is in Kafka');
     const probe = await tailProbe(topic.topic_id);
     assert.equal(probe.missing, undefined, `the live tail is unavailable: ${probe.missing}`);
     await goTo(admin, 'topics');
@@ -406,6 +404,10 @@ test('an admin drives a topic through its life on a live page', async (t) => {
     await admin.click(`${row(REJECTED)} .topic-link`);
     await admin.waitForSelector('#td-reason:visible');
     assert.equal(await admin.textContent('#td-reason'), `Rejected: duplicate of ${TOPIC} ${XSS}`);
+    // The server says the topic is not in Kafka: the drawer opens no tail for it.
+    assert.equal((await topicByName(REJECTED)).in_kafka, false);
+    assert.equal(await admin.textContent('#tail'), 'No messages: the topic is rejected.');
+    assert.equal(await admin.isDisabled('#tail-toggle'), true);
     assert.equal(await admin.locator('img[src="x"]').count(), 0);
     await admin.keyboard.press('Escape');
   });

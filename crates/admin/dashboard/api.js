@@ -65,10 +65,11 @@ export async function api(method, path, body, opts) {
   return data;
 }
 
-/** Lists may come as a bare array (the seed's shape) or wrapped in an object. */
-export function asList(data, key) {
-  if (Array.isArray(data)) return data;
-  if (data && Array.isArray(data[key])) return data[key];
-  if (data && Array.isArray(data.items)) return data.items;
-  return [];
+/** The JSON data of a server-sent event, or null when it does not parse. */
+export function parseEventData(e) {
+  try {
+    return JSON.parse(e.data);
+  } catch (err) {
+    return null;
+  }
 }

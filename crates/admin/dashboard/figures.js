@@ -17,30 +17,30 @@ export async function readFigures() {
   // Signed out meanwhile (the requests were cancelled), or the session ended.
   if (!state.me || [m, r, l, lh].some((x) => x.status === 'rejected' && x.reason.status === 401)) return false;
   if (m.status === 'fulfilled') {
-    state.kafka = { enabled: !!m.value.enabled, note: m.value.note || null };
+    state.kafka = { enabled: m.value.enabled, note: m.value.note || null };
     if (m.value.enabled) {
       state.totals.clear();
-      for (const t of m.value.topics || []) state.totals.set(t.topic_name, Number(t.total_messages) || 0);
+      for (const t of m.value.topics) state.totals.set(t.topic_name, t.total_messages);
     }
   } else {
     state.kafka = { enabled: false, note: m.reason.message };
   }
   if (r.status === 'fulfilled' && r.value.enabled) {
     state.rates.clear();
-    for (const t of r.value.topics || []) state.rates.set(t.topic_name, t.points || []);
+    for (const t of r.value.topics) state.rates.set(t.topic_name, t.points);
   }
   if (l.status === 'fulfilled') {
-    state.lagEnabled = !!l.value.enabled;
+    state.lagEnabled = l.value.enabled;
     state.lagNote = l.value.note || null;
     state.lag.clear();
-    for (const s of l.value.subscriptions || []) state.lag.set(s.user_id + '\u0000' + s.topic_name, Number(s.lag));
+    for (const s of l.value.subscriptions) state.lag.set(s.user_id + '\u0000' + s.topic_name, s.lag);
   } else {
     state.lagEnabled = false;
     state.lagNote = l.reason.message;
   }
   if (lh.status === 'fulfilled' && lh.value.enabled) {
     state.lagHistory.clear();
-    for (const s of lh.value.subscriptions || []) state.lagHistory.set(s.user_id + '\u0000' + s.topic_name, s.points || []);
+    for (const s of lh.value.subscriptions) state.lagHistory.set(s.user_id + '\u0000' + s.topic_name, s.points);
   }
   return true;
 }

@@ -252,7 +252,8 @@ mod tests {
         assert!(body.contains("\"code\":\"not_found\""), "{body}");
     }
 
-    /// The page loads one module, which imports the charts by a path the asset route serves.
+    /// The page loads one module; every module it reaches imports only files the asset
+    /// route serves, and every script of the folder is reached (none is left unused).
     #[tokio::test]
     async fn the_page_loads_the_app_as_a_module_whose_imports_are_served() {
         let html = body_text(get_with("/", None).await).await;
@@ -260,13 +261,31 @@ mod tests {
             html.contains("<script type=\"module\" src=\"/assets/app.js?v="),
             "{html}"
         );
-        let app = body_text(get_with("/assets/app.js", None).await).await;
-        for line in app.lines().filter(|l| l.starts_with("import ")) {
-            let file = line.split('\'').nth(1).unwrap().trim_start_matches("./");
-            let res = get_with(&format!("/assets/{file}"), None).await;
-            assert_eq!(res.status(), StatusCode::OK, "{line}");
+        let mut reached = vec!["app.js".to_owned()];
+        let mut i = 0;
+        while i < reached.len() {
+            let res = get_with(&format!("/assets/{}", reached[i]), None).await;
+            assert_eq!(res.status(), StatusCode::OK, "{} is imported", reached[i]);
+            let src = body_text(res).await;
+            for import in src.split(" from '").skip(1) {
+                let file = import.split('\'').next().unwrap();
+                let file = file
+                    .strip_prefix("./")
+                    .unwrap_or_else(|| panic!("{file}: relative"));
+                if !reached.iter().any(|r| r == file) {
+                    reached.push(file.to_owned());
+                }
+            }
+            i += 1;
         }
-        assert!(app.contains("from './charts.js'"));
+        for a in ASSETS.iter().filter(|a| a.name.ends_with(".js")) {
+            assert!(
+                reached.iter().any(|r| r == a.name),
+                "{} is imported by no module",
+                a.name
+            );
+        }
+        assert!(reached.len() > 2, "{reached:?}");
     }
 
     /// The CSP allows scripts and styles from files only; the page must not need more.

@@ -264,6 +264,22 @@ fn describe_event_streams(doc: &mut Value) {
     }
 }
 
+/// Adds the fields a body computes on output (its `Serialize` impl), which the schema
+/// derive does not see: a topic's `in_kafka`.
+fn describe_computed_fields(doc: &mut Value) {
+    let Some(topic) = doc.pointer_mut("/components/schemas/Topic") else {
+        return;
+    };
+    topic["properties"]["in_kafka"] = json!({
+        "type": "boolean",
+        "description": "Whether the topic exists in Kafka (active or inactive): only then \
+            has it messages, figures, lag and a tail. Computed from `status`; ignored on input.",
+    });
+    if let Some(required) = topic["required"].as_array_mut() {
+        required.push(json!("in_kafka"));
+    }
+}
+
 /// The whole document as served, built once.
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
@@ -271,6 +287,7 @@ pub fn document() -> &'static Value {
         let (_, doc) = crate::api_routes().split_for_parts();
         let mut doc = serde_json::to_value(finish(doc)).unwrap_or_default();
         describe_event_streams(&mut doc);
+        describe_computed_fields(&mut doc);
         doc
     })
 }
@@ -350,6 +367,19 @@ mod tests {
             bound("description", "maxLength"),
             Some(topic_limits::MAX_DESCRIPTION_CHARS as u64)
         );
+    }
+
+    /// A topic's computed `in_kafka` is in its schema, as every other field is.
+    #[test]
+    fn topic_schema_has_in_kafka() {
+        let topic = &document()["components"]["schemas"]["Topic"];
+        assert_eq!(
+            topic["properties"]["in_kafka"]["type"], "boolean",
+            "{topic}"
+        );
+        let required = topic["required"].as_array().expect("required fields");
+        assert!(required.contains(&json!("in_kafka")), "{topic}");
+        assert!(required.contains(&json!("status")), "{topic}");
     }
 
     /// The lag history is documented with its answer's schema: points as pairs of numbers.

@@ -10,9 +10,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Action, DataType, Facts, Role, TopicName, TopicStatus, Transition, TransitionError};
 
-/// A topic as the API shows it.
+/// A topic as the API shows it. Its JSON also carries `in_kafka`
+/// ([`TopicStatus::is_in_kafka`]), so a client reads that rule instead of restating it;
+/// the field is computed on output and ignored on input.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+// The derives become inherent functions, which the impls below wrap.
+#[serde(remote = "Self")]
 pub struct Topic {
     pub topic_id: i64,
     pub topic_name: String,
@@ -36,6 +40,34 @@ pub struct Topic {
     /// cleared when the topic is activated. An admin may reject such a topic.
     #[serde(default)]
     pub provisioning_error: Option<String>,
+}
+
+impl Serialize for Topic {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Fields<'a>(&'a Topic);
+        impl Serialize for Fields<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                Topic::serialize(self.0, s)
+            }
+        }
+        #[derive(Serialize)]
+        struct Wire<'a> {
+            #[serde(flatten)]
+            topic: Fields<'a>,
+            in_kafka: bool,
+        }
+        Wire {
+            topic: Fields(self),
+            in_kafka: self.status.is_in_kafka(),
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Topic {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Topic::deserialize(deserializer)
+    }
 }
 
 impl Topic {
@@ -361,5 +393,27 @@ mod tests {
             assert!(!printed.contains(secret), "{secret} in {printed}");
         }
         assert!(printed.contains("alice") && printed.contains("bob"));
+    }
+
+    /// `in_kafka` follows the status on output and is ignored on input, so a client
+    /// that sends a topic back (or an older one without the field) reads the same topic.
+    #[test]
+    fn a_topic_says_whether_it_is_in_kafka() {
+        let json = serde_json::json!({
+            "topic_id": 7, "topic_name": "orders", "status": "pending", "partitions": 3,
+            "replication_factor": 1, "description": "", "data_type": "generic",
+            "rate_per_second": null, "created_by": "alice",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "approved_at": null, "activated_at": null, "deactivated_at": null,
+            "rejection_reason": null,
+        });
+        let mut topic: Topic = serde_json::from_value(json).unwrap();
+        for status in TopicStatus::ALL {
+            topic.status = status;
+            let out = serde_json::to_value(&topic).unwrap();
+            assert_eq!(out["in_kafka"], status.is_in_kafka(), "{status}");
+            assert_eq!(out["status"], status.as_str());
+            assert_eq!(serde_json::from_value::<Topic>(out).unwrap(), topic);
+        }
     }
 }

@@ -38,17 +38,15 @@ function topicActions(t) {
   const btn = (label, cls, action, handler) =>
     el('button', { type: 'button', class: 'btn btn-sm ' + cls, 'data-action': action, text: label, onclick: handler });
   if (isAdmin()) {
-    if (t.status === 'pending') {
-      cell.append(
-        btn('Approve', 'btn-approve', 'approve', () => topicAction(t, 'approve')),
-        btn('Reject', 'btn-danger-text', 'reject', () => rejectTopic(t)),
-      );
-    }
-    // The producer reported that Kafka cannot hold it: the server allows rejecting it.
-    if (t.status === 'approved' && t.provisioning_error) cell.append(btn('Reject', 'btn-danger-text', 'reject', () => rejectTopic(t)));
-    if (t.status === 'active') cell.append(btn('Deactivate', '', 'deactivate', () => topicAction(t, 'deactivate')));
-    if (t.status === 'inactive') cell.append(btn('Reactivate', '', 'reactivate', () => topicAction(t, 'reactivate')));
-    cell.append(btn('Delete', 'btn-ghost btn-danger-text', 'delete', () => deleteTopic(t)));
+    // The server lists what the lifecycle allows now; activation is the producer's.
+    const ADMIN_BUTTONS = {
+      approve: () => btn('Approve', 'btn-approve', 'approve', () => topicAction(t, 'approve')),
+      reject: () => btn('Reject', 'btn-danger-text', 'reject', () => rejectTopic(t)),
+      deactivate: () => btn('Deactivate', '', 'deactivate', () => topicAction(t, 'deactivate')),
+      reactivate: () => btn('Reactivate', '', 'reactivate', () => topicAction(t, 'reactivate')),
+      delete: () => btn('Delete', 'btn-ghost btn-danger-text', 'delete', () => deleteTopic(t)),
+    };
+    for (const action of t.actions) if (ADMIN_BUTTONS[action]) cell.append(ADMIN_BUTTONS[action]());
   } else if (t.status === 'active') {
     if (mySub(t.topic_name)) cell.append(btn('Unsubscribe', '', 'unsubscribe', () => unsubscribe(state.me.username, t.topic_name)));
     else cell.append(btn('Subscribe', 'btn-primary', 'subscribe', () => subscribe(null, t.topic_name)));

@@ -275,8 +275,16 @@ fn describe_computed_fields(doc: &mut Value) {
         "description": "Whether the topic exists in Kafka (active or inactive): only then \
             has it messages, figures, lag and a tail. Computed from `status`; ignored on input.",
     });
+    topic["properties"]["actions"] = json!({
+        "type": "array",
+        "items": {"$ref": "#/components/schemas/Action"},
+        "description": "The lifecycle actions that would change the topic now, whoever may \
+            take them: activate is the producer's, the others an admin's. Computed from \
+            `status` and `provisioning_error`; ignored on input.",
+    });
     if let Some(required) = topic["required"].as_array_mut() {
         required.push(json!("in_kafka"));
+        required.push(json!("actions"));
     }
 }
 
@@ -379,6 +387,12 @@ mod tests {
         );
         let required = topic["required"].as_array().expect("required fields");
         assert!(required.contains(&json!("in_kafka")), "{topic}");
+        assert!(required.contains(&json!("actions")), "{topic}");
+        let action = &document()["components"]["schemas"]["Action"];
+        assert!(
+            action["enum"].is_array(),
+            "the Action schema is in the document: {action}"
+        );
         assert!(required.contains(&json!("status")), "{topic}");
     }
 

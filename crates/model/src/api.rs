@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use crate::{Action, DataType, Facts, Role, TopicName, TopicStatus, Transition, TransitionError};
 
 /// A topic as the API shows it. Its JSON also carries `in_kafka`
-/// ([`TopicStatus::is_in_kafka`]), so a client reads that rule instead of restating it;
-/// the field is computed on output and ignored on input.
+/// ([`TopicStatus::is_in_kafka`]) and `actions` ([`Topic::actions`]), so a client reads
+/// those rules instead of restating them; both are computed on output and ignored on input.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 // The derives become inherent functions, which the impls below wrap.
@@ -55,10 +55,12 @@ impl Serialize for Topic {
             #[serde(flatten)]
             topic: Fields<'a>,
             in_kafka: bool,
+            actions: Vec<Action>,
         }
         Wire {
             topic: Fields(self),
             in_kafka: self.status.is_in_kafka(),
+            actions: self.actions(),
         }
         .serialize(serializer)
     }
@@ -71,6 +73,15 @@ impl<'de> Deserialize<'de> for Topic {
 }
 
 impl Topic {
+    /// The lifecycle actions that would change this topic now (whoever may take them:
+    /// [`Action::roles`]).
+    pub fn actions(&self) -> Vec<Action> {
+        Action::ALL
+            .into_iter()
+            .filter(|a| matches!(self.decide(*a), Ok(Transition::To(_))))
+            .collect()
+    }
+
     /// What `action` does to this topic ([`TopicStatus::decide`] with what is known of it).
     pub fn decide(&self, action: Action) -> Result<Transition, TransitionError> {
         self.status.decide(
@@ -414,6 +425,39 @@ mod tests {
             assert_eq!(out["in_kafka"], status.is_in_kafka(), "{status}");
             assert_eq!(out["status"], status.as_str());
             assert_eq!(serde_json::from_value::<Topic>(out).unwrap(), topic);
+        }
+    }
+
+    /// `actions` lists exactly what the lifecycle would carry out, with what is known of
+    /// the topic: an approved topic can be rejected only once its provisioning failed.
+    #[test]
+    fn a_topic_lists_the_actions_that_would_change_it() {
+        let json = serde_json::json!({
+            "topic_id": 7, "topic_name": "orders", "status": "approved", "partitions": 3,
+            "replication_factor": 1, "description": "", "data_type": "generic",
+            "rate_per_second": null, "created_by": "alice",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "approved_at": null, "activated_at": null, "deactivated_at": null,
+            "rejection_reason": null,
+        });
+        let mut topic: Topic = serde_json::from_value(json).unwrap();
+        let listed = |t: &Topic| serde_json::to_value(t).unwrap()["actions"].clone();
+        assert_eq!(listed(&topic), serde_json::json!(["activate", "delete"]));
+        topic.provisioning_error = Some("no broker".into());
+        assert_eq!(
+            listed(&topic),
+            serde_json::json!(["reject", "activate", "delete"])
+        );
+        for status in TopicStatus::ALL {
+            topic.status = status;
+            for action in Action::ALL {
+                let changes = matches!(topic.decide(action), Ok(Transition::To(_)));
+                let shown = listed(&topic)
+                    .as_array()
+                    .unwrap()
+                    .contains(&serde_json::json!(action.as_str()));
+                assert_eq!(shown, changes, "{status} {action}");
+            }
         }
     }
 }

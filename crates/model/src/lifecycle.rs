@@ -137,6 +137,15 @@ impl TopicStatus {
 }
 
 impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::Approve,
+        Action::Reject,
+        Action::Activate,
+        Action::Deactivate,
+        Action::Reactivate,
+        Action::Delete,
+    ];
+
     /// Who may take the action: admins govern the lifecycle; the producer also activates
     /// the topics it has created in Kafka.
     pub fn roles(self) -> &'static [Role] {
@@ -194,7 +203,7 @@ mod tests {
 
     #[test]
     fn admins_take_every_action_the_producer_only_activation_users_none() {
-        for action in [Approve, Reject, Activate, Deactivate, Reactivate, Delete] {
+        for action in Action::ALL {
             let roles = action.roles();
             assert!(roles.contains(&Role::Admin), "{action}");
             assert!(!roles.contains(&Role::User), "{action}");
@@ -239,7 +248,7 @@ mod tests {
     #[test]
     fn every_state_and_action_has_a_decision() {
         for from in TopicStatus::ALL {
-            for action in [Approve, Reject, Activate, Deactivate, Reactivate, Delete] {
+            for action in Action::ALL {
                 match from.apply(action) {
                     Ok(Transition::To(to)) => assert_ne!(to, from),
                     Ok(Transition::Unchanged) | Err(_) => {}

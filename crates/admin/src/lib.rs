@@ -20,6 +20,7 @@ pub mod figures;
 pub mod limits;
 mod log_value;
 mod openapi;
+pub mod process;
 mod state;
 mod streams;
 pub mod telemetry;

@@ -9,7 +9,7 @@
 
 use clap::Parser;
 use streamhub_admin::AdminArgs;
-use tokio_util::sync::CancellationToken;
+use streamhub_admin::process::{cancel_on_signals, init_logging};
 
 #[derive(Parser)]
 struct Cli {
@@ -26,29 +26,6 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let Command::Admin(args) = Cli::parse().command;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let shutdown = CancellationToken::new();
-    let on_signal = shutdown.clone();
-    tokio::spawn(async move {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(e) => {
-                    eprintln!("cannot listen for SIGTERM: {e}");
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        on_signal.cancel();
-    });
-    streamhub_admin::run(args, shutdown).await
+    init_logging("warn")?;
+    streamhub_admin::run(args, cancel_on_signals(true)).await
 }

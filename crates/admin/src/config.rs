@@ -8,6 +8,15 @@ use crate::limits::Limits;
 use crate::streams::StreamLimits;
 
 pub use streamhub_model::Secret;
+use streamhub_model::duration::DurationRange;
+
+/// Bounds of the service's durations (token lifetime, connection timeouts).
+const SERVICE_DURATION: DurationRange =
+    DurationRange::new(Duration::from_secs(1), Duration::from_secs(366 * 86_400));
+
+fn parse_service_duration(text: &str) -> Result<Duration, String> {
+    SERVICE_DURATION.parse(text)
+}
 
 /// `streamhub admin`: the REST API, the dashboard and the metadata store.
 #[derive(clap::Args, Debug, Clone)]
@@ -47,8 +56,8 @@ pub struct AdminArgs {
         allow_hyphen_values = true
     )]
     pub admin_password: Option<Secret>,
-    /// Lifetime of sign-in tokens and session cookies: `3600`, `90s`, `30m`, `12h`, `7d`.
-    #[arg(long, env = "STREAMHUB_TOKEN_TTL", default_value = "12h", value_parser = parse_duration)]
+    /// Lifetime of sign-in tokens and session cookies, 1 s to 366 d: `3600`, `90s`, `30m`, `12h`, `7d`.
+    #[arg(long, env = "STREAMHUB_TOKEN_TTL", default_value = "12h", value_parser = parse_service_duration)]
     pub token_ttl: Duration,
     /// Mark the session cookies `Secure`: set it when users reach the service over HTTPS
     /// through a TLS-terminating proxy (with --tls-cert they are `Secure` anyway).
@@ -92,16 +101,16 @@ pub struct AdminArgs {
     )]
     pub tls_key: Option<PathBuf>,
     /// Time a request may take until its answer starts (event streams excepted), then 408.
-    #[arg(long, env = "STREAMHUB_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "STREAMHUB_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_service_duration)]
     pub request_timeout: Duration,
     /// Time a client has to send a request's head or finish the TLS handshake, from the
     /// connection's start and between requests on a kept-alive connection; then the
     /// connection is closed.
-    #[arg(long, env = "STREAMHUB_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "STREAMHUB_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_service_duration)]
     pub header_read_timeout: Duration,
     /// A connection on which no byte moves either way for this long is closed (event
     /// streams send a comment every 15 s). Keep it above --request-timeout.
-    #[arg(long, env = "STREAMHUB_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "STREAMHUB_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_service_duration)]
     pub idle_timeout: Duration,
     /// Open connections at most; more are closed at once, with a warning in the log.
     #[arg(
@@ -329,30 +338,6 @@ impl fmt::Debug for DatabaseUrl {
     }
 }
 
-/// Parses `3600`, `90s`, `30m`, `12h` or `7d`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => text.split_at(i),
-        None => (text, "s"),
-    };
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("'{text}' is not a duration; use e.g. 3600, 90s, 30m, 12h or 7d"))?;
-    let seconds = match unit {
-        "s" => Some(n),
-        "m" => n.checked_mul(60),
-        "h" => n.checked_mul(3600),
-        "d" => n.checked_mul(86_400),
-        _ => None,
-    }
-    .ok_or_else(|| format!("'{text}' is not a duration; use e.g. 3600, 90s, 30m, 12h or 7d"))?;
-    if seconds == 0 || seconds > 366 * 86_400 {
-        return Err(format!("'{text}' must be between 1 second and 366 days"));
-    }
-    Ok(Duration::from_secs(seconds))
-}
-
 /// Parses a count of at least 1.
 fn parse_positive(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
@@ -374,14 +359,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations_take_a_unit_or_seconds() {
-        assert_eq!(parse_duration("3600"), Ok(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
-        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
-        assert_eq!(parse_duration("7d"), Ok(Duration::from_secs(604_800)));
-        assert!(parse_duration("0").is_err());
-        assert!(parse_duration("5w").is_err());
-        assert!(parse_duration("h").is_err());
+    fn durations_take_a_unit_or_seconds_within_bounds() {
+        use clap::Parser;
+        let ttl = |text: &str| {
+            Cli::try_parse_from(["streamhub", "--token-ttl", text])
+                .map(|cli| cli.admin.token_ttl)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(ttl("3600"), Ok(Duration::from_secs(3600)));
+        assert_eq!(ttl("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(ttl("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(ttl("7d"), Ok(Duration::from_secs(604_800)));
+        assert_eq!(ttl("1h30m"), Ok(Duration::from_secs(5400)));
+        // Below one second, above 366 days, an unknown unit: refused in one line.
+        for bad in ["0", "0.5", "367d", "5x", "h"] {
+            let err = ttl(bad).unwrap_err();
+            assert!(err.contains("--token-ttl"), "{bad}: {err}");
+            assert!(
+                err.contains("out of range") || err.contains(streamhub_model::duration::SYNTAX),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod figures;
 pub mod limits;
 mod log_value;
 mod openapi;
+pub mod process;
 mod state;
 mod streams;
 pub mod telemetry;
@@ -47,9 +48,7 @@ use utoipa_axum::routes;
 pub use api::topics::TopicDetails;
 pub use auth::{Credential, Principal};
 pub use cluster::{ClusterFigures, ClusterInfo, TailMessage};
-pub use config::{
-    ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, DatabaseUrl, Secret, TlsFiles, parse_duration,
-};
+pub use config::{ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, DatabaseUrl, Secret, TlsFiles};
 pub use error::ApiError;
 pub use limits::Limits;
 pub use state::AppState;

@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::{Offset, TopicPartitionList};
+use streamhub_model::duration::DurationRange;
 use streamhub_model::{TopicName, consumer_group_of};
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio_util::sync::CancellationToken;
@@ -37,9 +38,10 @@ pub struct ReadArgs {
     #[arg(short = 'c', long, value_name = "N")]
     pub max_messages: Option<u64>,
 
-    /// Stop once no message has been shown for this many seconds (counted from the start,
-    /// or from the assignment of partitions in a group, and from each message shown).
-    #[arg(long, value_name = "SECONDS", value_parser = parse_seconds)]
+    /// Stop once no message has been shown for this long (counted from the start, or from
+    /// the assignment of partitions in a group, and from each message shown): seconds
+    /// (`5`, `0.5`) or with a unit (`500ms`, `2m`), at most 366 days.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timeout)]
     pub timeout: Option<Duration>,
 
     #[arg(short = 'f', long, value_enum, default_value_t = Format::Pretty)]
@@ -58,12 +60,12 @@ pub struct ReadArgs {
     pub session: SessionArgs,
 }
 
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("'{s}' is not a number of seconds"))?;
-    Duration::try_from_secs_f64(secs)
-        .map_err(|_| format!("'{s}' is not a usable number of seconds"))
+/// Bounds of `--timeout`: zero stops at the first quiet moment.
+const TIMEOUT: DurationRange =
+    DurationRange::new(Duration::ZERO, Duration::from_secs(366 * 86_400));
+
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    TIMEOUT.parse(s)
 }
 
 impl ReadArgs {
@@ -606,5 +608,20 @@ mod tests {
         assert!(!seek.passes_over("t", 0, Some(10)));
         assert!(seek.passes_over("t", 1, Some(5)));
         assert!(!seek.passes_over("t", 1, None));
+    }
+
+    #[test]
+    fn timeout_takes_seconds_or_a_unit_up_to_366_days() {
+        assert_eq!(parse_timeout("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_timeout("1.5"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse_timeout("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_timeout("366d"), Ok(Duration::from_secs(366 * 86_400)));
+        assert!(parse_timeout("367d").unwrap_err().contains("out of range"));
+        assert!(
+            parse_timeout("5 sec s")
+                .unwrap_err()
+                .contains("not a duration")
+        );
     }
 }

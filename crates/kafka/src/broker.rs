@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use streamhub_broker::{Broker, BrokerError};
 pub use streamhub_broker::{FlushPolicy, LogConfig};
+use streamhub_model::duration::DurationRange;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::KafkaError;
@@ -88,27 +89,15 @@ fn absolute(path: &Path) -> Result<PathBuf, KafkaError> {
 }
 
 /// `--flush`: `os` (the page cache; what Kafka does by default), `batch` (fsync before each
-/// produce is acknowledged) or an interval such as `200ms` or `1s`.
+/// produce is acknowledged) or an interval of at least 1 ms such as `200ms` or `1s`.
 pub fn parse_flush(text: &str) -> Result<FlushPolicy, String> {
-    match text {
-        "os" => return Ok(FlushPolicy::Os),
-        "batch" => return Ok(FlushPolicy::EveryBatch),
-        _ => {}
-    }
-    let (number, unit) = match text.strip_suffix("ms") {
-        Some(n) => (n, 1),
-        None => match text.strip_suffix('s') {
-            Some(n) => (n, 1000),
-            None => (text, 0),
-        },
-    };
-    match (unit, number.parse::<u64>()) {
-        (unit, Ok(n)) if unit > 0 && n > 0 => {
-            Ok(FlushPolicy::Interval(Duration::from_millis(n * unit)))
-        }
-        _ => Err(format!(
-            "{text:?} is not a flush policy: use os, batch or an interval such as 200ms or 1s"
-        )),
+    match text.trim() {
+        "os" => Ok(FlushPolicy::Os),
+        "batch" => Ok(FlushPolicy::EveryBatch),
+        _ => DurationRange::at_least(Duration::from_millis(1))
+            .parse(text)
+            .map(FlushPolicy::Interval)
+            .map_err(|e| format!("{e}, or the word os or batch")),
     }
 }
 

@@ -13,6 +13,7 @@ use crate::error::KafkaError;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub use streamhub_model::Secret;
+use streamhub_model::duration::DurationRange;
 
 /// `security.protocol` of librdkafka.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,14 +48,12 @@ pub fn parse_property(s: &str) -> Result<(String, String), String> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
-fn parse_timeout_secs(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("expected seconds, got {s:?}"))?;
-    if !(0.1..=3600.0).contains(&secs) {
-        return Err(format!("{secs} s is outside 0.1..=3600"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+/// Bounds of `--kafka-timeout`.
+const TIMEOUT_RANGE: DurationRange =
+    DurationRange::new(Duration::from_millis(100), Duration::from_secs(3600));
+
+fn parse_timeout(text: &str) -> Result<Duration, String> {
+    TIMEOUT_RANGE.parse(text)
 }
 
 /// Flags shared by every component that talks to Kafka (`#[command(flatten)]` it).
@@ -99,8 +98,15 @@ pub struct KafkaArgs {
     #[arg(long, env = "KAFKA_SSL_CA_LOCATION")]
     pub ssl_ca_location: Option<String>,
 
-    /// Bound in seconds on each metadata, offset and admin call to Kafka.
-    #[arg(id = "kafka_timeout", long = "kafka-timeout", env = "KAFKA_TIMEOUT_SECS", default_value = "10", value_parser = parse_timeout_secs)]
+    /// Bound on each metadata, offset and admin call to Kafka, 100ms to 1h: seconds (`10`,
+    /// `2.5`) or with a unit (`500ms`, `10s`, `2m`).
+    #[arg(
+        id = "kafka_timeout",
+        long = "kafka-timeout",
+        env = "KAFKA_TIMEOUT_SECS",
+        default_value = "10s",
+        value_parser = parse_timeout
+    )]
     pub timeout: Duration,
 }
 
@@ -357,6 +363,29 @@ mod tests {
         assert!(!shown.contains("hunter2"), "secret leaked: {shown}");
         assert!(!shown.contains("topsecret"), "secret leaked: {shown}");
         assert!(shown.contains("alice"));
+    }
+
+    #[test]
+    fn kafka_timeout_takes_seconds_or_a_unit() {
+        let timeout = |text: &str| {
+            Cli::try_parse_from(["x", "--kafka-timeout", text])
+                .map(|cli| cli.kafka.timeout)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(timeout("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(timeout("10"), Ok(Duration::from_secs(10)));
+        assert_eq!(timeout("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(timeout("1m"), Ok(Duration::from_secs(60)));
+        let err = timeout("10parsecs").unwrap_err();
+        assert!(
+            err.contains("--kafka-timeout")
+                && err.contains("'10parsecs' is not a duration")
+                && err.contains(streamhub_model::duration::SYNTAX),
+            "{err}"
+        );
+        let err = timeout("2h").unwrap_err();
+        assert!(err.contains("out of range: give 100ms to 1h"), "{err}");
+        assert!(timeout("0.05").is_err());
     }
 
     #[test]

@@ -611,8 +611,18 @@ fn flush_policies_parse() {
         parse_flush("2s"),
         Ok(FlushPolicy::Interval(Duration::from_secs(2)))
     );
-    for bad in ["", "0s", "fast", "-1s", "1h"] {
-        assert!(parse_flush(bad).is_err(), "{bad}");
+    // The one duration syntax: bare seconds and any humantime unit.
+    assert_eq!(
+        parse_flush("0.5"),
+        Ok(FlushPolicy::Interval(Duration::from_millis(500)))
+    );
+    assert_eq!(
+        parse_flush("1m"),
+        Ok(FlushPolicy::Interval(Duration::from_secs(60)))
+    );
+    for bad in ["", "0s", "500us", "fast", "-1s", "10parsecs"] {
+        let err = parse_flush(bad).unwrap_err();
+        assert!(err.contains("os or batch"), "{bad}: {err}");
     }
 }
 

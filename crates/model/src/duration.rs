@@ -19,16 +19,23 @@ impl DurationRange {
         DurationRange { min, max }
     }
 
+    /// From `min` up, with no bound above.
+    pub const fn at_least(min: Duration) -> Self {
+        DurationRange::new(min, Duration::MAX)
+    }
+
     /// [`parse`], then the bounds.
     pub fn parse(&self, text: &str) -> Result<Duration, String> {
         let d = parse(text)?;
         if d < self.min || d > self.max {
-            return Err(format!(
-                "'{}' is out of range: give {} to {}",
-                text.trim(),
-                humantime::format_duration(self.min),
-                humantime::format_duration(self.max)
-            ));
+            let min = humantime::format_duration(self.min);
+            let text = text.trim();
+            return Err(if self.max == Duration::MAX {
+                format!("'{text}' is out of range: give at least {min}")
+            } else {
+                let max = humantime::format_duration(self.max);
+                format!("'{text}' is out of range: give {min} to {max}")
+            });
         }
         Ok(d)
     }
@@ -99,5 +106,13 @@ mod tests {
         );
         assert!(range.parse("0.05").is_err());
         assert!(range.parse("soon").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn open_ranges_name_only_their_minimum() {
+        let range = DurationRange::at_least(Duration::from_millis(1));
+        assert_eq!(range.parse("400d"), Ok(Duration::from_secs(400 * 86_400)));
+        let err = range.parse("0s").unwrap_err();
+        assert_eq!(err, "'0s' is out of range: give at least 1ms");
     }
 }

@@ -40,7 +40,8 @@ async fn main() -> anyhow::Result<()> {
         "--rate",
         "10",
     ])
-    .args;
+    .args
+    .into_config()?;
     let shutdown = CancellationToken::new();
     let producer = tokio::spawn(streamhub_producer::run(args, shutdown.clone()));
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use streamhub_kafka::{KafkaArgs, Secret};
+use streamhub_kafka::{KafkaArgs, KafkaConfig, Secret};
+use streamhub_model::duration::DurationRange;
 use streamhub_model::{DataType, RatePerSecond, TopicName};
 
 /// `streamhub producer [flags]` runs the producer; `streamhub producer generate ...`
@@ -68,9 +69,73 @@ pub struct ProducerArgs {
     #[arg(long, env = "STREAMHUB_PRODUCER_LOG_FILE")]
     pub log_file: Option<PathBuf>,
 
-    /// Seconds between full listings of the topics, beside the event stream.
-    #[arg(long, env = "STREAMHUB_POLL_INTERVAL", default_value = "5", value_parser = parse_seconds)]
+    /// Time between full listings of the topics, beside the event stream; 100ms to 1h,
+    /// seconds (`5`) or with a unit (`500ms`, `30s`).
+    #[arg(
+        long,
+        env = "STREAMHUB_POLL_INTERVAL",
+        default_value = "5s",
+        value_parser = parse_poll_interval
+    )]
     pub poll_interval: Duration,
+}
+
+/// Default of `--poll-interval`.
+const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+impl ProducerArgs {
+    /// The settings these flags describe; the producer runs only with its key.
+    pub fn into_config(self) -> anyhow::Result<ProducerConfig> {
+        let Some(producer_secret) = self.producer_secret else {
+            anyhow::bail!(
+                "the producer needs PRODUCER_SECRET (or --producer-secret): the admin service authenticates it with that key"
+            );
+        };
+        Ok(ProducerConfig {
+            admin_url: self.admin_url,
+            admin_ca_cert: self.admin_ca_cert,
+            kafka: self.kafka.config(),
+            producer_secret,
+            rate: self.rate,
+            seed: self.seed,
+            producer_id: self.producer_id,
+            poll_interval: self.poll_interval,
+        })
+    }
+}
+
+/// What the long-running producer runs from: built by [`ProducerArgs::into_config`], or
+/// directly by a caller that has no command line (`streamhub up`).
+#[derive(Clone, Debug)]
+pub struct ProducerConfig {
+    pub admin_url: reqwest::Url,
+    /// CA certificates (PEM) to trust for an https:// admin URL, beside the system's.
+    pub admin_ca_cert: Option<PathBuf>,
+    pub kafka: KafkaConfig,
+    /// Sent as `X-Producer-Key`.
+    pub producer_secret: Secret,
+    /// Overrides every topic's own rate.
+    pub rate: Option<RatePerSecond>,
+    pub seed: Option<u64>,
+    /// `None`: a new id per process (see [`crate::default_producer_id`]).
+    pub producer_id: Option<String>,
+    pub poll_interval: Duration,
+}
+
+impl ProducerConfig {
+    /// Everything else at the flags' defaults.
+    pub fn new(admin_url: reqwest::Url, kafka: KafkaConfig, producer_secret: Secret) -> Self {
+        ProducerConfig {
+            admin_url,
+            admin_ca_cert: None,
+            kafka,
+            producer_secret,
+            rate: None,
+            seed: None,
+            producer_id: None,
+            poll_interval: DEFAULT_POLL_INTERVAL,
+        }
+    }
 }
 
 /// Flags of `streamhub producer generate`.
@@ -130,14 +195,12 @@ fn parse_rate_or_zero(s: &str) -> Result<f64, String> {
     parse_rate(s).map(RatePerSecond::get)
 }
 
-fn parse_seconds(s: &str) -> Result<Duration, String> {
-    let secs: f64 = s
-        .parse()
-        .map_err(|_| format!("expected seconds, got {s:?}"))?;
-    if !(0.1..=3600.0).contains(&secs) {
-        return Err(format!("{secs} s is outside 0.1..=3600"));
-    }
-    Ok(Duration::from_secs_f64(secs))
+/// Bounds of `--poll-interval`.
+const POLL_INTERVAL: DurationRange =
+    DurationRange::new(Duration::from_millis(100), Duration::from_secs(3600));
+
+fn parse_poll_interval(s: &str) -> Result<Duration, String> {
+    POLL_INTERVAL.parse(s)
 }
 
 #[cfg(test)]
@@ -209,6 +272,59 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("0.001") && err.contains("100000"), "{err}");
+    }
+
+    #[test]
+    fn poll_interval_takes_seconds_or_a_unit_within_bounds() {
+        let poll = |text: &str| {
+            Cli::try_parse_from(["producer", "--poll-interval", text])
+                .map(|cli| cli.producer.run.poll_interval)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(poll("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(poll("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(poll("2m"), Ok(Duration::from_secs(120)));
+        assert!(poll("0.05").unwrap_err().contains("out of range"));
+        assert!(poll("2h").unwrap_err().contains("out of range"));
+        assert!(poll("often").unwrap_err().contains("not a duration"));
+    }
+
+    #[test]
+    fn flags_build_the_config_and_the_key_is_required() {
+        let cli = Cli::try_parse_from([
+            "producer",
+            "--producer-secret",
+            "-s3cret",
+            "--admin-url",
+            "http://10.0.0.5:5000",
+            "-b",
+            "k:9092",
+            "--kafka-timeout",
+            "3s",
+            "--seed",
+            "7",
+            "--producer-id",
+            "edge-7",
+        ])
+        .unwrap();
+        let config = cli.producer.run.into_config().unwrap();
+        assert_eq!(config.admin_url.as_str(), "http://10.0.0.5:5000/");
+        assert_eq!(config.kafka.bootstrap_servers(), "k:9092");
+        assert_eq!(config.kafka.timeout(), Duration::from_secs(3));
+        assert_eq!(config.producer_secret.expose(), "-s3cret");
+        assert_eq!(
+            (config.seed, config.producer_id.as_deref()),
+            (Some(7), Some("edge-7"))
+        );
+        if std::env::var_os("STREAMHUB_POLL_INTERVAL").is_none() {
+            assert_eq!(config.poll_interval, DEFAULT_POLL_INTERVAL);
+        }
+        assert!(!format!("{config:?}").contains("s3cret"));
+
+        let mut args = Cli::try_parse_from(["producer"]).unwrap().producer.run;
+        args.producer_secret = None;
+        let err = args.into_config().unwrap_err().to_string();
+        assert!(err.contains("PRODUCER_SECRET"), "{err}");
     }
 
     #[test]

@@ -22,7 +22,9 @@ pub mod resume;
 pub mod status_line;
 mod watch;
 
-pub use args::{GenerateArgs, ProducerArgs, ProducerCommand, ProducerSubcommand, parse_rate};
+pub use args::{
+    GenerateArgs, ProducerArgs, ProducerCommand, ProducerConfig, ProducerSubcommand, parse_rate,
+};
 pub use burst::{Summary, generate, publish_burst};
 
 /// Bound on the final flush of librdkafka's queue at shutdown.
@@ -32,38 +34,33 @@ const FLUSH_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn main(cmd: ProducerCommand, shutdown: CancellationToken) -> anyhow::Result<()> {
     match cmd.command {
         Some(ProducerSubcommand::Generate(args)) => generate(args, shutdown).await.map(|_| ()),
-        None => run(cmd.run, shutdown).await,
+        None => run(cmd.run.into_config()?, shutdown).await,
     }
 }
 
 /// `streamhub producer`: runs until `shutdown`, then flushes what is in flight and logs
 /// the totals. A producer key the admin service refuses is an error; an unreachable admin
 /// service or broker is waited for.
-pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(config: ProducerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
     // A generated id is new, so its seq starts at 0; a given one may have published before.
-    let resume_seq = args.producer_id.is_some();
-    let producer_id: Arc<str> = args
+    let resume_seq = config.producer_id.is_some();
+    let producer_id: Arc<str> = config
         .producer_id
         .clone()
         .unwrap_or_else(default_producer_id)
         .into();
-    let config = args.kafka.config();
+    let kafka_config = config.kafka.clone();
     tracing::info!(
         producer_id = %producer_id,
-        admin_url = %args.admin_url,
-        bootstrap_servers = config.bootstrap_servers(),
+        admin_url = %config.admin_url,
+        bootstrap_servers = kafka_config.bootstrap_servers(),
         "producer starting"
     );
-    let Some(key) = &args.producer_secret else {
-        anyhow::bail!(
-            "the producer needs PRODUCER_SECRET (or --producer-secret): the admin service authenticates it with that key"
-        );
-    };
     let admin = streamhub_client::Client::with_ca_cert(
-        args.admin_url.clone(),
-        args.admin_ca_cert.as_deref(),
+        config.admin_url.clone(),
+        config.admin_ca_cert.as_deref(),
     )?
-    .with_producer_key(key)?;
+    .with_producer_key(&config.producer_secret)?;
     match watch::wait_for_admin(&admin, &shutdown).await {
         Ok(Some(())) => {}
         Ok(None) => return Ok(()),
@@ -77,7 +74,7 @@ pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Res
         }
         Err(e) => return Err(e.into()),
     }
-    let kafka = config
+    let kafka = kafka_config
         .admin()
         .context("cannot create the Kafka admin client")?;
     let mut attempts = 0;
@@ -98,18 +95,18 @@ pub async fn run(args: ProducerArgs, shutdown: CancellationToken) -> anyhow::Res
             Err(e) => return Err(e).context("cannot reach Kafka"),
         }
     }
-    let producer =
-        kafka_producer::SharedProducer::new(&config).context("cannot create the Kafka producer")?;
+    let producer = kafka_producer::SharedProducer::new(&kafka_config)
+        .context("cannot create the Kafka producer")?;
     let ctx = watch::Context {
         admin,
         kafka: Arc::new(kafka),
-        kafka_config: config.clone(),
+        kafka_config,
         resume_seq,
         producer: producer.clone(),
         producer_id,
-        rate: args.rate,
-        seed: args.seed,
-        poll_interval: args.poll_interval,
+        rate: config.rate,
+        seed: config.seed,
+        poll_interval: config.poll_interval,
     };
     let totals = watch::supervise(ctx, shutdown).await;
     // The producer in use now: a fatal error may have replaced the first.
@@ -175,20 +172,6 @@ pub fn open_log_file(path: &Path) -> anyhow::Result<std::fs::File> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn running_without_a_producer_key_says_so() {
-        use clap::Parser;
-        #[derive(Parser)]
-        struct Cli {
-            #[command(flatten)]
-            args: ProducerArgs,
-        }
-        let mut args = Cli::parse_from(["producer"]).args;
-        args.producer_secret = None;
-        let err = run(args, CancellationToken::new()).await.unwrap_err();
-        assert!(err.to_string().contains("PRODUCER_SECRET"), "{err}");
-    }
 
     #[test]
     fn topic_seeds_differ_per_topic_and_repeat() {

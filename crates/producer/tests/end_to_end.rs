@@ -17,7 +17,7 @@ use streamhub_kafka::rdkafka::{Message, Offset, TopicPartitionList};
 use streamhub_kafka::{KafkaConfig, Secret};
 use streamhub_model::api::Topic;
 use streamhub_model::{DataType, Envelope, TopicStatus};
-use streamhub_producer::{GenerateArgs, ProducerArgs};
+use streamhub_producer::{GenerateArgs, ProducerArgs, ProducerConfig};
 use streamhub_testkit::{AdminApi, PRODUCER_KEY, admin_service, unique};
 use tokio_util::sync::CancellationToken;
 
@@ -56,7 +56,7 @@ async fn topic(api: &AdminApi, id: i64) -> Topic {
     serde_json::from_value(api.topic(id).await).unwrap()
 }
 
-fn producer_args(admin_url: &str, bootstrap: &str, key: &str) -> ProducerArgs {
+fn producer_args(admin_url: &str, bootstrap: &str, key: &str) -> ProducerConfig {
     RunCli::parse_from([
         "producer",
         "--admin-url",
@@ -71,6 +71,8 @@ fn producer_args(admin_url: &str, bootstrap: &str, key: &str) -> ProducerArgs {
         "11",
     ])
     .args
+    .into_config()
+    .unwrap()
 }
 
 /// Reads every message of a topic from the beginning, in the background.

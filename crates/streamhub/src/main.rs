@@ -4,7 +4,6 @@
 mod cluster;
 #[cfg(feature = "embedded-broker")]
 mod data_dir;
-mod logging;
 #[cfg(feature = "embedded-broker")]
 mod samples;
 mod up;
@@ -13,9 +12,7 @@ use std::process::ExitCode;
 
 use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
-
-use logging::LogFormat;
+use streamhub_admin::process::{LogFormat, cancel_on_signals};
 
 #[derive(Parser, Debug)]
 #[command(name = "streamhub", version, about, propagate_version = true)]
@@ -69,7 +66,7 @@ fn main() -> ExitCode {
         Command::Producer(cmd) if cmd.command.is_none() => cmd.run.log_file.clone(),
         _ => None,
     };
-    if let Err(e) = logging::init(cli.log_format, log_file.as_deref()) {
+    if let Err(e) = init_logging(cli.log_format, log_file.as_deref()) {
         eprintln!("error: {e:#}");
         return ExitCode::FAILURE;
     }
@@ -93,51 +90,35 @@ fn main() -> ExitCode {
 async fn run(command: Command) -> anyhow::Result<()> {
     match command {
         #[cfg(feature = "embedded-broker")]
-        Command::Up(args) => up::run(args, shutdown_on_signals(true)).await,
-        Command::Admin(args) => up::run_admin(args, shutdown_on_signals(true)).await,
-        Command::Producer(cmd) => streamhub_producer::main(cmd, shutdown_on_signals(true)).await,
+        Command::Up(args) => up::run(args, cancel_on_signals(true)).await,
+        Command::Admin(args) => up::run_admin(args, cancel_on_signals(true)).await,
+        Command::Producer(cmd) => streamhub_producer::main(cmd, cancel_on_signals(true)).await,
         // The interactive consumer turns Ctrl-C into "back to the menu"; only SIGTERM stops it.
         Command::Consumer(cmd) => {
             let interactive = cmd.command.is_none();
-            streamhub_consumer::run(cmd, shutdown_on_signals(!interactive)).await
+            streamhub_consumer::run(cmd, cancel_on_signals(!interactive)).await
         }
         #[cfg(feature = "embedded-broker")]
-        Command::Broker(args) => {
-            streamhub_kafka::broker::run(args, shutdown_on_signals(true)).await
-        }
+        Command::Broker(args) => streamhub_kafka::broker::run(args, cancel_on_signals(true)).await,
     }
 }
 
-/// A token cancelled on SIGTERM, and on SIGINT (Ctrl-C) when `on_interrupt`.
-fn shutdown_on_signals(on_interrupt: bool) -> CancellationToken {
-    let token = CancellationToken::new();
-    let cancel = token.clone();
-    tokio::spawn(async move {
-        let interrupt = async {
-            if on_interrupt {
-                let _ = tokio::signal::ctrl_c().await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        };
-        #[cfg(unix)]
-        let terminate = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let terminate = std::future::pending::<()>();
-        tokio::select! {
-            _ = interrupt => tracing::info!("interrupted, shutting down"),
-            _ = terminate => tracing::info!("terminated, shutting down"),
-        }
-        cancel.cancel();
-    });
-    token
+/// Info by default. librdkafka reports every failed connection attempt as an error, many
+/// times a second while a broker is down; streamhub's components say it once, in their
+/// own words, so librdkafka's own lines are off unless `RUST_LOG` asks for them
+/// (`RUST_LOG=info,rdkafka=debug`).
+const DEFAULT_LOG_FILTER: &str = "info,rdkafka=off,librdkafka=off";
+
+/// Logs on stderr, around the producer's status line, and for the producer's `--log-file`
+/// also appended to that file (like the seed's producer.log).
+fn init_logging(format: LogFormat, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let file = file.map(streamhub_producer::open_log_file).transpose()?;
+    streamhub_admin::process::init_logging_to(
+        DEFAULT_LOG_FILTER,
+        format,
+        streamhub_producer::status_line::log_writer,
+        file,
+    )
 }
 
 #[cfg(test)]
@@ -182,5 +163,37 @@ mod tests {
         assert_eq!(cmd.kafka.bootstrap_servers, "kafka1:9093");
         assert_eq!(cmd.kafka.sasl_mechanism.as_deref(), Some("SCRAM-SHA-512"));
         assert_eq!(cmd.kafka.properties, [("client.id".into(), "admin".into())]);
+    }
+
+    /// Every subcommand that talks to Kafka takes the one duration syntax.
+    #[test]
+    fn kafka_timeout_takes_seconds_or_a_unit_in_every_subcommand() {
+        let argv = |sub: &[&str], value: &str| {
+            ["streamhub"]
+                .iter()
+                .chain(sub)
+                .chain(&["--kafka-timeout", value])
+                .map(Into::into)
+                .collect::<Vec<std::ffi::OsString>>()
+        };
+        for sub in [
+            &["admin"][..],
+            &["producer"],
+            &["consumer", "read", "-t", "t"],
+        ] {
+            for good in ["10s", "10", "2.5", "1m"] {
+                assert!(parse(argv(sub, good)).is_ok(), "{sub:?} {good}");
+            }
+            let err = parse(argv(sub, "10parsecs")).unwrap_err();
+            assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+            let text = err.to_string();
+            assert!(
+                text.lines()
+                    .next()
+                    .is_some_and(|line| line.contains("'10parsecs' is not a duration")
+                        && line.contains(streamhub_model::duration::SYNTAX)),
+                "{sub:?}: {text}"
+            );
+        }
     }
 }

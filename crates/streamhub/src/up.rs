@@ -168,9 +168,9 @@ mod embedded {
         );
 
         let producer_stop = CancellationToken::new();
-        let producer_args = producer_args(admin.url(), &bootstrap, &producer_secret, &args)?;
+        let producer_config = producer_config(admin.url(), kafka, producer_secret, &args)?;
         let producer = tokio::spawn(streamhub_producer::run(
-            producer_args,
+            producer_config,
             producer_stop.clone(),
         ));
 
@@ -190,38 +190,22 @@ mod embedded {
         Ok(())
     }
 
-    /// The producer's flags as `streamhub producer` would take them, so that `up` runs
-    /// exactly the producer a user would start by hand.
-    fn producer_args(
+    /// The producer `streamhub producer` would run against this admin service and broker,
+    /// with `up`'s own producer flags.
+    fn producer_config(
         admin_url: &str,
-        bootstrap: &str,
-        secret: &Secret,
+        kafka: KafkaConfig,
+        secret: Secret,
         args: &UpArgs,
-    ) -> anyhow::Result<streamhub_producer::ProducerArgs> {
-        #[derive(clap::Parser)]
-        struct Producer {
-            #[command(flatten)]
-            args: streamhub_producer::ProducerArgs,
-        }
-        let mut argv = vec![
-            "producer".to_owned(),
-            format!("--admin-url={admin_url}"),
-            format!("--bootstrap-servers={bootstrap}"),
-            format!("--producer-secret={}", secret.expose()),
-        ];
-        if let Some(rate) = args.rate {
-            argv.push(format!("--rate={rate}"));
-        }
-        if let Some(seed) = args.seed {
-            argv.push(format!("--seed={seed}"));
-        }
-        if let Some(id) = &args.producer_id {
-            argv.push(format!("--producer-id={id}"));
-        }
-        use clap::Parser;
-        Ok(Producer::try_parse_from(argv)
-            .map_err(|e| anyhow::anyhow!("invalid producer settings: {e}"))?
-            .args)
+    ) -> anyhow::Result<streamhub_producer::ProducerConfig> {
+        let admin_url = admin_url
+            .parse()
+            .with_context(|| format!("invalid admin URL {admin_url}"))?;
+        let mut config = streamhub_producer::ProducerConfig::new(admin_url, kafka, secret);
+        config.rate = args.rate;
+        config.seed = args.seed;
+        config.producer_id = args.producer_id.clone();
+        Ok(config)
     }
 
     /// What to tell the operator about the admin password. The admin service keeps a
@@ -265,11 +249,14 @@ mod embedded {
             let up = Cli::try_parse_from(["up", "--producer-id", "edge-7", "--rate", "20"])
                 .unwrap()
                 .up;
-            let secret = Secret::new("k");
-            let args =
-                producer_args("http://127.0.0.1:5000", "127.0.0.1:9092", &secret, &up).unwrap();
-            assert_eq!(args.producer_id.as_deref(), Some("edge-7"));
-            assert_eq!(args.rate.map(RatePerSecond::get), Some(20.0));
+            let kafka = KafkaConfig::new("127.0.0.1:9092");
+            let config =
+                producer_config("http://127.0.0.1:5000", kafka, Secret::new("-k"), &up).unwrap();
+            assert_eq!(config.admin_url.as_str(), "http://127.0.0.1:5000/");
+            assert_eq!(config.kafka.bootstrap_servers(), "127.0.0.1:9092");
+            assert_eq!(config.producer_secret.expose(), "-k");
+            assert_eq!(config.producer_id.as_deref(), Some("edge-7"));
+            assert_eq!(config.rate.map(RatePerSecond::get), Some(20.0));
             assert!(Cli::try_parse_from(["up", "--rate", "1e-20"]).is_err());
         }
     }

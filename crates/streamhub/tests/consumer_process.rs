@@ -1,9 +1,12 @@
 //! The consumer as a process: exit codes and one-line errors, a closed pipe, at-least-once
 //! delivery across SIGKILL, and the interactive menu driven through a pseudo-terminal.
 //!
-//! The binary is `streamhub-consumer`, the same command as `streamhub consumer`;
-//! [`consumer`] is the one place that names it.
+//! The binary is `streamhub consumer`; [`consumer`] is the one place that names it. The
+//! world (admin service, broker, users) is the consumer crate's test set-up.
 
+#![cfg(feature = "embedded-broker")]
+
+#[path = "../../consumer/tests/common/mod.rs"]
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,7 +22,8 @@ use serde_json::Value;
 
 /// `streamhub consumer` with a clean environment pointing at `world`.
 fn consumer(world: &World) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamhub-consumer"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamhub"));
+    cmd.arg("consumer");
     for var in [
         "STREAMHUB_USER",
         "STREAMHUB_PASSWORD",

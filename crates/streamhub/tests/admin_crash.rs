@@ -42,8 +42,9 @@ async fn start_admin(database: &str, dir: &Path, http: &reqwest::Client) -> Admi
         .append(true)
         .open(dir.join("admin.log"))
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streamhub-admin"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamhub"))
         .args([
+            "admin",
             "--listen",
             &format!("127.0.0.1:{port}"),
             "--database",

@@ -19,11 +19,12 @@ use futures::Stream;
 use reqwest::header::{ACCEPT, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use streamhub_model::Secret;
 use streamhub_model::api::{
-    ActivateByName, ActiveTopic, Login, LoginResponse, MAX_PAGE, Me, Message, ProvisioningFailure,
-    Subscription, SubscriptionRequest, Topic,
+    ActivateByName, ActiveTopic, AuditEntry, Login, LoginResponse, MAX_PAGE, Me, Message,
+    ProvisioningFailure, Subscription, SubscriptionRequest, Topic,
 };
+use streamhub_model::generation::Generation;
+use streamhub_model::{Action, Secret};
 
 pub use base_url::BaseUrl;
 pub use error::Error;
@@ -213,10 +214,16 @@ impl Client {
         }
     }
 
-    /// `POST /api/topics/activate_by_name`. Repeating it is harmless.
-    pub async fn activate(&self, topic_name: &str) -> Result<Activation, Error> {
+    /// `POST /api/topics/activate_by_name`, with how the topic will be generated for the
+    /// audit log. Repeating it is harmless.
+    pub async fn activate(
+        &self,
+        topic_name: &str,
+        generation: Option<&Generation>,
+    ) -> Result<Activation, Error> {
         let body = ActivateByName {
             topic_name: topic_name.to_owned(),
+            generation: generation.cloned(),
         };
         match self
             .call::<_, serde_json::Value>(Method::POST, "api/topics/activate_by_name", Some(&body))
@@ -234,6 +241,24 @@ impl Client {
             }) => Ok(Activation::Unknown),
             Err(e) => Err(e),
         }
+    }
+
+    /// The generation record of the topic named `topic_name`'s latest activation, read from
+    /// the audit log (admins only); `None` when no activation recorded one.
+    pub async fn generation_of(&self, topic_name: &str) -> Result<Option<Generation>, Error> {
+        let mut url = Url::parse("http://query/").expect("a constant URL");
+        url.query_pairs_mut()
+            .append_pair("topic", topic_name)
+            .append_pair("action", Action::Activate.as_str())
+            .append_pair("limit", "1000");
+        let query = url.query().unwrap_or_default();
+        let entries: Vec<AuditEntry> = self
+            .call::<(), _>(Method::GET, &format!("api/audit?{query}"), None)
+            .await?;
+        // Newest first.
+        Ok(entries
+            .iter()
+            .find_map(|e| e.detail.as_deref().and_then(Generation::from_detail)))
     }
 
     /// `POST /api/topics/provisioning_failure`: records on the approved topic why it cannot

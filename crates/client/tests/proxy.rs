@@ -15,7 +15,8 @@ use futures::StreamExt;
 use serde_json::json;
 use streamhub_client::{Activation, Backoff, Client, ServerEvent, retry};
 use streamhub_model::api::Event;
-use streamhub_model::{Secret, TopicStatus};
+use streamhub_model::generation::Generation;
+use streamhub_model::{DataType, Secret, TopicStatus};
 use streamhub_testkit::{AdminApi, PRODUCER_KEY, admin_service, unique};
 
 const PASSWORD: &str = "Lantern-Orbit-Kettle-57";
@@ -151,12 +152,32 @@ async fn producer_and_consumer_calls_work_under_a_path_prefix() {
         matches!(greeting, Some(Ok(ServerEvent::KeepAlive))),
         "{greeting:?}"
     );
-    assert_eq!(producer.activate(&topic).await.unwrap(), Activation::Active);
+    let generation = Generation {
+        generator: 1,
+        data_type: DataType::Sensor,
+        seed: u64::MAX,
+        producer_id: "behind-proxy".into(),
+        first_seq: 0,
+        started_at: chrono::Utc::now(),
+        rate: Some(5.0),
+    };
+    assert_eq!(
+        producer.activate(&topic, Some(&generation)).await.unwrap(),
+        Activation::Active
+    );
     let activated = next_topic_event(&mut events, &topic).await;
     assert_eq!(activated.status, TopicStatus::Active);
     assert_eq!(
-        producer.activate("never_requested").await.unwrap(),
+        producer.activate("never_requested", None).await.unwrap(),
         Activation::Unknown
+    );
+    // The activation's record, read back from the audit log by an admin.
+    let auditor = Client::new(prefixed.clone())
+        .unwrap()
+        .with_token(api.token());
+    assert_eq!(
+        auditor.generation_of(&topic).await.unwrap(),
+        Some(generation)
     );
 
     // The consumer: sign-in, active topics, subscriptions.

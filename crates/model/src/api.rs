@@ -157,6 +157,9 @@ pub struct RejectTopic {
 #[serde(deny_unknown_fields)]
 pub struct ActivateByName {
     pub topic_name: String,
+    /// How the producer will generate the topic's values, kept in the audit log for replay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<crate::generation::Generation>,
 }
 
 /// `POST /api/topics/provisioning_failure`: the producer cannot create an approved

@@ -7,6 +7,7 @@
 //! - [`topic_limits`]: partitions, replication factor and description bounds of a request.
 //! - [`consumer_group_of`]: the Kafka consumer group a user reads with.
 //! - [`Envelope`]: the JSON value of every message the producer publishes.
+//! - [`generation`]: how a producer generated a topic, recorded when it activates it.
 //! - [`provisioning`]: what keeps Kafka from holding a topic as requested.
 //! - [`account`]: which usernames and passwords accounts may have.
 //! - [`api`]: request and response bodies of the admin service's REST API.
@@ -16,6 +17,7 @@ pub mod api;
 mod data_type;
 pub mod duration;
 mod envelope;
+pub mod generation;
 mod lifecycle;
 pub mod provisioning;
 mod rate;

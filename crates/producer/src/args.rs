@@ -142,7 +142,7 @@ impl ProducerConfig {
 #[derive(clap::Args, Debug, Clone)]
 pub struct GenerateArgs {
     /// Topic to publish to; created when it does not exist.
-    #[arg(long)]
+    #[arg(long, visible_alias = "to")]
     pub topic: TopicName,
 
     /// Data type of the events (default: inferred from the topic name).
@@ -177,6 +177,36 @@ pub struct GenerateArgs {
     /// Print the summary as one JSON line.
     #[arg(long)]
     pub json: bool,
+
+    /// Regenerate this topic's values: the keys and payloads its producer generated, in the
+    /// same order, with its producer id and seq, read from the generation record of its
+    /// activation in the audit log (needs an admin's --token). `--to` names where they go.
+    #[arg(
+        long,
+        value_name = "TOPIC",
+        requires = "token",
+        conflicts_with_all = ["seed", "data_type"]
+    )]
+    pub replay: Option<TopicName>,
+
+    /// The admin service that holds the audit log, for --replay.
+    #[arg(
+        long,
+        env = "STREAMHUB_ADMIN_URL",
+        default_value = "http://127.0.0.1:5000",
+        value_name = "URL"
+    )]
+    pub admin_url: reqwest::Url,
+
+    /// An admin's bearer token from `POST /api/auth/login`, for --replay.
+    #[arg(
+        long,
+        env = "STREAMHUB_TOKEN",
+        hide_env_values = true,
+        allow_hyphen_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<Secret>,
 
     #[command(flatten)]
     pub kafka: KafkaArgs,

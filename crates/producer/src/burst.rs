@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::args::GenerateArgs;
 use crate::generate::Generator;
 use crate::publish::{TopicPublisher, flush};
-use crate::{default_producer_id, kafka_producer, resume, topic_seed};
+use crate::{default_producer_id, kafka_producer, replay, resume, topic_seed};
 
 /// How long deliveries still in flight are awaited after the last send.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(90);
@@ -85,9 +85,15 @@ pub async fn publish_burst(
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Summary> {
     let topic = args.topic.as_str();
-    let data_type = args
-        .data_type
-        .unwrap_or_else(|| DataType::infer_from_name(topic));
+    // Read first: a replay that cannot happen creates no topic.
+    let replay = replay::recorded(args).await?;
+    let data_type = replay.as_ref().map_or_else(
+        || {
+            args.data_type
+                .unwrap_or_else(|| DataType::infer_from_name(topic))
+        },
+        |g| g.data_type,
+    );
     let config = args.kafka.config();
     let admin = config
         .admin()
@@ -113,9 +119,15 @@ pub async fn publish_burst(
         .await
         .context("the metadata task failed")?
         .with_context(|| format!("cannot reach Kafka at {}", config.bootstrap_servers()))?;
-    let producer_id = args.producer_id.clone().unwrap_or_else(default_producer_id);
+    let producer_id = args
+        .producer_id
+        .clone()
+        .or_else(|| replay.as_ref().map(|g| g.producer_id.clone()))
+        .unwrap_or_else(default_producer_id);
     // A given id may have published to this topic before: its seq continues there.
-    let first_seq = if args.producer_id.is_some() && created == Created::AlreadyExisted {
+    let first_seq = if let Some(g) = &replay {
+        g.first_seq
+    } else if args.producer_id.is_some() && created == Created::AlreadyExisted {
         let seq = resume::next_seq(&config, topic, &producer_id, resume::DEFAULT_BOUND)
             .await
             .context("cannot continue this producer id's seq")?;
@@ -131,9 +143,10 @@ pub async fn publish_burst(
     } else {
         0
     };
-    let generator = match args.seed {
-        Some(seed) => Generator::new(data_type, topic_seed(seed, topic)),
-        None => Generator::from_entropy(data_type),
+    let generator = match (&replay, args.seed) {
+        (Some(g), _) => Generator::new(data_type, g.seed),
+        (None, Some(seed)) => Generator::new(data_type, topic_seed(seed, topic)),
+        (None, None) => Generator::from_entropy(data_type),
     };
     let mut publisher =
         TopicPublisher::new(producer.clone(), topic, producer_id.as_str(), generator)

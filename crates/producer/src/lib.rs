@@ -18,6 +18,7 @@ mod burst;
 pub mod generate;
 pub mod kafka_producer;
 pub mod publish;
+mod replay;
 pub mod resume;
 pub mod status_line;
 mod watch;

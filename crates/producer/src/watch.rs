@@ -16,13 +16,14 @@ use rand::Rng;
 use streamhub_client::{Activation, Backoff, Client, ServerEvent};
 use streamhub_kafka::{Admin, Created, KafkaConfig, KafkaError, TopicSpec};
 use streamhub_model::api::{Event, Topic};
+use streamhub_model::generation::Generation;
 use streamhub_model::provisioning::{self, ProvisioningObstacle};
 use streamhub_model::{DataType, RatePerSecond, TopicStatus};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::generate::Generator;
+use crate::generate::{GENERATOR_VERSION, Generator};
 use crate::kafka_producer::{Recovery, SharedProducer, drop_off_thread, recovery};
 use crate::publish::{Counters, TopicPublisher, Totals};
 use crate::resume;
@@ -142,6 +143,9 @@ struct Supervisor {
     publishing: HashMap<String, Publishing>,
     /// `seq` to start a topic's publisher at (found in Kafka), until the publisher exists.
     next_seqs: HashMap<String, u64>,
+    /// Each topic's generator seed, chosen once: the one recorded at activation is the one
+    /// its publisher uses.
+    seeds: HashMap<String, u64>,
     admin_reachable: bool,
 }
 
@@ -164,6 +168,7 @@ pub(crate) async fn supervise(ctx: Context, shutdown: CancellationToken) -> Vec<
         retries: HashMap::new(),
         publishing: HashMap::new(),
         next_seqs: HashMap::new(),
+        seeds: HashMap::new(),
         admin_reachable: true,
     };
     let mut poll = tokio::time::interval(ctx.poll_interval);
@@ -283,6 +288,15 @@ impl Supervisor {
         Pace::of(self.ctx.rate, topic.rate_per_second)
     }
 
+    /// The topic's generator seed: `--seed` mixed with its name, else a random one.
+    fn seed_of(&mut self, name: &str) -> u64 {
+        let seed = self.ctx.seed;
+        *self
+            .seeds
+            .entry(name.to_owned())
+            .or_insert_with(|| seed.map_or_else(rand::random, |s| topic_seed(s, name)))
+    }
+
     /// Creates the topic in Kafka and activates it, in the background.
     fn provision(&mut self, name: &str) {
         if self.provisioning.contains(name) {
@@ -297,10 +311,17 @@ impl Supervisor {
             return;
         };
         self.provisioning.insert(name.to_owned());
+        let plan = Plan {
+            seed: self.seed_of(name),
+            rate: match self.pace(&topic) {
+                Pace::PerSecond(r) => Some(r.get()),
+                Pace::SeedDefault => None,
+            },
+        };
         let ctx = Arc::clone(&self.ctx);
         let signals = self.signals.clone();
         tokio::spawn(async move {
-            let (outcome, next_seq) = provision(&ctx, &topic).await;
+            let (outcome, next_seq) = provision(&ctx, &topic, plan).await;
             let _ = signals
                 .send(Signal::Provisioned {
                     name: topic.topic_name,
@@ -408,17 +429,18 @@ impl Supervisor {
             return;
         };
         let next_seq = self.next_seqs.remove(name).unwrap_or(0);
+        let data_type = topic.data_type;
         let spec = PublisherSpec {
             producers: self.ctx.producer.clone(),
             topic: name.to_owned(),
             producer_id: Arc::clone(&self.ctx.producer_id),
-            data_type: topic.data_type,
-            seed: self.ctx.seed,
+            data_type,
+            seed: self.seed_of(name),
             counters: Arc::default(),
         };
         let counters = Arc::clone(&spec.counters);
         let (tx, rx) = watch::channel(desired);
-        tracing::info!(topic = name, data_type = %topic.data_type, ?pace, next_seq, "publishing");
+        tracing::info!(topic = name, %data_type, ?pace, next_seq, "publishing");
         let task = tokio::spawn(run_publisher(spec, next_seq, rx, self.shutdown.clone()));
         self.publishing.insert(
             name.to_owned(),
@@ -484,7 +506,7 @@ async fn report_impossible(ctx: &Context, topic: &Topic, reason: String) -> Prov
 /// Ensures the topic exists in Kafka, finds where this producer's `seq` continues (with a
 /// given producer id), then activates the topic if it is only approved. What Kafka can
 /// never hold as requested is reported on the topic.
-async fn provision(ctx: &Context, topic: &Topic) -> (Provisioning, Option<u64>) {
+async fn provision(ctx: &Context, topic: &Topic, plan: Plan) -> (Provisioning, Option<u64>) {
     let outcome = match ctx
         .kafka
         .ensure_topic(&TopicSpec::new(
@@ -547,15 +569,35 @@ async fn provision(ctx: &Context, topic: &Topic) -> (Provisioning, Option<u64>) 
     } else {
         None
     };
-    (activate(ctx, topic).await, next_seq)
+    let generation = Generation {
+        generator: GENERATOR_VERSION,
+        data_type: topic.data_type,
+        seed: plan.seed,
+        producer_id: ctx.producer_id.to_string(),
+        first_seq: next_seq.unwrap_or(0),
+        started_at: chrono::Utc::now(),
+        rate: plan.rate,
+    };
+    (activate(ctx, topic, &generation).await, next_seq)
 }
 
-/// Activates the topic in the admin service if it is only approved.
-async fn activate(ctx: &Context, topic: &Topic) -> Provisioning {
+/// What a topic's publisher will be made with, decided before its activation records it.
+struct Plan {
+    seed: u64,
+    rate: Option<f64>,
+}
+
+/// Activates the topic in the admin service if it is only approved, recording how its
+/// values are generated.
+async fn activate(ctx: &Context, topic: &Topic, generation: &Generation) -> Provisioning {
     if topic.status == TopicStatus::Active {
         return Provisioning::Active;
     }
-    match ctx.admin.activate(&topic.topic_name).await {
+    match ctx
+        .admin
+        .activate(&topic.topic_name, Some(generation))
+        .await
+    {
         Ok(Activation::Active) => {
             tracing::info!(topic = %topic.topic_name, "activated");
             Provisioning::Active
@@ -572,7 +614,8 @@ struct PublisherSpec {
     topic: String,
     producer_id: Arc<str>,
     data_type: DataType,
-    seed: Option<u64>,
+    /// The first run's generator seed.
+    seed: u64,
     /// Shared by every publisher of the topic: totals and `seq` carry on after a restart.
     counters: Arc<Counters>,
 }
@@ -580,14 +623,8 @@ struct PublisherSpec {
 impl PublisherSpec {
     /// The publisher of run `run` (0 first), and the generation of its producer.
     fn build(&self, first_seq: u64, run: u32) -> (TopicPublisher, u64) {
-        let generator = match self.seed {
-            // A restarted run does not replay the events of the first.
-            Some(seed) => Generator::new(
-                self.data_type,
-                topic_seed(seed, &self.topic).wrapping_add(u64::from(run)),
-            ),
-            None => Generator::from_entropy(self.data_type),
-        };
+        // A restarted run does not replay the events of the first.
+        let generator = Generator::new(self.data_type, self.seed.wrapping_add(u64::from(run)));
         let (producer, generation) = self.producers.current();
         let publisher = TopicPublisher::new(
             producer,
@@ -1034,7 +1071,7 @@ mod tests {
             topic: "fatal_errors".into(),
             producer_id: "fatal-test".into(),
             data_type: DataType::Generic,
-            seed: Some(1),
+            seed: 1,
             counters: Arc::default(),
         };
         let counters = Arc::clone(&spec.counters);

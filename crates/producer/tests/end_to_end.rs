@@ -403,6 +403,93 @@ async fn generate_publishes_exactly_n_envelopes() {
     broker.shutdown().await.unwrap();
 }
 
+/// A topic the running producer generated with a seed of its own choosing is regenerated
+/// by `generate --replay` into another topic: the same keys and payloads under the same
+/// producer id and seq, read from the activation's record in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replay_regenerates_a_topics_values_from_its_activation_record() {
+    let broker = broker().await;
+    let bootstrap = broker.bootstrap_servers();
+    let dir = tempfile::tempdir().unwrap();
+    let admin = admin_service(dir.path()).await;
+    let api = AdminApi::sign_in(admin.url()).await;
+    // No --seed: the producer draws one, and only the audit log knows it.
+    let config = RunCli::parse_from([
+        "producer",
+        "--admin-url",
+        admin.url(),
+        "-b",
+        &bootstrap,
+        "--producer-secret",
+        PRODUCER_KEY,
+    ])
+    .args
+    .into_config()
+    .unwrap();
+    let shutdown = CancellationToken::new();
+    let producer = tokio::spawn(streamhub_producer::run(config, shutdown.clone()));
+    let source = unique("payments_source");
+    let id = create_topic(&api, &source, 2, 1).await;
+    api.post(&format!("/api/topics/{id}/approve"), json!({}))
+        .await;
+    let tail = Tail::start(&bootstrap, &source, 2);
+    tail.wait_for(60).await;
+    shutdown.cancel();
+    producer.await.unwrap().unwrap();
+    let mut original = tail.settle().await;
+    assert!(original.len() >= 60, "{}", original.len());
+
+    let target = unique("payments_again");
+    let count = original.len().to_string();
+    let replay = |source: &str| {
+        GenerateCli::parse_from([
+            "generate",
+            "--replay",
+            source,
+            "--to",
+            &target,
+            "--count",
+            &count,
+            "--partitions",
+            "2",
+            "--admin-url",
+            admin.url(),
+            "--token",
+            api.token(),
+            "-b",
+            &bootstrap,
+        ])
+        .args
+    };
+    let summary = streamhub_producer::publish_burst(&replay(&source), &CancellationToken::new())
+        .await
+        .unwrap();
+    assert_eq!(summary.acknowledged, original.len() as u64);
+    assert_eq!(summary.data_type, DataType::Payment);
+    let mut again = Tail::start(&bootstrap, &target, 2)
+        .wait_for(original.len())
+        .await;
+    assert_eq!(again.len(), original.len());
+    for messages in [&mut original, &mut again] {
+        messages.sort_by_key(|(_, e)| e.seq);
+    }
+    for ((key, a), (key_again, b)) in original.iter().zip(&again) {
+        assert_eq!((a.seq, &a.producer_id), (b.seq, &b.producer_id));
+        assert_eq!(key, key_again, "seq {}", a.seq);
+        assert_eq!(a.payload, b.payload, "seq {}", a.seq);
+        assert_eq!(b.topic, target);
+    }
+
+    // A topic no producer activated has nothing to replay.
+    let unrecorded = unique("never_activated");
+    create_topic(&api, &unrecorded, 1, 1).await;
+    let e = streamhub_producer::publish_burst(&replay(&unrecorded), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("no generation record"), "{e:#}");
+    broker.shutdown().await.unwrap();
+}
+
 #[test]
 fn secrets_stay_out_of_debug_output() {
     let args = producer_args("http://127.0.0.1:5000", "127.0.0.1:9092", "very-secret-key");

@@ -490,7 +490,9 @@ impl<E: Engine> Store for Guarded<E> {
             target: &topic.topic_name,
             before: Some(from.as_str()),
             after: Some(to.as_str()),
-            detail: change.rejection_reason,
+            detail: reason
+                .as_deref()
+                .filter(|_| matches!(action, Action::Reject | Action::Activate)),
         };
         self.engine.insert_audit(&mut tx, &audit).await?;
         let topic = reread(&self.engine, &mut tx, topic.topic_id).await?;

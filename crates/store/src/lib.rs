@@ -231,8 +231,10 @@ pub trait Store: Send + Sync + 'static {
     /// How many times topic rows were written, counted in the writing transaction by the
     /// database itself: while it stays the same, so does every list of topics.
     async fn topic_changes(&self) -> Result<i64>;
-    /// Applies `action` through [`Topic::decide`]. `reason` is kept for `Reject`, and
-    /// written to its audit row. Activation clears a reported provisioning failure.
+    /// Applies `action` through [`Topic::decide`]. `reason` is kept on the topic for
+    /// `Reject`; a rejection's reason or an activation's generation record
+    /// ([`streamhub_model::generation::Generation`]) goes to the audit row. Activation
+    /// clears a reported provisioning failure.
     async fn transition(
         &self,
         actor: &str,

@@ -72,6 +72,7 @@ on_every_engine!(
     names_that_collide_in_kafka_are_refused_as_invalid,
     a_reported_provisioning_failure_is_kept_audited_and_lets_an_admin_reject,
     the_reject_reason_is_in_the_audit_log,
+    an_activations_generation_record_is_in_the_audit_log_only,
     a_deleted_users_subscriptions_go_with_them,
     unknown_users_cannot_be_subscribed,
     usernames_differing_only_in_case_are_one_and_reserved_names_are_refused,
@@ -888,6 +889,43 @@ async fn the_reject_reason_is_in_the_audit_log(store: Arc<dyn Store>) {
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].after.as_deref(), Some("rejected"));
     assert_eq!(rows[0].detail.as_deref(), Some("duplicate of orders"));
+}
+
+async fn an_activations_generation_record_is_in_the_audit_log_only(store: Arc<dyn Store>) {
+    let t = store
+        .create_topic("alice", new_topic("replayable"))
+        .await
+        .unwrap();
+    let record = r#"{"seed":7}"#;
+    for action in [Action::Approve, Action::Activate, Action::Deactivate] {
+        store
+            .transition(
+                "producer",
+                TopicRef::Id(t.topic_id),
+                action,
+                Some(record.into()),
+            )
+            .await
+            .unwrap();
+    }
+    let rows = store
+        .audit(&AuditFilter {
+            topic_id: Some(t.topic_id),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let details: Vec<(&str, Option<&str>)> = rows
+        .iter()
+        .map(|r| (r.action.as_str(), r.detail.as_deref()))
+        .collect();
+    assert!(details.contains(&("activate", Some(record))), "{details:?}");
+    assert!(details.contains(&("approve", None)), "{details:?}");
+    assert!(details.contains(&("deactivate", None)), "{details:?}");
+    // Only a rejection's reason is kept on the topic itself.
+    let topic = store.topic(t.topic_id).await.unwrap();
+    assert_eq!(topic.rejection_reason, None);
 }
 
 async fn a_deleted_users_subscriptions_go_with_them(store: Arc<dyn Store>) {

@@ -544,6 +544,7 @@ async fn delete_from_kafka(state: &AppState, name: &str) {
         (status = 403, description = "Neither the producer nor an admin", body = ErrorBody),
         (status = 404, description = "No live topic has this name", body = ErrorBody),
         (status = 409, description = "The topic is not approved", body = ErrorBody),
+        (status = 422, description = "A generation record with an empty or long producer id, or a rate that is not positive", body = ErrorBody),
     ),
 )]
 pub async fn activate_by_name(
@@ -552,12 +553,20 @@ pub async fn activate_by_name(
     Json(req): Json<ActivateByName>,
 ) -> Result<JsonBody<Message>, ApiError> {
     principal.require(Action::Activate.roles())?;
+    let generation = match &req.generation {
+        Some(g) => Some(
+            g.validate()
+                .map(|()| g.to_detail())
+                .map_err(ApiError::invalid)?,
+        ),
+        None => None,
+    };
     apply(
         &state,
         &principal,
         TopicRef::Name(req.topic_name),
         Action::Activate,
-        None,
+        generation,
         "Topic activated",
     )
     .await

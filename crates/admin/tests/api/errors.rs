@@ -69,6 +69,54 @@ async fn missing_unknown_or_invalid_fields_are_422() {
 }
 
 #[tokio::test]
+async fn a_bad_generation_record_is_422_and_activates_nothing() {
+    let s = Server::start().await;
+    let id = s.topic("recorded").await;
+    let (status, _) = s
+        .post_empty(&format!("/api/topics/{id}/approve"), &s.admin)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let record = |producer_id: &str, rate: serde_json::Value| {
+        json!({"generator": 1, "data_type": "sensor", "seed": 7, "producer_id": producer_id,
+               "first_seq": 0, "started_at": "2026-12-06T10:00:00Z", "rate": rate})
+    };
+    for generation in [
+        record("", json!(5)),
+        record(&"p".repeat(201), json!(5)),
+        record("p", json!(0)),
+        record("p", json!(-1)),
+    ] {
+        let (status, err) = s
+            .post(
+                "/api/topics/activate_by_name",
+                &s.admin,
+                json!({"topic_name": "recorded", "generation": generation}),
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{generation}: {err}"
+        );
+        assert!(
+            err["error"].as_str().unwrap().contains("generation."),
+            "{err}"
+        );
+    }
+    let (status, _) = s
+        .post(
+            "/api/topics/activate_by_name",
+            &s.admin,
+            json!({"topic_name": "recorded", "generation": {"seed": "seven"}}),
+        )
+        .await;
+    assert!(status.is_client_error(), "{status}");
+    let topic = s.get(&format!("/api/topics/{id}"), &s.admin).await.1;
+    assert_eq!(topic["status"], "approved");
+    s.stop().await;
+}
+
+#[tokio::test]
 async fn body_over_64_kib_is_413() {
     let s = Server::start().await;
     let big = json!({"name": "big", "description": "d".repeat(70 * 1024)}).to_string();

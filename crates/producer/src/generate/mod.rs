@@ -36,6 +36,10 @@ pub use weather::WeatherObservation;
 /// The random stream behind every generator.
 pub type GenRng = ChaCha8Rng;
 
+/// The generators' version, recorded with a topic's seed for replay: raised whenever a
+/// generator's output for a given seed changes.
+pub const GENERATOR_VERSION: u32 = 1;
+
 /// An entity id shared between a generator's state, the record key and the payload
 /// without copying the text for each event.
 #[derive(Clone, PartialEq, Eq, Hash)]

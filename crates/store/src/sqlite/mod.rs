@@ -109,6 +109,9 @@ impl SqliteStore {
             |e: sqlx::Error| StoreError::Backend(format!("cannot open {}: {e}", path.display()));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // A local file needs no liveness ping, and each one is a hand-off to the
+            // connection's thread and back.
+            .test_before_acquire(false)
             .acquire_timeout(WRITER_ACQUIRE_TIMEOUT)
             .connect_with(connect_options(&path, false))
             .await
@@ -116,6 +119,7 @@ impl SqliteStore {
         migrate(&writer).await?;
         let readers = SqlitePoolOptions::new()
             .max_connections(READERS)
+            .test_before_acquire(false)
             .connect_with(connect_options(&path, true))
             .await
             .map_err(cannot_open)?;

@@ -10,17 +10,20 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
-use sqlx::Sqlite;
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
 };
+use sqlx::{ConnectOptions, Sqlite};
 use streamhub_model::Role;
 use streamhub_model::api::{AuditEntry, Event, Subscription, Topic, User};
+use tokio::sync::{Mutex, MutexGuard};
 
 use crate::guards::{
     Audit, BUMP_COUNTER, DELETE_USER, Engine, Guarded, INSERT_AUDIT, LIVE_NAME_BY_COLLISION_KEY,
@@ -40,7 +43,7 @@ use crate::{
 /// Embedded migrations, applied in order at open.
 pub(crate) static MIGRATOR: Migrator = sqlx::migrate!("src/sqlite/migrations");
 
-const READERS: u32 = 4;
+const READERS: usize = 4;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Requests queue for the one writer connection; this bounds the wait of the last.
 const WRITER_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -55,7 +58,7 @@ static LIVE_TOPIC_BY_NAME: LazyLock<String> = LazyLock::new(|| {
 pub struct SqliteEngine {
     path: PathBuf,
     writer: SqlitePool,
-    pub(crate) readers: SqlitePool,
+    pub(crate) readers: Readers,
     events: EventBus,
 }
 
@@ -64,6 +67,40 @@ impl std::fmt::Debug for SqliteEngine {
         f.debug_struct("SqliteStore")
             .field("path", &self.path)
             .finish_non_exhaustive()
+    }
+}
+
+/// The read-only connections, each taken for one statement. sqlx's pool would test every
+/// connection it takes back with a ping, a round trip to the connection's thread that costs
+/// as much as a small read; these need none: a read leaves no state behind, and a read
+/// cancelled midway ends its statement when its rows can no longer be delivered.
+pub(crate) struct Readers {
+    connections: Vec<Mutex<SqliteConnection>>,
+    next: AtomicUsize,
+}
+
+impl Readers {
+    async fn open(options: &SqliteConnectOptions) -> std::result::Result<Readers, sqlx::Error> {
+        let mut connections = Vec::new();
+        for _ in 0..READERS {
+            connections.push(Mutex::new(options.connect().await?));
+        }
+        Ok(Readers {
+            connections,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// A free connection if there is one, else the next in turn once it is free.
+    pub(crate) async fn get(&self) -> MutexGuard<'_, SqliteConnection> {
+        let n = self.connections.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            if let Ok(connection) = self.connections[(start + i) % n].try_lock() {
+                return connection;
+            }
+        }
+        self.connections[start % n].lock().await
     }
 }
 
@@ -117,10 +154,7 @@ impl SqliteStore {
             .await
             .map_err(cannot_open)?;
         migrate(&writer).await?;
-        let readers = SqlitePoolOptions::new()
-            .max_connections(READERS)
-            .test_before_acquire(false)
-            .connect_with(connect_options(&path, true))
+        let readers = Readers::open(&connect_options(&path, true))
             .await
             .map_err(cannot_open)?;
         Ok(Guarded::new(SqliteEngine {
@@ -464,31 +498,31 @@ impl Engine for SqliteEngine {
 
     async fn topic(&self, topic_id: i64) -> Result<Option<Topic>> {
         let query = sqlx::query_as::<_, TopicRow>(&TOPIC_BY_ID).bind(topic_id);
-        model(query.fetch_optional(&self.readers).await?)
+        model(query.fetch_optional(&mut *self.readers.get().await).await?)
     }
 
     async fn topic_by_name(&self, name: &str) -> Result<Option<Topic>> {
         let query = sqlx::query_as::<_, TopicRow>(&LIVE_TOPIC_BY_NAME).bind(name);
-        model(query.fetch_optional(&self.readers).await?)
+        model(query.fetch_optional(&mut *self.readers.get().await).await?)
     }
 
     async fn topics(&self, filter: &TopicFilter) -> Result<Vec<Topic>> {
         let mut query = Listings::<Sqlite>::topics(filter);
         let rows = query
             .build_query_as::<TopicRow>()
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *self.readers.get().await)
             .await?;
         models(rows)
     }
 
     async fn counter(&self, name: &str) -> Result<Option<i64>> {
         let query = sqlx::query_scalar("SELECT value FROM counters WHERE name = ?1").bind(name);
-        Ok(query.fetch_optional(&self.readers).await?)
+        Ok(query.fetch_optional(&mut *self.readers.get().await).await?)
     }
 
     async fn counters(&self) -> Result<Vec<(String, i64)>> {
         let rows = sqlx::query_as::<_, CounterRow>("SELECT name, value FROM counters")
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *self.readers.get().await)
             .await?;
         Ok(rows.into_iter().map(|r| (r.name, r.value)).collect())
     }
@@ -497,7 +531,7 @@ impl Engine for SqliteEngine {
         let mut query = Listings::<Sqlite>::subscriptions(filter);
         let rows = query
             .build_query_as::<SubscriptionRow>()
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *self.readers.get().await)
             .await?;
         models(rows)
     }
@@ -506,7 +540,7 @@ impl Engine for SqliteEngine {
         let mut query = Listings::<Sqlite>::users(filter);
         let rows = query
             .build_query_as::<UserRow>()
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *self.readers.get().await)
             .await?;
         models(rows)
     }
@@ -517,7 +551,7 @@ impl Engine for SqliteEngine {
                 "SELECT {USER_COLUMNS}, password_hash FROM users WHERE username = ?1"
             ))
             .bind(username)
-            .fetch_optional(&self.readers)
+            .fetch_optional(&mut *self.readers.get().await)
             .await?,
         )
     }
@@ -531,7 +565,7 @@ impl Engine for SqliteEngine {
             )
             .bind(token_hash)
             .bind(ts(now))
-            .fetch_optional(&self.readers)
+            .fetch_optional(&mut *self.readers.get().await)
             .await?,
         )
     }
@@ -561,7 +595,7 @@ impl Engine for SqliteEngine {
         let mut query = Listings::<Sqlite>::audit(filter);
         let rows = query
             .build_query_as::<AuditRow>()
-            .fetch_all(&self.readers)
+            .fetch_all(&mut *self.readers.get().await)
             .await?;
         models(rows)
     }

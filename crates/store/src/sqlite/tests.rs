@@ -40,7 +40,7 @@ async fn active_topic(store: &SqliteStore, name: &str) -> Topic {
 async fn recount(store: &SqliteStore) -> Counts {
     let n = |sql: &'static str| async move {
         sqlx::query_scalar::<_, i64>(sql)
-            .fetch_one(&store.engine.readers)
+            .fetch_one(&mut *store.engine.readers.get().await)
             .await
             .unwrap()
     };
@@ -101,7 +101,7 @@ async fn reopening_keeps_everything_and_does_not_reapply_migrations() {
     );
     assert_eq!(store.counts().await.unwrap(), recount(&store).await);
     let versions: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-        .fetch_one(&store.engine.readers)
+        .fetch_one(&mut *store.engine.readers.get().await)
         .await
         .unwrap();
     assert_eq!(versions, MIGRATOR.migrations.len() as i64);
@@ -321,7 +321,7 @@ async fn a_store_migrated_by_the_earlier_runner_opens_with_its_data() {
         assert_eq!(store.counts().await.unwrap(), recount(&store).await);
         let recorded: Vec<(i64, Vec<u8>)> =
             sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
-                .fetch_all(&store.engine.readers)
+                .fetch_all(&mut *store.engine.readers.get().await)
                 .await
                 .unwrap();
         let expected: Vec<(i64, Vec<u8>)> = MIGRATOR
@@ -331,7 +331,7 @@ async fn a_store_migrated_by_the_earlier_runner_opens_with_its_data() {
         assert_eq!(recorded, expected);
         let legacy: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM sqlite_master WHERE name = 'schema_version'")
-                .fetch_one(&store.engine.readers)
+                .fetch_one(&mut *store.engine.readers.get().await)
                 .await
                 .unwrap();
         assert_eq!(legacy, 0, "the earlier record is handed over once");

@@ -8,6 +8,7 @@
 //! - [`consumer_group_of`]: the Kafka consumer group a user reads with.
 //! - [`Envelope`]: the JSON value of every message the producer publishes.
 //! - [`provisioning`]: what keeps Kafka from holding a topic as requested.
+//! - [`schema`]: the JSON Schema of each data type's payload, and checking values with it.
 //! - [`account`]: which usernames and passwords accounts may have.
 //! - [`api`]: request and response bodies of the admin service's REST API.
 
@@ -20,6 +21,7 @@ mod lifecycle;
 pub mod provisioning;
 mod rate;
 mod role;
+pub mod schema;
 mod secret;
 pub mod topic_limits;
 mod topic_name;

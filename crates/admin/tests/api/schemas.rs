@@ -15,6 +15,12 @@ async fn every_data_type_has_its_schema() {
     let list = list.as_array().expect("a list");
     assert_eq!(list.len(), DataType::ALL.len(), "{list:?}");
     let doc = crate::openapi::fetch(&server).await;
+    let one = &doc["paths"]["/api/schemas/{data_type}"]["get"];
+    assert!(
+        one["responses"]["200"]["content"]["application/schema+json"].is_object(),
+        "{one}"
+    );
+    assert!(one.get("security").is_none(), "public: {one}");
     for (entry, d) in list.iter().zip(DataType::ALL) {
         assert_eq!(entry["data_type"], d.as_str());
         let url = entry["url"].as_str().expect("url");

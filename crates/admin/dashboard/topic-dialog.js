@@ -160,7 +160,14 @@ function appendTail(m) {
     el('span', { text: `@${m.offset}` }));
   if (m.key !== null && m.key !== undefined) head.append(el('span', { text: `key ${m.key}` }));
   if (m.timestamp) head.append(el('span', { text: fmtWhen(m.timestamp) }));
-  box.prepend(el('div', { class: 'msg' }, head, prettyJson(m.value))); // newest first
+  // Where the value breaks its data type's schema (GET /api/schemas/<data_type>).
+  const errors = (m.schema_errors || []).map((e) => (e.path ? `${e.path}: ${e.message}` : e.message));
+  if (errors.length) {
+    head.append(el('span', { class: 'schema-badge', title: errors.join('\n'), text: `invalid (${errors.length})` }));
+  }
+  const msg = el('div', { class: errors.length ? 'msg msg-invalid' : 'msg' }, head, prettyJson(m.value));
+  if (errors.length) msg.append(el('ul', { class: 'schema-errors' }, ...errors.map((text) => el('li', { text }))));
+  box.prepend(msg); // newest first
   while (box.childElementCount > TAIL_KEEP) box.lastElementChild.remove();
   if (atTop) box.scrollTop = 0;
 }

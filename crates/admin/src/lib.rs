@@ -66,7 +66,7 @@ const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-
 /// The `/api` routes and their OpenAPI description, from one list: each handler's
 /// `#[utoipa::path]` gives both its route and its entry in the document.
 pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
-    use api::{audit, events, subscriptions, topics, users};
+    use api::{audit, events, schemas, subscriptions, topics, users};
     OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(api::health))
         .routes(routes!(openapi::serve_document))
@@ -92,6 +92,8 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::list, users::create, users::delete))
         .routes(routes!(users::delete_by_path))
         .routes(routes!(events::stream))
+        .routes(routes!(schemas::list))
+        .routes(routes!(schemas::get))
         .merge(figures::routes())
 }
 

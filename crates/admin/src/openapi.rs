@@ -32,7 +32,7 @@ pub const API_PREFIX: &str = "/api";
         license(name = "Apache-2.0", identifier = "Apache-2.0"),
     ),
     modifiers(&SecuritySchemes),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, streamhub_model::schema::SchemaError)),
     tags(
         (name = "health", description = "Liveness and this document; no authentication"),
         (name = "auth", description = "Sign-in, sign-out and who is calling"),
@@ -42,6 +42,7 @@ pub const API_PREFIX: &str = "/api";
         (name = "audit", description = "Who did what (admin)"),
         (name = "metrics", description = "Statistics and Kafka figures"),
         (name = "events", description = "Server-sent events"),
+        (name = "schemas", description = "JSON Schemas of the data types' payloads; no authentication"),
     )
 )]
 struct Base;
@@ -204,13 +205,18 @@ fn sse_events(path: &str) -> Option<Vec<(&'static str, Value)>> {
                 "message",
                 json!({
                     "type": "object",
-                    "required": ["partition", "offset", "value"],
+                    "required": ["partition", "offset", "value", "schema_errors"],
                     "properties": {
                         "partition": {"type": "integer", "format": "int32"},
                         "offset": {"type": "integer", "format": "int64"},
                         "timestamp": {"type": ["string", "null"], "format": "date-time"},
                         "key": {"type": ["string", "null"]},
                         "value": {"description": "The message's JSON value; other values as a JSON string"},
+                        "schema_errors": {
+                            "type": "array",
+                            "description": "Where the value breaks the payload schema of its envelope's data type (GET /api/schemas/{data_type}); a value that is no streamhub envelope is one error with an empty path. Empty when the value is valid.",
+                            "items": {"$ref": "#/components/schemas/SchemaError"},
+                        },
                     },
                 }),
             ),
@@ -288,6 +294,23 @@ fn describe_computed_fields(doc: &mut Value) {
     }
 }
 
+/// Adds each data type's payload schema (`streamhub_model::schema`) under its title, so
+/// clients generate payload types from the same document as the API's.
+fn add_payload_schemas(doc: &mut Value) {
+    let Some(schemas) = doc
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for d in streamhub_model::DataType::ALL {
+        schemas.insert(
+            crate::api::schemas::title_of(d).to_owned(),
+            streamhub_model::schema::schema(d).clone(),
+        );
+    }
+}
+
 /// The whole document as served, built once.
 pub fn document() -> &'static Value {
     static DOC: OnceLock<Value> = OnceLock::new();
@@ -296,6 +319,7 @@ pub fn document() -> &'static Value {
         let mut doc = serde_json::to_value(finish(doc)).unwrap_or_default();
         describe_event_streams(&mut doc);
         describe_computed_fields(&mut doc);
+        add_payload_schemas(&mut doc);
         doc
     })
 }

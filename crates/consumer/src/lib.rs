@@ -48,7 +48,7 @@ pub enum ConsumerCommand {
 /// so `shutdown` should be cancelled by SIGTERM, not by Ctrl-C, for it.
 pub async fn run(args: ConsumerArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     match args.command {
-        Some(ConsumerCommand::Read(read_args)) => read::read(read_args, shutdown).await.map(|_| ()),
+        Some(ConsumerCommand::Read(read_args)) => read::read(read_args, shutdown).await?.check(),
         None => interactive::run(args.session, shutdown).await,
     }
 }

@@ -56,6 +56,14 @@ pub struct ReadArgs {
     #[arg(long)]
     pub direct: bool,
 
+    /// Check each payload against the JSON Schema of its envelope's data type
+    /// (GET /api/schemas/<type>) and report where it breaks it, per field: `invalid:`
+    /// lines (pretty), `schema_errors` (json) or stderr (raw). A value that is no
+    /// streamhub envelope is invalid too. Ends with a summary on stderr and exit status 1
+    /// when any message was invalid.
+    #[arg(long)]
+    pub validate: bool,
+
     #[command(flatten)]
     pub session: SessionArgs,
 }
@@ -79,6 +87,7 @@ impl ReadArgs {
             format: Format::Pretty,
             group: None,
             direct: false,
+            validate: false,
             session,
         }
     }
@@ -90,7 +99,24 @@ pub struct ReadSummary {
     pub messages: u64,
     /// Messages that were not streamhub envelopes (written all the same).
     pub not_envelopes: u64,
+    /// With `--validate`: messages that broke their schema or were no envelope.
+    pub invalid: u64,
     pub ended_by: EndedBy,
+}
+
+impl ReadSummary {
+    /// The read's outcome for the exit status: an error when `--validate` found invalid
+    /// messages, naming how many.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.invalid > 0 {
+            bail!(
+                "{} of {} messages do not match their data type's schema",
+                self.invalid,
+                self.messages
+            );
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -194,6 +220,9 @@ pub async fn read_to(
     .context("the partition assignment task failed")??;
 
     let mut renderer = Renderer::new(args.format, palette);
+    if args.validate {
+        renderer = renderer.validating();
+    }
     let mut seek = match from {
         StartFrom::Time(at) => Some(TimeSeek::new(at.timestamp_millis())),
         _ => None,
@@ -221,11 +250,22 @@ pub async fn read_to(
     .context("the commit task failed")?;
     let ended_by = consumed?;
     committed?;
-    Ok(ReadSummary {
-        messages: renderer.shown,
-        not_envelopes: renderer.not_envelopes,
+    let summary = ReadSummary {
+        messages: sink.renderer.shown,
+        not_envelopes: sink.renderer.not_envelopes,
+        invalid: sink.renderer.invalid,
         ended_by,
-    })
+    };
+    // An invalid read ends with the error of `ReadSummary::check`, which says as much.
+    if args.validate && summary.invalid == 0 {
+        let _ = writeln!(
+            sink.warnings,
+            "schema check: {} message{}, all valid",
+            summary.messages,
+            if summary.messages == 1 { "" } else { "s" }
+        );
+    }
+    Ok(summary)
 }
 
 fn rand_suffix() -> u32 {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 use streamhub_model::EnvelopeOf;
+use streamhub_model::schema::{self, SchemaError};
 
 /// Output formats of `consumer read`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -254,6 +255,11 @@ pub struct Renderer {
     pub shown: u64,
     /// Of those, how many were not valid envelopes.
     pub not_envelopes: u64,
+    /// Whether each message is checked against its data type's schema ([`Self::validating`]).
+    validate: bool,
+    /// Of the messages shown, how many broke their schema or were no envelope; counted
+    /// only when validating.
+    pub invalid: u64,
     /// The JSON line being built, reused for every message.
     line: Vec<u8>,
     /// The last topic seen and its JSON string: consecutive messages mostly share it.
@@ -268,10 +274,47 @@ impl Renderer {
             palette,
             shown: 0,
             not_envelopes: 0,
+            validate: false,
+            invalid: 0,
             line: Vec::with_capacity(1024),
             topic: String::new(),
             topic_json: b"\"\"".to_vec(),
         }
+    }
+
+    /// Also checks each message against the JSON Schema of its envelope's data type and
+    /// reports where it breaks it: `invalid:` lines (pretty), `schema_errors` (json) or on
+    /// `warnings` (raw). A value that is no envelope is invalid too.
+    pub fn validating(mut self) -> Self {
+        self.validate = true;
+        self
+    }
+
+    /// Where a message breaks its schema: `None` unless validating.
+    fn schema_errors(
+        &self,
+        parsed: &Option<serde_json::Result<EnvelopeView<'_>>>,
+    ) -> Option<Vec<SchemaError>> {
+        if !self.validate {
+            return None;
+        }
+        Some(match parsed {
+            Some(Ok(view)) => match serde_json::from_str::<Value>(view.payload.get()) {
+                Ok(payload) => schema::validate(view.data_type, &payload),
+                // Cannot happen: the view delimited valid JSON.
+                Err(e) => vec![SchemaError {
+                    path: String::new(),
+                    message: e.to_string(),
+                }],
+            },
+            _ => vec![SchemaError {
+                path: String::new(),
+                message: format!(
+                    "not a streamhub envelope: {}",
+                    why_not(parsed).unwrap_or_default()
+                ),
+            }],
+        })
     }
 
     /// Writes one message; the warning for a non-envelope goes inline (pretty) or to
@@ -294,14 +337,25 @@ impl Renderer {
             self.not_envelopes += 1;
             Shown::NotEnvelope
         };
+        let errors = self.schema_errors(&parsed);
+        if errors.as_ref().is_some_and(|e| !e.is_empty()) {
+            self.invalid += 1;
+        }
         match self.format {
             Format::Raw => {
                 out.write_all(record.value.unwrap_or_default())?;
                 out.write_all(b"\n")?;
+                for e in errors.iter().flatten() {
+                    let _ = writeln!(
+                        warnings,
+                        "invalid: {}[{}]@{}: {e}",
+                        record.topic, record.partition, record.offset
+                    );
+                }
             }
             Format::Json => {
                 self.line.clear();
-                self.json_line(record, envelope.is_some())?;
+                self.json_line(record, envelope.is_some(), errors.as_deref())?;
                 out.write_all(&self.line)?;
                 if let Some(why) = why_not(&parsed) {
                     // Best effort: a closed stderr must not stop the data on stdout.
@@ -313,13 +367,19 @@ impl Renderer {
                 }
             }
             Format::Pretty => {
-                let block = pretty_block(
+                let mut block = pretty_block(
                     self.palette,
                     self.shown,
                     record,
                     envelope,
                     why_not(&parsed).as_deref(),
                 );
+                // A value that is no envelope says so above already.
+                if envelope.is_some() {
+                    for e in errors.iter().flatten() {
+                        block.push_str(&format!("   {} {e}\n", self.palette.red("✖ invalid:")));
+                    }
+                }
                 out.write_all(block.as_bytes())?;
             }
         }
@@ -329,8 +389,14 @@ impl Renderer {
     /// Appends `{topic, partition, offset, key, timestamp, valid_envelope, envelope}` and a
     /// newline to the line buffer. A valid envelope goes in as it came (made compact when
     /// it spans lines); a value that is not an envelope goes in `value` (as JSON when it
-    /// parses, else as text) or `value_hex`.
-    fn json_line(&mut self, record: &Record<'_>, valid_envelope: bool) -> io::Result<()> {
+    /// parses, else as text) or `value_hex`. When validating, `schema_errors` follows:
+    /// `[{path, message}]`, empty for a valid message.
+    fn json_line(
+        &mut self,
+        record: &Record<'_>,
+        valid_envelope: bool,
+        schema_errors: Option<&[SchemaError]>,
+    ) -> io::Result<()> {
         if self.topic != record.topic {
             self.topic.clear();
             self.topic.push_str(record.topic);
@@ -374,6 +440,10 @@ impl Renderer {
                     line.push(b'"');
                 }
             }
+        }
+        if let Some(errors) = schema_errors {
+            line.extend_from_slice(b",\"schema_errors\":");
+            serde_json::to_writer(&mut *line, errors)?;
         }
         line.extend_from_slice(b"}\n");
         Ok(())
@@ -628,6 +698,69 @@ mod tests {
         let (out, _, _) = render(Format::Json, None);
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["value"], Value::Null);
+    }
+
+    fn payment_bytes(amount: f64) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "topic": "payments", "data_type": "payment",
+            "timestamp": "2026-11-28T18:00:00Z", "producer_id": "p1", "seq": 1,
+            "payload": {
+                "transaction_id": "txn-0123456789abcdef0123", "account": "acct-12345678",
+                "amount": amount, "currency": "EUR", "merchant": "IKEA", "category": "home",
+                "method": "card", "status": "completed", "failure_reason": null,
+            }
+        }))
+        .unwrap()
+    }
+
+    fn render_validating(format: Format, value: &[u8]) -> (String, String, u64) {
+        let mut r = Renderer::new(format, Palette::PLAIN).validating();
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        r.write(&mut out, &mut err, &record(Some(value))).unwrap();
+        (
+            String::from_utf8(out).unwrap(),
+            String::from_utf8(err).unwrap(),
+            r.invalid,
+        )
+    }
+
+    #[test]
+    fn validating_reports_each_broken_field() {
+        let (out, _, invalid) = render_validating(Format::Pretty, &payment_bytes(-3.0));
+        assert_eq!(invalid, 1);
+        assert!(
+            out.contains("✖ invalid: /amount: -3.0 is less than or equal to the minimum of 0"),
+            "{out}"
+        );
+        let (out, _, invalid) = render_validating(Format::Pretty, &payment_bytes(12.5));
+        assert_eq!(invalid, 0);
+        assert!(!out.contains("invalid"), "{out}");
+
+        let (out, err, invalid) = render_validating(Format::Json, &payment_bytes(-3.0));
+        assert_eq!(invalid, 1);
+        assert!(err.is_empty(), "{err}");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["schema_errors"][0]["path"], "/amount", "{v}");
+        let (out, _, _) = render_validating(Format::Json, &payment_bytes(12.5));
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["schema_errors"], json!([]), "{v}");
+        // Without --validate the line is as before.
+        let (out, _, _) = render(Format::Json, Some(&payment_bytes(-3.0)));
+        assert!(!out.contains("schema_errors"), "{out}");
+
+        let (out, err, _) = render_validating(Format::Raw, &payment_bytes(-3.0));
+        assert!(out.starts_with('{'), "{out}");
+        assert!(
+            err.starts_with("invalid: sensor_data[1]@41: /amount: "),
+            "{err}"
+        );
+
+        // A value that is no envelope is invalid too.
+        let (out, _, invalid) = render_validating(Format::Json, b"plain text");
+        assert_eq!(invalid, 1);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        let message = v["schema_errors"][0]["message"].as_str().unwrap();
+        assert!(message.starts_with("not a streamhub envelope"), "{v}");
     }
 
     #[test]

@@ -522,3 +522,80 @@ fn sync_commit_does_not_block_the_async_worker() {
         .expect("the read with a commit finished");
     assert_eq!(outcome, Ok((vec![0, 1, 2, 3, 4], vec![5, 6, 7])));
 }
+
+/// `--validate`: a payload that breaks its data type's schema is reported at its field,
+/// and so is a value that is no envelope; a valid one is not.
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_reports_invalid_values_per_field() {
+    let world = World::start().await;
+    let topic = unique("payments");
+    world.kafka_topic(&topic, 1).await;
+    let payment = |amount: f64, extra: bool| {
+        let mut payload = serde_json::json!({
+            "transaction_id": "txn-0123456789abcdef0123", "account": "acct-12345678",
+            "amount": amount, "currency": "EUR", "merchant": "IKEA", "category": "home",
+            "method": "card", "status": "completed", "failure_reason": null,
+        });
+        if extra {
+            payload["note"] = "x".into();
+        }
+        serde_json::to_vec(&serde_json::json!({
+            "topic": topic, "data_type": "payment", "timestamp": "2026-11-28T18:00:00Z",
+            "producer_id": "p", "seq": 0, "payload": payload,
+        }))
+        .unwrap()
+    };
+    world
+        .produce_bytes(&topic, Some("a"), &payment(12.5, false))
+        .await;
+    world
+        .produce_bytes(&topic, Some("b"), &payment(-3.0, true))
+        .await;
+    world.produce_bytes(&topic, Some("c"), b"not json").await;
+
+    let mut args = direct(&world, &topic);
+    args.validate = true;
+    args.max_messages = Some(3);
+    let (out, err, summary) = read(args.clone()).await.unwrap();
+    assert_eq!((summary.messages, summary.invalid), (3, 2));
+    assert!(summary.check().is_err());
+    let lines: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["schema_errors"], serde_json::json!([]));
+    let errors: Vec<String> = lines[1]["schema_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}: {}", e["path"], e["message"]))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.starts_with("\"/amount\": ")),
+        "{errors:?}"
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("\"\": ") && e.contains("note")),
+        "{errors:?}"
+    );
+    assert_eq!(lines[2]["valid_envelope"], false);
+    assert!(!lines[2]["schema_errors"][0]["message"].is_null());
+    assert!(!err.contains("all valid"), "{err}");
+
+    args.format = Format::Pretty;
+    let (out, _, _) = read(args.clone()).await.unwrap();
+    assert!(
+        out.contains("✖ invalid: /amount: -3.0 is less than or equal to the minimum of 0"),
+        "{out}"
+    );
+
+    // Only the valid message: a summary, no error.
+    args.max_messages = Some(1);
+    let (_, err, summary) = read(args).await.unwrap();
+    assert_eq!(summary.invalid, 0);
+    assert!(summary.check().is_ok());
+    assert!(err.contains("schema check: 1 message, all valid"), "{err}");
+}

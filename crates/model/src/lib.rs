@@ -9,6 +9,7 @@
 //! - [`Envelope`]: the JSON value of every message the producer publishes.
 //! - [`generation`]: how a producer generated a topic, recorded when it activates it.
 //! - [`provisioning`]: what keeps Kafka from holding a topic as requested.
+//! - [`schema`]: the JSON Schema of each data type's payload, and checking values with it.
 //! - [`account`]: which usernames and passwords accounts may have.
 //! - [`api`]: request and response bodies of the admin service's REST API.
 
@@ -22,6 +23,7 @@ mod lifecycle;
 pub mod provisioning;
 mod rate;
 mod role;
+pub mod schema;
 mod secret;
 pub mod topic_limits;
 mod topic_name;

@@ -98,6 +98,71 @@ async fn consumer_read_through_the_binary() {
         assert_eq!(v["offset"], seq as u64);
     }
 
+    // --validate: the generic payload `{}` lacks every field; exit 1 with the count.
+    let out = streamhub(&bootstrap)
+        .args([
+            "consumer",
+            "read",
+            "--direct",
+            "-t",
+            "smoke",
+            "--max-messages",
+            "2",
+            "--validate",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stdout.contains("✖ invalid: \"id\" is a required property"),
+        "{stdout}"
+    );
+    assert!(
+        stderr
+            .trim_end()
+            .ends_with("error: 2 of 2 messages do not match their data type's schema"),
+        "{stderr}"
+    );
+    // A valid value: exit 0 with the summary.
+    let valid = r#"{"topic":"valid","data_type":"generic","timestamp":"2026-11-28T18:00:00Z","producer_id":"p","seq":0,"payload":{"id":"entity-0001","value":1.5,"tags":["beta"]}}"#;
+    kafka
+        .admin()
+        .unwrap()
+        .ensure_topic(&TopicSpec::new("valid", 1, 1))
+        .await
+        .unwrap();
+    kafka
+        .producer()
+        .unwrap()
+        .send(
+            FutureRecord::to("valid").key("k").payload(valid),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(e, _)| e)
+        .unwrap();
+    let out = streamhub(&bootstrap)
+        .args([
+            "consumer",
+            "read",
+            "--direct",
+            "-t",
+            "valid",
+            "-c",
+            "1",
+            "--validate",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("schema check: 1 message, all valid"),
+        "{stderr}"
+    );
+
     // `| head -1`: the closed pipe ends the read with success.
     topic_with_messages(&kafka, "piped", 3000).await;
     let mut child = streamhub(&bootstrap)

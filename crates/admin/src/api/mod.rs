@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod events;
+pub mod schemas;
 pub mod subscriptions;
 pub mod topics;
 pub mod users;

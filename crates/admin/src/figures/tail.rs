@@ -11,8 +11,10 @@ use futures::stream;
 use serde::Serialize;
 use streamhub_model::Role;
 use streamhub_model::api::ErrorBody;
+use streamhub_model::schema::{self, SchemaError};
 
 use super::{KAFKA_TIMEOUT, off_note};
+use crate::TailMessage;
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -28,6 +30,23 @@ struct TailStatus {
     note: Option<String>,
 }
 
+/// A `message` event: the message, and where it breaks its data type's payload schema.
+#[derive(Serialize)]
+struct TailEvent<'a> {
+    #[serde(flatten)]
+    message: &'a TailMessage,
+    schema_errors: Vec<SchemaError>,
+}
+
+impl<'a> TailEvent<'a> {
+    fn of(message: &'a TailMessage) -> Self {
+        TailEvent {
+            schema_errors: schema::validate_message(&message.value),
+            message,
+        }
+    }
+}
+
 fn status_event(enabled: bool, note: Option<String>) -> SseEvent {
     SseEvent::default()
         .event("status")
@@ -37,7 +56,8 @@ fn status_event(enabled: bool, note: Option<String>) -> SseEvent {
 
 /// `GET /api/topics/{id}/tail`: server-sent events. First a `status` event
 /// (`{"enabled":true}`, or `false` with a `note` when Kafka figures are off, after which
-/// the stream ends), then one `message` event per message, newest last. An admin may tail
+/// the stream ends), then one `message` event per message, newest last, with
+/// `schema_errors`: where the value breaks its data type's payload schema. An admin may tail
 /// any topic in Kafka; a user only an active topic they subscribe to. The stream ends
 /// within about a second of that no longer holding, or of its token being revoked or
 /// expiring, or its user being deleted.
@@ -102,7 +122,7 @@ pub(super) async fn tail(
         Ok::<_, Infallible>(match item {
             Ok(message) => SseEvent::default()
                 .event("message")
-                .json_data(&message)
+                .json_data(TailEvent::of(&message))
                 .unwrap_or_else(|_| status_event(true, None)),
             Err(e) => status_event(false, Some(e)),
         })

@@ -56,7 +56,23 @@ impl ClusterInfo for FixedCluster {
             key: Some("sensor-1".into()),
             value: json!({"topic": topic, "payload": {"t": 21.5}}),
         };
-        Ok(stream::iter([Ok(message)]).chain(stream::pending()).boxed())
+        // A valid sensor reading in its envelope.
+        let valid = TailMessage {
+            offset: 42,
+            value: json!({
+                "topic": topic, "data_type": "sensor", "timestamp": "2026-01-01T00:00:00.000Z",
+                "producer_id": "p-1", "seq": 7,
+                "payload": {
+                    "sensor_id": "sensor-001", "temperature": 21.5, "humidity": 40.0,
+                    "battery": 88.1, "status": "ok",
+                    "location": {"site": "office-london", "latitude": 51.5, "longitude": -0.12},
+                },
+            }),
+            ..message.clone()
+        };
+        Ok(stream::iter([Ok(message), Ok(valid)])
+            .chain(stream::pending())
+            .boxed())
     }
 }
 
@@ -158,6 +174,12 @@ impl Service {
 
     /// The first `limit` bytes of an event stream.
     async fn sse_head(&self, path: &str, limit: usize) -> (u16, String, String) {
+        self.sse_until(path, |body| body.len() >= limit).await
+    }
+
+    /// The start of an event stream, read until `done` says it has enough (or, as a hang
+    /// guard, nothing came for 5 seconds).
+    async fn sse_until(&self, path: &str, done: impl Fn(&str) -> bool) -> (u16, String, String) {
         let mut res = self
             .http
             .get(format!("{}{path}", self.handle.url()))
@@ -172,7 +194,7 @@ impl Service {
             .map(|v| v.to_str().unwrap().to_owned())
             .unwrap_or_default();
         let mut body = Vec::new();
-        while body.len() < limit {
+        while !done(&String::from_utf8_lossy(&body)) {
             match tokio::time::timeout(Duration::from_secs(5), res.chunk()).await {
                 Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
                 _ => break,
@@ -567,7 +589,11 @@ async fn tail_streams_messages_of_topics_in_kafka_only() {
     };
     let svc = start(Some(Arc::new(cluster))).await;
     let id = svc.active_topic("sensor_tail").await;
-    let (s, ty, text) = svc.sse_head(&format!("/api/topics/{id}/tail"), 120).await;
+    let (s, ty, text) = svc
+        .sse_until(&format!("/api/topics/{id}/tail"), |t| {
+            t.matches("event: message").count() == 2 && t.ends_with("\n\n")
+        })
+        .await;
     assert_eq!(s, 200);
     assert!(ty.starts_with("text/event-stream"), "{ty}");
     assert!(
@@ -576,6 +602,26 @@ async fn tail_streams_messages_of_topics_in_kafka_only() {
     );
     assert!(text.contains("event: message"), "{text}");
     assert!(text.contains("\"offset\":41"), "{text}");
+    // Each message says where it breaks its data type's schema: the first is no envelope.
+    let messages: Vec<Value> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+        .filter(|m| m.get("offset").is_some())
+        .collect();
+    assert_eq!(messages.len(), 2, "{text}");
+    let errors = messages[0]["schema_errors"]
+        .as_array()
+        .expect("schema_errors");
+    assert_eq!(errors.len(), 1, "{text}");
+    assert_eq!(errors[0]["path"], "");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("not a streamhub envelope")),
+        "{text}"
+    );
+    assert_eq!(messages[1]["schema_errors"], json!([]), "{text}");
 
     let (_, pending) = svc
         .call(

@@ -93,6 +93,9 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     ("GET",    "/api/metrics/rates",               [401, 200, 200, 200, 200]),
     ("GET",    "/api/metrics/lag",                 [401, 200, 200, 403, 200]),
     ("GET",    "/api/metrics/lag/history",         [401, 200, 200, 403, 200]),
+    // Public, as the OpenAPI document that embeds the same schemas is.
+    ("GET",    "/api/schemas",                     [200, 200, 200, 200, 200]),
+    ("GET",    "/api/schemas/{data_type}",         [200, 200, 200, 200, 200]),
 ];
 
 const ALICE_PASSWORD: &str = crate::common::USER_PASSWORD;
@@ -239,9 +242,10 @@ impl Fixture {
             ("GET", "/api/health" | "/api/openapi.json" | "/api/auth/me" | "/api/topics")
             | ("GET", "/api/topics/active" | "/api/stats" | "/api/audit" | "/api/users")
             | ("GET", "/api/events" | "/api/metrics/topics" | "/api/metrics/rates")
-            | ("GET", "/api/metrics/lag" | "/api/metrics/lag/history") => {
+            | ("GET", "/api/metrics/lag" | "/api/metrics/lag/history" | "/api/schemas") => {
                 (path.into(), None, false)
             }
+            ("GET", "/api/schemas/{data_type}") => ("/api/schemas/payment".into(), None, false),
             ("POST", "/api/auth/login") => (
                 path.into(),
                 Some(json!({"username": "alice", "password": ALICE_PASSWORD})),

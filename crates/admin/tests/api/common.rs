@@ -179,8 +179,11 @@ pub async fn json_of(res: Response) -> (StatusCode, Value) {
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     let text = res.text().await.unwrap();
+    // `application/json`, or a JSON-based type such as `application/schema+json`.
+    let essence = content_type.split(';').next().unwrap_or_default();
     assert!(
-        content_type.starts_with("application/json"),
+        essence == "application/json"
+            || (essence.starts_with("application/") && essence.ends_with("+json")),
         "{status} answered {content_type:?}: {text}"
     );
     let body: Value = serde_json::from_str(&text).unwrap();

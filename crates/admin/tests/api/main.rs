@@ -16,6 +16,7 @@ mod limits;
 mod multi_instance;
 mod openapi;
 mod restart;
+mod schemas;
 mod streams;
 mod tls;
 mod topic_lists;

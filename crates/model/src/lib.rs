@@ -10,6 +10,7 @@
 //! - [`provisioning`]: what keeps Kafka from holding a topic as requested.
 //! - [`account`]: which usernames and passwords accounts may have.
 //! - [`api`]: request and response bodies of the admin service's REST API.
+//! - [`traffic`]: traffic profiles, the rate curve a generated stream follows.
 
 pub mod account;
 pub mod api;
@@ -23,6 +24,7 @@ mod role;
 mod secret;
 pub mod topic_limits;
 mod topic_name;
+pub mod traffic;
 
 pub use data_type::DataType;
 pub use envelope::{Envelope, EnvelopeOf};

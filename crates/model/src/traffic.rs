@@ -620,7 +620,7 @@ mod tests {
             let e = err(text);
             assert!(e.contains(want), "{text}: {e}");
         }
-        let nine = vec!["constant:1"; MAX_PARTS + 1].join("+");
+        let nine = ["constant:1"; MAX_PARTS + 1].join("+");
         assert!(err(&nine).contains("at most"));
     }
 
@@ -663,7 +663,7 @@ mod tests {
                 (sum - exact).abs() < 1e-3 * exact.max(1.0),
                 "{text}: {sum} vs {exact}"
             );
-            assert_eq!(p.cumulative(o, 0.0).abs() < 1e-9, true, "{text}");
+            assert!(p.cumulative(o, 0.0).abs() < 1e-9, "{text}");
         }
     }
 }

@@ -22,13 +22,9 @@ pub enum KeyDistribution {
     #[default]
     Uniform,
     /// Entity k (from 0) is picked with weight 1 / (k + 1)^s.
-    Zipf {
-        s: f64,
-    },
+    Zipf { s: f64 },
     /// `length` consecutive events of one uniformly picked entity, then the next entity.
-    Sessions {
-        length: u32,
-    },
+    Sessions { length: u32 },
 }
 
 impl FromStr for KeyDistribution {

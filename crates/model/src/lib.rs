@@ -12,6 +12,7 @@
 //! - [`schema`]: the JSON Schema of each data type's payload, and checking values with it.
 //! - [`account`]: which usernames and passwords accounts may have.
 //! - [`api`]: request and response bodies of the admin service's REST API.
+//! - [`traffic`]: traffic profiles, the rate curve a generated stream follows.
 
 pub mod account;
 pub mod api;
@@ -27,6 +28,7 @@ pub mod schema;
 mod secret;
 pub mod topic_limits;
 mod topic_name;
+pub mod traffic;
 
 pub use data_type::DataType;
 pub use envelope::{Envelope, EnvelopeOf};

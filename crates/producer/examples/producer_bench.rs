@@ -26,6 +26,8 @@ use streamhub_producer::GenerateArgs;
 use streamhub_producer::generate::Generator;
 use tokio_util::sync::CancellationToken;
 
+// Parsed once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Parser)]
 enum Cli {
     /// A plain rdkafka producer sending pre-built payloads.

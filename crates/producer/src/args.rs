@@ -5,7 +5,11 @@ use std::time::Duration;
 
 use streamhub_kafka::{KafkaArgs, KafkaConfig, Secret};
 use streamhub_model::duration::DurationRange;
+use streamhub_model::traffic::TrafficProfile;
 use streamhub_model::{DataType, RatePerSecond, TopicName};
+
+use crate::faults::FaultRates;
+use crate::generate::KeyDistribution;
 
 /// `streamhub producer [flags]` runs the producer; `streamhub producer generate ...`
 /// publishes a fixed number of events without the admin service.
@@ -157,6 +161,22 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "0", value_parser = parse_rate_or_zero)]
     pub rate: f64,
 
+    /// Traffic profile to follow instead of --rate: constant:50,
+    /// daily:peak=200,trough=20[,period=24h][,tz=+02:00], ramp:from=10,to=500,over=5m,
+    /// bursts:rate=50,factor=10,every=30s,for=2s, or parts joined by + (their rates add).
+    #[arg(long, conflicts_with = "rate", value_parser = parse_profile)]
+    pub profile: Option<TrafficProfile>,
+
+    /// How events spread over the data type's entities (Kafka keys): uniform,
+    /// zipf[:s=1.2] (hot keys) or sessions[:length=20] (runs of one entity's events).
+    #[arg(long, default_value = "uniform")]
+    pub keys: KeyDistribution,
+
+    /// Faults on purpose, each a rate from 0 to 1, marked by the header streamhub-fault:
+    /// late=0.01,out-of-order=0.01,duplicate=0.005,poison=0.001[,late-by=30s]. Off by default.
+    #[arg(long, default_value = "")]
+    pub faults: FaultRates,
+
     /// Partitions of the topic when it is created.
     #[arg(long, default_value = "3")]
     pub partitions: i32,
@@ -185,7 +205,7 @@ pub struct GenerateArgs {
         long,
         value_name = "TOPIC",
         requires = "token",
-        conflicts_with_all = ["seed", "data_type"]
+        conflicts_with_all = ["seed", "data_type", "keys", "faults"]
     )]
     pub replay: Option<TopicName>,
 
@@ -223,6 +243,12 @@ fn parse_rate_or_zero(s: &str) -> Result<f64, String> {
         return Ok(0.0);
     }
     parse_rate(s).map(RatePerSecond::get)
+}
+
+/// `--profile`: the model's message without its prefix (clap names the flag).
+fn parse_profile(s: &str) -> Result<TrafficProfile, String> {
+    s.parse()
+        .map_err(|e: streamhub_model::traffic::InvalidProfile| e.0)
 }
 
 /// Bounds of `--poll-interval`.
@@ -355,6 +381,55 @@ mod tests {
         args.producer_secret = None;
         let err = args.into_config().unwrap_err().to_string();
         assert!(err.contains("PRODUCER_SECRET"), "{err}");
+    }
+
+    #[test]
+    fn generate_takes_a_profile_keys_and_faults() {
+        let parse = |extra: &[&str]| {
+            let mut argv = vec!["producer", "generate", "--topic", "t", "--count", "5"];
+            argv.extend_from_slice(extra);
+            Cli::try_parse_from(argv).map_err(|e| e.to_string())
+        };
+        let cli = parse(&[
+            "--profile",
+            "daily:peak=200,trough=20,period=60s,tz=+02:00+bursts:rate=5,factor=4,every=10s,for=1s",
+            "--keys",
+            "zipf:s=1.5",
+            "--faults",
+            "late=0.1,poison=0.01",
+        ])
+        .unwrap();
+        let Some(ProducerSubcommand::Generate(g)) = cli.producer.command else {
+            panic!("expected generate");
+        };
+        assert_eq!(g.profile.unwrap().parts().len(), 2);
+        assert_eq!(g.keys, KeyDistribution::Zipf { s: 1.5 });
+        assert_eq!((g.faults.late, g.faults.poison), (0.1, 0.01));
+        let Ok(Cli {
+            producer:
+                ProducerCommand {
+                    command: Some(ProducerSubcommand::Generate(defaults)),
+                    ..
+                },
+        }) = parse(&[])
+        else {
+            panic!("expected generate");
+        };
+        assert!(defaults.faults.is_off() && defaults.profile.is_none());
+        assert_eq!(defaults.keys, KeyDistribution::Uniform);
+        for (bad, want) in [
+            (["--profile", "daily:peak=1"], "trough= is required"),
+            (["--keys", "hot"], "unknown key distribution"),
+            (["--faults", "late=3"], "from 0 to 1"),
+            (["--rate", "5"], "cannot be used with"),
+        ] {
+            let mut argv = bad.to_vec();
+            if bad[0] == "--rate" {
+                argv.extend(["--profile", "constant:5"]);
+            }
+            let e = parse(&argv).unwrap_err();
+            assert!(e.contains(want), "{bad:?}: {e}");
+        }
     }
 
     #[test]

@@ -4,15 +4,19 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use chrono::Utc;
 use serde::Serialize;
 use streamhub_kafka::rdkafka::producer::Producer;
 use streamhub_kafka::{Created, TopicSpec};
+use streamhub_model::traffic::TrafficProfile;
 use streamhub_model::{DataType, RatePerSecond};
 use tokio_util::sync::CancellationToken;
 
 use crate::args::GenerateArgs;
+use crate::faults::FaultCounts;
 use crate::generate::Generator;
 use crate::publish::{TopicPublisher, flush};
+use crate::schedule::Schedule;
 use crate::{default_producer_id, kafka_producer, replay, resume, topic_seed};
 
 /// How long deliveries still in flight are awaited after the last send.
@@ -33,21 +37,32 @@ pub struct Summary {
     pub seconds: f64,
     pub messages_per_second: f64,
     pub topic_created: bool,
+    /// Faulty messages (`--faults`); duplicates and poison ones are sent beside the events.
+    pub faults: FaultCounts,
 }
 
 impl Summary {
     /// The human-readable line.
     pub fn line(&self) -> String {
-        format!(
+        let mut line = format!(
             "published {} of {} {} events to {} in {:.2} s ({:.0} msg/s), {} failed",
             self.acknowledged,
-            self.requested,
+            self.expected_messages(),
             self.data_type,
             self.topic,
             self.seconds,
             self.messages_per_second,
             self.failed,
-        )
+        );
+        if self.faults.total() > 0 {
+            line.push_str(&format!("; faults: {}", self.faults));
+        }
+        line
+    }
+
+    /// The events asked for, and the duplicates and poison messages sent beside them.
+    pub fn expected_messages(&self) -> u64 {
+        self.requested + self.faults.extra_messages()
     }
 }
 
@@ -68,11 +83,11 @@ pub async fn generate(args: GenerateArgs, shutdown: CancellationToken) -> anyhow
             summary.topic
         );
     }
-    if summary.acknowledged < summary.requested {
+    if summary.acknowledged < summary.expected_messages() {
         bail!(
-            "interrupted: {} of {} events delivered to {}",
+            "interrupted: {} of {} messages delivered to {}",
             summary.acknowledged,
-            summary.requested,
+            summary.expected_messages(),
             summary.topic
         );
     }
@@ -143,29 +158,37 @@ pub async fn publish_burst(
     } else {
         0
     };
-    let generator = match (&replay, args.seed) {
-        (Some(g), _) => Generator::new(data_type, g.seed),
-        (None, Some(seed)) => Generator::new(data_type, topic_seed(seed, topic)),
-        (None, None) => Generator::from_entropy(data_type),
+    // One seed for the events, the send instants and the faults, each drawn apart; a
+    // replay's is the one its source recorded.
+    let seed = match (&replay, args.seed) {
+        (Some(g), _) => g.seed,
+        (None, Some(s)) => topic_seed(s, topic),
+        (None, None) => rand::random(),
     };
+    let generator = Generator::new(data_type, seed).with_keys(args.keys);
     let mut publisher =
         TopicPublisher::new(producer.clone(), topic, producer_id.as_str(), generator)
-            .starting_at(first_seq);
+            .starting_at(first_seq)
+            .with_faults(args.faults, seed);
 
-    let start = Instant::now();
-    let interval = if args.rate == 0.0 {
-        None
-    } else {
-        let rate = RatePerSecond::new(args.rate).map_err(|e| anyhow::anyhow!("--rate {e}"))?;
-        Some(rate.interval())
+    let profile = match &args.profile {
+        Some(profile) => Some(profile.clone()),
+        None if args.rate == 0.0 => None,
+        None => Some(TrafficProfile::constant(
+            RatePerSecond::new(args.rate).map_err(|e| anyhow::anyhow!("--rate {e}"))?,
+        )),
     };
+    let start = Instant::now();
+    let mut schedule = profile.map(|p| Schedule::new(&p, Utc::now(), seed));
     let mut send_error = None;
     for i in 0..args.count {
         if shutdown.is_cancelled() {
             break;
         }
-        if let Some(interval) = interval {
-            let due = tokio::time::Instant::from_std(start) + interval.mul_f64(i as f64);
+        if let Some(schedule) = schedule.as_mut() {
+            let at = Duration::try_from_secs_f64(schedule.next_instant()).unwrap_or(Duration::MAX);
+            let due = tokio::time::Instant::from_std(start).checked_add(at);
+            let Some(due) = due else { break };
             if due > tokio::time::Instant::now() {
                 tokio::select! {
                     _ = tokio::time::sleep_until(due) => {}
@@ -219,5 +242,6 @@ pub async fn publish_burst(
             0.0
         },
         topic_created: created == Created::New,
+        faults: publisher.fault_counts(),
     })
 }

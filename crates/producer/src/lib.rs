@@ -15,11 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 mod args;
 mod burst;
+pub mod faults;
 pub mod generate;
 pub mod kafka_producer;
 pub mod publish;
 mod replay;
 pub mod resume;
+pub mod schedule;
 pub mod status_line;
 mod watch;
 

@@ -21,9 +21,13 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
 use streamhub_kafka::rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
+use streamhub_kafka::rdkafka::message::{Header, OwnedHeaders};
 use streamhub_kafka::rdkafka::producer::{DeliveryFuture, FutureRecord, Producer as _};
 use streamhub_model::{DataType, EnvelopeOf};
 
+use crate::faults::{
+    FAULT_HEADER, Fault, FaultCounts, FaultInjector, FaultRates, LATE_MS_HEADER, Plan, poison_body,
+};
 use crate::generate::{Generator, Payload};
 use crate::kafka_producer::Producer;
 
@@ -110,6 +114,11 @@ pub struct TopicPublisher {
     /// Failures logged so far, to keep a failing broker from flooding the log.
     failures_logged: u64,
     meters: Meters,
+    /// `--faults`: none by default.
+    faults: Option<FaultInjector>,
+    fault_counts: FaultCounts,
+    /// An out-of-order event waiting for the next one: key and message.
+    held: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 /// This topic's counters in the process's `metrics` recorder (the admin service's
@@ -156,7 +165,21 @@ impl TopicPublisher {
             buf: Vec::with_capacity(512),
             clock: Clock::default(),
             failures_logged: 0,
+            faults: None,
+            fault_counts: FaultCounts::default(),
+            held: None,
         }
+    }
+
+    /// Injects faults at `rates`, drawn from `seed` (nothing changes when all are 0).
+    pub fn with_faults(mut self, rates: FaultRates, seed: u64) -> Self {
+        self.faults = (!rates.is_off()).then(|| FaultInjector::new(rates, seed));
+        self
+    }
+
+    /// Faulty messages sent so far.
+    pub fn fault_counts(&self) -> FaultCounts {
+        self.fault_counts
     }
 
     /// Starts `seq` at `next_seq` instead of 0: a producer id that already published to
@@ -218,10 +241,18 @@ impl TopicPublisher {
 
     /// Generates the next event and hands it to librdkafka. Returns once it is queued;
     /// its delivery is counted later. Waits for in-flight deliveries when the window or
-    /// librdkafka's queue is full.
+    /// librdkafka's queue is full. With faults on, the event may be late, held back for
+    /// the next one, duplicated or followed by a poison message (see [`crate::faults`]).
     pub async fn send_next(&mut self) -> Result<(), SendError> {
         while self.in_flight.len() >= self.window {
             self.await_one().await;
+        }
+        let mut plan = match self.faults.as_mut() {
+            Some(f) => f.plan(),
+            None => Plan::Clean,
+        };
+        if plan == Plan::OutOfOrder && self.held.is_some() {
+            plan = Plan::Clean;
         }
         let record = self.generator.next_record();
         let seq = self.next_seq;
@@ -231,10 +262,25 @@ impl TopicPublisher {
         let mut buf = std::mem::take(&mut self.buf);
         let topic = Arc::clone(&self.topic);
         buf.clear();
+        // A late event's time is behind the Kafka timestamp (processing time), set here too.
+        let (late_text, kafka_time) = match plan {
+            Plan::Late(ms) => {
+                let now = Utc::now();
+                let event_time = now - chrono::TimeDelta::milliseconds(ms);
+                (
+                    Some(event_time.to_rfc3339_opts(SecondsFormat::Millis, true)),
+                    Some(now.timestamp_millis()),
+                )
+            }
+            _ => (None, None),
+        };
         let envelope = EnvelopeRef {
             topic: &topic,
             data_type: record.payload.data_type(),
-            timestamp: self.clock.now(),
+            timestamp: match &late_text {
+                Some(text) => text,
+                None => self.clock.now(),
+            },
             producer_id: &self.producer_id,
             seq,
             payload: &record.payload,
@@ -243,21 +289,119 @@ impl TopicPublisher {
         if let Err(e) = serde_json::to_writer(&mut buf, &envelope) {
             unreachable!("serializing an envelope failed: {e}");
         }
-        let mut fut = FutureRecord::to(&topic)
-            .key(record.key.as_bytes())
-            .payload(&buf[..]);
-        let outcome = loop {
+        let key = record.key.as_bytes();
+        if plan == Plan::OutOfOrder {
+            // Sent after the next event, which is of the same entity.
+            self.held = Some((key.to_vec(), buf.clone()));
+            self.generator.repeat_entity();
+            self.counters.next_seq.store(seq + 1, Ordering::Relaxed);
+            self.buf = buf;
+            return Ok(());
+        }
+        let mark = match plan {
+            Plan::Late(ms) => Some((Fault::Late, Some(ms))),
+            _ => None,
+        };
+        let outcome = match self.enqueue(&topic, key, &buf, mark, kafka_time).await {
+            Ok(()) => {
+                self.counters.next_seq.store(seq + 1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(source) => {
+                // librdkafka did not take it: no message has this seq, so the next
+                // one gets it and the sequence keeps no gap that was never published.
+                self.next_seq = seq;
+                Err(SendError {
+                    topic: topic.to_string(),
+                    source,
+                })
+            }
+        };
+        if outcome.is_ok() {
+            self.send_faults(plan, &topic, key, &buf, seq).await;
+        }
+        self.buf = buf;
+        outcome
+    }
+
+    /// The messages a plan adds after its event: a held one, a second copy, a poison one.
+    /// Their failures are counted like any message's but do not stop the stream.
+    async fn send_faults(
+        &mut self,
+        plan: Plan,
+        topic: &str,
+        key: &[u8],
+        envelope: &[u8],
+        seq: u64,
+    ) {
+        if let Some((held_key, held)) = self.held.take() {
+            let _ = self
+                .enqueue(
+                    topic,
+                    &held_key,
+                    &held,
+                    Some((Fault::OutOfOrder, None)),
+                    None,
+                )
+                .await;
+        }
+        match plan {
+            Plan::Duplicate => {
+                let mark = Some((Fault::Duplicate, None));
+                let _ = self.enqueue(topic, key, envelope, mark, None).await;
+            }
+            Plan::Poison(kind) => {
+                let body = poison_body(kind, envelope, topic, &self.producer_id, seq);
+                let _ = self
+                    .enqueue(topic, key, &body, Some((kind, None)), None)
+                    .await;
+            }
+            _ => {}
+        }
+    }
+
+    /// Hands one message to librdkafka, waiting out a full queue; counts it as sent, or as
+    /// sent and failed when refused. `fault` marks it with [`FAULT_HEADER`] (and a late one's
+    /// delay with [`LATE_MS_HEADER`]) and counts it in [`Self::fault_counts`].
+    async fn enqueue(
+        &mut self,
+        topic: &str,
+        key: &[u8],
+        body: &[u8],
+        fault: Option<(Fault, Option<i64>)>,
+        timestamp_ms: Option<i64>,
+    ) -> Result<(), RdKafkaError> {
+        let mut fut = FutureRecord::to(topic).key(key).payload(body);
+        if let Some((kind, late_ms)) = fault {
+            let mut headers = OwnedHeaders::new().insert(Header {
+                key: FAULT_HEADER,
+                value: Some(kind.name()),
+            });
+            if let Some(ms) = late_ms {
+                headers = headers.insert(Header {
+                    key: LATE_MS_HEADER,
+                    value: Some(&ms.to_string()),
+                });
+            }
+            fut = fut.headers(headers);
+        }
+        if let Some(ms) = timestamp_ms {
+            fut = fut.timestamp(ms);
+        }
+        loop {
             match self.producer.send_result(fut) {
                 Ok(delivery) => {
-                    self.counters.sent.fetch_add(1, Ordering::Relaxed);
+                    let sent = self.counters.sent.fetch_add(1, Ordering::Relaxed);
                     self.meters.sent.increment(1);
-                    self.counters.next_seq.store(seq + 1, Ordering::Relaxed);
                     self.in_flight.push(delivery);
+                    if let Some((kind, _)) = fault {
+                        self.fault_counts.add(kind);
+                    }
                     // Counting completions in small batches keeps the per-message cost low.
-                    if seq.is_multiple_of(64) {
+                    if sent.is_multiple_of(64) {
                         self.reap_ready();
                     }
-                    break Ok(());
+                    return Ok(());
                 }
                 Err((RdKafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     fut = back;
@@ -269,21 +413,13 @@ impl TopicPublisher {
                     }
                 }
                 Err((source, _)) => {
-                    // librdkafka did not take it: no message has this seq, so the next
-                    // one gets it and the sequence keeps no gap that was never published.
-                    self.next_seq = seq;
                     self.counters.sent.fetch_add(1, Ordering::Relaxed);
                     self.counters.failed.fetch_add(1, Ordering::Relaxed);
                     self.meters.errors.increment(1);
-                    break Err(SendError {
-                        topic: topic.to_string(),
-                        source,
-                    });
+                    return Err(source);
                 }
             }
-        };
-        self.buf = buf;
-        outcome
+        }
     }
 
     /// Counts the deliveries that completed, without waiting.
@@ -304,6 +440,12 @@ impl TopicPublisher {
     /// Waits for every in-flight delivery, at most `timeout`, then flushes librdkafka.
     /// Returns the deliveries still unknown at the deadline.
     pub async fn drain(&mut self, timeout: Duration) -> usize {
+        // An event held back to arrive out of order goes out now, after the last one.
+        if let Some((key, held)) = self.held.take() {
+            let topic = Arc::clone(&self.topic);
+            let mark = Some((Fault::OutOfOrder, None));
+            let _ = self.enqueue(&topic, &key, &held, mark, None).await;
+        }
         let deadline = tokio::time::Instant::now() + timeout;
         while !self.in_flight.is_empty() {
             match tokio::time::timeout_at(deadline, self.in_flight.next()).await {

@@ -4,7 +4,7 @@
 use rand::Rng;
 use serde::Serialize;
 
-use super::{EntityId, GenRng, normal, round_to};
+use super::{EntityId, GenRng, KeyChooser, normal, round_to};
 
 const ENTITIES: usize = 100;
 pub const TAGS: &[&str] = &[
@@ -48,8 +48,8 @@ impl GenericStream {
         Self { entities }
     }
 
-    pub(super) fn next(&mut self, rng: &mut GenRng) -> GenericItem {
-        let i = rng.gen_range(0..self.entities.len());
+    pub(super) fn next(&mut self, rng: &mut GenRng, keys: &mut KeyChooser) -> GenericItem {
+        let i = keys.choose(rng, self.entities.len());
         let e = &mut self.entities[i];
         e.value = (e.value + 0.1 * (e.level - e.value) + normal(rng, 0.0, e.level * 0.02))
             .clamp(VALUE_RANGE.0, VALUE_RANGE.1);

@@ -7,7 +7,7 @@ use std::fmt::Write;
 use rand::Rng;
 use serde::Serialize;
 
-use super::{EntityId, GenRng, hex_id, pick, weighted};
+use super::{EntityId, GenRng, KeyChooser, hex_id, pick, weighted};
 
 pub const LEVELS: &[&str] = &["DEBUG", "INFO", "WARN", "ERROR"];
 /// Per-mille weights of [`LEVELS`].
@@ -83,8 +83,8 @@ impl LogStream {
         Self { services, traces }
     }
 
-    pub(super) fn next(&mut self, rng: &mut GenRng) -> LogLine {
-        let service = &self.services[rng.gen_range(0..self.services.len())];
+    pub(super) fn next(&mut self, rng: &mut GenRng, keys: &mut KeyChooser) -> LogLine {
+        let service = &self.services[keys.choose(rng, self.services.len())];
         let host = service.hosts[rng.gen_range(0..service.hosts.len())].clone();
         let level = weighted(
             rng,
@@ -219,7 +219,9 @@ mod tests {
         let mut stream = LogStream::new(&mut rng);
         let mut counts = std::collections::HashMap::new();
         for _ in 0..10_000 {
-            *counts.entry(stream.next(&mut rng).level).or_insert(0) += 1;
+            *counts
+                .entry(stream.next(&mut rng, &mut KeyChooser::default()).level)
+                .or_insert(0) += 1;
         }
         let n = |l| counts.get(l).copied().unwrap_or(0);
         assert!(n("INFO") > n("DEBUG"));
@@ -233,7 +235,12 @@ mod tests {
         let mut rng = GenRng::seed_from_u64(6);
         let mut stream = LogStream::new(&mut rng);
         let ids: std::collections::HashSet<_> = (0..300)
-            .map(|_| stream.next(&mut rng).trace_id.to_string())
+            .map(|_| {
+                stream
+                    .next(&mut rng, &mut KeyChooser::default())
+                    .trace_id
+                    .to_string()
+            })
             .collect();
         assert!(
             ids.len() < 200,

@@ -20,6 +20,7 @@ use serde::{Serialize, Serializer};
 use streamhub_model::DataType;
 
 pub mod generic;
+pub mod keys;
 pub mod logs;
 pub mod payment;
 pub mod sensor;
@@ -27,6 +28,7 @@ pub mod user_activity;
 pub mod weather;
 
 pub use generic::GenericItem;
+pub use keys::{KeyChooser, KeyDistribution};
 pub use logs::LogLine;
 pub use payment::Payment;
 pub use sensor::SensorReading;
@@ -123,6 +125,7 @@ pub struct Record {
 pub struct Generator {
     rng: GenRng,
     kind: Kind,
+    keys: KeyChooser,
 }
 
 enum Kind {
@@ -147,7 +150,22 @@ impl Generator {
             }
             DataType::Generic => Kind::Generic(generic::GenericStream::new(&mut rng)),
         };
-        Self { rng, kind }
+        Self {
+            rng,
+            kind,
+            keys: KeyChooser::default(),
+        }
+    }
+
+    /// Spreads events over the entities by `keys` instead of uniformly.
+    pub fn with_keys(mut self, keys: KeyDistribution) -> Self {
+        self.keys = KeyChooser::new(keys);
+        self
+    }
+
+    /// The next record belongs to the same entity (and key) as the last one.
+    pub fn repeat_entity(&mut self) {
+        self.keys.repeat_next();
     }
 
     /// A generator seeded from the operating system, for runs without `--seed`.
@@ -169,44 +187,45 @@ impl Generator {
     /// The next event.
     pub fn next_record(&mut self) -> Record {
         let rng = &mut self.rng;
+        let keys = &mut self.keys;
         match &mut self.kind {
             Kind::Sensor(g) => {
-                let p = g.next(rng);
+                let p = g.next(rng, keys);
                 Record {
                     key: p.sensor_id.clone(),
                     payload: Payload::Sensor(p),
                 }
             }
             Kind::Payment(g) => {
-                let p = g.next(rng);
+                let p = g.next(rng, keys);
                 Record {
                     key: p.account.clone(),
                     payload: Payload::Payment(p),
                 }
             }
             Kind::Weather(g) => {
-                let p = g.next(rng);
+                let p = g.next(rng, keys);
                 Record {
                     key: p.station_id.clone(),
                     payload: Payload::Weather(p),
                 }
             }
             Kind::Logs(g) => {
-                let p = g.next(rng);
+                let p = g.next(rng, keys);
                 Record {
                     key: p.service.clone(),
                     payload: Payload::Logs(p),
                 }
             }
             Kind::UserActivity(g) => {
-                let p = g.next(rng);
+                let p = g.next(rng, keys);
                 Record {
                     key: p.user_id.clone(),
                     payload: Payload::UserActivity(p),
                 }
             }
             Kind::Generic(g) => {
-                let p = g.next(rng);
+                let p = g.next(rng, keys);
                 Record {
                     key: p.id.clone(),
                     payload: Payload::Generic(p),

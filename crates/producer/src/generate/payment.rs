@@ -5,7 +5,7 @@
 use rand::Rng;
 use serde::Serialize;
 
-use super::{EntityId, GenRng, hex_id, normal, pick, round_to, weighted};
+use super::{EntityId, GenRng, KeyChooser, hex_id, normal, pick, round_to, weighted};
 
 const ACCOUNTS: usize = 500;
 /// Largest amount a single payment may carry, in the currency's major unit (JPY: ×100).
@@ -136,8 +136,8 @@ impl PaymentStream {
         Self { accounts }
     }
 
-    pub(super) fn next(&mut self, rng: &mut GenRng) -> Payment {
-        let account = &self.accounts[rng.gen_range(0..self.accounts.len())];
+    pub(super) fn next(&mut self, rng: &mut GenRng, keys: &mut KeyChooser) -> Payment {
+        let account = &self.accounts[keys.choose(rng, self.accounts.len())];
         let merchant = &MERCHANTS[rng.gen_range(0..MERCHANTS.len())];
         // Log-normal around the merchant's median: sigma 0.8 gives a long right tail.
         let usd = (merchant.median.ln() + normal(rng, 0.0, 0.8)).exp();
@@ -200,7 +200,7 @@ mod tests {
         let mut unsuccessful = 0;
         let mut usd = Vec::new();
         for _ in 0..n {
-            let p = stream.next(&mut rng);
+            let p = stream.next(&mut rng, &mut KeyChooser::default());
             if matches!(p.status, "declined" | "failed") {
                 unsuccessful += 1;
                 assert!(p.failure_reason.is_some());

@@ -4,7 +4,7 @@
 use rand::Rng;
 use serde::Serialize;
 
-use super::{EntityId, GenRng, normal, round_to};
+use super::{EntityId, GenRng, KeyChooser, normal, round_to};
 
 /// Rated range of the sensors' thermometers, °C.
 pub const TEMPERATURE_RANGE: (f64, f64) = (-40.0, 85.0);
@@ -123,8 +123,8 @@ impl SensorFleet {
         Self { sensors }
     }
 
-    pub(super) fn next(&mut self, rng: &mut GenRng) -> SensorReading {
-        let i = rng.gen_range(0..self.sensors.len());
+    pub(super) fn next(&mut self, rng: &mut GenRng, keys: &mut KeyChooser) -> SensorReading {
+        let i = keys.choose(rng, self.sensors.len());
         let s = &mut self.sensors[i];
         let target_t = s.site.temperature + s.offset;
         s.temperature += 0.05 * (target_t - s.temperature) + normal(rng, 0.0, 0.15);
@@ -170,7 +170,7 @@ mod tests {
         let mut fleet = SensorFleet::new(&mut rng);
         let mut last = std::collections::HashMap::new();
         for _ in 0..5_000 {
-            let r = fleet.next(&mut rng);
+            let r = fleet.next(&mut rng, &mut KeyChooser::default());
             if let Some((t, b)) = last.insert(r.sensor_id.to_string(), (r.temperature, r.battery)) {
                 let t: f64 = t;
                 assert!((r.temperature - t).abs() < 2.0, "{t} -> {}", r.temperature);

@@ -5,7 +5,7 @@
 use rand::Rng;
 use serde::Serialize;
 
-use super::{EntityId, GenRng, hex_id, pick, weighted};
+use super::{EntityId, GenRng, KeyChooser, hex_id, pick, weighted};
 
 const USERS: usize = 200;
 pub const EVENT_TYPES: &[&str] = &[
@@ -61,8 +61,8 @@ impl ActivityStream {
         Self { users }
     }
 
-    pub(super) fn next(&mut self, rng: &mut GenRng) -> UserActivity {
-        let i = rng.gen_range(0..self.users.len());
+    pub(super) fn next(&mut self, rng: &mut GenRng, keys: &mut KeyChooser) -> UserActivity {
+        let i = keys.choose(rng, self.users.len());
         let user = &mut self.users[i];
         let (event_type, page, session_id) = match &mut user.session {
             None => {
@@ -157,7 +157,7 @@ mod tests {
         // user -> (session, items in cart)
         let mut open: HashMap<String, (String, u32)> = HashMap::new();
         for _ in 0..20_000 {
-            let e = stream.next(&mut rng);
+            let e = stream.next(&mut rng, &mut KeyChooser::default());
             let user = e.user_id.to_string();
             match e.event_type {
                 "session_start" => {

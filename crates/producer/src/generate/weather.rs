@@ -5,7 +5,7 @@
 use rand::Rng;
 use serde::Serialize;
 
-use super::{EntityId, GenRng, normal, round_to};
+use super::{EntityId, GenRng, KeyChooser, normal, round_to};
 
 pub const PRESSURE_RANGE: (f64, f64) = (950.0, 1050.0);
 pub const TEMPERATURE_RANGE: (f64, f64) = (-50.0, 55.0);
@@ -129,8 +129,8 @@ impl StationNetwork {
         Self { stations }
     }
 
-    pub(super) fn next(&mut self, rng: &mut GenRng) -> WeatherObservation {
-        let i = rng.gen_range(0..self.stations.len());
+    pub(super) fn next(&mut self, rng: &mut GenRng, keys: &mut KeyChooser) -> WeatherObservation {
+        let i = keys.choose(rng, self.stations.len());
         let s = &mut self.stations[i];
         let c = s.climate;
         s.temperature =

@@ -1,7 +1,7 @@
 //! Replay at scale: embedded broker, admin service and the running producer in this
 //! process. The producer fills a topic at its top rate until it holds N events (default
 //! 1,000,000); `generate --replay` regenerates them into other topics, timed beside a
-//! plain `generate` of N events (twice each, in the order plain, replay, replay, plain); then both topics are read back and every event's key and
+//! plain `generate` of N events of the same data type (twice each, in the order plain, replay, replay, plain); then both topics are read back and every event's key and
 //! payload bytes compared by seq.
 //!
 //!   cargo run --release -p streamhub-producer --example replay_bench [-- N]
@@ -159,7 +159,7 @@ async fn main() -> anyhow::Result<()> {
         let args = if replaying {
             generate(&["--replay", source, "--to", &to, "--token", &token])
         } else {
-            generate(&["--topic", &to, "--seed", "1"])
+            generate(&["--topic", &to, "--seed", "1", "--data-type", "payment"])
         };
         let summary = streamhub_producer::publish_burst(&args, &never).await?;
         rates[usize::from(replaying)].push(summary.messages_per_second);

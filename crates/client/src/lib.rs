@@ -246,12 +246,11 @@ impl Client {
     /// The generation record of the topic named `topic_name`'s latest activation, read from
     /// the audit log (admins only); `None` when no activation recorded one.
     pub async fn generation_of(&self, topic_name: &str) -> Result<Option<Generation>, Error> {
-        let mut url = Url::parse("http://query/").expect("a constant URL");
-        url.query_pairs_mut()
+        let query = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("topic", topic_name)
             .append_pair("action", Action::Activate.as_str())
-            .append_pair("limit", "1000");
-        let query = url.query().unwrap_or_default();
+            .append_pair("limit", &MAX_PAGE.to_string())
+            .finish();
         let entries: Vec<AuditEntry> = self
             .call::<(), _>(Method::GET, &format!("api/audit?{query}"), None)
             .await?;

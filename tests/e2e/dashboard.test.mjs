@@ -261,6 +261,43 @@ test('an admin drives a topic through its life on a live page', async (t) => {
     await shot(admin, '02-overview-live');
   });
 
+  await t.test('a topic with a traffic profile draws the curve it follows beside its rate', async () => {
+    const shaped = `e2e_shaped_${suffix}`;
+    await goTo(admin, 'topics');
+    await admin.click('#open-create');
+    await admin.fill('#create-form [name=name]', shaped);
+    // A bad profile is refused with the reason, and nothing is created.
+    await admin.fill('#create-form [name=traffic_profile]', 'daily:peak=20,trough=2,tz=Mars/Olympus');
+    await admin.click('#create-form button[type=submit]');
+    await admin.waitForSelector('#create-form .form-error:visible');
+    assert.match(await admin.textContent('#create-form .form-error'), /tz must be a zone name/);
+    await admin.fill('#create-form [name=traffic_profile]', 'ramp:from=5,to=30,over=2m');
+    await admin.click('#create-form button[type=submit]');
+    await waitStatus(admin, shaped, 'pending');
+    await admin.click(`${row(shaped)} button[data-action="approve"]`);
+    await waitStatus(admin, shaped, 'active');
+    await goTo(admin, 'overview');
+    // The dashed curve has at least two points, and so does the measured line.
+    await admin.waitForFunction(
+      (name) => {
+        const g = document.querySelector(`#chart-rate svg g[data-series="${name}"]`);
+        const curve = g && g.querySelector('path.expected');
+        const line = g && g.querySelector('path.line:not(.expected)');
+        return curve && / L/.test(curve.getAttribute('d')) && line && / L/.test(line.getAttribute('d'));
+      },
+      shaped,
+      { timeout: LIVE_TIMEOUT },
+    );
+    // The server's curve and the measured rate agree within the ramp's own rise per sample.
+    const figures = await call('GET', '/api/metrics/rates');
+    const topic = figures.topics.find((x) => x.topic_name === shaped);
+    const [, measured] = topic.points[topic.points.length - 1];
+    const [, expected] = topic.expected[topic.expected.length - 1];
+    assert.ok(expected >= 5 && expected <= 30, `expected ${expected}`);
+    assert.ok(Math.abs(measured - expected) <= 0.5 * expected, `measured ${measured} vs expected ${expected}`);
+    await shot(admin, '02b-overview-profile');
+  });
+
   await t.test('the lag of a subscription is charted over time and shown in the topics view', async () => {
     // Nobody consumes for the viewer: their group is behind by every message of the topic.
     await goTo(admin, 'overview');

@@ -86,7 +86,7 @@ export const Charts = (() => {
     const w = width - pad.l - pad.r;
     const h = height - pad.t - pad.b;
     let max = 0;
-    for (const s of withData) for (const [, v] of s.points) if (v > max) max = v;
+    for (const s of withData) for (const [, v] of s.points.concat(s.expected || [])) if (v > max) max = v;
     const { top, ticks } = niceTicks(max * 1.1, 4);
     const x = (ms) => pad.l + ((ms - start) / windowMs) * w;
     const y = (v) => pad.t + h - (v / top) * h;
@@ -122,6 +122,13 @@ export const Charts = (() => {
       title.textContent = `${s.name}: ${compact(pts[pts.length - 1][1])} ${opts.unit || ''}`;
       const [lt, lv] = pts[pts.length - 1];
       svgEl('circle', { cx: x(lt), cy: y(lv), r: 3, fill: 'currentColor' }, g);
+      // What the series should be (a topic's traffic profile), dashed beside what it is.
+      const want = (s.expected || []).filter(([t]) => t >= start);
+      if (want.length > 1) {
+        const e = want.map(([t, v], i) => (i ? 'L' : 'M') + x(t).toFixed(1) + ' ' + y(v).toFixed(1)).join(' ');
+        const curve = svgEl('path', { d: e, class: 'line expected', stroke: 'currentColor', 'stroke-dasharray': '4 3', 'data-expected': s.name }, g);
+        svgEl('title', {}, curve).textContent = `${s.name}, profile: ${compact(want[want.length - 1][1])} ${opts.unit || ''}`;
+      }
     }
     return windowMs;
   }

@@ -27,7 +27,11 @@ export async function readFigures() {
   }
   if (r.status === 'fulfilled' && r.value.enabled) {
     state.rates.clear();
-    for (const t of r.value.topics) state.rates.set(t.topic_name, t.points);
+    state.expectedRates.clear();
+    for (const t of r.value.topics) {
+      state.rates.set(t.topic_name, t.points);
+      if (t.expected) state.expectedRates.set(t.topic_name, t.expected);
+    }
   }
   if (l.status === 'fulfilled') {
     state.lagEnabled = l.value.enabled;

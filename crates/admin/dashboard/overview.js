@@ -45,6 +45,7 @@ function drawRates() {
     name,
     colour: colourOf(name),
     points: state.rates.get(name) || [],
+    expected: state.expectedRates.get(name),
   }));
   const shown = Charts.lines(box, series, {
     windowMs: RATE_WINDOW_MS,

@@ -27,6 +27,7 @@ async function submitCreate(ev) {
   if (form.created_by.value.trim()) body.created_by = form.created_by.value.trim();
   if (form.data_type.value) body.data_type = form.data_type.value;
   if (form.rate_per_second.value !== '') body.rate_per_second = Number(form.rate_per_second.value);
+  if (form.traffic_profile.value.trim()) body.traffic_profile = form.traffic_profile.value.trim();
   const submit = $('button[type=submit]', form);
   submit.disabled = true;
   try {

@@ -12,6 +12,7 @@ export const state = {
   kafka: { enabled: null, note: null },
   totals: new Map(), // topic_name -> total messages
   rates: new Map(), // topic_name -> [[ms, msg/s], ...] over RATE_WINDOW_MS
+  expectedRates: new Map(), // topic_name -> the traffic profile's [[ms, msg/s], ...] at the same instants
   lag: new Map(), // "user\0topic" -> lag
   lagHistory: new Map(), // "user\0topic" -> [[ms, lag], ...] over RATE_WINDOW_MS
   lagEnabled: null,

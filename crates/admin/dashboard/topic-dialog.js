@@ -46,7 +46,8 @@ function fillTopicDialog(t) {
   $('#td-kv').replaceChildren(
     kv('Partitions', String(t.partitions)),
     kv('Replication factor', String(t.replication_factor)),
-    kv('Rate', t.rate_per_second ? `${t.rate_per_second} msg/s` : 'default (~1 msg/s)'),
+    kv('Rate', t.traffic_profile ? `profile ${t.traffic_profile}`
+      : t.rate_per_second ? `${t.rate_per_second} msg/s` : 'default (~1 msg/s)'),
     kv('Requested by', t.created_by),
     kv('Requested', fmtWhen(t.created_at)),
     kv('Activated', t.activated_at ? fmtWhen(t.activated_at) : '–'),

@@ -60,6 +60,7 @@ async fn main() -> anyhow::Result<()> {
                         description: format!("load test topic {i}"),
                         data_type: DataType::ALL[i % DataType::ALL.len()],
                         rate_per_second: None,
+                        traffic_profile: None,
                     },
                 )
                 .await?;

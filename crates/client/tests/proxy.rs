@@ -159,7 +159,9 @@ async fn producer_and_consumer_calls_work_under_a_path_prefix() {
         producer_id: "behind-proxy".into(),
         first_seq: 0,
         started_at: chrono::Utc::now(),
-        rate: Some(5.0),
+        rate: None,
+        profile: Some("ramp:from=1,to=5,over=1m".parse().unwrap()),
+        faults: Some("duplicate=0.5".parse().unwrap()),
     };
     assert_eq!(
         producer.activate(&topic, Some(&generation)).await.unwrap(),

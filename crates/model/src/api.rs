@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::traffic::TrafficProfile;
 use crate::{Action, DataType, Facts, Role, TopicName, TopicStatus, Transition, TransitionError};
 
 /// A topic as the API shows it. Its JSON also carries `in_kafka`
@@ -28,6 +29,11 @@ pub struct Topic {
     /// Messages per second the producer publishes; `None` means the seed's default
     /// of one message every 0.5–1.5 s.
     pub rate_per_second: Option<f64>,
+    /// The rate curve the producer follows instead of a constant rate
+    /// ([`crate::traffic`]'s text form).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "daily:peak=200,trough=20,tz=Europe/Berlin"))]
+    pub traffic_profile: Option<TrafficProfile>,
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -129,6 +135,13 @@ pub struct CreateTopic {
     /// checked against them by a test); the producer's default pace when absent.
     #[cfg_attr(feature = "openapi", schema(minimum = 0.001, maximum = 100000))]
     pub rate_per_second: Option<f64>,
+    /// A rate curve instead of `rate_per_second` (not both): `constant:50`,
+    /// `daily:peak=200,trough=20[,peak_at=14:00][,period=24h][,tz=Europe/Berlin]`,
+    /// `ramp:from=10,to=500,over=5m`, `bursts:rate=50,factor=10,every=30s,for=2s`, or
+    /// parts joined by `+` (their rates add).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, max_length = 1000, example = "daily:peak=200,trough=20,tz=Europe/Berlin"))]
+    pub traffic_profile: Option<TrafficProfile>,
 }
 
 fn default_partitions() -> i32 {
@@ -192,6 +205,9 @@ pub struct ActiveTopic {
     pub partitions: i32,
     pub replication_factor: i32,
     pub rate_per_second: Option<f64>,
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub traffic_profile: Option<TrafficProfile>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

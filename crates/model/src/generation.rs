@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::DataType;
+use crate::faults::FaultRates;
+use crate::traffic::TrafficProfile;
 
 /// The longest producer id a record keeps.
 pub const MAX_PRODUCER_ID: usize = 200;
@@ -31,6 +33,14 @@ pub struct Generation {
     /// Messages per second when the topic had a rate; `None`: the seed's random pace.
     #[serde(default)]
     pub rate: Option<f64>,
+    /// The rate curve followed instead of `rate`, when the topic had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub profile: Option<TrafficProfile>,
+    /// The faults put in on purpose, when any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, example = "duplicate=0.01"))]
+    pub faults: Option<FaultRates>,
 }
 
 impl Generation {
@@ -40,6 +50,9 @@ impl Generation {
             return Err(format!(
                 "generation.producer_id must have 1 to {MAX_PRODUCER_ID} bytes"
             ));
+        }
+        if self.rate.is_some() && self.profile.is_some() {
+            return Err("generation: give rate or profile, not both".into());
         }
         if let Some(rate) = self.rate
             && !(rate.is_finite() && rate > 0.0)
@@ -73,15 +86,26 @@ mod tests {
             producer_id: "host-1-ab12".into(),
             first_seq: 40,
             started_at: "2026-12-06T10:00:00.123Z".parse().unwrap(),
-            rate: Some(12.5),
+            rate: None,
+            profile: Some("daily:peak=20,trough=2,tz=Europe/Berlin".parse().unwrap()),
+            faults: Some("late=0.1,duplicate=0.01".parse().unwrap()),
         }
     }
 
     #[test]
     fn survives_the_audit_detail_with_every_bit_of_the_seed() {
         let g = sample();
-        assert_eq!(Generation::from_detail(&g.to_detail()), Some(g));
+        assert_eq!(Generation::from_detail(&g.to_detail()), Some(g.clone()));
         assert_eq!(Generation::from_detail("a rejection's reason"), None);
+        // A record written before profiles and faults were recorded still reads.
+        let mut old = g.clone();
+        (old.profile, old.faults) = (None, None);
+        let text = old.to_detail();
+        assert!(
+            !text.contains("profile") && !text.contains("faults"),
+            "{text}"
+        );
+        assert_eq!(Generation::from_detail(&text), Some(old));
     }
 
     #[test]
@@ -93,6 +117,7 @@ mod tests {
         g.producer_id = "x".repeat(MAX_PRODUCER_ID + 1);
         assert!(g.validate().is_err());
         let mut g = sample();
+        g.profile = None;
         g.rate = Some(f64::NAN);
         assert!(g.validate().unwrap_err().contains("rate"));
         g.rate = Some(0.0);

@@ -7,6 +7,7 @@
 //! - [`topic_limits`]: partitions, replication factor and description bounds of a request.
 //! - [`consumer_group_of`]: the Kafka consumer group a user reads with.
 //! - [`Envelope`]: the JSON value of every message the producer publishes.
+//! - [`faults`]: the rates of the faults a generated stream carries on purpose.
 //! - [`generation`]: how a producer generated a topic, recorded when it activates it.
 //! - [`provisioning`]: what keeps Kafka from holding a topic as requested.
 //! - [`schema`]: the JSON Schema of each data type's payload, and checking values with it.
@@ -19,6 +20,7 @@ pub mod api;
 mod data_type;
 pub mod duration;
 mod envelope;
+pub mod faults;
 pub mod generation;
 mod lifecycle;
 pub mod provisioning;

@@ -24,12 +24,14 @@ pub fn check_partitions(partitions: i32) -> Result<(), String> {
 }
 
 /// Checks the figures of a topic request a topic name's parser cannot: partitions,
-/// replication factor, description length and rate.
+/// replication factor, description length, rate, and that a topic has a rate or a traffic
+/// profile, not both.
 pub fn check(
     partitions: i32,
     replication_factor: i32,
     description: &str,
     rate_per_second: Option<f64>,
+    has_profile: bool,
 ) -> Result<(), String> {
     check_partitions(partitions)?;
     if !(1..=MAX_REPLICATION_FACTOR).contains(&replication_factor) {
@@ -39,6 +41,11 @@ pub fn check(
     }
     if let Some(rate) = rate_per_second {
         RatePerSecond::new(rate).map_err(|e| format!("rate_per_second {e}"))?;
+        if has_profile {
+            return Err(
+                "give rate_per_second or traffic_profile, not both: a profile sets the rate".into(),
+            );
+        }
     }
     if description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(format!(
@@ -54,30 +61,35 @@ mod tests {
 
     #[test]
     fn each_bound_is_inclusive_and_named_when_crossed() {
-        assert_eq!(check(1, 1, "", None), Ok(()));
+        assert_eq!(check(1, 1, "", None, false), Ok(()));
         assert_eq!(
             check(
                 MAX_PARTITIONS,
                 MAX_REPLICATION_FACTOR,
                 &"d".repeat(MAX_DESCRIPTION_CHARS),
-                Some(RatePerSecond::MAX)
+                Some(RatePerSecond::MAX),
+                false
             ),
             Ok(())
         );
         for (bad, field) in [
-            (check(0, 1, "", None), "partitions"),
-            (check(MAX_PARTITIONS + 1, 1, "", None), "partitions"),
-            (check(1, 0, "", None), "replication_factor"),
+            (check(0, 1, "", None, false), "partitions"),
+            (check(MAX_PARTITIONS + 1, 1, "", None, false), "partitions"),
+            (check(1, 0, "", None, false), "replication_factor"),
             (
-                check(1, MAX_REPLICATION_FACTOR + 1, "", None),
+                check(1, MAX_REPLICATION_FACTOR + 1, "", None, false),
                 "replication_factor",
             ),
             (
-                check(1, 1, &"é".repeat(MAX_DESCRIPTION_CHARS + 1), None),
+                check(1, 1, &"é".repeat(MAX_DESCRIPTION_CHARS + 1), None, false),
                 "description",
             ),
-            (check(1, 1, "", Some(0.0)), "rate_per_second"),
-            (check(1, 1, "", Some(f64::NAN)), "rate_per_second"),
+            (check(1, 1, "", Some(0.0), false), "rate_per_second"),
+            (check(1, 1, "", Some(f64::NAN), false), "rate_per_second"),
+            (
+                check(1, 1, "", Some(5.0), true),
+                "give rate_per_second or traffic_profile",
+            ),
         ] {
             let message = bad.expect_err(field);
             assert!(message.starts_with(field), "{message}");

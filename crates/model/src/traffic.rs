@@ -3,10 +3,12 @@
 //! One syntax, used by `producer generate --profile` and (as a JSON string) by the API:
 //!
 //! - `constant:50` (or `constant:rate=50`): 50 messages/s, evenly spaced.
-//! - `daily:peak=200,trough=20[,period=24h][,tz=+02:00]`: a raised cosine between trough
-//!   and peak, highest at 14:00 and lowest at 02:00 local time (`tz`: a UTC offset, default
-//!   `Z`). A shorter `period` compresses the day: it starts at the local time of the run's
-//!   start and runs `24h / period` times faster. Evenly spaced.
+//! - `daily:peak=200,trough=20[,peak_at=14:00][,period=24h][,tz=Europe/Berlin]`: a raised
+//!   cosine between trough and peak, highest at `peak_at` (default 14:00) and lowest 12 hours
+//!   away, local time. `tz` is an IANA zone name or a UTC offset (`+02:00`, default `Z`); a
+//!   named zone's offset is the one in force at the run's start. A shorter `period`
+//!   compresses the day: it starts at the local time of the run's start and runs
+//!   `24h / period` times faster. Evenly spaced.
 //! - `ramp:from=10,to=500,over=5m`: linear from `from` to `to`, then stays at `to`. Evenly
 //!   spaced.
 //! - `bursts:rate=50,factor=10,every=30s,for=2s`: Poisson arrivals at `rate`, at
@@ -27,8 +29,9 @@ use serde::{Deserialize, Serialize};
 use crate::RatePerSecond;
 use crate::duration::DurationRange;
 
-/// Local time of the daily cycle's peak (its trough is 12 hours away), seconds after midnight.
-const DAILY_PEAK_AT: f64 = 14.0 * 3600.0;
+/// Default local time of the daily cycle's peak (its trough is 12 hours away), seconds
+/// after midnight.
+const DAILY_PEAK_AT: u32 = 14 * 3600;
 const DAY: f64 = 86_400.0;
 /// Parts in one mix: a bound so that a profile stays cheap to evaluate per event.
 pub const MAX_PARTS: usize = 8;
@@ -68,8 +71,9 @@ pub enum Part {
         peak: f64,
         trough: f64,
         period: Duration,
-        /// UTC offset of the local time, seconds east.
-        tz_seconds: i32,
+        /// Local time of the peak, seconds after midnight.
+        peak_at: u32,
+        tz: Zone,
     },
     Ramp {
         from: f64,
@@ -82,6 +86,30 @@ pub enum Part {
         every: Duration,
         length: Duration,
     },
+}
+
+/// The time zone of a daily cycle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Zone {
+    /// A fixed offset, seconds east of UTC.
+    Offset(i32),
+    /// An IANA zone: its offset follows daylight saving time.
+    Named(chrono_tz::Tz),
+}
+
+impl Zone {
+    /// Seconds east of UTC at `at`.
+    pub fn offset_at(self, at: DateTime<Utc>) -> i32 {
+        use chrono::Offset;
+        use chrono::TimeZone;
+        match self {
+            Zone::Offset(seconds) => seconds,
+            Zone::Named(tz) => tz
+                .offset_from_utc_datetime(&at.naive_utc())
+                .fix()
+                .local_minus_utc(),
+        }
+    }
 }
 
 /// Why a profile text was refused; one line.
@@ -133,11 +161,11 @@ impl TrafficProfile {
     }
 }
 
-/// Seconds after local midnight at `origin` in the zone `tz_seconds` east of UTC.
-fn local_time_of_day(origin: DateTime<Utc>, tz_seconds: i32) -> f64 {
+/// Seconds after local midnight at `origin` in `zone`.
+fn local_time_of_day(origin: DateTime<Utc>, zone: Zone) -> f64 {
     let secs = origin.timestamp() as f64
         + f64::from(origin.timestamp_subsec_nanos()) * 1e-9
-        + f64::from(tz_seconds);
+        + f64::from(zone.offset_at(origin));
     secs.rem_euclid(DAY)
 }
 
@@ -160,10 +188,16 @@ impl Part {
     }
 
     /// The daily cycle's phase (radians, 0 at the peak) at `t`, and its angular speed.
-    fn daily_phase(origin: DateTime<Utc>, period: Duration, tz_seconds: i32, t: f64) -> (f64, f64) {
+    fn daily_phase(
+        origin: DateTime<Utc>,
+        period: Duration,
+        peak_at: u32,
+        tz: Zone,
+        t: f64,
+    ) -> (f64, f64) {
         let omega = std::f64::consts::TAU / period.as_secs_f64();
         let start =
-            std::f64::consts::TAU * (local_time_of_day(origin, tz_seconds) - DAILY_PEAK_AT) / DAY;
+            std::f64::consts::TAU * (local_time_of_day(origin, tz) - f64::from(peak_at)) / DAY;
         (start + omega * t, omega)
     }
 
@@ -174,9 +208,10 @@ impl Part {
                 peak,
                 trough,
                 period,
-                tz_seconds,
+                peak_at,
+                tz,
             } => {
-                let (phase, _) = Self::daily_phase(origin, period, tz_seconds, t);
+                let (phase, _) = Self::daily_phase(origin, period, peak_at, tz, t);
                 trough + (peak - trough) * (1.0 + phase.cos()) / 2.0
             }
             Part::Ramp { from, to, over } => {
@@ -205,9 +240,10 @@ impl Part {
                 peak,
                 trough,
                 period,
-                tz_seconds,
+                peak_at,
+                tz,
             } => {
-                let (phase, omega) = Self::daily_phase(origin, period, tz_seconds, t);
+                let (phase, omega) = Self::daily_phase(origin, period, peak_at, tz, t);
                 let start = phase - omega * t;
                 (peak + trough) / 2.0 * t
                     + (peak - trough) / 2.0 * (phase.sin() - start.sin()) / omega
@@ -258,15 +294,20 @@ impl Part {
                 let period = fields
                     .duration_or("period", PERIOD)?
                     .unwrap_or(Duration::from_secs(86_400));
-                let tz_seconds = match fields.take("tz") {
+                let peak_at = match fields.take("peak_at") {
+                    Some(v) => parse_time_of_day(&v)?,
+                    None => DAILY_PEAK_AT,
+                };
+                let tz = match fields.take("tz") {
                     Some(v) => parse_tz(&v)?,
-                    None => 0,
+                    None => Zone::Offset(0),
                 };
                 Part::Daily {
                     peak,
                     trough,
                     period,
-                    tz_seconds,
+                    peak_at,
+                    tz,
                 }
             }
             "ramp" => Part::Ramp {
@@ -410,20 +451,40 @@ fn rate_value(kind: &str, key: &str, v: &str) -> Result<f64, InvalidProfile> {
         .map_err(|e| invalid(format!("{kind}: {key} {e}")))
 }
 
-/// `Z`, `UTC`, `+02:00`, `-05:30` or `+2`: an offset of at most 14 hours.
-fn parse_tz(text: &str) -> Result<i32, InvalidProfile> {
+/// `HH:MM` (or `HH`), from 00:00 to 23:59: seconds after midnight.
+fn parse_time_of_day(text: &str) -> Result<u32, InvalidProfile> {
     let bad = || {
         invalid(format!(
-            "daily: tz must be a UTC offset such as +02:00 or Z, got {text:?}"
+            "daily: peak_at must be a time of day such as 14:00, got {text:?}"
+        ))
+    };
+    let (h, m) = text.split_once(':').unwrap_or((text, "0"));
+    let digits = |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(h) || !digits(m) {
+        return Err(bad());
+    }
+    let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+    if h >= 24 || m >= 60 {
+        return Err(bad());
+    }
+    Ok(h * 3600 + m * 60)
+}
+
+/// An IANA zone name (`Europe/Berlin`), or `Z`, `UTC`, `+02:00`, `-05:30` or `+2`: an
+/// offset of at most 14 hours.
+fn parse_tz(text: &str) -> Result<Zone, InvalidProfile> {
+    let bad = || {
+        invalid(format!(
+            "daily: tz must be a zone name such as Europe/Berlin or a UTC offset such as +02:00, got {text:?}"
         ))
     };
     if text.eq_ignore_ascii_case("z") || text.eq_ignore_ascii_case("utc") {
-        return Ok(0);
+        return Ok(Zone::Offset(0));
     }
     let sign = match text.as_bytes().first() {
         Some(b'+') => 1,
         Some(b'-') => -1,
-        _ => return Err(bad()),
+        _ => return text.parse().map(Zone::Named).map_err(|_| bad()),
     };
     let (h, m) = text[1..].split_once(':').unwrap_or((&text[1..], "0"));
     let digits = |s: &str| !s.is_empty() && s.len() <= 2 && s.bytes().all(|b| b.is_ascii_digit());
@@ -434,7 +495,7 @@ fn parse_tz(text: &str) -> Result<i32, InvalidProfile> {
     if m >= 60 || h * 60 + m > 14 * 60 {
         return Err(bad());
     }
-    Ok(sign * (h * 3600 + m * 60))
+    Ok(Zone::Offset(sign * (h * 3600 + m * 60)))
 }
 
 impl FromStr for TrafficProfile {
@@ -478,17 +539,24 @@ impl fmt::Display for Part {
                 peak,
                 trough,
                 period,
-                tz_seconds,
+                peak_at,
+                tz,
             } => {
-                let sign = if tz_seconds < 0 { '-' } else { '+' };
-                let tz = tz_seconds.unsigned_abs();
                 write!(
                     f,
-                    "daily:peak={peak},trough={trough},period={},tz={sign}{:02}:{:02}",
+                    "daily:peak={peak},trough={trough},peak_at={:02}:{:02},period={},tz=",
+                    peak_at / 3600,
+                    peak_at % 3600 / 60,
                     d(period),
-                    tz / 3600,
-                    tz % 3600 / 60
-                )
+                )?;
+                match tz {
+                    Zone::Named(name) => write!(f, "{name}"),
+                    Zone::Offset(seconds) => {
+                        let sign = if seconds < 0 { '-' } else { '+' };
+                        let abs = seconds.unsigned_abs();
+                        write!(f, "{sign}{:02}:{:02}", abs / 3600, abs % 3600 / 60)
+                    }
+                }
             }
             Part::Ramp { from, to, over } => write!(f, "ramp:from={from},to={to},over={}", d(over)),
             Part::Bursts {
@@ -547,7 +615,8 @@ mod tests {
                     peak: 200.0,
                     trough: 20.0,
                     period: Duration::from_secs(86_400),
-                    tz_seconds: 7200
+                    peak_at: 14 * 3600,
+                    tz: Zone::Offset(7200)
                 },
                 Part::Bursts {
                     rate: 50.0,
@@ -568,7 +637,7 @@ mod tests {
         );
         let p: TrafficProfile = "daily:peak=5,trough=1,tz=-05:30".parse().unwrap();
         assert!(
-            matches!(p.parts()[0], Part::Daily { tz_seconds: -19_800, period, .. } if period == Duration::from_secs(86_400))
+            matches!(p.parts()[0], Part::Daily { tz: Zone::Offset(-19_800), period, .. } if period == Duration::from_secs(86_400))
         );
     }
 
@@ -577,6 +646,7 @@ mod tests {
         for text in [
             "constant:0.5",
             "daily:peak=200,trough=20,period=1m,tz=-05:30+bursts:rate=5,factor=20,every=1m,for=5s",
+            "daily:peak=9,trough=1,peak_at=19:30,tz=America/New_York",
             "ramp:from=10,to=500,over=5m",
         ] {
             let p: TrafficProfile = text.parse().unwrap();
@@ -604,7 +674,9 @@ mod tests {
             ("daily:peak=20,trough=200", "above peak"),
             ("daily:peak=20", "trough= is required"),
             ("daily:peak=20,trough=2,period=0.1s", "out of range"),
-            ("daily:peak=20,trough=2,tz=Europe/Berlin", "UTC offset"),
+            ("daily:peak=20,trough=2,tz=Europe/Atlantis", "zone name"),
+            ("daily:peak=20,trough=2,peak_at=24:00", "time of day"),
+            ("daily:peak=20,trough=2,peak_at=noon", "time of day"),
             ("daily:peak=20,trough=2,tz=+15:00", "UTC offset"),
             ("ramp:from=1,to=2,over=soon", "not a duration"),
             ("bursts:rate=50,factor=0.5,every=30s,for=2s", "factor"),
@@ -639,6 +711,20 @@ mod tests {
         assert!((fast.rate_at(origin("00:00:00"), 60.0) - 20.0).abs() < 1e-9);
     }
 
+    #[test]
+    fn a_named_zone_follows_daylight_saving_and_the_peak_hour_moves() {
+        let p: TrafficProfile = "daily:peak=100,trough=1,peak_at=09:00,tz=Europe/Berlin"
+            .parse()
+            .unwrap();
+        // 09:00 in Berlin is 07:00 UTC in summer (CEST) and 08:00 UTC in winter (CET).
+        let summer: DateTime<Utc> = "2026-07-01T07:00:00Z".parse().unwrap();
+        let winter: DateTime<Utc> = "2026-01-15T08:00:00Z".parse().unwrap();
+        assert!((p.rate_at(summer, 0.0) - 100.0).abs() < 1e-9);
+        assert!((p.rate_at(winter, 0.0) - 100.0).abs() < 1e-9);
+        assert!(p.rate_at(winter, -3600.0) < 100.0 - 1.0);
+        assert!(p.to_string().contains("tz=Europe/Berlin"), "{p}");
+    }
+
     /// The closed-form integrals agree with a numerical one of `rate_at`.
     #[test]
     fn cumulative_is_the_integral_of_the_rate() {
@@ -646,6 +732,7 @@ mod tests {
         for text in [
             "constant:7",
             "daily:peak=200,trough=20,period=60s,tz=+05:45",
+            "daily:peak=200,trough=20,peak_at=03:15,period=60s,tz=Asia/Tokyo",
             "ramp:from=10,to=500,over=17s",
             "ramp:from=500,to=10,over=17s",
             "bursts:rate=50,factor=10,every=3s,for=0.5s",

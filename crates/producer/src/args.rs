@@ -64,6 +64,11 @@ pub struct ProducerArgs {
     #[arg(long, env = "STREAMHUB_PRODUCER_SEED")]
     pub seed: Option<u64>,
 
+    /// Faults on purpose in every topic, as `generate --faults`; recorded at each topic's
+    /// activation, so a replay repeats them. Off by default.
+    #[arg(long, env = "STREAMHUB_PRODUCER_FAULTS", default_value = "")]
+    pub faults: FaultRates,
+
     /// Producer id carried in every envelope (default: <hostname>-<pid>-<random>). A producer
     /// restarted with the same id continues each topic's seq after the highest one Kafka has.
     #[arg(long, env = "STREAMHUB_PRODUCER_ID")]
@@ -102,6 +107,7 @@ impl ProducerArgs {
             producer_secret,
             rate: self.rate,
             seed: self.seed,
+            faults: self.faults,
             producer_id: self.producer_id,
             poll_interval: self.poll_interval,
         })
@@ -121,6 +127,8 @@ pub struct ProducerConfig {
     /// Overrides every topic's own rate.
     pub rate: Option<RatePerSecond>,
     pub seed: Option<u64>,
+    /// Faults put in every topic; none by default.
+    pub faults: FaultRates,
     /// `None`: a new id per process (see [`crate::default_producer_id`]).
     pub producer_id: Option<String>,
     pub poll_interval: Duration,
@@ -136,6 +144,7 @@ impl ProducerConfig {
             producer_secret,
             rate: None,
             seed: None,
+            faults: FaultRates::default(),
             producer_id: None,
             poll_interval: DEFAULT_POLL_INTERVAL,
         }
@@ -162,7 +171,8 @@ pub struct GenerateArgs {
     pub rate: f64,
 
     /// Traffic profile to follow instead of --rate: constant:50,
-    /// daily:peak=200,trough=20[,period=24h][,tz=+02:00], ramp:from=10,to=500,over=5m,
+    /// daily:peak=200,trough=20[,peak_at=14:00][,period=24h][,tz=Europe/Berlin],
+    /// ramp:from=10,to=500,over=5m,
     /// bursts:rate=50,factor=10,every=30s,for=2s, or parts joined by + (their rates add).
     #[arg(long, conflicts_with = "rate", value_parser = parse_profile)]
     pub profile: Option<TrafficProfile>,
@@ -199,15 +209,25 @@ pub struct GenerateArgs {
     pub json: bool,
 
     /// Regenerate this topic's values: the keys and payloads its producer generated, in the
-    /// same order, with its producer id and seq, read from the generation record of its
-    /// activation in the audit log (needs an admin's --token). `--to` names where they go.
+    /// same order, with its producer id, seq, faults and event times, read from the
+    /// generation record of its activation in the audit log (needs an admin's --token).
+    /// `--to` names where they go. Sent as fast as the broker takes them unless --paced.
     #[arg(
         long,
         value_name = "TOPIC",
         requires = "token",
-        conflicts_with_all = ["seed", "data_type", "keys", "faults"]
+        conflicts_with_all = ["seed", "data_type", "keys", "faults", "rate", "profile"]
     )]
     pub replay: Option<TopicName>,
+
+    /// With --replay: `shift` (the default) moves the original event times to start now,
+    /// `keep` stamps the original times, so the values are the original's byte for byte.
+    #[arg(long, value_enum, requires = "replay")]
+    pub timestamps: Option<Timestamps>,
+
+    /// With --replay: send each event at its original instant, counted from now.
+    #[arg(long, requires = "replay")]
+    pub paced: bool,
 
     /// The admin service that holds the audit log, for --replay.
     #[arg(
@@ -230,6 +250,16 @@ pub struct GenerateArgs {
 
     #[command(flatten)]
     pub kafka: KafkaArgs,
+}
+
+/// A replay's event times.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Timestamps {
+    /// The original times moved by the same amount, to start now.
+    #[default]
+    Shift,
+    /// The original times.
+    Keep,
 }
 
 /// `--rate`: the model's bounds of a topic's rate.

@@ -8,15 +8,14 @@ use chrono::Utc;
 use serde::Serialize;
 use streamhub_kafka::rdkafka::producer::Producer;
 use streamhub_kafka::{Created, TopicSpec};
-use streamhub_model::traffic::TrafficProfile;
 use streamhub_model::{DataType, RatePerSecond};
 use tokio_util::sync::CancellationToken;
 
-use crate::args::GenerateArgs;
+use crate::args::{GenerateArgs, Timestamps};
 use crate::faults::FaultCounts;
 use crate::generate::Generator;
 use crate::publish::{TopicPublisher, flush};
-use crate::schedule::Schedule;
+use crate::schedule::Pace;
 use crate::{default_producer_id, kafka_producer, replay, resume, topic_seed};
 
 /// How long deliveries still in flight are awaited after the last send.
@@ -166,29 +165,55 @@ pub async fn publish_burst(
         (None, None) => rand::random(),
     };
     let generator = Generator::new(data_type, seed).with_keys(args.keys);
+    let faults = replay
+        .as_ref()
+        .map_or(args.faults, |g| g.faults.unwrap_or_default());
     let mut publisher =
         TopicPublisher::new(producer.clone(), topic, producer_id.as_str(), generator)
             .starting_at(first_seq)
-            .with_faults(args.faults, seed);
+            .with_faults(faults, seed);
 
-    let profile = match &args.profile {
-        Some(profile) => Some(profile.clone()),
-        None if args.rate == 0.0 => None,
-        None => Some(TrafficProfile::constant(
-            RatePerSecond::new(args.rate).map_err(|e| anyhow::anyhow!("--rate {e}"))?,
-        )),
+    // Events are stamped with their instants on the schedule; a replay follows its
+    // source's, from the source's start (`--timestamps keep`) or from now.
+    let (mut schedule, paced) = match &replay {
+        Some(g) => {
+            let origin = match args.timestamps.unwrap_or_default() {
+                Timestamps::Keep => g.started_at,
+                Timestamps::Shift => Utc::now(),
+            };
+            (Some(Pace::of(g).schedule(origin, g.seed)), args.paced)
+        }
+        None => {
+            let pace = match &args.profile {
+                Some(profile) => Some(Pace::Profile(profile.clone())),
+                None if args.rate == 0.0 => None,
+                None => Some(Pace::PerSecond(
+                    RatePerSecond::new(args.rate).map_err(|e| anyhow::anyhow!("--rate {e}"))?,
+                )),
+            };
+            (pace.map(|p| p.schedule(Utc::now(), seed)), true)
+        }
     };
     let start = Instant::now();
-    let mut schedule = profile.map(|p| Schedule::new(&p, Utc::now(), seed));
     let mut send_error = None;
     for i in 0..args.count {
         if shutdown.is_cancelled() {
             break;
         }
-        if let Some(schedule) = schedule.as_mut() {
-            let at = Duration::try_from_secs_f64(schedule.next_instant()).unwrap_or(Duration::MAX);
-            let due = tokio::time::Instant::from_std(start).checked_add(at);
-            let Some(due) = due else { break };
+        let at = schedule.as_mut().map(|schedule| {
+            let t = schedule.next_instant();
+            (
+                t,
+                schedule.origin() + chrono::TimeDelta::nanoseconds((t * 1e9) as i64),
+            )
+        });
+        if let Some((t, _)) = at
+            && paced
+        {
+            let due = Duration::try_from_secs_f64(t).unwrap_or(Duration::MAX);
+            let Some(due) = tokio::time::Instant::from_std(start).checked_add(due) else {
+                break;
+            };
             if due > tokio::time::Instant::now() {
                 tokio::select! {
                     _ = tokio::time::sleep_until(due) => {}
@@ -200,7 +225,11 @@ pub async fn publish_burst(
             // Sends rarely wait, so give the runtime's other tasks a turn now and then.
             tokio::task::yield_now().await;
         }
-        if let Err(e) = publisher.send_next().await {
+        let sent = match at {
+            Some((_, at)) => publisher.send_next_at(at).await,
+            None => publisher.send_next().await,
+        };
+        if let Err(e) = sent {
             // A refused send (message too large, unknown topic, fatal client error)
             // would refuse the next ones too.
             tracing::error!(topic, error = %e, "stopping: Kafka refused a message");

@@ -13,13 +13,11 @@
 //!   gap counting by `seq` is unaffected.
 
 use std::fmt;
-use std::str::FromStr;
-use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
-use streamhub_model::duration::DurationRange;
+pub use streamhub_model::faults::FaultRates;
 
 /// The header that marks a faulty message; its value is [`Fault::name`].
 pub const FAULT_HEADER: &str = "streamhub-fault";
@@ -28,9 +26,6 @@ pub const LATE_MS_HEADER: &str = "streamhub-late-ms";
 /// Size of a `poison-oversize` message: far above a normal envelope (a few hundred bytes),
 /// below Kafka's default `max.message.bytes` (1 MiB) so the broker still takes it.
 pub const OVERSIZE_BYTES: usize = 512 * 1024;
-
-const LATE_BY: DurationRange =
-    DurationRange::new(Duration::from_millis(1), Duration::from_secs(7 * 86_400));
 
 /// One kind of fault, as written in [`FAULT_HEADER`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,76 +57,6 @@ impl Fault {
             Fault::PoisonMissing => "poison-missing",
             Fault::PoisonOversize => "poison-oversize",
         }
-    }
-}
-
-/// `--faults`: the rate of each fault (0 to 1 each, at most 1 together).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct FaultRates {
-    pub late: f64,
-    pub out_of_order: f64,
-    pub duplicate: f64,
-    pub poison: f64,
-    /// Mean delay of a late event.
-    pub late_by: Duration,
-}
-
-impl Default for FaultRates {
-    fn default() -> Self {
-        FaultRates {
-            late: 0.0,
-            out_of_order: 0.0,
-            duplicate: 0.0,
-            poison: 0.0,
-            late_by: Duration::from_secs(30),
-        }
-    }
-}
-
-impl FaultRates {
-    pub fn is_off(&self) -> bool {
-        self.late + self.out_of_order + self.duplicate + self.poison == 0.0
-    }
-}
-
-impl FromStr for FaultRates {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let mut rates = FaultRates::default();
-        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
-            let Some((key, value)) = item.split_once('=') else {
-                return Err(format!("expected fault=rate, got {item:?}"));
-            };
-            let (key, value) = (key.trim(), value.trim());
-            let slot = match key {
-                "late" => &mut rates.late,
-                "out-of-order" => &mut rates.out_of_order,
-                "duplicate" => &mut rates.duplicate,
-                "poison" => &mut rates.poison,
-                "late-by" => {
-                    rates.late_by = LATE_BY.parse(value).map_err(|e| format!("late-by: {e}"))?;
-                    continue;
-                }
-                _ => {
-                    return Err(format!(
-                        "unknown fault {key:?}: give late, out-of-order, duplicate, poison (rates) or late-by (a duration)"
-                    ));
-                }
-            };
-            *slot = value
-                .parse::<f64>()
-                .ok()
-                .filter(|r| (0.0..=1.0).contains(r))
-                .ok_or_else(|| {
-                    format!("{key}: the rate must be a number from 0 to 1, got {value:?}")
-                })?;
-        }
-        let total = rates.late + rates.out_of_order + rates.duplicate + rates.poison;
-        if total > 1.0 {
-            return Err(format!("the fault rates add up to {total}, above 1"));
-        }
-        Ok(rates)
     }
 }
 
@@ -272,34 +197,6 @@ pub fn poison_body(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_rates_and_refuses_bad_ones() {
-        let r: FaultRates = "late=0.01,out-of-order=0.01,duplicate=0.005,poison=0.001"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            (r.late, r.out_of_order, r.duplicate, r.poison),
-            (0.01, 0.01, 0.005, 0.001)
-        );
-        assert_eq!(r.late_by, Duration::from_secs(30));
-        assert!(!r.is_off());
-        assert!("".parse::<FaultRates>().unwrap().is_off());
-        let r: FaultRates = "late=1,late-by=2m".parse().unwrap();
-        assert_eq!(r.late_by, Duration::from_secs(120));
-        for (bad, want) in [
-            ("late=2", "0 to 1"),
-            ("late=-0.1", "0 to 1"),
-            ("late=NaN", "0 to 1"),
-            ("slow=0.1", "unknown fault"),
-            ("late", "fault=rate"),
-            ("late=0.6,poison=0.6", "above 1"),
-            ("late-by=0s", "out of range"),
-        ] {
-            let e = bad.parse::<FaultRates>().unwrap_err();
-            assert!(e.contains(want) && e.lines().count() == 1, "{bad}: {e}");
-        }
-    }
 
     #[test]
     fn plans_follow_the_rates() {

@@ -26,7 +26,8 @@ pub mod status_line;
 mod watch;
 
 pub use args::{
-    GenerateArgs, ProducerArgs, ProducerCommand, ProducerConfig, ProducerSubcommand, parse_rate,
+    GenerateArgs, ProducerArgs, ProducerCommand, ProducerConfig, ProducerSubcommand, Timestamps,
+    parse_rate,
 };
 pub use burst::{Summary, generate, publish_burst};
 
@@ -109,6 +110,7 @@ pub async fn run(config: ProducerConfig, shutdown: CancellationToken) -> anyhow:
         producer_id,
         rate: config.rate,
         seed: config.seed,
+        faults: config.faults,
         poll_interval: config.poll_interval,
     };
     let totals = watch::supervise(ctx, shutdown).await;

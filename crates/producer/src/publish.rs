@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use serde::Serialize;
@@ -243,7 +243,18 @@ impl TopicPublisher {
     /// its delivery is counted later. Waits for in-flight deliveries when the window or
     /// librdkafka's queue is full. With faults on, the event may be late, held back for
     /// the next one, duplicated or followed by a poison message (see [`crate::faults`]).
+    /// Its `timestamp` is the wall clock's now.
     pub async fn send_next(&mut self) -> Result<(), SendError> {
+        self.send(None).await
+    }
+
+    /// [`Self::send_next`], the event's `timestamp` being `at`: its instant on a
+    /// [`crate::schedule::Schedule`], so that the same schedule stamps a replay alike.
+    pub async fn send_next_at(&mut self, at: DateTime<Utc>) -> Result<(), SendError> {
+        self.send(Some(at)).await
+    }
+
+    async fn send(&mut self, at: Option<DateTime<Utc>>) -> Result<(), SendError> {
         while self.in_flight.len() >= self.window {
             self.await_one().await;
         }
@@ -265,7 +276,7 @@ impl TopicPublisher {
         // A late event's time is behind the Kafka timestamp (processing time), set here too.
         let (late_text, kafka_time) = match plan {
             Plan::Late(ms) => {
-                let now = Utc::now();
+                let now = at.unwrap_or_else(Utc::now);
                 let event_time = now - chrono::TimeDelta::milliseconds(ms);
                 (
                     Some(event_time.to_rfc3339_opts(SecondsFormat::Millis, true)),
@@ -279,7 +290,7 @@ impl TopicPublisher {
             data_type: record.payload.data_type(),
             timestamp: match &late_text {
                 Some(text) => text,
-                None => self.clock.now(),
+                None => self.clock.text(at.unwrap_or_else(Utc::now)),
             },
             producer_id: &self.producer_id,
             seq,
@@ -493,12 +504,12 @@ struct Clock {
 }
 
 impl Clock {
-    fn now(&mut self) -> &str {
-        let now = Utc::now();
-        let millis = now.timestamp_millis();
+    /// `at` as RFC 3339 with milliseconds.
+    fn text(&mut self, at: DateTime<Utc>) -> &str {
+        let millis = at.timestamp_millis();
         if millis != self.millis || self.text.is_empty() {
             self.millis = millis;
-            self.text = now.to_rfc3339_opts(SecondsFormat::Millis, true);
+            self.text = at.to_rfc3339_opts(SecondsFormat::Millis, true);
         }
         &self.text
     }
@@ -520,10 +531,13 @@ mod tests {
     fn clock_text_is_rfc3339_with_milliseconds() {
         let mut clock = Clock::default();
         let before = Utc::now() - chrono::TimeDelta::milliseconds(1);
-        let t: chrono::DateTime<Utc> = clock.now().parse().unwrap();
+        let t: chrono::DateTime<Utc> = clock.text(Utc::now()).parse().unwrap();
         assert!(t >= before && t <= Utc::now());
-        assert!(clock.now().ends_with('Z'));
-        assert_eq!(clock.now().len(), "2026-01-01T00:00:00.000Z".len());
+        assert!(clock.text(Utc::now()).ends_with('Z'));
+        assert_eq!(
+            clock.text(Utc::now()).len(),
+            "2026-01-01T00:00:00.000Z".len()
+        );
     }
 
     #[test]
@@ -534,7 +548,7 @@ mod tests {
         let text = serde_json::to_vec(&EnvelopeRef {
             topic: "weather_feed",
             data_type: record.payload.data_type(),
-            timestamp: clock.now(),
+            timestamp: clock.text(Utc::now()),
             producer_id: "host-1-abcd",
             seq: 7,
             payload: &record.payload,

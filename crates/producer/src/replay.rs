@@ -52,6 +52,8 @@ mod tests {
             first_seq: 0,
             started_at: chrono::Utc::now(),
             rate: None,
+            profile: None,
+            faults: None,
         };
         assert!(check("t", &g).is_ok());
         g.generator = GENERATOR_VERSION + 1;

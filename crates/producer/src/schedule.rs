@@ -5,19 +5,69 @@
 //! any interval holds the curve's integral to within one message and nothing drifts over a
 //! long run. Poisson parts (bursts) are each drawn by thinning: candidates at the part's
 //! highest rate, each kept with probability rate(t) / highest. The streams are merged.
-//! Deterministic: the same profile, origin and seed give the same instants.
+//! [`Schedule::seed_pace`] is the seed's pace (one message every 0.5–1.5 s, at random) as a
+//! schedule. Deterministic: the same profile, origin and seed give the same instants, so a
+//! replay can stamp its events with the original's times.
 
 use chrono::{DateTime, Utc};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use streamhub_model::RatePerSecond;
+use streamhub_model::generation::Generation;
 use streamhub_model::traffic::{Arrivals, Part, TrafficProfile};
+
+/// How fast a topic publishes: what its generation record says, and what a replay follows.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pace {
+    PerSecond(RatePerSecond),
+    Profile(TrafficProfile),
+    /// The seed's producer: one message every 0.5–1.5 s, at random.
+    SeedDefault,
+}
+
+impl Pace {
+    /// The send instants from `origin`.
+    pub fn schedule(&self, origin: DateTime<Utc>, seed: u64) -> Schedule {
+        match self {
+            Pace::PerSecond(rate) => Schedule::new(&TrafficProfile::constant(*rate), origin, seed),
+            Pace::Profile(profile) => Schedule::new(profile, origin, seed),
+            Pace::SeedDefault => Schedule::seed_pace(origin, seed),
+        }
+    }
+
+    /// The pace a generation record names (a rate recorded before its bounds is clamped).
+    pub fn of(generation: &Generation) -> Pace {
+        match (
+            &generation.profile,
+            generation.rate.and_then(RatePerSecond::clamped),
+        ) {
+            (Some(profile), _) => Pace::Profile(profile.clone()),
+            (None, Some(rate)) => Pace::PerSecond(rate),
+            (None, None) => Pace::SeedDefault,
+        }
+    }
+
+    /// The record's `rate` and `profile`.
+    pub fn recorded(&self) -> (Option<f64>, Option<TrafficProfile>) {
+        match self {
+            Pace::PerSecond(rate) => (Some(rate.get()), None),
+            Pace::Profile(profile) => (None, Some(profile.clone())),
+            Pace::SeedDefault => (None, None),
+        }
+    }
+}
 
 /// A profile turned into send instants.
 pub struct Schedule {
     origin: DateTime<Utc>,
     even: Option<Even>,
     poisson: Vec<Thinning>,
+    /// The seed's pace: the generator of the gaps, and the next instant.
+    seed_pace: Option<(ChaCha8Rng, f64)>,
 }
+
+/// The seed's pace: a gap drawn uniformly in this range, in seconds.
+const SEED_PACE_GAP: std::ops::Range<f64> = 0.5..1.5;
 
 struct Even {
     parts: Vec<Part>,
@@ -70,11 +120,32 @@ impl Schedule {
             origin,
             even,
             poisson,
+            seed_pace: None,
         }
+    }
+
+    /// The seed's producer's pace: one message every 0.5–1.5 s at random, the first at once.
+    pub fn seed_pace(origin: DateTime<Utc>, seed: u64) -> Schedule {
+        Schedule {
+            origin,
+            even: None,
+            poisson: Vec::new(),
+            seed_pace: Some((ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_9ACE), 0.0)),
+        }
+    }
+
+    /// The wall-clock instant that instants are counted from.
+    pub fn origin(&self) -> DateTime<Utc> {
+        self.origin
     }
 
     /// The next send instant, seconds after the origin.
     pub fn next_instant(&mut self) -> f64 {
+        if let Some((rng, next)) = self.seed_pace.as_mut() {
+            let t = *next;
+            *next += rng.gen_range(SEED_PACE_GAP);
+            return t;
+        }
         let mut best: Option<(f64, usize)> = self.even.as_ref().map(|e| (e.next, usize::MAX));
         for (i, p) in self.poisson.iter().enumerate() {
             if best.is_none_or(|(t, _)| p.next < t) {
@@ -265,6 +336,21 @@ mod tests {
         // The same seed gives the same instants; another seed other ones.
         assert_eq!(instants(profile, 3, 50.0), instants(profile, 3, 50.0));
         assert_ne!(instants(profile, 3, 50.0), instants(profile, 4, 50.0));
+    }
+
+    #[test]
+    fn the_seed_pace_repeats_per_seed_within_its_gaps() {
+        let take = |seed| -> Vec<f64> {
+            Schedule::seed_pace(origin(), seed)
+                .take_while(|&t| t < 600.0)
+                .collect()
+        };
+        let a = take(5);
+        assert_eq!(a[0], 0.0);
+        assert!(a.windows(2).all(|w| (0.5..1.5).contains(&(w[1] - w[0]))));
+        assert!((a.len() as f64 - 600.0).abs() < 30.0, "{}", a.len());
+        assert_eq!(a, take(5));
+        assert_ne!(a, take(6));
     }
 
     #[test]

@@ -11,8 +11,8 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use futures::{FutureExt, StreamExt};
-use rand::Rng;
 use streamhub_client::{Activation, Backoff, Client, ServerEvent};
 use streamhub_kafka::{Admin, Created, KafkaConfig, KafkaError, TopicSpec};
 use streamhub_model::api::{Event, Topic};
@@ -23,10 +23,12 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::faults::FaultRates;
 use crate::generate::{GENERATOR_VERSION, Generator};
 use crate::kafka_producer::{Recovery, SharedProducer, drop_off_thread, recovery};
 use crate::publish::{Counters, TopicPublisher, Totals};
 use crate::resume;
+use crate::schedule::{Pace, Schedule};
 use crate::status_line;
 use crate::topic_seed;
 
@@ -44,33 +46,7 @@ const EVENT_STREAM_SILENCE: Duration = Duration::from_secs(45);
 /// A publisher that panicked and then ran this long starts its backoff afresh.
 const STABLE_RUN: Duration = Duration::from_secs(60);
 
-/// How fast a topic publishes.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Pace {
-    PerSecond(RatePerSecond),
-    /// The seed's producer: one message every 0.5–1.5 s, at random.
-    SeedDefault,
-}
-
-impl Pace {
-    /// `--rate`, else the topic's rate within the model's bounds (a topic stored before
-    /// they existed may have any number), else the seed's pace.
-    fn of(rate: Option<RatePerSecond>, topic_rate: Option<f64>) -> Pace {
-        match rate.or_else(|| topic_rate.and_then(RatePerSecond::clamped)) {
-            Some(r) => Pace::PerSecond(r),
-            None => Pace::SeedDefault,
-        }
-    }
-
-    fn next_interval(self) -> Duration {
-        match self {
-            Pace::PerSecond(r) => r.interval(),
-            Pace::SeedDefault => Duration::from_secs_f64(rand::thread_rng().gen_range(0.5..1.5)),
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 struct Desired {
     active: bool,
     pace: Pace,
@@ -87,6 +63,7 @@ pub(crate) struct Context {
     pub producer_id: Arc<str>,
     pub rate: Option<RatePerSecond>,
     pub seed: Option<u64>,
+    pub faults: FaultRates,
     pub poll_interval: Duration,
 }
 
@@ -99,6 +76,9 @@ enum Signal {
         outcome: Provisioning,
         /// Where the topic's `seq` continues, when it was looked up.
         next_seq: Option<u64>,
+        /// When the producer activated the topic, recording its generation: its
+        /// schedule's origin.
+        started_at: Option<DateTime<Utc>>,
     },
 }
 
@@ -143,6 +123,9 @@ struct Supervisor {
     publishing: HashMap<String, Publishing>,
     /// `seq` to start a topic's publisher at (found in Kafka), until the publisher exists.
     next_seqs: HashMap<String, u64>,
+    /// The origin of a topic's schedule, recorded at its activation, until the publisher
+    /// exists.
+    origins: HashMap<String, DateTime<Utc>>,
     /// Each topic's generator seed, chosen once: the one recorded at activation is the one
     /// its publisher uses.
     seeds: HashMap<String, u64>,
@@ -168,6 +151,7 @@ pub(crate) async fn supervise(ctx: Context, shutdown: CancellationToken) -> Vec<
         retries: HashMap::new(),
         publishing: HashMap::new(),
         next_seqs: HashMap::new(),
+        origins: HashMap::new(),
         seeds: HashMap::new(),
         admin_reachable: true,
     };
@@ -216,9 +200,13 @@ impl Supervisor {
                 name,
                 outcome,
                 next_seq,
+                started_at,
             } => {
                 if let Some(seq) = next_seq {
                     self.next_seqs.insert(name.clone(), seq);
+                }
+                if let Some(at) = started_at {
+                    self.origins.insert(name.clone(), at);
                 }
                 self.provisioned(name, outcome)
             }
@@ -285,7 +273,7 @@ impl Supervisor {
     }
 
     fn pace(&self, topic: &Topic) -> Pace {
-        Pace::of(self.ctx.rate, topic.rate_per_second)
+        pace_of(self.ctx.rate, topic)
     }
 
     /// The topic's generator seed: `--seed` mixed with its name, else a random one.
@@ -313,20 +301,19 @@ impl Supervisor {
         self.provisioning.insert(name.to_owned());
         let plan = Plan {
             seed: self.seed_of(name),
-            rate: match self.pace(&topic) {
-                Pace::PerSecond(r) => Some(r.get()),
-                Pace::SeedDefault => None,
-            },
+            pace: self.pace(&topic),
+            faults: self.ctx.faults,
         };
         let ctx = Arc::clone(&self.ctx);
         let signals = self.signals.clone();
         tokio::spawn(async move {
-            let (outcome, next_seq) = provision(&ctx, &topic, plan).await;
+            let (outcome, next_seq, started_at) = provision(&ctx, &topic, plan).await;
             let _ = signals
                 .send(Signal::Provisioned {
                     name: topic.topic_name,
                     outcome,
                     next_seq,
+                    started_at,
                 })
                 .await;
         });
@@ -429,6 +416,7 @@ impl Supervisor {
             return;
         };
         let next_seq = self.next_seqs.remove(name).unwrap_or(0);
+        let origin = self.origins.remove(name).unwrap_or_else(Utc::now);
         let data_type = topic.data_type;
         let spec = PublisherSpec {
             producers: self.ctx.producer.clone(),
@@ -436,11 +424,13 @@ impl Supervisor {
             producer_id: Arc::clone(&self.ctx.producer_id),
             data_type,
             seed: self.seed_of(name),
+            faults: self.ctx.faults,
+            origin,
             counters: Arc::default(),
         };
         let counters = Arc::clone(&spec.counters);
+        tracing::info!(topic = name, %data_type, pace = ?desired.pace, next_seq, "publishing");
         let (tx, rx) = watch::channel(desired);
-        tracing::info!(topic = name, %data_type, ?pace, next_seq, "publishing");
         let task = tokio::spawn(run_publisher(spec, next_seq, rx, self.shutdown.clone()));
         self.publishing.insert(
             name.to_owned(),
@@ -464,6 +454,21 @@ impl Supervisor {
                 tracing::info!(topic = name, "stopped publishing");
             }
         }
+    }
+}
+
+/// `--rate`, else the topic's profile, else its rate within the model's bounds (a topic
+/// stored before they existed may have any number), else the seed's pace.
+fn pace_of(rate: Option<RatePerSecond>, topic: &Topic) -> Pace {
+    if let Some(rate) = rate {
+        return Pace::PerSecond(rate);
+    }
+    if let Some(profile) = &topic.traffic_profile {
+        return Pace::Profile(profile.clone());
+    }
+    match topic.rate_per_second.and_then(RatePerSecond::clamped) {
+        Some(rate) => Pace::PerSecond(rate),
+        None => Pace::SeedDefault,
     }
 }
 
@@ -506,7 +511,11 @@ async fn report_impossible(ctx: &Context, topic: &Topic, reason: String) -> Prov
 /// Ensures the topic exists in Kafka, finds where this producer's `seq` continues (with a
 /// given producer id), then activates the topic if it is only approved. What Kafka can
 /// never hold as requested is reported on the topic.
-async fn provision(ctx: &Context, topic: &Topic, plan: Plan) -> (Provisioning, Option<u64>) {
+async fn provision(
+    ctx: &Context,
+    topic: &Topic,
+    plan: Plan,
+) -> (Provisioning, Option<u64>, Option<DateTime<Utc>>) {
     let outcome = match ctx
         .kafka
         .ensure_topic(&TopicSpec::new(
@@ -519,8 +528,8 @@ async fn provision(ctx: &Context, topic: &Topic, plan: Plan) -> (Provisioning, O
         Ok(created) => created,
         Err(e) => {
             return match obstacle_of(&e) {
-                Some(reason) => (report_impossible(ctx, topic, reason).await, None),
-                None => (Provisioning::Failed(format!("Kafka: {e}")), None),
+                Some(reason) => (report_impossible(ctx, topic, reason).await, None, None),
+                None => (Provisioning::Failed(format!("Kafka: {e}")), None, None),
             };
         }
     };
@@ -535,10 +544,11 @@ async fn provision(ctx: &Context, topic: &Topic, plan: Plan) -> (Provisioning, O
                     return (
                         report_impossible(ctx, topic, obstacle.to_string()).await,
                         None,
+                        None,
                     );
                 }
             }
-            Err(e) => return (Provisioning::Failed(format!("Kafka: {e}")), None),
+            Err(e) => return (Provisioning::Failed(format!("Kafka: {e}")), None, None),
         }
     }
     if outcome == Created::New {
@@ -564,27 +574,34 @@ async fn provision(ctx: &Context, topic: &Topic, plan: Plan) -> (Provisioning, O
                 }
                 Some(seq)
             }
-            Err(e) => return (Provisioning::Failed(e.to_string()), None),
+            Err(e) => return (Provisioning::Failed(e.to_string()), None, None),
         }
     } else {
         None
     };
+    let (rate, profile) = plan.pace.recorded();
     let generation = Generation {
         generator: GENERATOR_VERSION,
         data_type: topic.data_type,
         seed: plan.seed,
         producer_id: ctx.producer_id.to_string(),
         first_seq: next_seq.unwrap_or(0),
-        started_at: chrono::Utc::now(),
-        rate: plan.rate,
+        started_at: Utc::now(),
+        rate,
+        profile,
+        faults: (!plan.faults.is_off()).then_some(plan.faults),
     };
-    (activate(ctx, topic, &generation).await, next_seq)
+    let outcome = activate(ctx, topic, &generation).await;
+    // An active topic was activated before, without this record.
+    let recorded = matches!(outcome, Provisioning::Active) && topic.status != TopicStatus::Active;
+    (outcome, next_seq, recorded.then_some(generation.started_at))
 }
 
 /// What a topic's publisher will be made with, decided before its activation records it.
 struct Plan {
     seed: u64,
-    rate: Option<f64>,
+    pace: Pace,
+    faults: FaultRates,
 }
 
 /// Activates the topic in the admin service if it is only approved, recording how its
@@ -614,8 +631,11 @@ struct PublisherSpec {
     topic: String,
     producer_id: Arc<str>,
     data_type: DataType,
-    /// The first run's generator seed.
+    /// The first run's generator seed, also that of its schedule and faults.
     seed: u64,
+    faults: FaultRates,
+    /// The first run's schedule starts here.
+    origin: DateTime<Utc>,
     /// Shared by every publisher of the topic: totals and `seq` carry on after a restart.
     counters: Arc<Counters>,
 }
@@ -624,7 +644,8 @@ impl PublisherSpec {
     /// The publisher of run `run` (0 first), and the generation of its producer.
     fn build(&self, first_seq: u64, run: u32) -> (TopicPublisher, u64) {
         // A restarted run does not replay the events of the first.
-        let generator = Generator::new(self.data_type, self.seed.wrapping_add(u64::from(run)));
+        let seed = self.seed.wrapping_add(u64::from(run));
+        let generator = Generator::new(self.data_type, seed);
         let (producer, generation) = self.producers.current();
         let publisher = TopicPublisher::new(
             producer,
@@ -633,7 +654,8 @@ impl PublisherSpec {
             generator,
         )
         .with_counters(Arc::clone(&self.counters))
-        .starting_at(first_seq);
+        .starting_at(first_seq)
+        .with_faults(self.faults, seed);
         (publisher, generation)
     }
 }
@@ -646,20 +668,32 @@ async fn run_publisher(
     shutdown: CancellationToken,
 ) -> Totals {
     let spec = Arc::new(spec);
-    let ran =
-        restart_on_panic(&spec.topic, &shutdown, |run| {
-            let seq = if run == 0 {
-                first_seq
-            } else {
-                spec.counters.next_seq()
-            };
-            let (publisher, generation) = spec.build(seq, run);
-            let (spec, desired, shutdown) = (Arc::clone(&spec), desired.clone(), shutdown.clone());
-            async move {
-                publish_topic(publisher, generation, &spec.producers, desired, &shutdown).await
-            }
-        })
-        .await;
+    let ran = restart_on_panic(&spec.topic, &shutdown, |run| {
+        let seq = if run == 0 {
+            first_seq
+        } else {
+            spec.counters.next_seq()
+        };
+        let (publisher, generation) = spec.build(seq, run);
+        // A restarted run starts its schedule afresh.
+        let start = Start {
+            origin: if run == 0 { spec.origin } else { Utc::now() },
+            seed: spec.seed.wrapping_add(u64::from(run)),
+        };
+        let (spec, desired, shutdown) = (Arc::clone(&spec), desired.clone(), shutdown.clone());
+        async move {
+            publish_topic(
+                publisher,
+                generation,
+                start,
+                &spec.producers,
+                desired,
+                &shutdown,
+            )
+            .await
+        }
+    })
+    .await;
     ran.unwrap_or_else(|| spec.counters.totals())
 }
 
@@ -703,19 +737,72 @@ async fn restart_on_panic<T, F: Future<Output = T>>(
     }
 }
 
+/// Where a publisher's schedule starts.
+struct Start {
+    origin: DateTime<Utc>,
+    seed: u64,
+}
+
+/// A schedule's instants on the runtime's clock, and as event times.
+struct Timeline {
+    schedule: Schedule,
+    /// The runtime's instant at the schedule's origin.
+    base: tokio::time::Instant,
+    /// Seconds the schedule was moved on after stalls.
+    slipped: f64,
+}
+
+impl Timeline {
+    fn new(schedule: Schedule) -> Timeline {
+        let behind = (Utc::now() - schedule.origin())
+            .to_std()
+            .unwrap_or_default();
+        let now = tokio::time::Instant::now();
+        Timeline {
+            base: now.checked_sub(behind).unwrap_or(now),
+            schedule,
+            slipped: 0.0,
+        }
+    }
+
+    /// The next event's due instant and event time.
+    fn next(&mut self) -> (tokio::time::Instant, DateTime<Utc>) {
+        let mut t = self.schedule.next_instant() + self.slipped;
+        let mut due = self.base + Duration::from_secs_f64(t.max(0.0));
+        // After a stall, do not catch up with a burst of more than a second: the schedule
+        // moves on by the time lost (a replay's kept times differ from here on).
+        let now = tokio::time::Instant::now();
+        if due + Duration::from_secs(1) < now {
+            let lost = (now - due).as_secs_f64();
+            self.slipped += lost;
+            t += lost;
+            due = now;
+        }
+        let at = self.schedule.origin() + chrono::TimeDelta::nanoseconds((t * 1e9) as i64);
+        (due, at)
+    }
+}
+
 /// Publishes one topic at its pace while it is active; drains and waits while paused.
-/// `generation` is that of the shared producer the publisher holds.
+/// `generation` is that of the shared producer the publisher holds. Each event's time is
+/// its instant on the schedule, which starts at `start` and again at each resume.
 async fn publish_topic(
     mut publisher: TopicPublisher,
     mut generation: u64,
+    start: Start,
     producers: &SharedProducer,
     mut desired: watch::Receiver<Desired>,
     shutdown: &CancellationToken,
 ) -> Totals {
-    let mut due = tokio::time::Instant::now();
+    let mut origin = Some(start.origin);
     let mut failures_in_a_row = 0u32;
     'outer: loop {
-        let d = *desired.borrow_and_update();
+        let d = desired.borrow_and_update().clone();
+        let mut timeline = Timeline::new(
+            d.pace
+                .schedule(origin.take().unwrap_or_else(Utc::now), start.seed),
+        );
+        let (mut due, mut at) = timeline.next();
         if !d.active {
             // Paused: keep counting deliveries still in flight, wait to be resumed.
             loop {
@@ -726,8 +813,7 @@ async fn publish_topic(
                         if changed.is_err() {
                             break 'outer;
                         }
-                        // Resume on the pace, without a burst for the paused time.
-                        due = tokio::time::Instant::now();
+                        // Resume on a schedule from now, without a burst for the paused time.
                         continue 'outer;
                     }
                     _ = publisher.await_one(), if publisher.in_flight() > 0 => {}
@@ -752,7 +838,7 @@ async fn publish_topic(
                         drop_off_thread(publisher.replace_producer(producer));
                         generation = g;
                     }
-                    match publisher.send_next().await {
+                    match publisher.send_next_at(at).await {
                         Ok(()) => failures_in_a_row = 0,
                         Err(e) => {
                             failures_in_a_row += 1;
@@ -778,12 +864,7 @@ async fn publish_topic(
                             continue;
                         }
                     }
-                    due += d.pace.next_interval();
-                    // After a stall, do not catch up with a burst of more than a second.
-                    let now = tokio::time::Instant::now();
-                    if due + Duration::from_secs(1) < now {
-                        due = now;
-                    }
+                    (due, at) = timeline.next();
                 }
             }
         }
@@ -953,31 +1034,48 @@ impl StatusLine {
 mod tests {
     use super::*;
 
+    fn topic(rate: Option<f64>, profile: Option<&str>) -> Topic {
+        serde_json::from_value(serde_json::json!({
+            "topic_id": 1, "topic_name": "t", "status": "active", "partitions": 1,
+            "replication_factor": 1, "description": "", "data_type": "generic",
+            "rate_per_second": rate, "traffic_profile": profile, "created_by": "a",
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+            "approved_at": null, "activated_at": null, "deactivated_at": null,
+            "rejection_reason": null
+        }))
+        .unwrap()
+    }
+
     #[test]
-    fn seed_default_pace_is_between_half_and_one_and_a_half_seconds() {
-        for _ in 0..100 {
-            let d = Pace::SeedDefault.next_interval();
-            assert!(d >= Duration::from_millis(500) && d < Duration::from_millis(1500));
-        }
+    fn the_flag_then_the_profile_then_the_rate_set_the_pace() {
+        let four = RatePerSecond::new(4.0).unwrap();
+        let daily = "daily:peak=9,trough=1";
         assert_eq!(
-            Pace::of(Some(RatePerSecond::new(4.0).unwrap()), None).next_interval(),
-            Duration::from_millis(250)
+            pace_of(Some(four), &topic(Some(2.0), Some(daily))),
+            Pace::PerSecond(four)
         );
-        assert_eq!(Pace::of(None, None), Pace::SeedDefault);
-        assert_eq!(Pace::of(None, Some(0.0)), Pace::SeedDefault);
+        assert_eq!(
+            pace_of(None, &topic(None, Some(daily))),
+            Pace::Profile(daily.parse().unwrap())
+        );
+        assert_eq!(
+            pace_of(None, &topic(Some(4.0), None)),
+            Pace::PerSecond(four)
+        );
+        assert_eq!(pace_of(None, &topic(None, None)), Pace::SeedDefault);
+        assert_eq!(pace_of(None, &topic(Some(0.0), None)), Pace::SeedDefault);
     }
 
     /// 1/1e-20 s is no Duration: the topic's task used to panic after its first message.
     #[test]
-    fn a_topic_rate_too_small_for_a_duration_paces_at_the_minimum() {
-        assert_eq!(
-            Pace::of(None, Some(1e-20)).next_interval(),
-            Duration::from_secs(1000)
-        );
-        assert_eq!(
-            Pace::of(None, Some(1e12)).next_interval(),
-            Duration::from_micros(10)
-        );
+    fn a_topic_rate_out_of_bounds_paces_at_the_nearest_bound() {
+        let gap = |rate| {
+            let mut s = pace_of(None, &topic(Some(rate), None)).schedule(Utc::now(), 1);
+            let (a, b) = (s.next_instant(), s.next_instant());
+            b - a
+        };
+        assert!((gap(1e-20) - 1000.0).abs() < 1e-6);
+        assert!((gap(1e12) - 1e-5).abs() < 1e-9);
     }
 
     /// Log lines of the current thread, as text.
@@ -1072,6 +1170,8 @@ mod tests {
             producer_id: "fatal-test".into(),
             data_type: DataType::Generic,
             seed: 1,
+            faults: FaultRates::default(),
+            origin: Utc::now(),
             counters: Arc::default(),
         };
         let counters = Arc::clone(&spec.counters);

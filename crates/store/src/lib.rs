@@ -30,6 +30,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
+use streamhub_model::traffic::TrafficProfile;
 use streamhub_model::{Action, DataType, Role, TopicName, TopicStatus, Transition, topic_limits};
 
 pub use error::StoreError;
@@ -54,6 +55,7 @@ pub struct NewTopic {
     pub description: String,
     pub data_type: DataType,
     pub rate_per_second: Option<f64>,
+    pub traffic_profile: Option<TrafficProfile>,
 }
 
 impl NewTopic {
@@ -66,6 +68,7 @@ impl NewTopic {
             self.replication_factor,
             &self.description,
             self.rate_per_second,
+            self.traffic_profile.is_some(),
         )
         .map_err(StoreError::Invalid)?;
         if self.created_by.trim().is_empty() {

@@ -9,6 +9,7 @@ use std::marker::PhantomData;
 use chrono::{DateTime, Utc};
 use sqlx::{Database, Encode, FromRow, QueryBuilder, Type};
 use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
+use streamhub_model::traffic::InvalidProfile;
 
 use crate::{
     AuditFilter, Credentials, Result, StoreError, SubscriptionFilter, TopicFilter, UserFilter,
@@ -29,13 +30,16 @@ pub(crate) fn models<R: IntoModel>(rows: Vec<R>) -> Result<Vec<R::Model>> {
 }
 
 fn parsed<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T> {
-    text.parse()
-        .map_err(|e: String| StoreError::Backend(format!("bad value in store: {e}")))
+    parsed_with(text, str::parse)
+}
+
+fn parsed_with<T>(text: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T> {
+    parse(text).map_err(|e| StoreError::Backend(format!("bad value in store: {e}")))
 }
 
 /// The columns of [`TopicRow`], for `SELECT {TOPIC_COLUMNS} FROM topics`.
 pub(crate) const TOPIC_COLUMNS: &str = "topic_id, name, status, partitions, replication_factor, \
-     description, data_type, rate_per_second, created_by, created_at, updated_at, \
+     description, data_type, rate_per_second, traffic_profile, created_by, created_at, updated_at, \
      approved_at, activated_at, deactivated_at, rejection_reason, provisioning_error";
 
 #[derive(FromRow)]
@@ -48,6 +52,7 @@ pub(crate) struct TopicRow {
     description: String,
     data_type: String,
     rate_per_second: Option<f64>,
+    traffic_profile: Option<String>,
     created_by: String,
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
@@ -70,6 +75,15 @@ impl IntoModel for TopicRow {
             description: self.description,
             data_type: parsed(&self.data_type)?,
             rate_per_second: self.rate_per_second,
+            traffic_profile: self
+                .traffic_profile
+                .as_deref()
+                .map(|text| {
+                    parsed_with(text, |t| {
+                        t.parse().map_err(|e: InvalidProfile| e.to_string())
+                    })
+                })
+                .transpose()?,
             created_by: self.created_by,
             created_at: self.created_at,
             updated_at: self.updated_at,

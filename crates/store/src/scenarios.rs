@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use chrono::{Duration as ChronoDuration, Utc};
 use streamhub_model::api::Topic;
-use streamhub_model::{Action, DataType, Role, TopicStatus};
+use streamhub_model::traffic::TrafficProfile;
+use streamhub_model::{Action, DataType, RatePerSecond, Role, TopicStatus};
 
 use crate::*;
 
@@ -90,6 +91,7 @@ fn new_topic(name: &str) -> NewTopic {
         description: "test".into(),
         data_type: DataType::infer_from_name(name),
         rate_per_second: None,
+        traffic_profile: None,
     }
 }
 
@@ -158,6 +160,26 @@ async fn created_topic_is_pending_with_an_audit_row(store: Arc<dyn Store>) {
     assert_eq!(audit[0].action, "create");
     assert_eq!(audit[0].actor, "alice");
     assert_eq!(audit[0].after.as_deref(), Some("pending"));
+    assert_eq!(t.traffic_profile, None);
+
+    let profile: TrafficProfile = "daily:peak=200,trough=20,peak_at=09:30,tz=Europe/Berlin+bursts:rate=1,factor=5,every=1m,for=2s"
+        .parse()
+        .unwrap();
+    let shaped = store
+        .create_topic(
+            "alice",
+            NewTopic {
+                traffic_profile: Some(profile.clone()),
+                ..new_topic("shaped")
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(shaped.traffic_profile.as_ref(), Some(&profile));
+    assert_eq!(
+        store.topic(shaped.topic_id).await.unwrap().traffic_profile,
+        Some(profile)
+    );
 }
 
 async fn one_live_topic_per_name_and_deletion_frees_the_name(store: Arc<dyn Store>) {
@@ -210,6 +232,12 @@ async fn invalid_figures_are_refused_before_writing(store: Arc<dyn Store>) {
         },
         NewTopic {
             rate_per_second: Some(100_001.0),
+            ..new_topic("a")
+        },
+        // A profile sets the rate: both would leave the producer to guess.
+        NewTopic {
+            rate_per_second: Some(5.0),
+            traffic_profile: Some(TrafficProfile::constant(RatePerSecond::new(5.0).unwrap())),
             ..new_topic("a")
         },
         // Too small for the producer to pace: 1/rate is no Duration.

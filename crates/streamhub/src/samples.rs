@@ -37,6 +37,7 @@ pub async fn ensure(store: &dyn Store, admin: &str) -> anyhow::Result<()> {
                     description: description.to_owned(),
                     data_type: DataType::infer_from_name(name),
                     rate_per_second: None,
+                    traffic_profile: None,
                 },
             )
             .await

@@ -149,6 +149,7 @@ pub async fn create(
                 description: req.description,
                 data_type,
                 rate_per_second: req.rate_per_second,
+                traffic_profile: req.traffic_profile,
             },
             max_pending,
         )
@@ -250,6 +251,7 @@ pub async fn active(
                 partitions: t.partitions,
                 replication_factor: t.replication_factor,
                 rate_per_second: t.rate_per_second,
+                traffic_profile: t.traffic_profile,
             })
             .collect::<Vec<_>>())
     })

@@ -3,8 +3,10 @@
 
 use axum::Json;
 use axum::extract::State;
-use streamhub_model::Role;
 use streamhub_model::api::ErrorBody;
+use streamhub_model::traffic::TrafficProfile;
+use streamhub_model::{RatePerSecond, Role, TopicStatus};
+use streamhub_store::TopicFilter;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -60,11 +62,34 @@ async fn rate_history(
     _principal: Principal,
 ) -> Result<Json<RateFigures>, ApiError> {
     let figures = state.figures();
-    Ok(Json(if figures.enabled() {
-        figures.histories().rates.figures()
-    } else {
-        RateFigures::off(off_note())
-    }))
+    if !figures.enabled() {
+        return Ok(Json(RateFigures::off(off_note())));
+    }
+    let mut rates = figures.histories().rates.figures();
+    let active = state
+        .store()
+        .topics(&TopicFilter {
+            status: Some(TopicStatus::Active),
+            ..Default::default()
+        })
+        .await?;
+    for topic in active {
+        let profile = topic.traffic_profile.or_else(|| {
+            topic
+                .rate_per_second
+                .and_then(RatePerSecond::clamped)
+                .map(TrafficProfile::constant)
+        });
+        if let (Some(profile), Some(origin)) = (profile, topic.activated_at)
+            && let Some(t) = rates
+                .topics
+                .iter_mut()
+                .find(|t| t.topic_name == topic.topic_name)
+        {
+            t.expect(&profile, origin);
+        }
+    }
+    Ok(Json(rates))
 }
 
 /// `GET /api/metrics/lag`: every subscription for admins, a user's own for a user.

@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use streamhub_model::traffic::TrafficProfile;
 
 use super::{SAMPLE_INTERVAL, TopicFigures, window_start};
 
@@ -66,6 +67,7 @@ impl RateHistory {
             .map(|(name, points)| TopicRates {
                 topic_name: name.clone(),
                 points: points.iter().copied().collect(),
+                expected: None,
             })
             .collect();
         topics.sort_by(|a, b| a.topic_name.cmp(&b.topic_name));
@@ -93,6 +95,40 @@ pub struct TopicRates {
     /// `[unix ms, messages per second]`, oldest first.
     #[schema(value_type = Vec<Vec<f64>>)]
     pub points: Vec<(i64, f64)>,
+    /// What the active topic's traffic profile (or fixed rate) asks for at the same
+    /// instants, averaged over the same intervals as `points`; absent when it has neither.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Vec<f64>>>)]
+    pub expected: Option<Vec<(i64, f64)>>,
+}
+
+impl TopicRates {
+    /// Sets `expected` from the curve the producer follows since `origin`, the topic's
+    /// activation. Each point's measured rate is the count between the previous sample and
+    /// this one over that time, so the curve is averaged over the same interval: a burst
+    /// shorter than a sample reads the same on both lines.
+    pub(crate) fn expect(&mut self, profile: &TrafficProfile, origin: DateTime<Utc>) {
+        let interval_ms = SAMPLE_INTERVAL.as_millis() as i64;
+        let mut previous: Option<i64> = None;
+        let expected = self
+            .points
+            .iter()
+            .map(|&(ms, _)| {
+                let from = previous.unwrap_or(ms - interval_ms);
+                previous = Some(ms);
+                let seconds = |at: i64| (at - origin.timestamp_millis()) as f64 / 1000.0;
+                let (a, b) = (seconds(from).max(0.0), seconds(ms).max(0.0));
+                let rate = if b > a {
+                    (profile.cumulative(origin, b) - profile.cumulative(origin, a))
+                        / ((ms - from) as f64 / 1000.0)
+                } else {
+                    0.0
+                };
+                (ms, rate)
+            })
+            .collect();
+        self.expected = Some(expected);
+    }
 }
 
 impl RateFigures {

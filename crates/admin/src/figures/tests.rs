@@ -656,3 +656,34 @@ async fn tail_streams_messages_of_topics_in_kafka_only() {
     assert_eq!(s, 401);
     svc.handle.stop().await.unwrap();
 }
+
+#[test]
+fn the_expected_curve_is_averaged_over_each_measured_interval() {
+    let origin: DateTime<chrono::Utc> = "2026-06-01T00:00:00Z".parse().unwrap();
+    let at = |s: i64| origin.timestamp_millis() + s * 1000;
+    let mut rates = TopicRates {
+        topic_name: "t".into(),
+        // The first point covers one sample interval before it; the others the gap since
+        // the previous point (a missed sample makes a 10 s gap).
+        points: vec![(at(5), 0.0), (at(10), 0.0), (at(20), 0.0), (at(-5), 0.0)],
+        expected: None,
+    };
+    let ramp = "ramp:from=0.001,to=100,over=20s".parse().unwrap();
+    rates.expect(&ramp, origin);
+    let expected = rates.expected.clone().unwrap();
+    let near = |a: f64, b: f64| (a - b).abs() < 0.01;
+    // 0–5 s of a ramp to 100 over 20 s averages 12.5; 5–10 s 37.5; 10–20 s 75.
+    assert!(near(expected[0].1, 12.5), "{expected:?}");
+    assert!(near(expected[1].1, 37.5), "{expected:?}");
+    assert!(near(expected[2].1, 75.0), "{expected:?}");
+    // Before the activation there is nothing to expect.
+    assert_eq!(expected[3].1, 0.0);
+    assert_eq!(
+        expected.iter().map(|p| p.0).collect::<Vec<_>>(),
+        rates.points.iter().map(|p| p.0).collect::<Vec<_>>()
+    );
+    let bursts = "bursts:rate=10,factor=5,every=5s,for=1s".parse().unwrap();
+    rates.expect(&bursts, origin);
+    // One second at 50 and four at 10 in every 5 s: 18 on average, whatever the phase.
+    assert!(near(rates.expected.unwrap()[1].1, 18.0));
+}

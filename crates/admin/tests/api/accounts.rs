@@ -232,6 +232,7 @@ async fn every_list_answers_a_bounded_page() {
                     description: String::new(),
                     data_type: streamhub_model::DataType::Generic,
                     rate_per_second: None,
+                    traffic_profile: None,
                 },
             )
             .await

@@ -237,3 +237,46 @@ async fn approval_is_refused_when_the_cluster_cannot_hold_the_topic() {
     assert_eq!(status, StatusCode::OK, "{body}");
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_topic_takes_a_traffic_profile_or_a_rate_and_a_bad_profile_is_named() {
+    let s = Server::start().await;
+    let (status, created) = create(
+        &s,
+        json!({"name": "shaped", "traffic_profile": "daily:peak=200,trough=20,tz=Europe/Berlin"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["topic_id"].as_i64().unwrap();
+    let (_, topic) = s.get(&format!("/api/topics/{id}"), &s.admin).await;
+    // Stored and shown in its full text form.
+    assert_eq!(
+        topic["traffic_profile"],
+        "daily:peak=200,trough=20,peak_at=14:00,period=1day,tz=Europe/Berlin"
+    );
+    assert_eq!(topic["rate_per_second"], json!(null));
+
+    for (body, want) in [
+        (
+            json!({"name": "bad1", "traffic_profile": "daily:peak=20,trough=2,tz=Mars/Olympus"}),
+            "traffic_profile: invalid traffic profile: daily: tz must be a zone name",
+        ),
+        (
+            json!({"name": "bad2", "traffic_profile": "steady:5"}),
+            "traffic_profile: invalid traffic profile: unknown kind \"steady\"",
+        ),
+        (
+            json!({"name": "bad3", "traffic_profile": "constant:5", "rate_per_second": 5}),
+            "give rate_per_second or traffic_profile, not both",
+        ),
+    ] {
+        let (status, err) = create(&s, body.clone()).await;
+        assert!(status.is_client_error(), "{body}: {status} {err}");
+        let message = err["error"].as_str().unwrap();
+        assert!(message.contains(want), "{body}: {message}");
+        assert_eq!(message.lines().count(), 1, "{message}");
+    }
+    let (_, topics) = s.get("/api/topics", &s.admin).await;
+    assert_eq!(topics.as_array().unwrap().len(), 1, "{topics}");
+    s.stop().await;
+}

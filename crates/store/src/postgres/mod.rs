@@ -401,15 +401,16 @@ impl Engine for PostgresEngine {
     ) -> Result<Option<i64>> {
         let insert = sqlx::query_scalar(
             "INSERT INTO topics (name, status, partitions, replication_factor, description, \
-             data_type, rate_per_second, created_by, created_at, updated_at) \
-             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $8) \
+             data_type, rate_per_second, traffic_profile, created_by, created_at, updated_at) \
+             VALUES ($1, 'pending', $2, $3, $4, $5, $6, $7, $8, $9, $9) \
              ON CONFLICT DO NOTHING RETURNING topic_id",
         );
         let insert = insert.bind(new.name.as_str()).bind(new.partitions);
         let insert = insert.bind(new.replication_factor).bind(&new.description);
         let insert = insert
             .bind(new.data_type.as_str())
-            .bind(new.rate_per_second);
+            .bind(new.rate_per_second)
+            .bind(new.traffic_profile.as_ref().map(ToString::to_string));
         let insert = insert.bind(&new.created_by).bind(at);
         Ok(insert.fetch_optional(&mut **tx).await?)
     }

@@ -20,6 +20,7 @@ fn new_topic(name: &str, description: String) -> NewTopic {
         description,
         data_type: DataType::Generic,
         rate_per_second: None,
+        traffic_profile: None,
     }
 }
 

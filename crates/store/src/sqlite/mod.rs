@@ -286,8 +286,8 @@ impl Engine for SqliteEngine {
     ) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
             "INSERT INTO topics (name, status, partitions, replication_factor, description, \
-             data_type, rate_per_second, created_by, created_at, updated_at) \
-             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) \
+             data_type, rate_per_second, traffic_profile, created_by, created_at, updated_at) \
+             VALUES (?1, 'pending', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) \
              ON CONFLICT DO NOTHING RETURNING topic_id",
         )
         .bind(new.name.as_str())
@@ -296,6 +296,7 @@ impl Engine for SqliteEngine {
         .bind(new.description.as_str())
         .bind(new.data_type.as_str())
         .bind(new.rate_per_second)
+        .bind(new.traffic_profile.as_ref().map(ToString::to_string))
         .bind(new.created_by.as_str())
         .bind(ts(at))
         .fetch_optional(&mut **tx)

@@ -22,6 +22,7 @@ fn new_topic(name: &str) -> NewTopic {
         description: "test".into(),
         data_type: DataType::infer_from_name(name),
         rate_per_second: None,
+        traffic_profile: None,
     }
 }
 

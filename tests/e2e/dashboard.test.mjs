@@ -266,11 +266,15 @@ test('an admin drives a topic through its life on a live page', async (t) => {
     await goTo(admin, 'topics');
     await admin.click('#open-create');
     await admin.fill('#create-form [name=name]', shaped);
-    // A bad profile is refused with the reason, and nothing is created.
+    // A bad profile is refused with the reason, and nothing is created. The browser logs
+    // the refused request (a 422) as a console error: that one, and only it, is expected.
+    const before = problems.length;
     await admin.fill('#create-form [name=traffic_profile]', 'daily:peak=20,trough=2,tz=Mars/Olympus');
     await admin.click('#create-form button[type=submit]');
     await admin.waitForSelector('#create-form .form-error:visible');
     assert.match(await admin.textContent('#create-form .form-error'), /tz must be a zone name/);
+    const refused = problems.splice(before);
+    assert.ok(refused.length <= 1 && refused.every((p) => / 422 /.test(p)), refused.join('; '));
     await admin.fill('#create-form [name=traffic_profile]', 'ramp:from=5,to=30,over=2m');
     await admin.click('#create-form button[type=submit]');
     await waitStatus(admin, shaped, 'pending');

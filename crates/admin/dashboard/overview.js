@@ -53,8 +53,9 @@ function drawRates() {
     emptyText: active.length ? 'Measuring… the first rates appear within seconds.' : 'No active topics yet.',
   });
   const minutes = shown ? Math.round(shown / 60000) : 15;
-  $('#chart-rate-span').textContent = minutes >= 15 ? 'active topics · last 15 minutes'
-    : `active topics · last ${Math.max(1, minutes)} min`;
+  const span = minutes >= 15 ? 'last 15 minutes' : `last ${Math.max(1, minutes)} min`;
+  const dashed = series.some((s) => s.expected) ? ' · dashed: the rate asked for' : '';
+  $('#chart-rate-span').textContent = `active topics${dashed} · ${span}`;
   legend.replaceChildren(...series.map((s) =>
     legendEntry(s.colour, { 'data-topic': s.name }, s.name, fmtRate(currentRate(s.name)))));
 }

@@ -399,6 +399,10 @@ mod tests {
             bound("description", "maxLength"),
             Some(topic_limits::MAX_DESCRIPTION_CHARS as u64)
         );
+        assert_eq!(
+            bound("traffic_profile", "maxLength"),
+            Some(streamhub_model::traffic::MAX_TEXT as u64)
+        );
     }
 
     /// A topic's computed `in_kafka` is in its schema, as every other field is.

@@ -35,6 +35,8 @@ const DAILY_PEAK_AT: u32 = 14 * 3600;
 const DAY: f64 = 86_400.0;
 /// Parts in one mix: a bound so that a profile stays cheap to evaluate per event.
 pub const MAX_PARTS: usize = 8;
+/// Longest profile text: far beyond what eight parts need, short enough to store and log.
+pub const MAX_TEXT: usize = 1000;
 /// Highest burst factor.
 pub const MAX_BURST_FACTOR: f64 = 1000.0;
 
@@ -174,6 +176,27 @@ impl Part {
         match self {
             Part::Bursts { .. } => Arrivals::Poisson,
             _ => Arrivals::Even,
+        }
+    }
+
+    /// The part with a named zone replaced by its offset at `origin`: the same curve for a
+    /// run from `origin`, without a zone lookup per evaluation.
+    pub fn fixed_at(&self, origin: DateTime<Utc>) -> Part {
+        match *self {
+            Part::Daily {
+                peak,
+                trough,
+                period,
+                peak_at,
+                tz: tz @ Zone::Named(_),
+            } => Part::Daily {
+                peak,
+                trough,
+                period,
+                peak_at,
+                tz: Zone::Offset(tz.offset_at(origin)),
+            },
+            ref other => other.clone(),
         }
     }
 
@@ -502,6 +525,9 @@ impl FromStr for TrafficProfile {
     type Err = InvalidProfile;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() > MAX_TEXT {
+            return Err(invalid(format!("longer than {MAX_TEXT} bytes")));
+        }
         // Parts are joined by `+` before a kind's name; a `+` before a digit is a UTC offset.
         let bytes = s.as_bytes();
         let mut parts = Vec::new();
@@ -694,6 +720,8 @@ mod tests {
         }
         let nine = ["constant:1"; MAX_PARTS + 1].join("+");
         assert!(err(&nine).contains("at most"));
+        let padded = format!("constant:5,{}", " ".repeat(MAX_TEXT));
+        assert!(err(&padded).contains("longer than 1000"));
     }
 
     #[test]
@@ -723,6 +751,13 @@ mod tests {
         assert!((p.rate_at(winter, 0.0) - 100.0).abs() < 1e-9);
         assert!(p.rate_at(winter, -3600.0) < 100.0 - 1.0);
         assert!(p.to_string().contains("tz=Europe/Berlin"), "{p}");
+        for origin in [summer, winter] {
+            let fixed = p.parts()[0].fixed_at(origin);
+            for t in [0.0, 3600.0, 40_000.0] {
+                assert_eq!(fixed.rate_at(origin, t), p.rate_at(origin, t));
+                assert_eq!(fixed.cumulative(origin, t), p.cumulative(origin, t));
+            }
+        }
     }
 
     /// The closed-form integrals agree with a numerical one of `rate_at`.

@@ -1,8 +1,10 @@
 //! Replay at scale: embedded broker, admin service and the running producer in this
 //! process. The producer fills a topic at its top rate until it holds N events (default
 //! 1,000,000); `generate --replay` regenerates them into other topics, timed beside a
-//! plain `generate` of N events of the same data type (twice each, in the order plain, replay, replay, plain); then both topics are read back and every event's key and
-//! payload bytes compared by seq.
+//! plain `generate` of N events of the same data type (twice each, in the order plain,
+//! replay, replay, plain). The replay keeps the original event times (`--timestamps keep`);
+//! both topics are read back and every event's key and value bytes compared by seq, the
+//! value's `topic` aside (it names the topic it is in).
 //!
 //!   cargo run --release -p streamhub-producer --example replay_bench [-- N]
 
@@ -36,7 +38,7 @@ struct GenerateCli {
     args: GenerateArgs,
 }
 
-/// An event as bytes: its key, and its payload as the envelope carries it.
+/// An event as bytes: its key, and its value with the name of its topic taken out.
 type Event = (Vec<u8>, Vec<u8>);
 
 /// Every event of `topic` with a seq below `n`, by seq.
@@ -48,6 +50,7 @@ async fn read_back(bootstrap: &str, topic: &str, n: u64) -> anyhow::Result<HashM
     }
     consumer.assign(&tpl)?;
     let mut events = HashMap::with_capacity(n as usize);
+    let named = format!("\"topic\":\"{topic}\"");
     while (events.len() as u64) < n {
         match tokio::time::timeout(Duration::from_secs(30), consumer.recv()).await {
             Ok(m) => {
@@ -55,12 +58,12 @@ async fn read_back(bootstrap: &str, topic: &str, n: u64) -> anyhow::Result<HashM
                 let value = m.payload().context("a message without a value")?;
                 let envelope = Envelope::parse(value).context("a value that is no envelope")?;
                 if envelope.seq < n {
-                    // The payload is the envelope's last field: its bytes as written.
-                    let at = find(value, b"\"payload\":").context("no payload")?;
-                    let payload = value[at + 10..value.len() - 1].to_vec();
+                    let at = find(value, named.as_bytes()).context("no topic")?;
+                    let mut unnamed = value[..at].to_vec();
+                    unnamed.extend_from_slice(&value[at + named.len()..]);
                     events.insert(
                         envelope.seq,
-                        (m.key().unwrap_or_default().to_vec(), payload),
+                        (m.key().unwrap_or_default().to_vec(), unnamed),
                     );
                 }
             }
@@ -157,7 +160,16 @@ async fn main() -> anyhow::Result<()> {
     for (round, replaying) in [false, true, true, false].into_iter().enumerate() {
         let to = format!("{}_{round}", if replaying { "replayed" } else { "plain" });
         let args = if replaying {
-            generate(&["--replay", source, "--to", &to, "--token", &token])
+            generate(&[
+                "--replay",
+                source,
+                "--to",
+                &to,
+                "--token",
+                &token,
+                "--timestamps",
+                "keep",
+            ])
         } else {
             generate(&["--topic", &to, "--seed", "1", "--data-type", "payment"])
         };
@@ -178,14 +190,20 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let again = read_back(&bootstrap, "replayed_1", n).await?;
-    let differ = (0..n)
+    let differ: Vec<u64> = (0..n)
         .filter(|seq| original.get(seq) != again.get(seq))
-        .count();
+        .collect();
     let bytes: usize = original.values().map(|(k, v)| k.len() + v.len()).sum();
     println!(
-        "compared {n} events by seq ({:.0} MB of keys and payloads): {differ} differ",
-        bytes as f64 / 1e6
+        "compared {n} events by seq ({:.0} MB of keys and values): {} differ{}",
+        bytes as f64 / 1e6,
+        differ.len(),
+        match differ.first() {
+            Some(seq) => format!(", the first at seq {seq}"),
+            None => String::new(),
+        }
     );
+    let differ = differ.len();
     broker.shutdown().await?;
     if differ > 0 {
         bail!("{differ} replayed events differ from the original");

@@ -91,7 +91,7 @@ impl Schedule {
         let (even, poisson): (Vec<Part>, Vec<Part>) = profile
             .parts()
             .iter()
-            .cloned()
+            .map(|p| p.fixed_at(origin))
             .partition(|p| p.arrivals() == Arrivals::Even);
         let even = (!even.is_empty()).then(|| Even {
             min_rate: even.iter().map(min_rate).sum(),

@@ -39,6 +39,7 @@ pub mod groups;
 pub mod log;
 
 mod api;
+mod auth;
 mod frame;
 mod server;
 mod state;
@@ -52,6 +53,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+pub use crate::auth::{SaslConfig, SaslMechanism, SaslUser, Security};
 pub use crate::log::{FlushPolicy, LogConfig};
 pub use crate::topics::validate_name as validate_topic_name;
 
@@ -78,6 +80,9 @@ pub struct BrokerConfig {
     /// Cluster id of a new data directory (`None`: a random one, as Kafka's). It is stored
     /// with the data; starting with another id on an existing directory is refused.
     pub cluster_id: Option<String>,
+    /// Open (no authentication, every client may do everything: the default) or SASL with
+    /// ACL authorization.
+    pub security: Security,
 }
 
 impl BrokerConfig {
@@ -92,6 +97,7 @@ impl BrokerConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             retention_check_interval: Duration::from_secs(300),
             cluster_id: None,
+            security: Security::Open,
         }
     }
 

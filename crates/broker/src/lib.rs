@@ -23,9 +23,21 @@
 //! | InitProducerId | 0-5 | idempotence only; ids unique across restarts |
 //! | FindCoordinator, DescribeCluster | 0-6, 0-2 | node 0 |
 //! | JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete | 0-9, 0-5, 0-4, 0-5, 2-9, 1-9, 0-5, 0-6, 0-2, 0 | [`groups::GroupCoordinator`] |
+//! | SaslHandshake | 0-1 | open: no mechanism; SASL: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (v0: bare tokens) |
+//! | SaslAuthenticate | 0-2 | SASL only (open: answered ILLEGAL_SASL_STATE, not advertised); no re-authentication |
+//! | DescribeAcls, CreateAcls, DeleteAcls | 1-3 | open: SECURITY_DISABLED; SASL: Topic, Group, Cluster, TransactionalId ACLs |
+//! | DescribeUserScramCredentials, AlterUserScramCredentials | 0, 0 | SASL only |
 //!
-//! Any other API (transactions, SASL, KIP-848 groups ...) closes the connection, as Kafka
+//! Any other API (transactions, KIP-848 groups ...) closes the connection, as Kafka
 //! does for a request it cannot parse or has not enabled.
+//!
+//! Security ([`BrokerConfig::security`]): [`Security::Open`] (the default) serves everyone
+//! everything. [`Security::Sasl`] authenticates each connection before answering anything
+//! but ApiVersions and SaslHandshake, and authorizes each request against ACLs as Kafka's
+//! `StandardAuthorizer` with `allow.everyone.if.no.acl.found=false`: super users bypass,
+//! DENY wins, Read/Write/Delete/Alter imply Describe. SCRAM credentials (salt and derived
+//! keys only) and ACLs live in `<data_dir>/streamhub-security.json`; PLAIN logins are
+//! checked against the SCRAM credentials.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), streamhub_broker::BrokerError> {

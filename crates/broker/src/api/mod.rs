@@ -199,7 +199,12 @@ pub async fn handle(
                     resp.responses.extend(denied);
                     answer!(resp)
                 }
-                None => Ok(None),
+                None => {
+                    // acks=0 has no answer to carry the refusal: Kafka closes the
+                    // connection so that the producer notices.
+                    session.close_after = !denied.is_empty();
+                    Ok(None)
+                }
             }
         }
         ApiKey::Fetch => {

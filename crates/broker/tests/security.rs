@@ -880,3 +880,295 @@ async fn credentials_and_acls_are_managed_by_the_admin_api_and_survive_a_restart
     assert!(refused(as_user(&broker, "dave")).await);
     broker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_and_group_requests_are_authorized_as_kafka_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), &["ops", "viewer"]).await;
+    create_topics(&broker, &["team-a", "hidden"]).await;
+    let mut admin = admin_raw(&broker).await;
+    create_acls(
+        &mut admin,
+        &[
+            Acl {
+                rt: TOPIC,
+                name: "team-",
+                pattern: PREFIXED,
+                principal: "User:ops",
+                op: ALL,
+                allow: true,
+            },
+            Acl {
+                rt: GROUP,
+                name: "team-",
+                pattern: PREFIXED,
+                principal: "User:ops",
+                op: DESCRIBE,
+                allow: true,
+            },
+            Acl {
+                rt: CLUSTER,
+                name: "kafka-cluster",
+                pattern: LITERAL,
+                principal: "User:ops",
+                op: DESCRIBE,
+                allow: true,
+            },
+        ],
+    )
+    .await;
+    let (mut ops, r) = raw_login(&broker, "ops", "ops-pw").await;
+    assert_eq!(r.error_code, 0);
+    let denied = ResponseError::TopicAuthorizationFailed.code();
+
+    // Metadata asked for by name: the hidden topic and a missing one alike are refused;
+    // authorized operations are reported.
+    let m: MetadataResponse = ops
+        .call(
+            ApiKey::Metadata,
+            10,
+            &MetadataRequest::default()
+                .with_topics(Some(
+                    ["team-a", "hidden", "no-such"]
+                        .into_iter()
+                        .map(|n| {
+                            metadata_request::MetadataRequestTopic::default()
+                                .with_name(Some(s(n).into()))
+                        })
+                        .collect(),
+                ))
+                .with_include_cluster_authorized_operations(true)
+                .with_include_topic_authorized_operations(true),
+        )
+        .await;
+    let codes: Vec<(String, i16)> = m
+        .topics
+        .iter()
+        .map(|t| (t.name.as_ref().unwrap().to_string(), t.error_code))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("team-a".into(), 0),
+            ("hidden".into(), denied),
+            ("no-such".into(), denied)
+        ]
+    );
+    // READ(3) WRITE(4) CREATE(5) DELETE(6) ALTER(7) DESCRIBE(8) DESCRIBE_CONFIGS(10) ALTER_CONFIGS(11)
+    assert_eq!(m.topics[0].topic_authorized_operations, 0b1101_1111_1000);
+    assert_eq!(m.cluster_authorized_operations, 1 << 8);
+    let dc: DescribeClusterResponse = ops
+        .call(
+            ApiKey::DescribeCluster,
+            1,
+            &DescribeClusterRequest::default().with_include_cluster_authorized_operations(true),
+        )
+        .await;
+    assert_eq!(dc.cluster_authorized_operations, 1 << 8);
+
+    // CreateTopics: Create on the prefix suffices without Create on the cluster.
+    let ct: CreateTopicsResponse = ops
+        .call(
+            ApiKey::CreateTopics,
+            7,
+            &CreateTopicsRequest::default().with_topics(
+                ["team-b", "other"]
+                    .into_iter()
+                    .map(|n| {
+                        create_topics_request::CreatableTopic::default()
+                            .with_name(s(n).into())
+                            .with_num_partitions(1)
+                            .with_replication_factor(1)
+                    })
+                    .collect(),
+            ),
+        )
+        .await;
+    let codes: Vec<(String, i16)> = ct
+        .topics
+        .iter()
+        .map(|t| (t.name.to_string(), t.error_code))
+        .collect();
+    assert_eq!(codes, [("team-b".into(), 0), ("other".into(), denied)]);
+
+    // DeleteTopics, DescribeConfigs: per topic.
+    let dt: DeleteTopicsResponse = ops
+        .call(
+            ApiKey::DeleteTopics,
+            5,
+            &DeleteTopicsRequest::default()
+                .with_topic_names(vec![s("team-b").into(), s("hidden").into()]),
+        )
+        .await;
+    let codes: Vec<i16> = dt.responses.iter().map(|t| t.error_code).collect();
+    assert_eq!(codes, [0, denied]);
+    let dcf: DescribeConfigsResponse = ops
+        .call(
+            ApiKey::DescribeConfigs,
+            4,
+            &DescribeConfigsRequest::default().with_resources(
+                ["team-a", "hidden"]
+                    .into_iter()
+                    .map(|n| {
+                        describe_configs_request::DescribeConfigsResource::default()
+                            .with_resource_type(2)
+                            .with_resource_name(s(n))
+                            .with_configuration_keys(None)
+                    })
+                    .collect(),
+            ),
+        )
+        .await;
+    let codes: Vec<i16> = dcf.results.iter().map(|r| r.error_code).collect();
+    assert_eq!(codes, [0, denied]);
+
+    // Groups: JoinGroup needs Read, which Describe does not give; DescribeGroups reports
+    // the group's authorized operations.
+    let join: JoinGroupResponse = ops
+        .call(
+            ApiKey::JoinGroup,
+            5,
+            &JoinGroupRequest::default()
+                .with_group_id(s("team-g").into())
+                .with_session_timeout_ms(10000)
+                .with_rebalance_timeout_ms(10000)
+                .with_protocol_type(s("consumer")),
+        )
+        .await;
+    assert_eq!(
+        join.error_code,
+        ResponseError::GroupAuthorizationFailed.code()
+    );
+    let dg: DescribeGroupsResponse = ops
+        .call(
+            ApiKey::DescribeGroups,
+            5,
+            &DescribeGroupsRequest::default()
+                .with_groups(vec![s("team-g").into(), s("other-g").into()])
+                .with_include_authorized_operations(true),
+        )
+        .await;
+    let got: Vec<(String, i16, i32)> = dg
+        .groups
+        .iter()
+        .map(|g| {
+            (
+                g.group_id.to_string(),
+                g.error_code,
+                g.authorized_operations,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("team-g".into(), 0, 1 << 8),
+            (
+                "other-g".into(),
+                ResponseError::GroupAuthorizationFailed.code(),
+                i32::MIN
+            )
+        ]
+    );
+
+    // ListGroups: all groups with Describe on the cluster, else those one may Describe.
+    for group in ["team-x", "zzz"] {
+        let oc: OffsetCommitResponse = admin
+            .call(
+                ApiKey::OffsetCommit,
+                8,
+                &OffsetCommitRequest::default()
+                    .with_group_id(s(group).into())
+                    .with_generation_id_or_member_epoch(-1)
+                    .with_topics(vec![
+                        offset_commit_request::OffsetCommitRequestTopic::default()
+                            .with_name(s("team-a").into())
+                            .with_partitions(vec![
+                                offset_commit_request::OffsetCommitRequestPartition::default()
+                                    .with_partition_index(0)
+                                    .with_committed_offset(0),
+                            ]),
+                    ]),
+            )
+            .await;
+        assert_eq!(oc.topics[0].partitions[0].error_code, 0);
+    }
+    create_acls(
+        &mut admin,
+        &[Acl {
+            rt: GROUP,
+            name: "team-",
+            pattern: PREFIXED,
+            principal: "User:viewer",
+            op: DESCRIBE,
+            allow: true,
+        }],
+    )
+    .await;
+    let listed = |r: ListGroupsResponse| {
+        let mut ids: Vec<String> = r.groups.iter().map(|g| g.group_id.to_string()).collect();
+        ids.sort();
+        ids
+    };
+    let all: ListGroupsResponse = ops
+        .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .await;
+    assert_eq!(listed(all), ["team-x", "zzz"]);
+    let (mut viewer, r) = raw_login(&broker, "viewer", "viewer-pw").await;
+    assert_eq!(r.error_code, 0);
+    let some: ListGroupsResponse = viewer
+        .call(ApiKey::ListGroups, 4, &ListGroupsRequest::default())
+        .await;
+    assert_eq!(listed(some), ["team-x"]);
+
+    // acks=0 cannot carry a refusal: the connection closes.
+    let records = {
+        use kafka_protocol::records::*;
+        let mut buf = bytes::BytesMut::new();
+        let record = Record {
+            transactional: false,
+            control: false,
+            delete_horizon: false,
+            partition_leader_epoch: 0,
+            producer_id: -1,
+            producer_epoch: -1,
+            timestamp_type: TimestampType::Creation,
+            offset: 0,
+            sequence: 0,
+            timestamp: 1_700_000_000_000,
+            key: None,
+            value: Some(bytes::Bytes::from_static(b"v")),
+            headers: indexmap::IndexMap::new(),
+        };
+        RecordBatchEncoder::encode(
+            &mut buf,
+            [record].iter(),
+            &RecordEncodeOptions {
+                version: 2,
+                compression: Compression::None,
+            },
+        )
+        .unwrap();
+        buf.freeze()
+    };
+    ops.send(
+        ApiKey::Produce,
+        9,
+        &ProduceRequest::default()
+            .with_transactional_id(None)
+            .with_acks(0)
+            .with_timeout_ms(1000)
+            .with_topic_data(vec![
+                produce_request::TopicProduceData::default()
+                    .with_name(s("hidden").into())
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(records)),
+                    ]),
+            ]),
+    )
+    .await;
+    assert!(ops.closed_by_broker().await, "acks=0 refused write closes");
+    broker.shutdown().await;
+}

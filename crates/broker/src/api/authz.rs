@@ -58,6 +58,13 @@ impl<'a> Guard<'a> {
     fn on(&self) -> bool {
         self.auth.is_some()
     }
+
+    /// The "authorized operations" bitfield of a resource; `None` on an open broker, which
+    /// leaves Kafka's "not provided" value.
+    fn operations(&self, resource_type: i8, name: &str) -> Option<i32> {
+        self.auth
+            .map(|a| a.authorized_operations(self.caller, resource_type, name))
+    }
 }
 
 /// Moves the items `keep` refuses out of `items`, keeping the order of both.
@@ -217,33 +224,68 @@ pub fn delete_records(
 }
 
 /// Metadata: topics the caller may not Describe are left out of an all-topics answer;
-/// asked for by name, they get TOPIC_AUTHORIZATION_FAILED, whether they exist or not.
-pub fn metadata(g: &Guard, state: &Shared, resp: &mut MetadataResponse, all_topics: bool) {
+/// asked for by name (or by a known id), they get TOPIC_AUTHORIZATION_FAILED whether they
+/// exist or not (`handleTopicMetadataRequest`). The authorized operations asked for (v8+)
+/// are filled in.
+pub fn metadata(
+    g: &Guard,
+    state: &Shared,
+    req: &MetadataRequest,
+    resp: &mut MetadataResponse,
+    all_topics: bool,
+    version: i16,
+) {
     if !g.on() {
         return;
     }
-    let allowed = |t: &metadata_response::MetadataResponseTopic| {
-        let name = match &t.name {
-            Some(n) => Some(n.to_string()),
-            None => state.topic_by_id(t.topic_id).map(|t| t.name.clone()),
-        };
-        name.is_some_and(|n| g.topic(op::DESCRIBE, &n))
+    // `None`: an unknown id, answered UNKNOWN_TOPIC_ID before any check.
+    let name_of = |t: &metadata_response::MetadataResponseTopic| match &t.name {
+        Some(n) => Some(n.to_string()),
+        None => state.topic_by_id(t.topic_id).map(|t| t.name.clone()),
     };
     if all_topics {
-        resp.topics.retain(allowed);
-        return;
-    }
-    for t in resp.topics.iter_mut() {
-        if !allowed(t) {
-            *t = metadata_response::MetadataResponseTopic::default()
-                .with_error_code(TOPIC_DENIED)
-                .with_name(t.name.clone())
-                .with_topic_id(if t.name.is_some() {
-                    Uuid::nil()
-                } else {
-                    t.topic_id
-                });
+        resp.topics
+            .retain(|t| name_of(t).is_some_and(|n| g.topic(op::DESCRIBE, &n)));
+    } else {
+        for t in resp.topics.iter_mut() {
+            let Some(name) = name_of(t) else { continue };
+            if !g.topic(op::DESCRIBE, &name) {
+                // By id, the name stays hidden; the id itself is not secret.
+                let by_id = t.name.is_none();
+                *t = metadata_response::MetadataResponseTopic::default()
+                    .with_error_code(TOPIC_DENIED)
+                    .with_name(t.name.clone())
+                    .with_topic_id(if by_id { t.topic_id } else { Uuid::nil() });
+            }
         }
+    }
+    if version >= 8 && req.include_topic_authorized_operations {
+        for t in resp.topics.iter_mut().filter(|t| t.error_code == 0) {
+            if let Some(bits) = name_of(t).and_then(|n| g.operations(resource::TOPIC, &n)) {
+                t.topic_authorized_operations = bits;
+            }
+        }
+    }
+    if (8..=10).contains(&version) && req.include_cluster_authorized_operations {
+        resp.cluster_authorized_operations = cluster_operations(g);
+    }
+}
+
+/// The cluster's authorized operations: 0 without Describe on the cluster (AuthHelper).
+fn cluster_operations(g: &Guard) -> i32 {
+    if g.cluster(op::DESCRIBE) {
+        g.operations(resource::CLUSTER, CLUSTER_NAME)
+            .unwrap_or(i32::MIN)
+    } else {
+        0
+    }
+}
+
+/// DescribeCluster needs no permission (`AuthHelper.computeDescribeClusterResponse`); the
+/// cluster's authorized operations are filled in when asked for.
+pub fn describe_cluster(g: &Guard, include: bool, resp: &mut DescribeClusterResponse) {
+    if g.on() && include && resp.error_code == 0 {
+        resp.cluster_authorized_operations = cluster_operations(g);
     }
 }
 
@@ -283,6 +325,26 @@ pub fn create_topics(g: &Guard, req: &mut CreateTopicsRequest) -> Vec<CreatableT
                 .with_replication_factor(-1)
         })
         .collect()
+}
+
+/// A created topic's configs and layout are only shown with DescribeConfigs on it
+/// (`handleCreateTopicsRequest`); otherwise TOPIC_AUTHORIZATION_FAILED in
+/// `topic_config_error_code`.
+pub fn created_topic_configs(g: &Guard, resp: &mut CreateTopicsResponse) {
+    if !g.on() {
+        return;
+    }
+    for t in resp.topics.iter_mut() {
+        let refused = t.error_code == TOPIC_DENIED;
+        if (t.error_code == 0 || refused) && !g.topic(op::DESCRIBE_CONFIGS, &t.name) {
+            t.topic_config_error_code = TOPIC_DENIED;
+            if !refused {
+                t.configs = Some(Vec::new());
+                t.num_partitions = -1;
+                t.replication_factor = -1;
+            }
+        }
+    }
 }
 
 /// DeleteTopics: Delete on each topic; by id, an unknown id stays UNKNOWN_TOPIC_ID.
@@ -608,6 +670,18 @@ pub fn describe_groups(
                 .with_authorized_operations(i32::MIN)
         })
         .collect()
+}
+
+/// DescribeGroups: the authorized operations of each described group, when asked for.
+pub fn described_group_operations(g: &Guard, include: bool, resp: &mut DescribeGroupsResponse) {
+    if !g.on() || !include {
+        return;
+    }
+    for group in resp.groups.iter_mut().filter(|gr| gr.error_code == 0) {
+        if let Some(bits) = g.operations(resource::GROUP, &group.group_id) {
+            group.authorized_operations = bits;
+        }
+    }
 }
 
 /// DeleteGroups: Delete on each group.

@@ -187,8 +187,9 @@ pub async fn handle(
             let req = decode!(MetadataRequest);
             let all = req.topics.is_none()
                 || (version == 0 && req.topics.as_ref().is_some_and(|t| t.is_empty()));
+            let asked = req.clone();
             let mut resp = metadata(state, req, version);
-            authz::metadata(&g, state, &mut resp, all);
+            authz::metadata(&g, state, &asked, &mut resp, all, version);
             answer!(resp)
         }
         ApiKey::Produce => {
@@ -256,13 +257,18 @@ pub async fn handle(
             answer!(resp)
         }
         ApiKey::DescribeCluster => {
-            answer!(describe_cluster(state, decode!(DescribeClusterRequest)))
+            let req = decode!(DescribeClusterRequest);
+            let include = req.include_cluster_authorized_operations;
+            let mut resp = describe_cluster(state, req);
+            authz::describe_cluster(&g, include, &mut resp);
+            answer!(resp)
         }
         ApiKey::CreateTopics => {
             let mut req = decode!(CreateTopicsRequest);
             let denied = authz::create_topics(&g, &mut req);
             let mut resp = admin::create_topics(state, req, version).await;
             resp.topics.extend(denied);
+            authz::created_topic_configs(&g, &mut resp);
             answer!(resp)
         }
         ApiKey::DeleteTopics => {
@@ -354,7 +360,9 @@ pub async fn handle(
         ApiKey::DescribeGroups => {
             let mut req = decode!(DescribeGroupsRequest);
             let denied = authz::describe_groups(&g, &mut req);
+            let include = req.include_authorized_operations;
             let mut resp = groups.describe_groups(req, version).await;
+            authz::described_group_operations(&g, include, &mut resp);
             resp.groups.extend(denied);
             answer!(resp)
         }

@@ -107,6 +107,15 @@ fn valid_ops(resource_type: i8) -> &'static [i8] {
     }
 }
 
+/// The operations reported in "authorized operations" bitfields (Metadata, DescribeCluster,
+/// DescribeGroups) per resource type: Kafka's `AclEntry.supportedOperations`, without ALL.
+pub fn reported_ops(resource_type: i8) -> impl Iterator<Item = i8> {
+    valid_ops(resource_type)
+        .iter()
+        .copied()
+        .filter(|&o| o != op::ALL)
+}
+
 /// `User:name` (any principal type, non-empty name), as `SecurityUtils.parseKafkaPrincipal`.
 pub fn valid_principal(p: &str) -> bool {
     matches!(p.split_once(':'), Some((t, n)) if !t.is_empty() && !n.is_empty())

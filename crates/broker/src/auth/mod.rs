@@ -216,6 +216,13 @@ impl Authorizer {
         )
     }
 
+    /// The bitfield of operations `caller` may do on the resource (bit n: operation code n).
+    pub fn authorized_operations(&self, caller: &Caller, resource_type: i8, name: &str) -> i32 {
+        acl::reported_ops(resource_type)
+            .filter(|&o| self.authorize(caller, o, resource_type, name))
+            .fold(0, |bits, o| bits | (1 << o))
+    }
+
     /// Whether `caller` may do `operation` on at least one resource of the type, as Kafka's
     /// `Authorizer.authorizeByResourceType`: some ALLOW binding applies to the caller and
     /// no DENY binding for the caller covers all that the ALLOW does.

@@ -174,7 +174,14 @@ impl State {
         let groups = GroupCoordinator::open(&dir.join("__groups"))
             .map_err(|e| format!("opening group coordinator: {e}"))?;
         let auth = match &config.security {
-            Security::Open => None,
+            Security::Open => {
+                if crate::auth::security_file_exists(dir) {
+                    tracing::warn!(
+                        "the data directory holds credentials and ACLs, but this broker is open: they are not enforced"
+                    );
+                }
+                None
+            }
             Security::Sasl(sasl) => Some(Arc::new(Authorizer::open(dir, sasl)?)),
         };
         let first_id = meta.next_producer_id;

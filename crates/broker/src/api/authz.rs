@@ -289,22 +289,29 @@ pub fn describe_cluster(g: &Guard, include: bool, resp: &mut DescribeClusterResp
     }
 }
 
-/// InitProducerId without a transactional id: IdempotentWrite on the cluster, or Write on
-/// any topic (Kafka 2.8+, KIP-679).
-pub fn init_producer_id(g: &Guard) -> bool {
-    match g.auth {
-        None => true,
-        Some(a) => {
-            g.cluster(op::IDEMPOTENT_WRITE) || a.authorize_any(g.caller, op::WRITE, resource::TOPIC)
+/// InitProducerId: Write on the transactional id for a transactional producer (refused
+/// later anyway: no transactions here); else IdempotentWrite on the cluster, or Write on
+/// any topic (Kafka 2.8+, KIP-679). The refusal to answer, if any.
+pub fn init_producer_id(g: &Guard, req: &InitProducerIdRequest) -> Option<InitProducerIdResponse> {
+    let auth = g.auth?;
+    let code = match &req.transactional_id {
+        Some(id) if !g.allows(op::WRITE, resource::TRANSACTIONAL_ID, id) => {
+            ResponseError::TransactionalIdAuthorizationFailed.code()
         }
-    }
-}
-
-pub fn init_producer_id_denied() -> InitProducerIdResponse {
-    InitProducerIdResponse::default()
-        .with_error_code(CLUSTER_DENIED)
-        .with_producer_id((-1).into())
-        .with_producer_epoch(-1)
+        Some(_) => return None,
+        None if g.cluster(op::IDEMPOTENT_WRITE)
+            || auth.authorize_any(g.caller, op::WRITE, resource::TOPIC) =>
+        {
+            return None;
+        }
+        None => CLUSTER_DENIED,
+    };
+    Some(
+        InitProducerIdResponse::default()
+            .with_error_code(code)
+            .with_producer_id((-1).into())
+            .with_producer_epoch(-1),
+    )
 }
 
 // ------------------------------------------------------------------------ admin

@@ -244,8 +244,8 @@ pub async fn handle(
         }
         ApiKey::InitProducerId => {
             let req = decode!(InitProducerIdRequest);
-            if req.transactional_id.is_none() && !authz::init_producer_id(&g) {
-                answer!(authz::init_producer_id_denied())
+            if let Some(denied) = authz::init_producer_id(&g, &req) {
+                answer!(denied)
             } else {
                 answer!(init_producer_id(state, req).await)
             }

@@ -117,6 +117,11 @@ impl fmt::Debug for SaslUser {
     }
 }
 
+/// Whether `dir` holds credentials and ACLs of a SASL broker.
+pub fn security_file_exists(dir: &Path) -> bool {
+    SecurityFile::path(dir).exists()
+}
+
 /// The principal of an authenticated user, as Kafka's default principal builder names it.
 pub fn user_principal(user: &str) -> String {
     format!("User:{user}")
@@ -354,5 +359,90 @@ impl Authorizer {
             d.acls.retain(|a| !filters.iter().any(|f| f.matches(a)));
             removed
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::acl::{AclBinding, Caller, op, pattern, permission, resource};
+    use super::*;
+
+    fn binding(name: &str, pt: i8, operation: i8, perm: i8) -> AclBinding {
+        AclBinding {
+            resource_type: resource::TOPIC,
+            resource_name: name.into(),
+            pattern_type: pt,
+            principal: "User:alice".into(),
+            host: "*".into(),
+            operation,
+            permission: perm,
+        }
+    }
+
+    #[test]
+    fn authorize_any_needs_an_allow_no_deny_covers() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SaslConfig::new();
+        config.super_users = vec!["User:root".into()];
+        let auth = Authorizer::open(dir.path(), &config).unwrap();
+        let alice = Caller {
+            principal: "User:alice".into(),
+            host: "10.1.2.3".into(),
+        };
+        let any = |a: &Authorizer| a.authorize_any(&alice, op::WRITE, resource::TOPIC);
+        assert!(!any(&auth));
+        auth.create_acls(&[binding(
+            "logs-",
+            pattern::PREFIXED,
+            op::WRITE,
+            permission::ALLOW,
+        )])
+        .unwrap();
+        assert!(any(&auth));
+        // A DENY on a wider prefix covers the ALLOW; one on a narrower name does not.
+        auth.create_acls(&[binding(
+            "logs-eu",
+            pattern::LITERAL,
+            op::WRITE,
+            permission::DENY,
+        )])
+        .unwrap();
+        assert!(any(&auth));
+        auth.create_acls(&[binding("lo", pattern::PREFIXED, op::ALL, permission::DENY)])
+            .unwrap();
+        assert!(!any(&auth));
+        let root = Caller {
+            principal: "User:root".into(),
+            host: "10.1.2.3".into(),
+        };
+        assert!(auth.authorize_any(&root, op::WRITE, resource::TOPIC));
+        assert!(auth.authorize(&root, op::ALTER, resource::CLUSTER, acl::CLUSTER_NAME));
+    }
+
+    #[test]
+    fn bootstrap_users_keep_matching_credentials_and_lose_stale_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = SaslConfig::new();
+        config.users = vec![SaslUser {
+            name: "admin".into(),
+            password: "one".into(),
+        }];
+        let first = Authorizer::open(dir.path(), &config).unwrap().credentials();
+        let again = Authorizer::open(dir.path(), &config).unwrap().credentials();
+        assert_eq!(first, again, "a matching credential is kept");
+        config.users[0].password = "two".into();
+        let auth = Authorizer::open(dir.path(), &config).unwrap();
+        assert!(auth.verify_plain("admin", "two"));
+        assert!(!auth.verify_plain("admin", "one"));
+        assert!(!auth.verify_plain("nobody", "two"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join(store::SECURITY_FILE))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
     }
 }

@@ -51,7 +51,8 @@ impl Session {
             peer,
             caller: Caller {
                 principal: ANONYMOUS.into(),
-                host: peer.ip().to_string(),
+                // An IPv4 client on a dual-stack listener is its IPv4 address, as in Java.
+                host: peer.ip().to_canonical().to_string(),
             },
             phase: if sasl { Phase::Handshake } else { Phase::Open },
             close_after: false,

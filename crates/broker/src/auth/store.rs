@@ -45,7 +45,12 @@ impl SecurityFile {
         let tmp = dir.join(format!("{SECURITY_FILE}.tmp"));
         let raw = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
         {
-            let mut f = std::fs::File::create(&tmp)?;
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            // Derived keys let anyone holding them log in: readable by the broker's user only.
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            let mut f = options.open(&tmp)?;
             f.write_all(&raw)?;
             f.sync_all()?;
         }

@@ -774,14 +774,34 @@ async fn credentials_and_acls_are_managed_by_the_admin_api_and_survive_a_restart
                     .with_iterations(100)
                     .with_salt(salt.clone().into())
                     .with_salted_password(salted_sha256("erin-pw", &salt, 100).into()),
+                // Two changes for one user: refused, as Kafka's controller does.
+                ScramCredentialUpsertion::default()
+                    .with_name(s("frank"))
+                    .with_mechanism(1)
+                    .with_iterations(4096)
+                    .with_salt(salt.clone().into())
+                    .with_salted_password(salted_sha256("frank-pw", &salt, 4096).into()),
+                ScramCredentialUpsertion::default()
+                    .with_name(s("frank"))
+                    .with_mechanism(2)
+                    .with_iterations(4096)
+                    .with_salt(salt.clone().into())
+                    .with_salted_password(vec![1u8; 64].into()),
             ]),
         )
         .await;
-    assert_eq!(alter.results.len(), 2);
-    assert_eq!(alter.results[0].error_code, 0);
+    let codes: Vec<(String, i16)> = alter
+        .results
+        .iter()
+        .map(|r| (r.user.to_string(), r.error_code))
+        .collect();
     assert_eq!(
-        alter.results[1].error_code,
-        ResponseError::UnacceptableCredential.code()
+        codes,
+        [
+            ("dave".into(), 0),
+            ("erin".into(), ResponseError::UnacceptableCredential.code()),
+            ("frank".into(), ResponseError::DuplicateResource.code())
+        ]
     );
     create_acls(
         &mut admin,

@@ -315,6 +315,57 @@ enum Change {
     Upsert(ScramMechanism, ScramCredential),
 }
 
+type Credentials = BTreeMap<String, BTreeMap<ScramMechanism, ScramCredential>>;
+
+/// One deletion (`upsertion` is `None`) or upsertion, checked as Kafka's
+/// `ScramControlManager.validateDeletion` / `validateUpsertion`; an empty salt or salted
+/// password, which no client sends, is refused too.
+fn check_change(
+    existing: &Credentials,
+    user: &str,
+    mechanism: i8,
+    upsertion: Option<&alter_user_scram_credentials_request::ScramCredentialUpsertion>,
+) -> Result<Change, (ResponseError, &'static str)> {
+    if user.is_empty() {
+        return Err((
+            ResponseError::UnacceptableCredential,
+            "Username must not be empty",
+        ));
+    }
+    let Some(mech) = ScramMechanism::from_code(mechanism) else {
+        return Err((
+            ResponseError::UnsupportedSaslMechanism,
+            "Unknown SCRAM mechanism",
+        ));
+    };
+    let Some(u) = upsertion else {
+        if !existing.get(user).is_some_and(|c| c.contains_key(&mech)) {
+            return Err((
+                ResponseError::ResourceNotFound,
+                "Attempt to delete a user credential that does not exist",
+            ));
+        }
+        return Ok(Change::Delete(mech));
+    };
+    let unacceptable = |m| Err((ResponseError::UnacceptableCredential, m));
+    if u.iterations < MIN_ITERATIONS {
+        return unacceptable("Too few iterations");
+    }
+    if u.iterations > MAX_ITERATIONS {
+        return unacceptable("Too many iterations");
+    }
+    if u.salt.is_empty() {
+        return unacceptable("Empty salt");
+    }
+    if u.salted_password.is_empty() {
+        return unacceptable("Empty salted password");
+    }
+    Ok(Change::Upsert(
+        mech,
+        ScramCredential::from_salted(mech, &u.salted_password, u.salt.to_vec(), u.iterations),
+    ))
+}
+
 pub async fn alter_user_scram_credentials(
     g: &Guard<'_>,
     auth: &Arc<Authorizer>,
@@ -353,117 +404,56 @@ pub async fn alter_user_scram_credentials(
                 .collect(),
         );
     }
-    // A user's changes are all made or, when any of them is refused, none.
+    // As Kafka's ScramControlManager: one change per user per request (a second one, even
+    // for another mechanism, is DUPLICATE_RESOURCE); a refused user changes nothing.
     let mut errors: BTreeMap<String, (i16, String)> = BTreeMap::new();
-    let mut changes: BTreeMap<String, Vec<Change>> = BTreeMap::new();
-    let mut seen: HashSet<(String, i8)> = HashSet::new();
-    let refuse =
-        |errors: &mut BTreeMap<String, (i16, String)>, user: &str, e: ResponseError, m: &str| {
-            errors
-                .entry(user.to_string())
-                .or_insert((e.code(), m.to_string()));
-        };
+    let mut changes: BTreeMap<String, Change> = BTreeMap::new();
     let existing = auth.credentials();
-    for d in &req.deletions {
-        let user = d.name.to_string();
-        if !seen.insert((user.clone(), d.mechanism)) {
-            refuse(
-                &mut errors,
-                &user,
-                ResponseError::DuplicateResource,
-                "A user credential cannot be altered twice in the same request",
+    let deletions = req
+        .deletions
+        .iter()
+        .map(|d| (d.name.to_string(), d.mechanism, None));
+    let upsertions = req
+        .upsertions
+        .iter()
+        .map(|u| (u.name.to_string(), u.mechanism, Some(u)));
+    for (user, code, upsertion) in deletions.chain(upsertions) {
+        if errors.contains_key(&user) {
+            continue;
+        }
+        if changes.remove(&user).is_some() {
+            errors.insert(
+                user,
+                (
+                    ResponseError::DuplicateResource.code(),
+                    "A user credential cannot be altered twice in the same request".into(),
+                ),
             );
             continue;
         }
-        let Some(mech) = ScramMechanism::from_code(d.mechanism) else {
-            refuse(
-                &mut errors,
-                &user,
-                ResponseError::UnsupportedSaslMechanism,
-                "Unknown SCRAM mechanism",
-            );
-            continue;
-        };
-        if user.is_empty() {
-            refuse(
-                &mut errors,
-                &user,
-                ResponseError::UnacceptableCredential,
-                "Username must not be empty",
-            );
-            continue;
+        let checked = check_change(&existing, &user, code, upsertion);
+        match checked {
+            Ok(change) => {
+                changes.insert(user, change);
+            }
+            Err((e, m)) => {
+                errors.insert(user, (e.code(), m.into()));
+            }
         }
-        if !existing.get(&user).is_some_and(|c| c.contains_key(&mech)) {
-            refuse(
-                &mut errors,
-                &user,
-                ResponseError::ResourceNotFound,
-                "Attempt to delete a user credential that does not exist",
-            );
-            continue;
-        }
-        changes.entry(user).or_default().push(Change::Delete(mech));
     }
-    for u in &req.upsertions {
-        let user = u.name.to_string();
-        if !seen.insert((user.clone(), u.mechanism)) {
-            refuse(
-                &mut errors,
-                &user,
-                ResponseError::DuplicateResource,
-                "A user credential cannot be altered twice in the same request",
-            );
-            continue;
-        }
-        let Some(mech) = ScramMechanism::from_code(u.mechanism) else {
-            refuse(
-                &mut errors,
-                &user,
-                ResponseError::UnsupportedSaslMechanism,
-                "Unknown SCRAM mechanism",
-            );
-            continue;
-        };
-        let problem = if user.is_empty() {
-            Some("Username must not be empty")
-        } else if u.iterations < MIN_ITERATIONS {
-            Some("Too few iterations")
-        } else if u.iterations > MAX_ITERATIONS {
-            Some("Too many iterations")
-        } else if u.salt.is_empty() {
-            Some("Empty salt")
-        } else if u.salted_password.is_empty() {
-            Some("Empty salted password")
-        } else {
-            None
-        };
-        if let Some(m) = problem {
-            refuse(&mut errors, &user, ResponseError::UnacceptableCredential, m);
-            continue;
-        }
-        let cred =
-            ScramCredential::from_salted(mech, &u.salted_password, u.salt.to_vec(), u.iterations);
-        changes
-            .entry(user)
-            .or_default()
-            .push(Change::Upsert(mech, cred));
-    }
-    changes.retain(|user, _| !errors.contains_key(user));
     let written = if changes.is_empty() {
         Some(Ok(()))
     } else {
         blocking(auth, move |a| {
             a.update(|d| {
-                for (user, list) in changes {
+                for (user, change) in changes {
                     let creds = d.credentials.entry(user.clone()).or_default();
-                    for c in list {
-                        match c {
-                            Change::Delete(m) => {
-                                creds.remove(&m);
-                            }
-                            Change::Upsert(m, cred) => {
-                                creds.insert(m, cred);
-                            }
+                    match change {
+                        Change::Delete(m) => {
+                            creds.remove(&m);
+                        }
+                        Change::Upsert(m, cred) => {
+                            creds.insert(m, cred);
                         }
                     }
                     if creds.is_empty() {

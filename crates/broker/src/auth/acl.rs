@@ -75,8 +75,8 @@ pub struct AclFilter {
     pub permission: i8,
 }
 
-/// Operations a principal can be granted on each resource type (Kafka's
-/// `ResourceType`-to-operations table, used for validation).
+/// The operations that mean something on each resource type (Kafka's
+/// `AclEntry.supportedOperations`).
 fn valid_ops(resource_type: i8) -> &'static [i8] {
     use op::*;
     match resource_type {
@@ -122,8 +122,10 @@ pub fn valid_principal(p: &str) -> bool {
 }
 
 impl AclBinding {
-    /// Why CreateAcls refuses this binding (INVALID_REQUEST), or for resource types this
-    /// broker has no such resource of, why they are unsupported.
+    /// Why CreateAcls refuses this binding (INVALID_REQUEST): Kafka's checks
+    /// (`AclApis.handleCreateAcls`, `AclControlManager.validateNewAcl`), plus a principal of
+    /// the form `Type:name`, a non-empty host, and no resource types this broker has nothing
+    /// of (delegation tokens, users).
     pub fn validate(&self) -> Result<(), String> {
         match self.resource_type {
             resource::TOPIC | resource::GROUP | resource::CLUSTER | resource::TRANSACTIONAL_ID => {}
@@ -161,11 +163,10 @@ impl AclBinding {
         if self.host.is_empty() {
             return Err("host must not be empty (\"*\" for any)".into());
         }
-        if !valid_ops(self.resource_type).contains(&self.operation) {
-            return Err(format!(
-                "invalid operation {} for resource type {}",
-                self.operation, self.resource_type
-            ));
+        // Any operation but ANY/UNKNOWN, even one the resource type never checks: Kafka's
+        // AclControlManager.validateNewAcl accepts those too.
+        if !(op::ALL..=op::DESCRIBE_TOKENS).contains(&self.operation) {
+            return Err(format!("invalid operation {}", self.operation));
         }
         if self.permission != permission::ALLOW && self.permission != permission::DENY {
             return Err(format!(
@@ -517,7 +518,7 @@ mod tests {
                 ..ok.clone()
             },
             AclBinding {
-                operation: op::READ,
+                operation: op::ANY,
                 ..ok.clone()
             },
             AclBinding {

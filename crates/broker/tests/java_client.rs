@@ -1,6 +1,6 @@
 //! Apache Kafka's own Java client and command-line tools (kafka-consumer-groups --describe,
 //! --list and --delete-offsets, kafka-get-offsets, kafka-consumer-perf-test) against the
-//! broker. Needs `java`, `javac`
+//! broker, open and with SASL and ACLs. Needs `java`, `javac`
 //! and the jars `scripts/kafka fetch` puts in
 //! `${STREAMHUB_CACHE:-~/.cache/streamhub}/kafka-<version>/libs`; run with
 //! `cargo test -p streamhub-broker --test java_client -- --ignored`.

@@ -338,8 +338,14 @@ pub async fn handle(
         }
         ApiKey::OffsetCommit => {
             let mut req = decode!(OffsetCommitRequest);
+            let asked = !req.topics.is_empty();
             let denied = authz::offset_commit(&g, &mut req);
-            let mut resp = groups.offset_commit(req, version).await;
+            // All refused (the group, or every topic): the coordinator is not asked.
+            let mut resp = if asked && req.topics.is_empty() {
+                OffsetCommitResponse::default()
+            } else {
+                groups.offset_commit(req, version).await
+            };
             resp.topics.extend(denied);
             answer!(resp)
         }

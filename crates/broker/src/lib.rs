@@ -23,9 +23,21 @@
 //! | InitProducerId | 0-5 | idempotence only; ids unique across restarts |
 //! | FindCoordinator, DescribeCluster | 0-6, 0-2 | node 0 |
 //! | JoinGroup, SyncGroup, Heartbeat, LeaveGroup, OffsetCommit, OffsetFetch, ListGroups, DescribeGroups, DeleteGroups, OffsetDelete | 0-9, 0-5, 0-4, 0-5, 2-9, 1-9, 0-5, 0-6, 0-2, 0 | [`groups::GroupCoordinator`] |
+//! | SaslHandshake | 0-1 | open: no mechanism; SASL: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (v0: bare tokens) |
+//! | SaslAuthenticate | 0-2 | SASL only (open: answered ILLEGAL_SASL_STATE, not advertised); no re-authentication |
+//! | DescribeAcls, CreateAcls, DeleteAcls | 1-3 | open: SECURITY_DISABLED; SASL: Topic, Group, Cluster, TransactionalId ACLs |
+//! | DescribeUserScramCredentials, AlterUserScramCredentials | 0, 0 | SASL only |
 //!
-//! Any other API (transactions, SASL, KIP-848 groups ...) closes the connection, as Kafka
+//! Any other API (transactions, KIP-848 groups ...) closes the connection, as Kafka
 //! does for a request it cannot parse or has not enabled.
+//!
+//! Security ([`BrokerConfig::security`]): [`Security::Open`] (the default) serves everyone
+//! everything. [`Security::Sasl`] authenticates each connection before answering anything
+//! but ApiVersions and SaslHandshake, and authorizes each request against ACLs as Kafka's
+//! `StandardAuthorizer` with `allow.everyone.if.no.acl.found=false`: super users bypass,
+//! DENY wins, Read/Write/Delete/Alter imply Describe. SCRAM credentials (salt and derived
+//! keys only) and ACLs live in `<data_dir>/streamhub-security.json`; PLAIN logins are
+//! checked against the SCRAM credentials.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), streamhub_broker::BrokerError> {
@@ -39,6 +51,7 @@ pub mod groups;
 pub mod log;
 
 mod api;
+mod auth;
 mod frame;
 mod server;
 mod state;
@@ -52,6 +65,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+pub use crate::auth::{SaslConfig, SaslMechanism, SaslUser, Security};
 pub use crate::log::{FlushPolicy, LogConfig};
 pub use crate::topics::validate_name as validate_topic_name;
 
@@ -78,6 +92,9 @@ pub struct BrokerConfig {
     /// Cluster id of a new data directory (`None`: a random one, as Kafka's). It is stored
     /// with the data; starting with another id on an existing directory is refused.
     pub cluster_id: Option<String>,
+    /// Open (no authentication, every client may do everything: the default) or SASL with
+    /// ACL authorization.
+    pub security: Security,
 }
 
 impl BrokerConfig {
@@ -92,6 +109,7 @@ impl BrokerConfig {
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             retention_check_interval: Duration::from_secs(300),
             cluster_id: None,
+            security: Security::Open,
         }
     }
 

@@ -11,6 +11,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::auth::sasl::Session;
 use crate::frame::{self, FrameError};
 use crate::log::FlushPolicy;
 use crate::state::{State, StateConfig};
@@ -83,6 +84,7 @@ pub(crate) async fn start(
         max_frame_bytes: config.max_frame_bytes,
         cluster_id: config.cluster_id.clone(),
         shutdown: shutdown_rx.clone(),
+        security: config.security.clone(),
     })
     .map_err(BrokerError::Storage)?;
     let state = Arc::new(state);
@@ -247,6 +249,7 @@ async fn connection(
 ) {
     let (mut reader, mut writer) = stream.into_split();
     let mut reader = tokio::io::BufReader::new(&mut reader);
+    let mut session = Session::new(peer, state.auth.is_some());
     loop {
         let frame = tokio::select! {
             _ = crate::stopped(&mut shutdown) => return,
@@ -266,7 +269,7 @@ async fn connection(
         };
         let response = tokio::select! {
             _ = crate::stopped(&mut shutdown) => return,
-            r = api::handle(&state, peer, frame) => r,
+            r = api::handle(&state, &mut session, frame) => r,
         };
         match response {
             Ok(Some(bytes)) => {
@@ -281,13 +284,20 @@ async fn connection(
                 return;
             }
         }
+        if session.close_after {
+            // A refused SASL handshake or a failed authentication: answered, then closed.
+            let _ = writer.shutdown().await;
+            return;
+        }
     }
 }
 
 fn log_close(peer: SocketAddr, e: &api::RequestError) {
     match e {
         api::RequestError::Frame(FrameError::UnknownApiKey(_))
-        | api::RequestError::Unsupported { .. } => {
+        | api::RequestError::Unsupported { .. }
+        | api::RequestError::Unauthenticated { .. }
+        | api::RequestError::AuthenticationFailed => {
             tracing::info!(%peer, error = %e, "closing connection")
         }
         _ => tracing::warn!(%peer, error = %e, "closing connection"),

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::auth::{Authorizer, Security};
 use crate::groups::GroupCoordinator;
 use crate::log::{LogConfig, LogError, PartitionLog};
 use crate::topics::{self, MetaFile, TopicMeta};
@@ -79,6 +80,8 @@ pub struct State {
     pub groups: Arc<GroupCoordinator>,
     pub shutdown: watch::Receiver<bool>,
     pub storage_errors: StorageErrors,
+    /// Credentials and ACLs; `None` on an open broker.
+    pub auth: Option<Arc<Authorizer>>,
 }
 
 /// Reports failed writes to the data directory (a full disk, a file-size limit, an I/O
@@ -126,6 +129,7 @@ pub struct StateConfig {
     pub max_frame_bytes: usize,
     pub cluster_id: Option<String>,
     pub shutdown: watch::Receiver<bool>,
+    pub security: Security,
 }
 
 impl State {
@@ -169,6 +173,17 @@ impl State {
         remove_deleted_dirs(dir);
         let groups = GroupCoordinator::open(&dir.join("__groups"))
             .map_err(|e| format!("opening group coordinator: {e}"))?;
+        let auth = match &config.security {
+            Security::Open => {
+                if crate::auth::security_file_exists(dir) {
+                    tracing::warn!(
+                        "the data directory holds credentials and ACLs, but this broker is open: they are not enforced"
+                    );
+                }
+                None
+            }
+            Security::Sasl(sasl) => Some(Arc::new(Authorizer::open(dir, sasl)?)),
+        };
         let first_id = meta.next_producer_id;
         let state = State {
             data_dir: config.data_dir,
@@ -184,6 +199,7 @@ impl State {
             groups,
             shutdown: config.shutdown,
             storage_errors: StorageErrors::default(),
+            auth,
         };
         state
             .persist()

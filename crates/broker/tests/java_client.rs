@@ -1,6 +1,6 @@
 //! Apache Kafka's own Java client and command-line tools (kafka-consumer-groups --describe,
 //! --list and --delete-offsets, kafka-get-offsets, kafka-consumer-perf-test) against the
-//! broker. Needs `java`, `javac`
+//! broker, open and with SASL and ACLs. Needs `java`, `javac`
 //! and the jars `scripts/kafka fetch` puts in
 //! `${STREAMHUB_CACHE:-~/.cache/streamhub}/kafka-<version>/libs`; run with
 //! `cargo test -p streamhub-broker --test java_client -- --ignored`.
@@ -262,6 +262,59 @@ async fn kafka_s_tools_describe_groups_offsets_and_consume() {
         vec![90],
         "kafka-consumer-perf-test printed:\n{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a JDK and the Apache Kafka jars (scripts/kafka fetch)"]
+async fn the_java_client_authenticates_and_manages_credentials_and_acls() {
+    use streamhub_broker::{Broker, BrokerConfig, SaslConfig, SaslUser, Security};
+    let libs = kafka_libs();
+    let classes = tempfile::tempdir().expect("temp dir");
+    let source = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/java/SecurityCheck.java");
+    let classpath = format!("{}/*", libs.display());
+    let status = Command::new("javac")
+        .arg("-cp")
+        .arg(&classpath)
+        .arg("-d")
+        .arg(classes.path())
+        .arg(&source)
+        .status()
+        .expect("javac runs");
+    assert!(status.success(), "javac failed");
+
+    let mut sasl = SaslConfig::new();
+    sasl.super_users = vec!["User:admin".into()];
+    sasl.users = vec![SaslUser {
+        name: "admin".into(),
+        password: "admin-secret".into(),
+    }];
+    let broker = Broker::start(BrokerConfig {
+        security: Security::Sasl(sasl),
+        ..BrokerConfig::ephemeral()
+    })
+    .await
+    .expect("broker starts");
+    let bootstrap = broker.bootstrap_servers();
+    let run_classpath = format!("{classpath}:{}", classes.path().display());
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("java")
+            .arg("-cp")
+            .arg(run_classpath)
+            .arg("SecurityCheck")
+            .arg(bootstrap)
+            .arg("admin-secret")
+            .output()
+            .expect("java runs")
+    })
+    .await
+    .expect("java thread");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("ALL OK"),
+        "Java security check failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
     );
     broker.shutdown().await;
 }

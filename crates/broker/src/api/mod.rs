@@ -2,9 +2,11 @@
 //! Metadata, FindCoordinator, DescribeCluster, InitProducerId).
 
 mod admin;
+mod authz;
 mod configs;
 mod data;
 mod refused;
+mod security;
 
 use bytes::Bytes;
 use kafka_protocol::error::ResponseError;
@@ -18,8 +20,10 @@ use kafka_protocol::messages::*;
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use crate::Shared;
+use crate::auth::sasl::Session;
 use crate::frame::{self, FrameError};
 use crate::state::{NODE_ID, Topic};
+use authz::Guard;
 
 /// Every API this broker answers, with the versions it implements.
 pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
@@ -48,11 +52,19 @@ pub const SUPPORTED: &[(ApiKey, i16, i16)] = &[
     (ApiKey::IncrementalAlterConfigs, 0, 1),
     (ApiKey::DescribeCluster, 0, 2),
     (ApiKey::OffsetForLeaderEpoch, 2, 4),
-    // Answered as Apache Kafka answers with no SASL mechanism and no authorizer enabled.
+    // On an open broker, answered as Apache Kafka answers with no SASL mechanism and no
+    // authorizer enabled.
     (ApiKey::SaslHandshake, 0, 1),
     (ApiKey::DescribeAcls, 1, 3),
     (ApiKey::CreateAcls, 1, 3),
     (ApiKey::DeleteAcls, 1, 3),
+];
+
+/// What a SASL broker answers besides [`SUPPORTED`].
+pub const SASL_ONLY: &[(ApiKey, i16, i16)] = &[
+    (ApiKey::SaslAuthenticate, 0, 2),
+    (ApiKey::DescribeUserScramCredentials, 0, 0),
+    (ApiKey::AlterUserScramCredentials, 0, 0),
 ];
 
 pub fn supported(key: ApiKey, version: i16) -> bool {
@@ -60,8 +72,10 @@ pub fn supported(key: ApiKey, version: i16) -> bool {
 }
 
 /// Answered, with an error, though not advertised: see [`refused`].
-fn answered(key: ApiKey, version: i16) -> bool {
-    supported(key, version) || in_table(refused::ANSWERED_NOT_ADVERTISED, key, version)
+fn answered(state: &Shared, key: ApiKey, version: i16) -> bool {
+    supported(key, version)
+        || (state.auth.is_some() && in_table(SASL_ONLY, key, version))
+        || in_table(refused::ANSWERED_NOT_ADVERTISED, key, version)
 }
 
 fn in_table(table: &[(ApiKey, i16, i16)], key: ApiKey, version: i16) -> bool {
@@ -88,22 +102,41 @@ pub enum RequestError {
         version: i16,
         error: String,
     },
+    #[error("{key:?} before SASL authentication completed")]
+    Unauthenticated { key: ApiKey },
+    #[error("SASL authentication failed")]
+    AuthenticationFailed,
 }
 
 /// Handles one request frame: the response frame, `None` when none is due (acks=0), or why
 /// the connection must close.
 pub async fn handle(
     state: &Shared,
-    peer: std::net::SocketAddr,
+    session: &mut Session,
     mut frame: Bytes,
 ) -> Result<Option<Bytes>, RequestError> {
+    let peer = session.peer;
+    if session.expects_raw_token()
+        && let Some(auth) = &state.auth
+    {
+        // After a v0 handshake the frame is the bare token, answered bare.
+        return match session.raw_token(auth, &frame).await {
+            Some(token) => {
+                let mut out = bytes::BytesMut::with_capacity(4 + token.len());
+                bytes::BufMut::put_i32(&mut out, token.len() as i32);
+                out.extend_from_slice(&token);
+                Ok(Some(out.freeze()))
+            }
+            None => Err(RequestError::AuthenticationFailed),
+        };
+    }
     let prefix = frame::prefix(&frame)?;
     if prefix.api_key == ApiKey::ApiVersions as i16
         && !supported(ApiKey::ApiVersions, prefix.api_version)
     {
         // The protocol's rule: answer in v0 with UNSUPPORTED_VERSION and our versions, so
         // the client can retry with one we have.
-        let body = api_versions(ResponseError::UnsupportedVersion.code());
+        let body = api_versions(state, ResponseError::UnsupportedVersion.code());
         return frame::encode_with_header(0, prefix.correlation_id, &body, 0)
             .map(Some)
             .map_err(|error| RequestError::Encode {
@@ -114,7 +147,11 @@ pub async fn handle(
     }
     let (key, header) = frame::decode_header(&mut frame)?;
     let version = header.request_api_version;
-    if !answered(key, version) {
+    if !session.allows(key) {
+        // Kafka's SaslServerAuthenticator closes the connection on any other request.
+        return Err(RequestError::Unauthenticated { key });
+    }
+    if !answered(state, key, version) {
         return Err(RequestError::Unsupported { key, version });
     }
     let correlation_id = header.correlation_id;
@@ -140,57 +177,133 @@ pub async fn handle(
         };
     }
     let groups = &state.groups;
+    let g = Guard::new(state, session);
     match key {
         ApiKey::ApiVersions => {
             let _ = decode!(ApiVersionsRequest);
-            answer!(api_versions(0))
+            answer!(api_versions(state, 0))
         }
-        ApiKey::Metadata => answer!(metadata(state, decode!(MetadataRequest), version)),
-        ApiKey::Produce => match data::produce(state, decode!(ProduceRequest), version).await {
-            Some(resp) => answer!(resp),
-            None => Ok(None),
-        },
-        ApiKey::Fetch => answer!(data::fetch(state, decode!(FetchRequest), version).await),
+        ApiKey::Metadata => {
+            let req = decode!(MetadataRequest);
+            let all = req.topics.is_none()
+                || (version == 0 && req.topics.as_ref().is_some_and(|t| t.is_empty()));
+            let asked = req.clone();
+            let mut resp = metadata(state, req, version);
+            authz::metadata(&g, state, &asked, &mut resp, all, version);
+            answer!(resp)
+        }
+        ApiKey::Produce => {
+            let mut req = decode!(ProduceRequest);
+            let denied = authz::produce(&g, state, &mut req);
+            match data::produce(state, req, version).await {
+                Some(mut resp) => {
+                    resp.responses.extend(denied);
+                    answer!(resp)
+                }
+                None => {
+                    // acks=0 has no answer to carry the refusal: Kafka closes the
+                    // connection so that the producer notices.
+                    session.close_after = !denied.is_empty();
+                    Ok(None)
+                }
+            }
+        }
+        ApiKey::Fetch => {
+            let mut req = decode!(FetchRequest);
+            let asked = !req.topics.is_empty();
+            let denied = authz::fetch(&g, state, &mut req);
+            // Nothing left to wait for: answered at once, as Kafka does.
+            let mut resp = if asked && req.topics.is_empty() {
+                FetchResponse::default()
+            } else {
+                data::fetch(state, req, version).await
+            };
+            resp.responses.extend(denied);
+            answer!(resp)
+        }
         ApiKey::ListOffsets => {
-            answer!(data::list_offsets(state, decode!(ListOffsetsRequest), version).await)
+            let mut req = decode!(ListOffsetsRequest);
+            let denied = authz::list_offsets(&g, &mut req);
+            let mut resp = data::list_offsets(state, req, version).await;
+            resp.topics.extend(denied);
+            answer!(resp)
         }
-        ApiKey::OffsetForLeaderEpoch => answer!(data::offset_for_leader_epoch(
-            state,
-            decode!(OffsetForLeaderEpochRequest)
-        )),
+        ApiKey::OffsetForLeaderEpoch => {
+            let mut req = decode!(OffsetForLeaderEpochRequest);
+            let denied = authz::offset_for_leader_epoch(&g, &mut req);
+            let mut resp = data::offset_for_leader_epoch(state, req);
+            resp.topics.extend(denied);
+            answer!(resp)
+        }
         ApiKey::DeleteRecords => {
-            answer!(data::delete_records(state, decode!(DeleteRecordsRequest), version).await)
+            let mut req = decode!(DeleteRecordsRequest);
+            let denied = authz::delete_records(&g, &mut req);
+            let mut resp = data::delete_records(state, req, version).await;
+            resp.topics.extend(denied);
+            answer!(resp)
         }
         ApiKey::InitProducerId => {
-            answer!(init_producer_id(state, decode!(InitProducerIdRequest)).await)
+            let req = decode!(InitProducerIdRequest);
+            if let Some(denied) = authz::init_producer_id(&g, &req) {
+                answer!(denied)
+            } else {
+                answer!(init_producer_id(state, req).await)
+            }
         }
-        ApiKey::FindCoordinator => answer!(find_coordinator(
-            state,
-            decode!(FindCoordinatorRequest),
-            version
-        )),
+        ApiKey::FindCoordinator => {
+            let req = decode!(FindCoordinatorRequest);
+            let mut resp = find_coordinator(state, &req, version);
+            authz::find_coordinator(&g, &req, &mut resp, version);
+            answer!(resp)
+        }
         ApiKey::DescribeCluster => {
-            answer!(describe_cluster(state, decode!(DescribeClusterRequest)))
+            let req = decode!(DescribeClusterRequest);
+            let include = req.include_cluster_authorized_operations;
+            let mut resp = describe_cluster(state, req);
+            authz::describe_cluster(&g, include, &mut resp);
+            answer!(resp)
         }
         ApiKey::CreateTopics => {
-            answer!(admin::create_topics(state, decode!(CreateTopicsRequest), version).await)
+            let mut req = decode!(CreateTopicsRequest);
+            let denied = authz::create_topics(&g, &mut req);
+            let mut resp = admin::create_topics(state, req, version).await;
+            resp.topics.extend(denied);
+            authz::created_topic_configs(&g, &mut resp);
+            answer!(resp)
         }
         ApiKey::DeleteTopics => {
-            answer!(admin::delete_topics(state, decode!(DeleteTopicsRequest), version).await)
+            let mut req = decode!(DeleteTopicsRequest);
+            let denied = authz::delete_topics(&g, state, &mut req, version);
+            let mut resp = admin::delete_topics(state, req, version).await;
+            resp.responses.extend(denied);
+            answer!(resp)
         }
         ApiKey::CreatePartitions => {
-            answer!(admin::create_partitions(state, decode!(CreatePartitionsRequest)).await)
+            let mut req = decode!(CreatePartitionsRequest);
+            let denied = authz::create_partitions(&g, &mut req);
+            let mut resp = admin::create_partitions(state, req).await;
+            resp.results.extend(denied);
+            answer!(resp)
         }
-        ApiKey::DescribeConfigs => answer!(configs::describe_configs(
-            state,
-            decode!(DescribeConfigsRequest),
-            version
-        )),
-        ApiKey::IncrementalAlterConfigs => answer!(
-            configs::incremental_alter_configs(state, decode!(IncrementalAlterConfigsRequest))
-                .await
-        ),
+        ApiKey::DescribeConfigs => {
+            let mut req = decode!(DescribeConfigsRequest);
+            let denied = authz::describe_configs(&g, &mut req);
+            let mut resp = configs::describe_configs(state, req, version);
+            resp.results.extend(denied);
+            answer!(resp)
+        }
+        ApiKey::IncrementalAlterConfigs => {
+            let mut req = decode!(IncrementalAlterConfigsRequest);
+            let denied = authz::incremental_alter_configs(&g, &mut req);
+            let mut resp = configs::incremental_alter_configs(state, req).await;
+            resp.responses.extend(denied);
+            answer!(resp)
+        }
         ApiKey::JoinGroup => {
+            let req = decode!(JoinGroupRequest);
+            if !authz::group_read(&g, &req.group_id) {
+                return answer!(authz::join_denied(&req));
+            }
             // Shown per member by DescribeGroups (kafka-consumer-groups --describe).
             let client = crate::groups::ClientInfo {
                 client_id: header
@@ -200,62 +313,138 @@ pub async fn handle(
                     .unwrap_or_default(),
                 client_host: format!("/{}", peer.ip()),
             };
-            answer!(
-                groups
-                    .join_group_from(decode!(JoinGroupRequest), version, &client)
-                    .await
-            )
+            answer!(groups.join_group_from(req, version, &client).await)
         }
-        ApiKey::SyncGroup => answer!(groups.sync_group(decode!(SyncGroupRequest), version).await),
-        ApiKey::Heartbeat => answer!(groups.heartbeat(decode!(HeartbeatRequest), version).await),
+        ApiKey::SyncGroup => {
+            let req = decode!(SyncGroupRequest);
+            if !authz::group_read(&g, &req.group_id) {
+                return answer!(authz::sync_denied());
+            }
+            answer!(groups.sync_group(req, version).await)
+        }
+        ApiKey::Heartbeat => {
+            let req = decode!(HeartbeatRequest);
+            if !authz::group_read(&g, &req.group_id) {
+                return answer!(authz::heartbeat_denied());
+            }
+            answer!(groups.heartbeat(req, version).await)
+        }
         ApiKey::LeaveGroup => {
-            answer!(
-                groups
-                    .leave_group(decode!(LeaveGroupRequest), version)
-                    .await
-            )
+            let req = decode!(LeaveGroupRequest);
+            if !authz::group_read(&g, &req.group_id) {
+                return answer!(authz::leave_denied());
+            }
+            answer!(groups.leave_group(req, version).await)
         }
         ApiKey::OffsetCommit => {
-            answer!(
-                groups
-                    .offset_commit(decode!(OffsetCommitRequest), version)
-                    .await
-            )
+            let mut req = decode!(OffsetCommitRequest);
+            let asked = !req.topics.is_empty();
+            let denied = authz::offset_commit(&g, &mut req);
+            // All refused (the group, or every topic): the coordinator is not asked.
+            let mut resp = if asked && req.topics.is_empty() {
+                OffsetCommitResponse::default()
+            } else {
+                groups.offset_commit(req, version).await
+            };
+            resp.topics.extend(denied);
+            answer!(resp)
         }
         ApiKey::OffsetFetch => {
-            answer!(
-                groups
-                    .offset_fetch(decode!(OffsetFetchRequest), version)
-                    .await
-            )
+            let mut req = decode!(OffsetFetchRequest);
+            let check = authz::offset_fetch(&g, &mut req, version);
+            let mut resp = groups.offset_fetch(req, version).await;
+            check.finish(&g, &mut resp, version);
+            answer!(resp)
         }
         ApiKey::ListGroups => {
-            answer!(
-                groups
-                    .list_groups(decode!(ListGroupsRequest), version)
-                    .await
-            )
+            let mut resp = groups
+                .list_groups(decode!(ListGroupsRequest), version)
+                .await;
+            authz::list_groups(&g, &mut resp);
+            answer!(resp)
         }
         ApiKey::DescribeGroups => {
-            answer!(
-                groups
-                    .describe_groups(decode!(DescribeGroupsRequest), version)
-                    .await
-            )
+            let mut req = decode!(DescribeGroupsRequest);
+            let denied = authz::describe_groups(&g, &mut req);
+            let include = req.include_authorized_operations;
+            let mut resp = groups.describe_groups(req, version).await;
+            authz::described_group_operations(&g, include, &mut resp);
+            resp.groups.extend(denied);
+            answer!(resp)
         }
         ApiKey::DeleteGroups => {
-            answer!(
-                groups
-                    .delete_groups(decode!(DeleteGroupsRequest), version)
-                    .await
-            )
+            let mut req = decode!(DeleteGroupsRequest);
+            let denied = authz::delete_groups(&g, &mut req);
+            let mut resp = groups.delete_groups(req, version).await;
+            resp.results.extend(denied);
+            answer!(resp)
         }
         ApiKey::OffsetDelete => {
-            answer!(
-                groups
-                    .offset_delete(decode!(OffsetDeleteRequest), version)
+            let mut req = decode!(OffsetDeleteRequest);
+            match authz::offset_delete(&g, &mut req) {
+                Err(resp) => answer!(resp),
+                Ok(denied) => {
+                    let mut resp = groups.offset_delete(req, version).await;
+                    if resp.error_code == 0 {
+                        resp.topics.extend(denied);
+                    }
+                    answer!(resp)
+                }
+            }
+        }
+        key if state.auth.is_some()
+            && matches!(
+                key,
+                ApiKey::SaslHandshake
+                    | ApiKey::SaslAuthenticate
+                    | ApiKey::DescribeAcls
+                    | ApiKey::CreateAcls
+                    | ApiKey::DeleteAcls
+                    | ApiKey::DescribeUserScramCredentials
+                    | ApiKey::AlterUserScramCredentials
+            ) =>
+        {
+            let Some(auth) = state.auth.clone() else {
+                return Err(RequestError::Unsupported { key, version });
+            };
+            match key {
+                ApiKey::SaslHandshake => {
+                    let req = decode!(SaslHandshakeRequest);
+                    answer!(session.handshake(&auth, &req, version))
+                }
+                ApiKey::SaslAuthenticate => {
+                    let req = decode!(SaslAuthenticateRequest);
+                    answer!(session.authenticate(&auth, req).await)
+                }
+                ApiKey::DescribeAcls => {
+                    answer!(security::describe_acls(
+                        &g,
+                        &auth,
+                        decode!(DescribeAclsRequest)
+                    ))
+                }
+                ApiKey::CreateAcls => {
+                    answer!(security::create_acls(&g, &auth, decode!(CreateAclsRequest)).await)
+                }
+                ApiKey::DeleteAcls => {
+                    answer!(security::delete_acls(&g, &auth, decode!(DeleteAclsRequest)).await)
+                }
+                ApiKey::DescribeUserScramCredentials => {
+                    answer!(security::describe_user_scram_credentials(
+                        &g,
+                        &auth,
+                        decode!(DescribeUserScramCredentialsRequest)
+                    ))
+                }
+                _ => answer!(
+                    security::alter_user_scram_credentials(
+                        &g,
+                        &auth,
+                        decode!(AlterUserScramCredentialsRequest)
+                    )
                     .await
-            )
+                ),
+            }
         }
         ApiKey::SaslHandshake
         | ApiKey::SaslAuthenticate
@@ -319,11 +508,16 @@ pub(crate) fn topic_name(v: &str) -> TopicName {
     TopicName(s(v))
 }
 
-fn api_versions(error_code: i16) -> ApiVersionsResponse {
+fn api_versions(state: &Shared, error_code: i16) -> ApiVersionsResponse {
+    let mut table = SUPPORTED.to_vec();
+    if state.auth.is_some() {
+        table.extend_from_slice(SASL_ONLY);
+        table.sort_by_key(|&(key, _, _)| key as i16);
+    }
     ApiVersionsResponse::default()
         .with_error_code(error_code)
         .with_api_keys(
-            SUPPORTED
+            table
                 .iter()
                 .map(|&(key, min, max)| {
                     ApiVersion::default()
@@ -414,7 +608,7 @@ fn metadata(state: &Shared, req: MetadataRequest, version: i16) -> MetadataRespo
 
 fn find_coordinator(
     state: &Shared,
-    req: FindCoordinatorRequest,
+    req: &FindCoordinatorRequest,
     version: i16,
 ) -> FindCoordinatorResponse {
     if version < 4 {
@@ -425,10 +619,10 @@ fn find_coordinator(
     } else {
         FindCoordinatorResponse::default().with_coordinators(
             req.coordinator_keys
-                .into_iter()
+                .iter()
                 .map(|key| {
                     Coordinator::default()
-                        .with_key(key)
+                        .with_key(key.clone())
                         .with_node_id(NODE_ID.into())
                         .with_host(s(state.host.clone()))
                         .with_port(state.port)

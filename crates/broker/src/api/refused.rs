@@ -1,7 +1,8 @@
 //! What this broker does not implement, answered with the protocol's error instead of a closed
 //! connection, so a client configured for a missing feature says why:
-//! - SASL: the handshake is answered with no mechanism enabled;
-//! - ACLs: SECURITY_DISABLED, as Apache Kafka answers when no authorizer is configured;
+//! - SASL on an open broker: the handshake is answered with no mechanism enabled;
+//! - ACLs on an open broker: SECURITY_DISABLED, as Apache Kafka answers when no authorizer
+//!   is configured;
 //! - transactions and KIP-848 consumer groups: not advertised, so clients do not send them,
 //!   but a request sent anyway gets UNSUPPORTED_VERSION with a message.
 

@@ -11,10 +11,12 @@
 //! - [`generation`]: how a producer generated a topic, recorded when it activates it.
 //! - [`provisioning`]: what keeps Kafka from holding a topic as requested.
 //! - [`schema`]: the JSON Schema of each data type's payload, and checking values with it.
+//! - [`access`]: the Kafka ACLs that subscriptions and the lifecycle grant.
 //! - [`account`]: which usernames and passwords accounts may have.
 //! - [`api`]: request and response bodies of the admin service's REST API.
 //! - [`traffic`]: traffic profiles, the rate curve a generated stream follows.
 
+pub mod access;
 pub mod account;
 pub mod api;
 mod data_type;

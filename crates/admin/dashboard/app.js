@@ -20,6 +20,7 @@ import { loadSubs, updateSubLag, wireSubscriptions } from './subscriptions.js';
 import { wireRequestForm } from './request.js';
 import { loadAudit, wireAudit } from './audit.js';
 import { loadUsers, wireUsers } from './users.js';
+import { loadMyAccess, wireAccess } from './access.js';
 
 const SAMPLE_MS = 3000;
 
@@ -27,7 +28,7 @@ const SAMPLE_MS = 3000;
 
 const VIEWS = ['overview', 'topics', 'subscriptions', 'audit', 'users'];
 const ADMIN_VIEWS = ['audit', 'users'];
-const ON_SHOW = { overview: renderCharts, audit: loadAudit, users: loadUsers };
+const ON_SHOW = { overview: renderCharts, subscriptions: loadMyAccess, audit: loadAudit, users: loadUsers };
 
 function route() {
   let view = location.hash.replace(/^#/, '') || 'overview';
@@ -97,6 +98,7 @@ wireSubscriptions();
 wireRequestForm();
 wireAudit();
 wireUsers();
+wireAccess();
 window.addEventListener('hashchange', () => state.me && route());
 for (const b of $$('[data-close]')) b.addEventListener('click', () => b.closest('dialog').close());
 let resizeFrame = 0;

@@ -1,6 +1,7 @@
 // A topic's details drawer and the live tail of its messages (/api/topics/<id>/tail).
 import { parseEventData } from './api.js';
-import { state } from './state.js';
+import { isAdmin, state } from './state.js';
+import { loadTopicAccess } from './access.js';
 import { currentRate, kafkaOff } from './figures.js';
 import { $, el, fmtNum, fmtRate, fmtWhen, chip } from './dom.js';
 
@@ -15,6 +16,7 @@ export function openTopic(id) {
   fillTopicDialog(t);
   $('#topic-dialog').showModal();
   startTail(t);
+  if (isAdmin()) loadTopicAccess(id);
 }
 
 /** Follows a change of the open topic; its tail starts when it comes into Kafka. */
@@ -23,6 +25,7 @@ export function refreshTopicDialog(t) {
   const hadTail = tail.es !== null;
   fillTopicDialog(t);
   if (!hadTail && t.in_kafka) startTail(t);
+  if (isAdmin()) loadTopicAccess(t.topic_id);
 }
 
 export function closeTopicDialog() {

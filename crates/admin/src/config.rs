@@ -173,6 +173,7 @@ impl AdminArgs {
                 .zip(self.tls_key)
                 .map(|(cert, key)| TlsFiles { cert, key }),
             metrics_token: self.metrics_token,
+            kafka_access: None,
         }
     }
 }
@@ -212,6 +213,9 @@ pub struct AdminConfig {
     pub tls: Option<TlsFiles>,
     /// Bearer token that may read `/metrics`, besides admins' tokens.
     pub metrics_token: Option<Secret>,
+    /// Kafka credentials and ACLs managed by the service (`--kafka-security scram`);
+    /// `None`: the broker is open and subscriptions bind nothing there.
+    pub kafka_access: Option<Arc<dyn crate::access::KafkaAccess>>,
 }
 
 impl AdminConfig {
@@ -232,6 +236,7 @@ impl AdminConfig {
             admin_password_file: Some(data_dir.join(ADMIN_PASSWORD_FILE)),
             tls: None,
             metrics_token: None,
+            kafka_access: None,
         }
     }
 }
@@ -252,6 +257,7 @@ impl fmt::Debug for AdminConfig {
             .field("admin_password_file", &self.admin_password_file)
             .field("tls", &self.tls)
             .field("metrics_token", &self.metrics_token)
+            .field("kafka_access", &self.kafka_access.is_some())
             .finish()
     }
 }

@@ -8,6 +8,7 @@
 //! For the binary: [`AdminArgs`] and [`run`]. For tests and `streamhub up`:
 //! [`AdminService::start`], which binds, bootstraps the first admin and reports the URL.
 
+pub mod access;
 pub mod api;
 pub mod auth;
 mod cluster;
@@ -95,6 +96,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(schemas::list))
         .routes(routes!(schemas::get))
         .merge(figures::routes())
+        .merge(access::routes())
 }
 
 /// The OpenAPI document served at `GET /api/openapi.json`, as JSON.
@@ -320,7 +322,8 @@ impl AdminService {
         )
         .with_secure_cookies(config.secure_cookies || config.tls.is_some())
         .with_stream_limits(config.streams)
-        .with_metrics_token(config.metrics_token.clone());
+        .with_metrics_token(config.metrics_token.clone())
+        .with_kafka_access(config.kafka_access.clone());
         let tls = config.tls.as_ref().map(tls_config).transpose()?;
         check_fd_limit(&config.limits);
         // Bind before creating the first admin, so a busy port does not use up the

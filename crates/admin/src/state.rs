@@ -6,6 +6,7 @@ use streamhub_store::{EventBus, Store};
 use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::{AccessService, KafkaAccess};
 use crate::figures::FiguresService;
 use crate::streams::{StreamLimits, StreamSlots};
 use crate::topic_lists::TopicLists;
@@ -38,6 +39,8 @@ pub(crate) struct Inner {
     pub figures: Arc<FiguresService>,
     /// Bearer token that may read `/metrics` besides admins' tokens.
     pub metrics_token: Option<Secret>,
+    /// Kafka credentials and ACLs, when the service manages them.
+    pub access: Option<Arc<AccessService>>,
 }
 
 impl AppState {
@@ -67,6 +70,7 @@ impl AppState {
                 topic_lists: TopicLists::default(),
                 figures,
                 metrics_token: None,
+                access: None,
             }),
         }
     }
@@ -85,6 +89,22 @@ impl AppState {
             inner.streams = StreamSlots::new(limits);
         }
         self
+    }
+
+    /// Manages the broker's credentials and ACLs through `kafka`, reconciling until the
+    /// service stops; call before sharing the state.
+    pub fn with_kafka_access(mut self, kafka: Option<Arc<dyn KafkaAccess>>) -> Self {
+        if let (Some(inner), Some(kafka)) = (Arc::get_mut(&mut self.inner), kafka) {
+            let access = AccessService::new(inner.store.clone(), kafka);
+            access.start(inner.shutdown.clone());
+            inner.access = Some(access);
+        }
+        self
+    }
+
+    /// Access management, when the service manages Kafka credentials and ACLs.
+    pub fn access(&self) -> Option<&Arc<AccessService>> {
+        self.inner.access.as_ref()
     }
 
     /// The Kafka figures of this service.

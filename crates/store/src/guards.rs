@@ -27,7 +27,7 @@ use streamhub_model::{Action, Role, TopicName, TopicStatus, Transition};
 
 use crate::events::{subscription_event, topic_event};
 use crate::{
-    AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
+    AuditFilter, AuditNote, Counts, Credentials, EventBus, NewTopic, Result, Store, StoreError,
     SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome, UserFilter,
     is_unique_violation,
 };
@@ -830,6 +830,22 @@ impl<E: Engine> Store for Guarded<E> {
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         self.engine.audit(filter).await
+    }
+
+    async fn note(&self, note: &AuditNote<'_>) -> Result<()> {
+        let mut tx = self.engine.begin().await?;
+        let audit = Audit {
+            at: Utc::now(),
+            actor: note.actor,
+            action: note.action,
+            topic_id: note.topic_id,
+            target: note.target,
+            before: None,
+            after: None,
+            detail: note.detail,
+        };
+        self.engine.insert_audit(&mut tx, &audit).await?;
+        commit(&self.engine, tx, Vec::new()).await
     }
 
     fn events(&self) -> &EventBus {

@@ -209,6 +209,17 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// An audit row of [`Store::note`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuditNote<'a> {
+    pub actor: &'a str,
+    /// `kafka.acl-drift`, `kafka.credentials`, ...
+    pub action: &'a str,
+    pub topic_id: Option<i64>,
+    pub target: &'a str,
+    pub detail: Option<&'a str>,
+}
+
 /// The metadata store. `actor` is the principal a mutation is audited under.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -300,6 +311,9 @@ pub trait Store: Send + Sync + 'static {
     async fn purge_expired_tokens(&self, now: DateTime<Utc>) -> Result<u64>;
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>>;
+    /// Writes an audit row of what the service saw or did outside the store's own rows: a
+    /// drift of the broker's ACLs corrected, Kafka credentials handed out.
+    async fn note(&self, note: &AuditNote<'_>) -> Result<()>;
 
     /// Live events of every service instance sharing this store: SQLite's reach this
     /// process only, PostgreSQL's every process connected to the same database.

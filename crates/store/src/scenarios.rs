@@ -80,6 +80,7 @@ on_every_engine!(
     a_user_keeps_only_the_newest_tokens,
     a_requesters_pending_topics_are_capped,
     refused_requests_say_what_is_wrong_and_write_nothing,
+    a_note_is_an_audit_row_and_changes_nothing_else,
 );
 
 fn new_topic(name: &str) -> NewTopic {
@@ -1440,4 +1441,36 @@ async fn refused_requests_say_what_is_wrong_and_write_nothing(store: Arc<dyn Sto
     assert!(matches!(r, Err(StoreError::Conflict(m)) if m.contains("last admin")));
     assert_eq!(audit_rows().await, before + 1);
     assert_eq!(store.counts().await.unwrap(), recount(&store).await);
+}
+
+async fn a_note_is_an_audit_row_and_changes_nothing_else(store: Arc<dyn Store>) {
+    let t = active_topic(&store, "noted").await;
+    let changes = store.topic_changes().await.unwrap();
+    let counts = store.counts().await.unwrap();
+    let mut events = store.events().subscribe();
+    store
+        .note(&AuditNote {
+            actor: "admin-service",
+            action: "kafka.acl-drift",
+            topic_id: Some(t.topic_id),
+            target: "noted",
+            detail: Some("removed by hand, granted again: Allow User:alice Read on Topic:noted"),
+        })
+        .await
+        .unwrap();
+    let rows = store
+        .audit(&AuditFilter {
+            action: Some("kafka.acl-drift".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].topic_id, Some(t.topic_id));
+    assert_eq!(rows[0].actor, "admin-service");
+    assert!(rows[0].detail.as_deref().unwrap().contains("granted again"));
+    assert_eq!(store.topic_changes().await.unwrap(), changes);
+    assert_eq!(store.counts().await.unwrap(), counts);
+    assert!(events.try_recv().is_err(), "a note is no event");
 }

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use streamhub_model::api::{AuditEntry, Subscription, Topic, User};
 use streamhub_model::{Action, Role};
 use streamhub_store::{
-    AuditFilter, Counts, Credentials, EventBus, NewTopic, Result, Store, SubscribeOutcome,
-    SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome, UserFilter,
+    AuditFilter, AuditNote, Counts, Credentials, EventBus, NewTopic, Result, Store,
+    SubscribeOutcome, SubscriptionFilter, TopicFilter, TopicRef, TransitionOutcome, UserFilter,
 };
 use tracing::Instrument;
 
@@ -210,6 +210,10 @@ impl Store for TimedStore {
 
     async fn audit(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
         timed!("audit", self.inner.audit(filter))
+    }
+
+    async fn note(&self, note: &AuditNote<'_>) -> Result<()> {
+        timed!("note", self.inner.note(note))
     }
 
     fn events(&self) -> &EventBus {

@@ -96,6 +96,11 @@ const MATRIX: &[(&str, &str, [u16; 5])] = &[
     // Public, as the OpenAPI document that embeds the same schemas is.
     ("GET",    "/api/schemas",                     [200, 200, 200, 200, 200]),
     ("GET",    "/api/schemas/{data_type}",         [200, 200, 200, 200, 200]),
+    // Alice's Kafka access; this service runs with Kafka security off, so whoever may ask
+    // for credentials is told 409 and gets none.
+    ("GET",    "/api/users/{username}/kafka-access",      [401, 200, 403, 403, 200]),
+    ("POST",   "/api/users/{username}/kafka-credentials", [401, 409, 403, 403, 409]),
+    ("GET",    "/api/topics/{id}/kafka-access",           [401, 403, 403, 403, 200]),
 ];
 
 const ALICE_PASSWORD: &str = crate::common::USER_PASSWORD;
@@ -268,8 +273,14 @@ impl Fixture {
                 let body = json!({"topic_name": name, "error": "Kafka refused it"});
                 (path.into(), Some(body), false)
             }
-            ("GET", "/api/topics/{id}") => {
-                (format!("/api/topics/{}", self.alice_topic), None, false)
+            ("GET", "/api/topics/{id}") | ("GET", "/api/topics/{id}/kafka-access") => (
+                path.replace("{id}", &self.alice_topic.to_string()),
+                None,
+                false,
+            ),
+            ("GET", "/api/users/{username}/kafka-access")
+            | ("POST", "/api/users/{username}/kafka-credentials") => {
+                (path.replace("{username}", "alice"), None, false)
             }
             ("DELETE", "/api/topics/{id}") | ("POST", "/api/topics/{id}/approve") => {
                 let (id, _) = self.pending_topic().await;

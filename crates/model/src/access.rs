@@ -7,6 +7,8 @@
 //!   ([`crate::consumer_group_of`]) only.
 //! - The producer writes to a topic only while it is active; it may create topics, and
 //!   describe and read the topics that are in Kafka (to check them and continue its `seq`).
+//! - An admin user reads every topic in Kafka (`consumer read --direct` with their own
+//!   credentials), in their own consumer group.
 //! - The admin service's own principal is a super user: it manages credentials and ACLs and
 //!   reads every topic's figures. It is configured on the broker, not granted here.
 
@@ -130,10 +132,12 @@ pub struct SubscriptionState<'a> {
     pub topic: &'a str,
 }
 
-/// The ACLs streamhub's state grants. Subscriptions to topics not in Kafka grant nothing.
+/// The ACLs streamhub's state grants to the producer, to subscribers and to `admins` (the
+/// users with the admin role). Subscriptions to topics not in Kafka grant nothing.
 pub fn granted<'a>(
     topics: impl IntoIterator<Item = TopicState<'a>>,
     subscriptions: impl IntoIterator<Item = SubscriptionState<'a>>,
+    admins: impl IntoIterator<Item = &'a str>,
 ) -> BTreeSet<Acl> {
     let producer = principal_of(PRODUCER_USER);
     let mut acls = BTreeSet::new();
@@ -170,22 +174,27 @@ pub fn granted<'a>(
             ));
         }
     }
-    for s in subscriptions {
-        if !in_kafka.contains(s.topic) {
-            continue;
-        }
-        let user = principal_of(s.user);
+    let reads = subscriptions
+        .into_iter()
+        .filter(|s| in_kafka.contains(s.topic))
+        .map(|s| (s.user, s.topic));
+    let admins: Vec<&str> = admins.into_iter().collect();
+    let admin_reads = admins
+        .iter()
+        .flat_map(|a| in_kafka.iter().map(move |t| (*a, *t)));
+    for (user, topic) in reads.chain(admin_reads) {
+        let principal = principal_of(user);
         acls.insert(Acl::allow(
-            &user,
+            &principal,
             Operation::Read,
             ResourceType::Topic,
-            s.topic,
+            topic,
         ));
         acls.insert(Acl::allow(
-            &user,
+            &principal,
             Operation::Read,
             ResourceType::Group,
-            &consumer_group_of(s.user),
+            &consumer_group_of(user),
         ));
     }
     acls
@@ -241,7 +250,26 @@ mod tests {
                 sub("bob", "paused"),
                 sub("carol", "waiting"),
             ],
+            ["root"],
         );
+        // An admin reads every topic in Kafka, in their own group.
+        for t in ["live", "paused"] {
+            assert!(has(&acls, "root", Operation::Read, ResourceType::Topic, t));
+        }
+        assert!(has(
+            &acls,
+            "root",
+            Operation::Read,
+            ResourceType::Group,
+            "streamhub-root"
+        ));
+        assert!(!has(
+            &acls,
+            "root",
+            Operation::Read,
+            ResourceType::Topic,
+            "waiting"
+        ));
         assert!(has(
             &acls,
             "alice",

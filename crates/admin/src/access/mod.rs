@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Serialize;
 use streamhub_model::access::{self, Acl, SubscriptionState, TopicState};
-use streamhub_model::{Secret, TopicStatus};
+use streamhub_model::{Role, Secret, TopicStatus};
 use streamhub_store::{AuditNote, Store, SubscriptionFilter, TopicFilter, UserFilter};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -146,6 +146,10 @@ impl AccessService {
                 user: &s.user_id,
                 topic: &s.topic_name,
             }),
+            users
+                .iter()
+                .filter(|u| u.role == Role::Admin)
+                .map(|u| u.username.as_str()),
         );
         let known_topics: BTreeSet<&str> = topics.iter().map(|t| t.topic_name.as_str()).collect();
         let usernames: BTreeSet<&str> = users.iter().map(|u| u.username.as_str()).collect();

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use streamhub_broker::{Broker, BrokerError};
-pub use streamhub_broker::{FlushPolicy, LogConfig};
+pub use streamhub_broker::{FlushPolicy, LogConfig, SaslConfig, SaslMechanism, SaslUser, Security};
 use streamhub_model::duration::DurationRange;
 use tokio_util::sync::CancellationToken;
 
@@ -196,6 +196,15 @@ impl fmt::Debug for EmbeddedBroker {
 impl EmbeddedBroker {
     /// Starts the broker and returns once it accepts connections. Port 0 picks a free port.
     pub async fn start(config: BrokerConfig) -> Result<EmbeddedBroker, KafkaError> {
+        Self::start_with_security(config, Security::Open).await
+    }
+
+    /// [`Self::start`] with SASL authentication and ACLs ([`Security::Sasl`]) or without.
+    /// Credentials and ACLs are kept with the data (of a [`Storage::Dir`]).
+    pub async fn start_with_security(
+        config: BrokerConfig,
+        security: Security,
+    ) -> Result<EmbeddedBroker, KafkaError> {
         let data_dir = match &config.storage {
             Storage::Dir(path) => Some(absolute(path)?),
             Storage::Memory => None,
@@ -208,6 +217,7 @@ impl EmbeddedBroker {
             advertised: config.advertised.clone(),
             data_dir,
             cluster_id: Some(CLUSTER_ID.to_owned()),
+            security,
             ..streamhub_broker::BrokerConfig::ephemeral()
         };
         broker_config.log.flush = config.flush;

@@ -38,6 +38,60 @@ pub enum KafkaError {
     Timeout { what: String, timeout: Duration },
     #[error("embedded broker: {0}")]
     Embedded(String),
+    /// The broker refused the SASL login (or did not prove that it knows the credential).
+    #[error("SASL {mechanism} login of {user:?} at {server} failed: {reason}")]
+    Authentication {
+        server: String,
+        user: String,
+        mechanism: String,
+        reason: String,
+    },
+    /// A request answered with a Kafka error code; `name` is Kafka's name of the code.
+    #[error("{what} refused by Kafka: {name} (error code {code}){}", detail(.message))]
+    Refused {
+        what: String,
+        code: i16,
+        name: String,
+        message: Option<String>,
+    },
+    /// Some ACLs of a CreateAcls or DeleteAcls request were refused; the others were applied.
+    #[error("{} of {total} ACL(s) refused: {}", .failures.len(), acl_failures(.failures))]
+    Acls {
+        total: usize,
+        failures: Vec<AclFailure>,
+    },
+    /// The broker broke the protocol: an answer that does not decode or does not fit.
+    #[error("unexpected answer from Kafka at {server}: {reason}")]
+    Protocol { server: String, reason: String },
+}
+
+/// One refused ACL of [`KafkaError::Acls`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AclFailure {
+    pub acl: streamhub_model::access::Acl,
+    pub code: i16,
+    pub name: String,
+    pub message: Option<String>,
+}
+
+fn detail(message: &Option<String>) -> String {
+    match message {
+        Some(m) if !m.trim().is_empty() => format!(": {}", one_line(m)),
+        _ => String::new(),
+    }
+}
+
+fn acl_failures(failures: &[AclFailure]) -> String {
+    failures
+        .iter()
+        .map(|f| format!("{}: {} ({}){}", f.acl, f.name, f.code, detail(&f.message)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Broker messages may span lines; errors are one line.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl KafkaError {

@@ -9,6 +9,8 @@ mod admin;
 mod config;
 mod consume;
 mod error;
+mod scram;
+mod security;
 
 #[cfg(feature = "embedded-broker")]
 pub mod broker;
@@ -20,7 +22,9 @@ pub use config::{
     DEFAULT_TIMEOUT, KafkaArgs, KafkaConfig, Secret, SecurityProtocol, parse_property,
 };
 pub use consume::commit_stored_offsets;
-pub use error::KafkaError;
+pub use error::{AclFailure, KafkaError};
+pub use scram::ScramMechanism;
+pub use security::{SCRAM_ITERATIONS, SecurityAdmin, error_name};
 
 /// Log filter directives to add to the binary's default filter: the embedded broker logs
 /// per-request detail at DEBUG and below only.

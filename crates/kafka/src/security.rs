@@ -507,14 +507,25 @@ impl SecurityAdmin {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(value)) => Ok(value),
             Ok(Err(CallError::Fatal(e))) => Err(e),
-            Ok(Err(CallError::Broken(reason))) => Err(KafkaError::Unreachable {
-                bootstrap: self.bootstrap.join(","),
-                timeout: self.timeout,
-                reason: format!("{what}: {reason}"),
-            }),
+            Ok(Err(CallError::Broken(reason))) => {
+                // A SASL listener closes a connection whose first request after
+                // ApiVersions is not a SASL handshake.
+                let hint = match self.login {
+                    Login::Plaintext => {
+                        " (security.protocol is plaintext: does the listener \
+                                         expect SASL?)"
+                    }
+                    _ => "",
+                };
+                Err(KafkaError::Unreachable {
+                    bootstrap: self.bootstrap.join(","),
+                    timeout: self.timeout,
+                    reason: format!("{what}: {reason}{hint}"),
+                })
+            }
             Err(_) => {
-                // A request cut off midway leaves the connection unusable.
-                *self.connection.lock().await = None;
+                // A request cut off midway left its connection in_flight: the next call
+                // replaces it.
                 Err(KafkaError::Timeout {
                     what: what.to_owned(),
                     timeout: self.timeout,
@@ -534,6 +545,9 @@ impl SecurityAdmin {
         let mut attempt = 0;
         loop {
             attempt += 1;
+            if slot.as_ref().is_some_and(|c| c.in_flight) {
+                *slot = None;
+            }
             if slot.is_none() {
                 *slot = Some(self.connect().await?);
             }
@@ -573,6 +587,7 @@ impl SecurityAdmin {
                 stream,
                 server: server.clone(),
                 correlation: 0,
+                in_flight: false,
                 versions: HashMap::new(),
             };
             match connection.api_versions().await {
@@ -629,6 +644,9 @@ struct Connection {
     stream: TcpStream,
     server: String,
     correlation: i32,
+    /// A request was sent whose answer was not read in full (a call cut off by its
+    /// timeout): the stream is out of step and the connection is not used again.
+    in_flight: bool,
     /// Each API's version range as the broker announced it.
     versions: HashMap<i16, (i16, i16)>,
 }
@@ -677,6 +695,7 @@ impl Connection {
     ) -> Result<Resp, CallError> {
         self.correlation = self.correlation.wrapping_add(1);
         let correlation = self.correlation;
+        self.in_flight = true;
         let header = RequestHeader::default()
             .with_request_api_key(key as i16)
             .with_request_api_version(version)
@@ -713,6 +732,7 @@ impl Connection {
             .read_exact(&mut frame)
             .await
             .map_err(|e| self.broken(&format!("reading the {key:?} answer"), e))?;
+        self.in_flight = false;
         let mut frame = Bytes::from(frame);
         let header = ResponseHeader::decode(&mut frame, key.response_header_version(version))
             .map_err(|e| self.protocol(format!("{key:?} response header: {e}")))?;

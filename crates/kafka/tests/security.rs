@@ -130,6 +130,8 @@ async fn acls_of(admin: &SecurityAdmin, principal: &str, expected: &[Acl]) -> Ve
 async fn scenario(bootstrap: &str, admin_password: &str) {
     let admin_config = sasl(bootstrap, "SCRAM-SHA-512", ADMIN, admin_password);
     let admin = SecurityAdmin::new(&admin_config).expect("security admin");
+    // The admin's own login first: a wrong password fails here with its own message.
+    admin.scram_users().await.expect("the admin logs in");
     let topic = unique("secured");
     admin_config
         .admin()
@@ -182,6 +184,29 @@ async fn scenario(bootstrap: &str, admin_password: &str) {
     let mut expected = vec![write.clone(), read.clone(), group_read.clone()];
     expected.sort();
     assert_eq!(acls_of(&admin, &principal, &expected).await, expected);
+
+    // Each refused ACL is named; the others are created.
+    let bad = Acl {
+        principal: user.clone(),
+        ..read.clone()
+    };
+    let extra = Acl::allow(&principal, Operation::Describe, ResourceType::Topic, &topic);
+    match admin.create_acls(&[extra.clone(), bad.clone()]).await {
+        Err(KafkaError::Acls { total, failures }) => {
+            assert_eq!(total, 2);
+            assert_eq!(failures.len(), 1, "{failures:?}");
+            assert_eq!(failures[0].acl, bad);
+            assert_eq!(failures[0].name, "INVALID_REQUEST", "{failures:?}");
+        }
+        other => panic!("a principal without a type is refused: {other:?}"),
+    }
+    assert_eq!(
+        admin
+            .delete_acls(std::slice::from_ref(&extra))
+            .await
+            .expect("extra deleted"),
+        1
+    );
 
     // Kafka's authorizer picks the new ACLs up from its metadata: allow a moment.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -306,8 +331,80 @@ async fn embedded_broker_credentials_and_acls() {
     )
     .unwrap();
     let err = plaintext.acls().await.expect_err("no login").to_string();
-    assert!(!err.contains('\n'), "{err}");
+    assert!(
+        err.contains("does the listener expect SASL?") && !err.contains('\n'),
+        "{err}"
+    );
     broker.shutdown().await.unwrap();
+}
+
+/// A broker that went away between calls: the next call reconnects (once) and succeeds.
+#[cfg(feature = "embedded-broker")]
+#[tokio::test]
+async fn reconnects_after_a_broker_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let security = || {
+        let mut config = SaslConfig::new();
+        config.super_users = vec![principal_of(ADMIN)];
+        config.users = vec![SaslUser {
+            name: ADMIN.into(),
+            password: "pw".into(),
+        }];
+        Security::Sasl(config)
+    };
+    let broker = EmbeddedBroker::start_with_security(BrokerConfig::in_dir(dir.path()), security())
+        .await
+        .unwrap();
+    let listen = broker.listen_addr();
+    let admin = SecurityAdmin::new(&sasl(
+        &broker.bootstrap_servers(),
+        "SCRAM-SHA-256",
+        ADMIN,
+        "pw",
+    ))
+    .unwrap();
+    admin
+        .set_scram_password("bob", &Secret::new("bob-pw"), ScramMechanism::Sha512)
+        .await
+        .unwrap();
+    broker.shutdown().await.unwrap();
+    let broker = EmbeddedBroker::start_with_security(
+        BrokerConfig {
+            listen,
+            ..BrokerConfig::in_dir(dir.path())
+        },
+        security(),
+    )
+    .await
+    .unwrap();
+    let users = admin.scram_users().await.expect("reconnected");
+    assert!(
+        users.contains(&("bob".to_owned(), vec![ScramMechanism::Sha512])),
+        "{users:?}"
+    );
+    broker.shutdown().await.unwrap();
+}
+
+/// A server that accepts connections and never answers: the call ends at its bound.
+#[tokio::test]
+async fn silent_broker_is_a_timeout() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let _server = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    let admin = SecurityAdmin::new(
+        &sasl(&addr.to_string(), "SCRAM-SHA-512", ADMIN, "pw")
+            .with_timeout(Duration::from_millis(500)),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let err = admin.acls().await.expect_err("no answer");
+    assert!(matches!(err, KafkaError::Timeout { .. }), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
 }
 
 #[tokio::test]

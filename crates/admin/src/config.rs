@@ -137,6 +137,26 @@ pub struct AdminArgs {
         allow_hyphen_values = true
     )]
     pub metrics_token: Option<Secret>,
+    /// `scram`: subscriptions and the lifecycle are the broker's ACLs, and each user gets
+    /// SCRAM-SHA-512 credentials, managed through the Kafka admin API with the Kafka
+    /// client's SASL settings (a super user of the broker). `open`: no Kafka security.
+    #[arg(
+        long,
+        env = "STREAMHUB_KAFKA_SECURITY",
+        value_enum,
+        default_value = "open"
+    )]
+    pub kafka_security: KafkaSecurity,
+}
+
+/// Whether streamhub manages Kafka credentials and ACLs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum KafkaSecurity {
+    /// Every client may do everything (the broker's own settings aside).
+    #[default]
+    Open,
+    /// SASL/SCRAM credentials per user, ACLs from subscriptions and the lifecycle.
+    Scram,
 }
 
 impl AdminArgs {

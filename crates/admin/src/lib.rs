@@ -49,7 +49,9 @@ use utoipa_axum::routes;
 pub use api::topics::TopicDetails;
 pub use auth::{Credential, Principal};
 pub use cluster::{ClusterFigures, ClusterInfo, TailMessage};
-pub use config::{ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, DatabaseUrl, Secret, TlsFiles};
+pub use config::{
+    ADMIN_PASSWORD_FILE, AdminArgs, AdminConfig, DatabaseUrl, KafkaSecurity, Secret, TlsFiles,
+};
 pub use error::ApiError;
 pub use limits::Limits;
 pub use state::AppState;
@@ -446,18 +448,21 @@ impl AdminHandle {
 /// `streamhub admin`: runs until `shutdown` is cancelled. Kafka figures stay off;
 /// see [`run_with_cluster`].
 pub async fn run(args: AdminArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
-    run_with_cluster(args, None, shutdown).await
+    run_with_cluster(args, None, None, shutdown).await
 }
 
-/// [`run`] with a cluster reader for the Kafka figures of statistics and topic details
-/// (built by the caller from the Kafka client's flags).
+/// [`run`] with a cluster reader for the Kafka figures of statistics and topic details,
+/// and the Kafka admin calls of access management (`--kafka-security scram`), both built
+/// by the caller from the Kafka client's flags.
 pub async fn run_with_cluster(
     args: AdminArgs,
     cluster: Option<Arc<dyn ClusterInfo>>,
+    kafka_access: Option<Arc<dyn access::KafkaAccess>>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let mut config = args.into_config();
     config.cluster = cluster;
+    config.kafka_access = kafka_access;
     let handle = AdminService::start(config).await?;
     handle.run_until(shutdown).await
 }

@@ -102,6 +102,18 @@ impl AppState {
         self
     }
 
+    /// Brings the broker's ACLs in line with a change just made, before it is answered:
+    /// once a subscribe, unsubscribe or lifecycle request returns, the broker enforces it.
+    /// A broker that does not answer is left to the reconciler's next rounds.
+    pub async fn sync_access(&self) {
+        if let Some(access) = self.access()
+            && let Err(e) = access.reconcile().await
+        {
+            tracing::warn!(error = %e, "the broker's ACLs lag behind this change; retrying in the background");
+            access.nudge();
+        }
+    }
+
     /// Access management, when the service manages Kafka credentials and ACLs.
     pub fn access(&self) -> Option<&Arc<AccessService>> {
         self.inner.access.as_ref()

@@ -6,7 +6,8 @@
 //! - A subscriber reads the topic, and commits in its own consumer group
 //!   ([`crate::consumer_group_of`]) only.
 //! - The producer writes to a topic only while it is active; it may create topics, and
-//!   describe and read the topics that are in Kafka (to check them and continue its `seq`).
+//!   describe and read the topics that are approved or in Kafka (to create and check them
+//!   and continue its `seq`).
 //! - An admin user reads every topic in Kafka (`consumer read --direct` with their own
 //!   credentials), in their own consumer group.
 //! - The admin service's own principal is a super user: it manages credentials and ACLs and
@@ -149,10 +150,13 @@ pub fn granted<'a>(
     ));
     let mut in_kafka = BTreeSet::new();
     for t in topics {
-        if !t.status.is_in_kafka() {
+        // An approved topic is the producer's to create and check before it is in Kafka.
+        if !(t.status.is_in_kafka() || t.status.awaits_provisioning()) {
             continue;
         }
-        in_kafka.insert(t.name);
+        if t.status.is_in_kafka() {
+            in_kafka.insert(t.name);
+        }
         acls.insert(Acl::allow(
             &producer,
             Operation::Describe,
@@ -244,6 +248,7 @@ mod tests {
                 topic("live", TopicStatus::Active),
                 topic("paused", TopicStatus::Inactive),
                 topic("waiting", TopicStatus::Pending),
+                topic("approved", TopicStatus::Approved),
             ],
             [
                 sub("alice", "live"),

@@ -1,6 +1,7 @@
 //! `streamhub`: one binary for every role of the system. This file parses the command
 //! line, sets up logging and signals, and hands over to the component crates.
 
+mod access;
 mod cluster;
 #[cfg(feature = "embedded-broker")]
 mod data_dir;

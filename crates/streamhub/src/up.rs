@@ -3,12 +3,15 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
-use streamhub_admin::{AdminArgs, AdminConfig, AdminService, Secret};
+use streamhub_admin::access::KafkaAccess;
+use streamhub_admin::{AdminArgs, AdminConfig, AdminService, KafkaSecurity, Secret};
 use streamhub_kafka::{KafkaArgs, KafkaConfig};
 use tokio_util::sync::CancellationToken;
 
+use crate::access::KafkaSecurity as SecurityCalls;
 use crate::cluster::KafkaCluster;
 
 /// `streamhub admin`: the admin service's flags and the Kafka client's, as the producer
@@ -25,8 +28,23 @@ pub struct AdminCommand {
     pub kafka_given: bool,
 }
 
-/// `streamhub admin`: Kafka figures are on when `--bootstrap-servers` is given.
+/// `streamhub admin`: Kafka figures are on when `--bootstrap-servers` is given; with
+/// `--kafka-security scram` the service manages credentials and ACLs with the Kafka
+/// client's SASL login.
 pub async fn run_admin(cmd: AdminCommand, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let access: Option<Arc<dyn KafkaAccess>> = match cmd.admin.kafka_security {
+        KafkaSecurity::Open => None,
+        KafkaSecurity::Scram => {
+            let config = cmd.kafka.config();
+            if !cmd.kafka_given || config.property("sasl.username").is_none() {
+                anyhow::bail!(
+                    "--kafka-security scram needs --bootstrap-servers and the SASL login of a super user of the broker (--security-protocol sasl_plaintext --sasl-mechanism SCRAM-SHA-512 --sasl-username ... --sasl-password ...)"
+                );
+            }
+            let bootstrap = config.bootstrap_servers().to_owned();
+            Some(Arc::new(SecurityCalls::new(&config, &bootstrap)?))
+        }
+    };
     let cluster = if cmd.kafka_given {
         Some(KafkaCluster::connect(&cmd.kafka.config())?)
     } else {
@@ -37,7 +55,7 @@ pub async fn run_admin(cmd: AdminCommand, shutdown: CancellationToken) -> anyhow
         }
         None
     };
-    streamhub_admin::run_with_cluster(cmd.admin, cluster, shutdown).await
+    streamhub_admin::run_with_cluster(cmd.admin, cluster, access, shutdown).await
 }
 
 #[cfg(feature = "embedded-broker")]
@@ -46,8 +64,11 @@ pub use embedded::{UpArgs, run};
 #[cfg(feature = "embedded-broker")]
 mod embedded {
     use super::*;
-    use streamhub_kafka::broker::{BrokerConfig, EmbeddedBroker, Storage};
+    use streamhub_kafka::broker::{
+        BrokerConfig, EmbeddedBroker, SaslConfig, SaslUser, Security, Storage,
+    };
     use streamhub_model::RatePerSecond;
+    use streamhub_model::access::{ADMIN_SERVICE_USER, PRODUCER_USER, principal_of};
 
     /// `streamhub up`: everything on one machine.
     #[derive(clap::Args, Debug)]
@@ -121,6 +142,26 @@ mod embedded {
         /// again with the same id, the producer continues each topic's seq.
         #[arg(long, env = "STREAMHUB_PRODUCER_ID")]
         pub producer_id: Option<String>,
+        /// `scram`: the broker takes SASL logins only (PLAIN, SCRAM-SHA-256/512) and enforces
+        /// ACLs, which the admin service keeps equal to subscriptions and the lifecycle;
+        /// users get their credentials from the dashboard. `open`: every client may do
+        /// everything (loopback only, as by default).
+        #[arg(
+            long,
+            env = "STREAMHUB_KAFKA_SECURITY",
+            value_enum,
+            default_value = "open"
+        )]
+        pub kafka_security: KafkaSecurity,
+    }
+
+    /// The SASL login of a service principal.
+    fn login(bootstrap: &str, user: &str, password: &Secret) -> KafkaConfig {
+        KafkaConfig::new(bootstrap)
+            .with("security.protocol", "sasl_plaintext")
+            .with("sasl.mechanism", crate::access::USER_MECHANISM.name())
+            .with("sasl.username", user)
+            .with("sasl.password", password.expose())
     }
 
     pub async fn run(args: UpArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
@@ -133,16 +174,59 @@ mod embedded {
         } else {
             Storage::Dir(absolute(&args.data_dir)?.join("broker"))
         };
-        let broker = EmbeddedBroker::start(BrokerConfig {
-            listen: args.broker_listen,
-            advertised: args.broker_advertised_listener.clone(),
-            storage,
-            flush: args.broker_flush,
-        })
+        // The service principals' passwords are new at each start: the broker replaces the
+        // stored credentials of its startup users when they differ.
+        let service_passwords = (args.kafka_security == KafkaSecurity::Scram).then(|| {
+            let new = || Secret::new(streamhub_admin::auth::random_token(24));
+            (new(), new())
+        });
+        let security = match &service_passwords {
+            None => {
+                if !args.broker_listen.ip().is_loopback() {
+                    tracing::warn!(
+                        listen = %args.broker_listen,
+                        "the embedded broker is open and listens beyond loopback: any client that reaches it reads and writes every topic (--kafka-security scram closes it)"
+                    );
+                }
+                Security::Open
+            }
+            Some((admin_password, producer_password)) => Security::Sasl(SaslConfig {
+                super_users: vec![principal_of(ADMIN_SERVICE_USER)],
+                users: vec![
+                    SaslUser {
+                        name: ADMIN_SERVICE_USER.into(),
+                        password: admin_password.expose().to_owned(),
+                    },
+                    SaslUser {
+                        name: PRODUCER_USER.into(),
+                        password: producer_password.expose().to_owned(),
+                    },
+                ],
+                ..SaslConfig::new()
+            }),
+        };
+        let broker = EmbeddedBroker::start_with_security(
+            BrokerConfig {
+                listen: args.broker_listen,
+                advertised: args.broker_advertised_listener.clone(),
+                storage,
+                flush: args.broker_flush,
+            },
+            security,
+        )
         .await
         .context("cannot start the embedded broker")?;
         let bootstrap = broker.bootstrap_servers();
-        let kafka = KafkaConfig::new(bootstrap.clone());
+        let (kafka, producer_kafka) = match &service_passwords {
+            None => (
+                KafkaConfig::new(bootstrap.clone()),
+                KafkaConfig::new(bootstrap.clone()),
+            ),
+            Some((admin_password, producer_password)) => (
+                login(&bootstrap, ADMIN_SERVICE_USER, admin_password),
+                login(&bootstrap, PRODUCER_USER, producer_password),
+            ),
+        };
 
         let producer_secret = args
             .producer_secret
@@ -154,21 +238,31 @@ mod embedded {
         admin_config.admin_password = args.admin_password.clone();
         admin_config.metrics_token = args.metrics_token.clone();
         admin_config.cluster = Some(KafkaCluster::connect(&kafka)?);
+        if service_passwords.is_some() {
+            let access: Arc<dyn KafkaAccess> = Arc::new(SecurityCalls::new(&kafka, &bootstrap)?);
+            admin_config.kafka_access = Some(access);
+        }
         let admin = AdminService::start(admin_config).await?;
         if args.sample_topics {
             crate::samples::ensure(admin.store().as_ref(), "admin").await?;
         }
 
         let password_line = admin_password_line(&args, admin.admin_password());
+        let broker_line = match args.kafka_security {
+            KafkaSecurity::Open => bootstrap.clone(),
+            KafkaSecurity::Scram => format!(
+                "{bootstrap} (SASL SCRAM-SHA-512 and ACLs: each user's credentials are on the dashboard's Subscriptions page)"
+            ),
+        };
         // On stdout, not through the log: the password must not reach log files.
         println!(
-            "\nstreamhub is up\n  dashboard  {url}\n  admin      {password_line}\n  broker     {bootstrap}\n  data       {data}\nCtrl-C stops everything.\n",
+            "\nstreamhub is up\n  dashboard  {url}\n  admin      {password_line}\n  broker     {broker_line}\n  data       {data}\nCtrl-C stops everything.\n",
             url = admin.url(),
             data = args.data_dir.display(),
         );
 
         let producer_stop = CancellationToken::new();
-        let producer_config = producer_config(admin.url(), kafka, producer_secret, &args)?;
+        let producer_config = producer_config(admin.url(), producer_kafka, producer_secret, &args)?;
         let producer = tokio::spawn(streamhub_producer::run(
             producer_config,
             producer_stop.clone(),

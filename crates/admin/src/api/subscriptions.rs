@@ -94,6 +94,7 @@ pub async fn subscribe(
         .store()
         .subscribe(&principal.username, &user_id, &req.topic_name)
         .await?;
+    state.sync_access().await;
     if !outcome.created {
         return Ok((
             StatusCode::OK,
@@ -141,6 +142,7 @@ pub async fn unsubscribe(
         .store()
         .unsubscribe(&principal.username, &user_id, &req.topic_name)
         .await?;
+    state.sync_access().await;
     tracing::info!(
         user = %Untrusted(&user_id),
         topic = %Untrusted(&req.topic_name),

@@ -272,6 +272,9 @@ async fn apply(
         .store()
         .transition(&principal.username, target, action, reason)
         .await?;
+    if outcome.changed() {
+        state.sync_access().await;
+    }
     Ok(answer(principal, action, &outcome, done))
 }
 
@@ -504,6 +507,7 @@ pub async fn delete(
         .await?;
     if outcome.changed() {
         delete_from_kafka(&state, &outcome.topic.topic_name).await;
+        state.sync_access().await;
     }
     Ok(answer(
         &principal,

@@ -108,6 +108,7 @@ async fn remove(
         .store()
         .delete_user(&principal.username, username)
         .await?;
+    state.sync_access().await;
     tracing::info!(
         username = %Untrusted(username),
         by = %Untrusted(&principal.username),

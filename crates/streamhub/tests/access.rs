@@ -150,6 +150,8 @@ fn attempt(login: &Login, op: Op, topic: &str) -> Result<bool, String> {
                 .client()
                 .set("group.id", format!("streamhub-{}", login.username))
                 .set("enable.auto.commit", "false")
+                // A commit waiting for a coordinator gives up after the session timeout.
+                .set("session.timeout.ms", "3000")
                 .create_with_context(Errors::default())
                 .map_err(|e| e.to_string())?;
             let mut tpl = TopicPartitionList::new();
@@ -480,6 +482,24 @@ async fn the_broker_answers_each_user_topic_and_operation_as_streamhubs_state_sa
         "after a restart",
     )
     .await;
+
+    // Deleting a topic removes every ACL that names it.
+    let admin = AdminApi::sign_in(&url).await;
+    let payments = topic_id(&admin, "payments").await;
+    admin
+        .post(&format!("/api/topics/{payments}/deactivate"), json!({}))
+        .await;
+    admin
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/topics/{payments}"),
+            json!({}),
+        )
+        .await;
+    let access = admin
+        .get(&format!("/api/topics/{payments}/kafka-access"))
+        .await;
+    assert_eq!(access["acls"], json!([]), "{access}");
 
     // No credential reached a log.
     for file in [&log, &log2] {

@@ -27,7 +27,6 @@ use common::{GUARD, Up, dashboard_url, start_up, stop, up, wait_until};
 
 const USER_PASSWORD: &str = "Saffron-Glacier-Lantern-47";
 const USERS: [&str; 2] = ["alice", "bob"];
-const TOPICS: [&str; 2] = ["sensor_data", "payments"];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Op {
@@ -217,15 +216,18 @@ impl ProducerContext for Report {
     }
 }
 
+/// The two topics of a run: sensor data and payments.
+type Topics = [&'static str; 2];
+
 type Matrix = BTreeMap<(&'static str, &'static str, Op), bool>;
 
 /// Every cell, as the broker answers it now.
-async fn observed(logins: &BTreeMap<&'static str, Login>) -> Matrix {
+async fn observed(logins: &BTreeMap<&'static str, Login>, topics: Topics) -> Matrix {
     let logins = logins.clone();
     tokio::task::spawn_blocking(move || {
         let mut m = Matrix::new();
         for user in USERS {
-            for topic in TOPICS {
+            for topic in topics {
                 for op in OPS {
                     let started = Instant::now();
                     let allowed = attempt(&logins[user], op, topic)
@@ -248,10 +250,10 @@ async fn observed(logins: &BTreeMap<&'static str, Login>) -> Matrix {
 
 /// What streamhub's state says: a subscriber reads, commits and describes its topic;
 /// nobody but the producer writes.
-fn expected(subscribed: &[(&str, &str)]) -> Matrix {
+fn expected(topics: Topics, subscribed: &[(&str, &str)]) -> Matrix {
     let mut m = Matrix::new();
     for user in USERS {
-        for topic in TOPICS {
+        for topic in topics {
             for op in OPS {
                 let reads = subscribed.contains(&(user, topic));
                 m.insert((user, topic, op), op != Op::Produce && reads);
@@ -305,10 +307,15 @@ async fn topic_id(admin: &AdminApi, name: &str) -> i64 {
 
 /// Waits until the broker answers every cell as `want` (the reconciler follows each change
 /// within a round trip), failing with the cells that differ.
-async fn converge(logins: &BTreeMap<&'static str, Login>, want: Matrix, step: &str) {
+async fn converge(
+    logins: &BTreeMap<&'static str, Login>,
+    topics: Topics,
+    want: Matrix,
+    step: &str,
+) {
     let start = Instant::now();
     loop {
-        let got = observed(logins).await;
+        let got = observed(logins, topics).await;
         if got == want {
             println!("{step}: the broker agrees after {:?}", start.elapsed());
             return;
@@ -320,30 +327,196 @@ async fn converge(logins: &BTreeMap<&'static str, Login>, want: Matrix, step: &s
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_broker_answers_each_user_topic_and_operation_as_streamhubs_state_says() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let log = dir.path().join("up.log");
-    let start = |log: &std::path::Path| {
-        let mut cmd = up(&data, log);
-        cmd.args([
-            "--kafka-security",
-            "scram",
-            "--sample-topics",
-            "--rate",
-            "20",
-        ])
-        .env(
+/// streamhub running against a broker: its dashboard URL and the bootstrap servers users
+/// are told, and what to stop.
+struct Running {
+    url: String,
+    bootstrap: String,
+    processes: Vec<Up>,
+}
+
+/// Starts streamhub (again) on the same data.
+trait Launch {
+    fn start(&mut self, round: usize) -> Running;
+    /// Every log file so far.
+    fn logs(&self) -> Vec<std::path::PathBuf>;
+}
+
+/// `streamhub up --kafka-security scram`: the embedded broker with SASL and ACLs.
+struct EmbeddedUp {
+    dir: std::path::PathBuf,
+    logs: Vec<std::path::PathBuf>,
+}
+
+impl Launch for EmbeddedUp {
+    fn start(&mut self, round: usize) -> Running {
+        let log = self.dir.join(format!("up{round}.log"));
+        let mut cmd = up(&self.dir.join("data"), &log);
+        cmd.args(["--kafka-security", "scram", "--rate", "20"]).env(
             "STREAMHUB_ADMIN_PASSWORD",
             streamhub_testkit::ADMIN_PASSWORD,
         );
-        start_up(cmd, log)
+        let (child, stdout) = start_up(cmd, &log);
+        self.logs.push(log);
+        let bootstrap = stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("broker"))
+            .and_then(|l| l.split_whitespace().next())
+            .expect("the broker's address on stdout")
+            .to_owned();
+        Running {
+            url: dashboard_url(&stdout),
+            bootstrap,
+            processes: vec![Up(child)],
+        }
+    }
+
+    fn logs(&self) -> Vec<std::path::PathBuf> {
+        self.logs.clone()
+    }
+}
+
+/// `streamhub admin --kafka-security scram` and `streamhub producer`, each logged in with
+/// SCRAM, against Apache Kafka with its StandardAuthorizer (scripts/kafka start --sasl).
+struct ApacheKafka {
+    dir: std::path::PathBuf,
+    bootstrap: String,
+    admin_password: String,
+    producer_password: String,
+    port: u16,
+    logs: Vec<std::path::PathBuf>,
+}
+
+impl ApacheKafka {
+    fn kafka_flags<'a>(&'a self, user: &'a str, password: &'a str) -> Vec<&'a str> {
+        vec![
+            "--bootstrap-servers",
+            &self.bootstrap,
+            "--security-protocol",
+            "sasl_plaintext",
+            "--sasl-mechanism",
+            "SCRAM-SHA-512",
+            "--sasl-username",
+            user,
+            "--sasl-password",
+            password,
+        ]
+    }
+}
+
+impl Launch for ApacheKafka {
+    fn start(&mut self, round: usize) -> Running {
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let spawn = |args: Vec<&str>, log: &std::path::Path| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_streamhub"))
+                .args(args)
+                .env(
+                    "STREAMHUB_ADMIN_PASSWORD",
+                    streamhub_testkit::ADMIN_PASSWORD,
+                )
+                .env("PRODUCER_SECRET", common::PRODUCER_SECRET)
+                .env("RUST_LOG", "debug")
+                .env("NO_COLOR", "1")
+                .env_remove("DATABASE_URL")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(log).unwrap())
+                .spawn()
+                .unwrap()
+        };
+        let admin_log = self.dir.join(format!("admin{round}.log"));
+        let producer_log = self.dir.join(format!("producer{round}.log"));
+        let data = self.dir.join("data");
+        let listen = format!("127.0.0.1:{}", self.port);
+        let mut admin_args = vec![
+            "admin",
+            "--listen",
+            &listen,
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--kafka-security",
+            "scram",
+        ];
+        admin_args.extend(self.kafka_flags("streamhub-admin", &self.admin_password));
+        let admin = Up(spawn(admin_args, &admin_log));
+        let mut producer_args = vec!["producer", "--admin-url", &url, "--rate", "20"];
+        producer_args.extend(self.kafka_flags("streamhub-producer", &self.producer_password));
+        let producer = Up(spawn(producer_args, &producer_log));
+        self.logs.extend([admin_log, producer_log]);
+        Running {
+            url,
+            bootstrap: self.bootstrap.clone(),
+            processes: vec![producer, admin],
+        }
+    }
+
+    fn logs(&self) -> Vec<std::path::PathBuf> {
+        self.logs.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_embedded_broker_answers_each_user_topic_and_operation_as_streamhubs_state_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut launch = EmbeddedUp {
+        dir: dir.path().to_owned(),
+        logs: Vec::new(),
     };
-    let (child, stdout) = start(&log);
-    let mut running = Up(child);
-    let url = dashboard_url(&stdout);
+    the_broker_answers_as_streamhubs_state_says(&mut launch).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Apache Kafka with SASL: set STREAMHUB_TEST_KAFKA_SASL (scripts/test does)"]
+async fn apache_kafka_answers_each_user_topic_and_operation_as_streamhubs_state_says() {
+    let bootstrap = std::env::var("STREAMHUB_TEST_KAFKA_SASL")
+        .expect("STREAMHUB_TEST_KAFKA_SASL: Apache Kafka with SASL (scripts/kafka start --sasl)");
+    let admin_password = std::env::var("STREAMHUB_TEST_KAFKA_SASL_PASSWORD")
+        .unwrap_or_else(|_| "streamhub-admin-secret".into());
+    // The producer's principal, as an operator creates it on their cluster.
+    let admin_login = streamhub_kafka::KafkaConfig::new(bootstrap.clone())
+        .with("security.protocol", "sasl_plaintext")
+        .with("sasl.mechanism", "SCRAM-SHA-512")
+        .with("sasl.username", "streamhub-admin")
+        .with("sasl.password", &admin_password);
+    let producer_password = "producer-Walnut-Prism-62".to_owned();
+    streamhub_kafka::SecurityAdmin::new(&admin_login)
+        .unwrap()
+        .set_scram_password(
+            "streamhub-producer",
+            &streamhub_kafka::Secret::new(producer_password.clone()),
+            streamhub_kafka::ScramMechanism::Sha512,
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut launch = ApacheKafka {
+        dir: dir.path().to_owned(),
+        bootstrap,
+        admin_password,
+        producer_password,
+        port: common::free_port(),
+        logs: Vec::new(),
+    };
+    the_broker_answers_as_streamhubs_state_says(&mut launch).await;
+}
+
+async fn the_broker_answers_as_streamhubs_state_says(launch: &mut impl Launch) {
+    let mut running = launch.start(1);
+    let url = running.url.clone();
+    wait_until("the admin service", GUARD, async || {
+        reqwest::get(format!("{url}/api/health"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
     let admin = AdminApi::sign_in(&url).await;
+    // Names of this run: a shared broker keeps the topics of earlier runs.
+    let suffix = streamhub_testkit::unique("");
+    let topics: Topics = [
+        Box::leak(format!("sensor_data{suffix}").into_boxed_str()),
+        Box::leak(format!("payments{suffix}").into_boxed_str()),
+    ];
+    let [sensors, payments] = topics;
     for user in USERS {
         admin
             .post(
@@ -352,9 +525,19 @@ async fn the_broker_answers_each_user_topic_and_operation_as_streamhubs_state_sa
             )
             .await;
     }
-    wait_until("the sample topics active", GUARD, async || {
+    for topic in topics {
+        let id = admin
+            .post("/api/topics", json!({"name": topic, "partitions": 1}))
+            .await["topic_id"]
+            .as_i64()
+            .unwrap();
+        admin
+            .post(&format!("/api/topics/{id}/approve"), json!({}))
+            .await;
+    }
+    wait_until("both topics active", GUARD, async || {
         let active = admin.get("/api/topics/active").await;
-        TOPICS.iter().all(|t| {
+        topics.iter().all(|t| {
             active
                 .as_array()
                 .unwrap()
@@ -367,6 +550,7 @@ async fn the_broker_answers_each_user_topic_and_operation_as_streamhubs_state_sa
     let mut issued = Vec::new();
     for user in USERS {
         let (login, token) = credentials(&url, user).await;
+        assert_eq!(login.bootstrap, running.bootstrap);
         issued.push(login.password.clone());
         // The user's page shows their principal, and no password.
         let page = reqwest::Client::new()
@@ -384,61 +568,60 @@ async fn the_broker_answers_each_user_topic_and_operation_as_streamhubs_state_sa
     }
 
     // Nobody reads anything before subscribing.
-    converge(&logins, expected(&[]), "no subscription").await;
+    converge(&logins, topics, expected(topics, &[]), "no subscription").await;
 
     admin
         .post(
             "/api/subscriptions",
-            json!({"user_id": "alice", "topic_name": "sensor_data"}),
+            json!({"user_id": "alice", "topic_name": sensors}),
         )
         .await;
     admin
         .post(
             "/api/subscriptions",
-            json!({"user_id": "bob", "topic_name": "payments"}),
+            json!({"user_id": "bob", "topic_name": payments}),
         )
         .await;
     converge(
         &logins,
-        expected(&[("alice", "sensor_data"), ("bob", "payments")]),
+        topics,
+        expected(topics, &[("alice", sensors), ("bob", payments)]),
         "subscribed",
     )
     .await;
 
-    // Unsubscribed: the next fetch is refused.
-    let unsubscribed = Instant::now();
+    // Unsubscribed: once the API has answered, the next fetch is refused.
     admin
         .call(
             reqwest::Method::DELETE,
             "/api/subscriptions",
-            json!({"user_id": "bob", "topic_name": "payments"}),
+            json!({"user_id": "bob", "topic_name": payments}),
         )
         .await;
+    let answered = Instant::now();
     let bob = logins["bob"].clone();
     let refused_after = tokio::task::spawn_blocking(move || {
         loop {
-            if !attempt(&bob, Op::Consume, "payments").unwrap() {
-                return unsubscribed.elapsed();
+            if !attempt(&bob, Op::Consume, payments).unwrap() {
+                return answered.elapsed();
             }
-            assert!(
-                unsubscribed.elapsed() < GUARD,
-                "still read after unsubscribing"
-            );
+            assert!(answered.elapsed() < GUARD, "still read after unsubscribing");
         }
     })
     .await
     .unwrap();
-    println!("unsubscribe to refused fetch: {refused_after:?}");
+    println!("unsubscribe answered to refused fetch: {refused_after:?}");
     converge(
         &logins,
-        expected(&[("alice", "sensor_data")]),
+        topics,
+        expected(topics, &[("alice", sensors)]),
         "unsubscribed",
     )
     .await;
 
     // Deactivation takes the producer's Write away; reactivation gives it back. Subscribers
     // of a deactivated topic still read what it holds.
-    let payments = topic_id(&admin, "payments").await;
+    let payments_id = topic_id(&admin, payments).await;
     let writers = async |id: i64| -> Vec<Value> {
         admin.get(&format!("/api/topics/{id}/kafka-access")).await["writers"]
             .as_array()
@@ -446,64 +629,60 @@ async fn the_broker_answers_each_user_topic_and_operation_as_streamhubs_state_sa
             .clone()
     };
     admin
-        .post(&format!("/api/topics/{payments}/deactivate"), json!({}))
+        .post(&format!("/api/topics/{payments_id}/deactivate"), json!({}))
         .await;
-    wait_until("the producer's Write revoked", GUARD, async || {
-        writers(payments).await.is_empty()
-    })
-    .await;
+    assert_eq!(writers(payments_id).await, Vec::<Value>::new());
     admin
-        .post(&format!("/api/topics/{payments}/reactivate"), json!({}))
+        .post(&format!("/api/topics/{payments_id}/reactivate"), json!({}))
         .await;
-    wait_until("the producer's Write granted again", GUARD, async || {
-        writers(payments).await == [json!("User:streamhub-producer")]
-    })
-    .await;
+    assert_eq!(
+        writers(payments_id).await,
+        [json!("User:streamhub-producer")]
+    );
 
     // After a restart, the same answers.
-    stop(&mut running.0);
-    let log2 = dir.path().join("up2.log");
-    let (child, stdout) = start(&log2);
-    running = Up(child);
-    let url = dashboard_url(&stdout);
-    for login in logins.values_mut() {
-        // Same broker address (the same --broker-listen is not kept): follow the new one.
-        login.bootstrap = stdout
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("broker"))
-            .and_then(|l| l.split_whitespace().next())
-            .unwrap()
-            .to_owned();
+    for p in &mut running.processes {
+        stop(&mut p.0);
     }
-    let _admin = AdminApi::sign_in(&url).await;
+    running = launch.start(2);
+    let url = running.url.clone();
+    wait_until("the admin service again", GUARD, async || {
+        reqwest::get(format!("{url}/api/health"))
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
+    for login in logins.values_mut() {
+        login.bootstrap = running.bootstrap.clone();
+    }
     converge(
         &logins,
-        expected(&[("alice", "sensor_data")]),
+        topics,
+        expected(topics, &[("alice", sensors)]),
         "after a restart",
     )
     .await;
 
     // Deleting a topic removes every ACL that names it.
     let admin = AdminApi::sign_in(&url).await;
-    let payments = topic_id(&admin, "payments").await;
     admin
-        .post(&format!("/api/topics/{payments}/deactivate"), json!({}))
+        .post(&format!("/api/topics/{payments_id}/deactivate"), json!({}))
         .await;
     admin
         .call(
             reqwest::Method::DELETE,
-            &format!("/api/topics/{payments}"),
+            &format!("/api/topics/{payments_id}"),
             json!({}),
         )
         .await;
     let access = admin
-        .get(&format!("/api/topics/{payments}/kafka-access"))
+        .get(&format!("/api/topics/{payments_id}/kafka-access"))
         .await;
     assert_eq!(access["acls"], json!([]), "{access}");
 
     // No credential reached a log.
-    for file in [&log, &log2] {
-        let text = std::fs::read_to_string(file).unwrap();
+    for file in launch.logs() {
+        let text = std::fs::read_to_string(&file).unwrap();
         for password in &issued {
             assert!(
                 !text.contains(password.as_str()),
@@ -512,5 +691,7 @@ async fn the_broker_answers_each_user_topic_and_operation_as_streamhubs_state_sa
             );
         }
     }
-    stop(&mut running.0);
+    for p in &mut running.processes {
+        stop(&mut p.0);
+    }
 }

@@ -9,26 +9,11 @@
 
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import crypto from 'node:crypto';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-
-const here = path.dirname(fileURLToPath(import.meta.url));
-const BASE = (process.env.STREAMHUB_E2E_URL || '').replace(/\/+$/, '');
-const ADMIN_PASSWORD = process.env.STREAMHUB_E2E_PASSWORD || '';
-const ADMIN_USER = process.env.STREAMHUB_E2E_USER || 'admin';
-const SHOTS = process.env.STREAMHUB_E2E_SCREENSHOTS || path.join(here, 'screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-// Activation by the producer and the first measured rate take a few seconds; these bound
-// how long the test waits, they are not speed assertions.
-const LIVE_TIMEOUT = Number(process.env.STREAMHUB_E2E_TIMEOUT_MS || 60000);
-
-if (!BASE || !ADMIN_PASSWORD) {
-  throw new Error('set STREAMHUB_E2E_URL and STREAMHUB_E2E_PASSWORD (see the top of this file)');
-}
+import {
+  ADMIN_PASSWORD, ADMIN_USER, BASE, LIVE_TIMEOUT, assertNotReloaded, auth, call, closeSessions,
+  goTo, openSession, problems, shot, signIn,
+} from './support.mjs';
 
 const suffix = crypto.randomBytes(4).toString('hex');
 const TOPIC = `e2e_sensor_${suffix}`;
@@ -36,31 +21,6 @@ const REJECTED = `e2e_rejected_${suffix}`;
 const VIEWER = `e2e_viewer_${suffix}`;
 const VIEWER_PASSWORD = crypto.randomBytes(12).toString('base64url');
 const XSS = '<img src=x onerror=alert(1)>';
-
-// ---------------------------------------------------------------- API client (bearer token)
-
-let adminToken = '';
-
-async function call(method, route, body, token = adminToken) {
-  const res = await fetch(BASE + route, {
-    method,
-    headers: {
-      Accept: 'application/json',
-      ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-      ...(token ? { Authorization: `Bearer ${token}` } : {}),
-    },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let data = null;
-  try {
-    data = text ? JSON.parse(text) : null;
-  } catch {
-    data = text;
-  }
-  if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${text}`);
-  return data;
-}
 
 async function topicByName(name) {
   const topics = await call('GET', '/api/topics?limit=1000');
@@ -73,7 +33,7 @@ async function tailProbe(id) {
   const timer = setTimeout(() => ctl.abort(), 10000);
   try {
     const res = await fetch(`${BASE}/api/topics/${id}/tail`, {
-      headers: { Authorization: `Bearer ${adminToken}`, Accept: 'text/event-stream' },
+      headers: { Authorization: `Bearer ${auth.token}`, Accept: 'text/event-stream' },
       signal: ctl.signal,
     });
     assert.equal(res.status, 200, `tail answered ${res.status}`);
@@ -94,75 +54,10 @@ async function tailProbe(id) {
   }
 }
 
-// ---------------------------------------------------------------- browser
-
-const problems = []; // console errors, page errors and dialogs: each fails the test
-const sessions = [];
-let browserDirs = [];
-
-async function openSession(label, viewport = { width: 1440, height: 900 }) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'streamhub-e2e-chromium-'));
-  browserDirs.push(dir);
-  const context = await chromium.launchPersistentContext(dir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    viewport,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  const page = context.pages()[0] || (await context.newPage());
-  page.on('console', (m) => {
-    if (m.type() === 'error') problems.push(`${label} console: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => problems.push(`${label} page error: ${e.message}`));
-  // An alert would mean injected markup ran.
-  page.on('dialog', async (d) => {
-    problems.push(`${label} unexpected ${d.type()} dialog: ${d.message()}`);
-    await d.dismiss();
-  });
-  sessions.push(context);
-  return page;
-}
-
-async function shot(page, name) {
-  fs.mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function signIn(page, username, password) {
-  await page.goto(BASE + '/');
-  await page.waitForSelector('#login-form:visible');
-  await page.fill('#login-username', username);
-  await page.fill('#login-password', password);
-  await page.click('#login-submit');
-  await page.waitForSelector('#app-view:visible');
-  // Marks this document: if it survives, nothing below reloaded the page.
-  await page.evaluate(() => {
-    window.__noReload = true;
-  });
-}
-
-async function assertNotReloaded(page) {
-  assert.equal(await page.evaluate(() => window.__noReload === true), true, 'the page was reloaded');
-}
-
 const row = (name) => `#topics-body tr[data-topic="${name}"]`;
 
 async function waitStatus(page, name, status) {
   await page.waitForSelector(`${row(name)}[data-status="${status}"]`, { timeout: LIVE_TIMEOUT });
-}
-
-async function goTo(page, view) {
-  await page.click(`#tabs a[data-view="${view}"]`);
-  await page.waitForSelector(`#view-${view}:visible`);
 }
 
 // ---------------------------------------------------------------- the scenario
@@ -172,14 +67,13 @@ let viewer;
 
 before(async () => {
   const login = await call('POST', '/api/auth/login', { username: ADMIN_USER, password: ADMIN_PASSWORD }, '');
-  adminToken = login.token;
+  auth.token = login.token;
   assert.equal(login.role, 'admin');
   await call('POST', '/api/users', { username: VIEWER, password: VIEWER_PASSWORD, role: 'user' });
 });
 
 after(async () => {
-  for (const c of sessions) await c.close().catch(() => {});
-  for (const d of browserDirs) fs.rmSync(d, { recursive: true, force: true });
+  await closeSessions();
   try {
     await call('DELETE', '/api/users/' + encodeURIComponent(VIEWER));
   } catch {
@@ -233,6 +127,9 @@ test('an admin drives a topic through its life on a live page', async (t) => {
     const before = Number((await admin.textContent('#stat-subs')).replace(/\D/g, '')) || 0;
     await call('POST', '/api/subscriptions', { user_id: VIEWER, topic_name: TOPIC });
     await admin.waitForSelector(`#subs-body tr[data-user="${VIEWER}"][data-topic="${TOPIC}"]`, { timeout: 5000 });
+    // Kafka security is off under this `streamhub up`: the page says the broker is open.
+    await admin.waitForFunction(() => /broker is open/.test(document.querySelector('#ka-state').textContent));
+    assert.equal(await admin.isVisible('#ka-issue'), false);
     await admin.waitForFunction(
       (n) => Number(document.querySelector('#stat-subs').textContent.replace(/\D/g, '')) > n,
       before,

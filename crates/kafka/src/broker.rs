@@ -130,9 +130,46 @@ pub struct BrokerArgs {
     /// Directory for streamhub's data.
     #[arg(long, env = "STREAMHUB_DATA_DIR", default_value = "./streamhub-data")]
     pub data_dir: PathBuf,
+
+    /// Take SASL logins only (PLAIN, SCRAM-SHA-256/512) and enforce ACLs, with this super
+    /// user (the admin service's login under `--kafka-security scram`, e.g.
+    /// streamhub-admin), whose password is STREAMHUB_BROKER_SUPER_USER_PASSWORD.
+    /// Unset: every client may do everything.
+    #[arg(long, env = "STREAMHUB_BROKER_SUPER_USER", value_name = "NAME")]
+    pub super_user: Option<String>,
+
+    /// The super user's password (from the environment; never on the command line).
+    #[arg(
+        long,
+        env = "STREAMHUB_BROKER_SUPER_USER_PASSWORD",
+        hide_env_values = true,
+        hide = true,
+        allow_hyphen_values = true
+    )]
+    pub super_user_password: Option<crate::Secret>,
 }
 
 impl BrokerArgs {
+    /// Open, or SASL and ACLs with the super user.
+    pub fn security(&self) -> Result<Security, KafkaError> {
+        let Some(name) = &self.super_user else {
+            return Ok(Security::Open);
+        };
+        let password = self.super_user_password.as_ref().ok_or_else(|| {
+            KafkaError::Config(
+                "--super-user needs its password in STREAMHUB_BROKER_SUPER_USER_PASSWORD".into(),
+            )
+        })?;
+        Ok(Security::Sasl(SaslConfig {
+            super_users: vec![format!("User:{name}")],
+            users: vec![SaslUser {
+                name: name.clone(),
+                password: password.expose().to_owned(),
+            }],
+            ..SaslConfig::new()
+        }))
+    }
+
     pub fn config(&self) -> Result<BrokerConfig, KafkaError> {
         let storage = match &self.storage {
             Some(s) => s.parse()?,
@@ -277,8 +314,15 @@ fn check_port_free(addr: SocketAddr) -> Result<(), KafkaError> {
 /// `streamhub broker`: runs until `shutdown` is cancelled (SIGINT/SIGTERM in the binary).
 pub async fn run(args: BrokerArgs, shutdown: CancellationToken) -> anyhow::Result<()> {
     let config = args.config()?;
+    let security = args.security()?;
+    if matches!(security, Security::Open) && !config.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.listen,
+            "the broker is open and listens beyond loopback: any client that reaches it reads and writes every topic (--super-user turns SASL and ACLs on)"
+        );
+    }
     let started = std::time::Instant::now();
-    let mut broker = EmbeddedBroker::start(config).await?;
+    let mut broker = EmbeddedBroker::start_with_security(config, security).await?;
     tracing::info!(
         listen = %broker.listen_addr(),
         advertised = %broker.bootstrap_servers(),

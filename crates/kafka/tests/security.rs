@@ -436,3 +436,44 @@ async fn apache_kafka_credentials_and_acls() {
         .unwrap_or_else(|_| DEFAULT_KAFKA_ADMIN_PASSWORD.to_owned());
     scenario(&bootstrap, &password).await;
 }
+
+/// `streamhub broker --super-user NAME` (password from the environment) takes SASL logins
+/// only, with that super user; without the password it refuses to start; without the flag
+/// it is open.
+#[tokio::test]
+async fn the_broker_command_turns_sasl_on_with_its_super_user() {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        broker: streamhub_kafka::broker::BrokerArgs,
+    }
+    let parse = |args: &[&str]| Cli::try_parse_from(args).unwrap().broker;
+    let open = parse(&["broker"]);
+    assert!(matches!(open.security().unwrap(), Security::Open));
+    let no_password = parse(&["broker", "--super-user", "streamhub-admin"]);
+    let e = no_password.security().unwrap_err().to_string();
+    assert!(e.contains("STREAMHUB_BROKER_SUPER_USER_PASSWORD"), "{e}");
+
+    let mut args = parse(&["broker", "--super-user", "streamhub-admin"]);
+    args.super_user_password = Some(Secret::new("broker-super-secret"));
+    let broker =
+        EmbeddedBroker::start_with_security(BrokerConfig::ephemeral(), args.security().unwrap())
+            .await
+            .unwrap();
+    let bootstrap = broker.bootstrap_servers();
+    let admin = SecurityAdmin::new(&sasl(
+        &bootstrap,
+        "SCRAM-SHA-512",
+        "streamhub-admin",
+        "broker-super-secret",
+    ))
+    .unwrap();
+    assert_eq!(admin.acls().await.unwrap(), Vec::<Acl>::new());
+    assert!(
+        !can_log_in(&KafkaConfig::new(bootstrap.clone())).await,
+        "open to a plaintext client"
+    );
+    broker.shutdown().await.unwrap();
+}

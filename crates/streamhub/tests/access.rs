@@ -305,17 +305,110 @@ async fn topic_id(admin: &AdminApi, name: &str) -> i64 {
         .unwrap()
 }
 
+/// Apache Kafka's Java client, compiled from `tests/java/AccessCheck.java` against the
+/// jars `scripts/kafka fetch` puts in the cache.
+struct Java {
+    classpath: String,
+    _classes: tempfile::TempDir,
+}
+
+impl Java {
+    fn compile() -> Java {
+        let cache = std::env::var_os("STREAMHUB_CACHE")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                    .join(".cache/streamhub")
+            });
+        let version = std::env::var("STREAMHUB_KAFKA_VERSION").unwrap_or_else(|_| "4.1.1".into());
+        let libs = cache.join(format!("kafka-{version}/libs"));
+        assert!(
+            libs.join(format!("kafka-clients-{version}.jar")).exists(),
+            "no Kafka jars in {}: run scripts/kafka fetch",
+            libs.display()
+        );
+        let classes = tempfile::tempdir().unwrap();
+        let jars = format!("{}/*", libs.display());
+        let status = std::process::Command::new("javac")
+            .args(["-cp", &jars, "-d"])
+            .arg(classes.path())
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/java/AccessCheck.java"
+            ))
+            .status()
+            .expect("javac runs");
+        assert!(status.success(), "javac failed");
+        Java {
+            classpath: format!("{jars}:{}", classes.path().display()),
+            _classes: classes,
+        }
+    }
+
+    /// Every cell, as the broker answers the Java client.
+    async fn observed(&self, logins: &BTreeMap<&'static str, Login>, topics: Topics) -> Matrix {
+        let mut m = Matrix::new();
+        for user in USERS {
+            let login = &logins[user];
+            let mut args = vec![
+                "-cp".to_owned(),
+                self.classpath.clone(),
+                "AccessCheck".to_owned(),
+                login.bootstrap.clone(),
+                login.username.clone(),
+                login.password.clone(),
+            ];
+            args.extend(topics.iter().map(|t| t.to_string()));
+            let out = tokio::process::Command::new("java")
+                .args(&args)
+                .output()
+                .await
+                .expect("java runs");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                out.status.success(),
+                "AccessCheck as {user}: {stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            // The client's own log lines go to stdout too: only the answers count.
+            let answers = stdout.lines().filter_map(|line| {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                let topic = *topics.iter().find(|t| cols.first() == Some(*t))?;
+                (cols.len() == 3 && matches!(cols[2], "allowed" | "denied"))
+                    .then_some((topic, cols))
+            });
+            for (topic, cols) in answers {
+                let op = match cols[1] {
+                    "produce" => Op::Produce,
+                    "consume" => Op::Consume,
+                    "commit" => Op::Commit,
+                    "describe" => Op::Describe,
+                    other => panic!("AccessCheck printed {other}"),
+                };
+                m.insert((user, topic, op), cols[2] == "allowed");
+            }
+        }
+        m
+    }
+}
+
 /// Waits until the broker answers every cell as `want` (the reconciler follows each change
-/// within a round trip), failing with the cells that differ.
+/// within a round trip), to librdkafka and, when given, to the Java client; fails with the
+/// cells that differ.
 async fn converge(
     logins: &BTreeMap<&'static str, Login>,
     topics: Topics,
     want: Matrix,
     step: &str,
+    java: Option<&Java>,
 ) {
     let start = Instant::now();
     loop {
         let got = observed(logins, topics).await;
+        let got = match java {
+            Some(java) if got == want => java.observed(logins, topics).await,
+            _ => got,
+        };
         if got == want {
             println!("{step}: the broker agrees after {:?}", start.elapsed());
             return;
@@ -462,7 +555,20 @@ async fn the_embedded_broker_answers_each_user_topic_and_operation_as_streamhubs
         dir: dir.path().to_owned(),
         logs: Vec::new(),
     };
-    the_broker_answers_as_streamhubs_state_says(&mut launch).await;
+    the_broker_answers_as_streamhubs_state_says(&mut launch, None).await;
+}
+
+/// The same, and Apache Kafka's Java client gets the same answers from the embedded broker.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs a JDK and the Apache Kafka jars (scripts/kafka fetch)"]
+async fn the_embedded_broker_answers_the_java_client_as_streamhubs_state_says() {
+    let java = Java::compile();
+    let dir = tempfile::tempdir().unwrap();
+    let mut launch = EmbeddedUp {
+        dir: dir.path().to_owned(),
+        logs: Vec::new(),
+    };
+    the_broker_answers_as_streamhubs_state_says(&mut launch, Some(&java)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -497,10 +603,15 @@ async fn apache_kafka_answers_each_user_topic_and_operation_as_streamhubs_state_
         port: common::free_port(),
         logs: Vec::new(),
     };
-    the_broker_answers_as_streamhubs_state_says(&mut launch).await;
+    // librdkafka and Apache Kafka's own Java client, which the ignored run has.
+    let java = Java::compile();
+    the_broker_answers_as_streamhubs_state_says(&mut launch, Some(&java)).await;
 }
 
-async fn the_broker_answers_as_streamhubs_state_says(launch: &mut impl Launch) {
+async fn the_broker_answers_as_streamhubs_state_says(
+    launch: &mut impl Launch,
+    java: Option<&Java>,
+) {
     let mut running = launch.start(1);
     let url = running.url.clone();
     wait_until("the admin service", GUARD, async || {
@@ -568,7 +679,14 @@ async fn the_broker_answers_as_streamhubs_state_says(launch: &mut impl Launch) {
     }
 
     // Nobody reads anything before subscribing.
-    converge(&logins, topics, expected(topics, &[]), "no subscription").await;
+    converge(
+        &logins,
+        topics,
+        expected(topics, &[]),
+        "no subscription",
+        java,
+    )
+    .await;
 
     admin
         .post(
@@ -587,6 +705,7 @@ async fn the_broker_answers_as_streamhubs_state_says(launch: &mut impl Launch) {
         topics,
         expected(topics, &[("alice", sensors), ("bob", payments)]),
         "subscribed",
+        java,
     )
     .await;
 
@@ -616,6 +735,7 @@ async fn the_broker_answers_as_streamhubs_state_says(launch: &mut impl Launch) {
         topics,
         expected(topics, &[("alice", sensors)]),
         "unsubscribed",
+        java,
     )
     .await;
 
@@ -660,6 +780,7 @@ async fn the_broker_answers_as_streamhubs_state_says(launch: &mut impl Launch) {
         topics,
         expected(topics, &[("alice", sensors)]),
         "after a restart",
+        java,
     )
     .await;
 

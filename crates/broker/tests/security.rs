@@ -1192,3 +1192,105 @@ async fn admin_and_group_requests_are_authorized_as_kafka_does() {
     assert!(ops.closed_by_broker().await, "acks=0 refused write closes");
     broker.shutdown().await;
 }
+
+/// A group member that still may Write (so Describe) loses Read while it long-polls: the
+/// refusal reaches it with the first fetch answered after the deletion, and it still leaves
+/// its group promptly. librdkafka backs a partition off for `10 × fetch.error.backoff.ms`
+/// after TOPIC_AUTHORIZATION_FAILED, 10 s here: a refusal seen within 3 s can only come from
+/// the first refused fetch (the parked one answers within `fetch.wait.max.ms`, 100 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscribed_consumer_is_refused_at_its_first_fetch_after_revocation() {
+    let dir = tempfile::tempdir().unwrap();
+    let broker = start(dir.path(), &["alice"]).await;
+    create_topics(&broker, &["feed"]).await;
+    let mut admin = admin_raw(&broker).await;
+    let acl = |rt, op, pattern, name| Acl {
+        rt,
+        name,
+        pattern,
+        principal: "User:alice",
+        op,
+        allow: true,
+    };
+    create_acls(
+        &mut admin,
+        &[
+            acl(TOPIC, READ, LITERAL, "feed"),
+            acl(TOPIC, WRITE, LITERAL, "feed"),
+            acl(GROUP, READ, LITERAL, "alice-feed"),
+        ],
+    )
+    .await;
+    produce(as_user(&broker, "alice"), "feed").await.unwrap();
+
+    let client = as_user(&broker, "alice");
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let reader = tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = client
+            .clone()
+            .set("group.id", "alice-feed")
+            .set("enable.auto.commit", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("fetch.wait.max.ms", "100")
+            .set("fetch.error.backoff.ms", "1000")
+            .create()
+            .expect("consumer");
+        consumer.subscribe(&["feed"]).unwrap();
+        let deadline = Instant::now() + HANG_GUARD;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "no message before the revocation"
+            );
+            if let Some(m) = consumer.poll(Duration::from_millis(50)) {
+                m.expect("read allowed");
+                break;
+            }
+        }
+        tx.send(()).unwrap();
+        let refused = loop {
+            assert!(
+                Instant::now() < deadline,
+                "fetches still allowed after revocation"
+            );
+            match consumer.poll(Duration::from_millis(20)) {
+                Some(Err(e)) => break (Instant::now(), e.rdkafka_error_code()),
+                Some(Ok(m)) => panic!("a message after the revocation: {m:?}"),
+                None => {}
+            }
+        };
+        // Closing leaves the group: answered at once, not after librdkafka's backoff.
+        let closing = Instant::now();
+        drop(consumer);
+        (refused, closing.elapsed())
+    });
+    tokio::task::spawn_blocking(move || rx.recv_timeout(HANG_GUARD))
+        .await
+        .unwrap()
+        .expect("reader got its message");
+    let revoked_at = Instant::now();
+    let del: DeleteAclsResponse = admin
+        .call(
+            ApiKey::DeleteAcls,
+            3,
+            &DeleteAclsRequest::default().with_filters(vec![
+                DeleteAclsFilter::default()
+                    .with_resource_type_filter(TOPIC)
+                    .with_resource_name_filter(Some(s("feed")))
+                    .with_pattern_type_filter(LITERAL)
+                    .with_principal_filter(Some(s("User:alice")))
+                    .with_host_filter(None)
+                    .with_operation(READ)
+                    .with_permission_type(3),
+            ]),
+        )
+        .await;
+    assert_eq!(del.filter_results[0].matching_acls.len(), 1);
+    let ((failed_at, code), close) = reader.await.unwrap();
+    let took = failed_at.duration_since(revoked_at);
+    println!("refused {took:?} after revoking Read; the consumer closed in {close:?}");
+    assert_eq!(code, Some(RDKafkaErrorCode::TopicAuthorizationFailed));
+    assert!(took < Duration::from_secs(3), "refused after {took:?}");
+    assert!(close < Duration::from_secs(3), "closing took {close:?}");
+    broker.shutdown().await;
+}

@@ -3,6 +3,14 @@
 //!   cargo run --release -p streamhub-kafka --example throughput -- --embedded-dir /tmp/bench
 //!   cargo run --release -p streamhub-kafka --example throughput -- --bootstrap 127.0.0.1:19092
 //!       [--replication-factor 3]
+//!   ... --bootstrap 127.0.0.1:19292 -X security.protocol=sasl_plaintext \
+//!       -X sasl.mechanism=SCRAM-SHA-512 -X sasl.username=bench -X sasl.password=... \
+//!       --admin-X sasl.username=admin --admin-X sasl.password=... --grant User:bench
+//!
+//! `-X key=value` sets a librdkafka property of every client; `--admin-X key=value` one of
+//! the client that creates the topic only (and grants the ACLs), e.g. a super user's login.
+//! `--grant PRINCIPAL` gives that principal, before the run, exactly what the run needs: Write,
+//! Read and Describe on the topic and Read on the consumer's group.
 //!
 //! Produces N messages of about `--size` bytes with the streamhub producer defaults
 //! (idempotent, acks=all), awaiting every acknowledgement, then reads them all back with one
@@ -19,7 +27,10 @@ use futures::stream::FuturesUnordered;
 use streamhub_kafka::rdkafka::consumer::Consumer;
 use streamhub_kafka::rdkafka::error::{KafkaError as RdError, RDKafkaErrorCode};
 use streamhub_kafka::rdkafka::producer::FutureRecord;
-use streamhub_kafka::{KafkaConfig, TopicSpec, commit_stored_offsets};
+use streamhub_kafka::{
+    KafkaConfig, SecurityAdmin, TopicSpec, commit_stored_offsets, parse_property,
+};
+use streamhub_model::access::{Acl, Operation, ResourceType};
 
 struct Options {
     bootstrap: Option<String>,
@@ -29,6 +40,10 @@ struct Options {
     partitions: i32,
     replication_factor: i32,
     concurrent: bool,
+    topic: Option<String>,
+    properties: Vec<(String, String)>,
+    admin_properties: Vec<(String, String)>,
+    grant: Option<String>,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -40,6 +55,10 @@ fn options() -> anyhow::Result<Options> {
         partitions: 3,
         replication_factor: 1,
         concurrent: false,
+        topic: None,
+        properties: Vec::new(),
+        admin_properties: Vec::new(),
+        grant: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -52,9 +71,18 @@ fn options() -> anyhow::Result<Options> {
             "--partitions" => o.partitions = value()?.parse()?,
             "--replication-factor" => o.replication_factor = value()?.parse()?,
             "--concurrent" => o.concurrent = true,
+            "--topic" => o.topic = Some(value()?),
+            "-X" => o
+                .properties
+                .push(parse_property(&value()?).map_err(anyhow::Error::msg)?),
+            "--admin-X" => o
+                .admin_properties
+                .push(parse_property(&value()?).map_err(anyhow::Error::msg)?),
+            "--grant" => o.grant = Some(value()?),
             other => bail!(
                 "unknown argument {other}; use --bootstrap HOST:PORT | --embedded-dir DIR, \
-                 --messages N, --size BYTES, --partitions P, --replication-factor R, --concurrent"
+                 --messages N, --size BYTES, --partitions P, --replication-factor R, --concurrent, \
+                 --topic NAME, -X key=value, --admin-X key=value, --grant User:NAME"
             ),
         }
     }
@@ -137,12 +165,52 @@ async fn main() -> anyhow::Result<()> {
         .clone()
         .context("built without the embedded broker: use --bootstrap")?;
 
-    let config = KafkaConfig::new(&bootstrap).with_timeout(Duration::from_secs(30));
-    let admin = config.admin()?;
-    let topic = format!("throughput-{:08x}", rand::random::<u32>());
+    let mut config = KafkaConfig::new(&bootstrap).with_timeout(Duration::from_secs(30));
+    for (k, v) in &o.properties {
+        config = config.with(k, v);
+    }
+    let mut admin_config = config.clone();
+    for (k, v) in &o.admin_properties {
+        admin_config = admin_config.with(k, v);
+    }
+    let admin = admin_config.admin()?;
+    let topic = o
+        .topic
+        .clone()
+        .unwrap_or_else(|| format!("throughput-{:08x}", rand::random::<u32>()));
     admin
         .ensure_topic(&TopicSpec::new(&topic, o.partitions, o.replication_factor))
         .await?;
+    if let Some(principal) = &o.grant {
+        let group = format!("{topic}-reader");
+        let acls = [
+            Acl::allow(principal, Operation::Write, ResourceType::Topic, &topic),
+            Acl::allow(principal, Operation::Read, ResourceType::Topic, &topic),
+            Acl::allow(principal, Operation::Describe, ResourceType::Topic, &topic),
+            Acl::allow(principal, Operation::Read, ResourceType::Group, &group),
+        ];
+        let security = SecurityAdmin::new(&admin_config)?;
+        security
+            .create_acls(&acls)
+            .await
+            .context("granting the run's ACLs")?;
+        // Apache Kafka's authorizer follows its metadata log by a moment: wait until the
+        // broker lists them.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let listed = security.acls().await.unwrap_or_default();
+            if acls.iter().all(|a| listed.contains(a)) {
+                break;
+            }
+            if Instant::now() >= deadline {
+                bail!("the granted ACLs are not listed after 10 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        println!(
+            "granted {principal}: Write, Read, Describe on topic {topic}, Read on group {group}"
+        );
+    }
     // Not every broker describes topic configuration: the figure is informative only.
     let min_insync = admin
         .topic_config(&topic)

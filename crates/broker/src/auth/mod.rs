@@ -445,4 +445,43 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
     }
+
+    /// The cost of the check every Produce and Fetch pays per topic, with a realistic number
+    /// of bindings (for BENCHMARKS.md): `cargo test --release -p streamhub-broker --lib
+    /// authorize_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn authorize_cost() {
+        let dir = tempfile::tempdir().unwrap();
+        let auth = Authorizer::open(dir.path(), &SaslConfig::new()).unwrap();
+        let mut acls = Vec::new();
+        for i in 0..50 {
+            for o in [op::READ, op::WRITE, op::DESCRIBE] {
+                acls.push(binding(
+                    &format!("topic-{i}"),
+                    pattern::LITERAL,
+                    o,
+                    permission::ALLOW,
+                ));
+            }
+        }
+        auth.create_acls(&acls).unwrap();
+        let alice = Caller {
+            principal: "User:alice".into(),
+            host: "127.0.0.1".into(),
+        };
+        let n = 1_000_000u32;
+        let started = std::time::Instant::now();
+        let mut allowed = 0u32;
+        for i in 0..n {
+            let o = if i % 2 == 0 { op::WRITE } else { op::READ };
+            allowed += u32::from(auth.authorize(&alice, o, resource::TOPIC, "topic-49"));
+        }
+        let per_call = started.elapsed() / n;
+        assert_eq!(allowed, n);
+        println!(
+            "authorize with {} bindings: {per_call:?} per call",
+            acls.len()
+        );
+    }
 }

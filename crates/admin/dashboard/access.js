@@ -18,7 +18,8 @@ export async function loadMyAccess() {
       return;
     }
     $('#ka-principal').textContent = a.principal;
-    $('#ka-bootstrap').textContent = `${a.bootstrap_servers} (${a.security_protocol}, ${a.sasl_mechanism})`;
+    const c = a.connection;
+    $('#ka-bootstrap').textContent = `${c.bootstrap_servers} (${c.security_protocol}, ${c.sasl_mechanism})`;
     $('#ka-topics').textContent = a.readable_topics.length ? a.readable_topics.join(', ') : 'none yet: subscribe to a topic';
     stateText.textContent = 'As the broker enforces it: subscribing grants, unsubscribing revokes.';
     detail.hidden = false;

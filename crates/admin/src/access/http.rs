@@ -180,7 +180,7 @@ pub struct UserAccess {
     pub readable_topics: Vec<String>,
     /// Every ACL of the user's principal on the broker.
     pub acls: Vec<AclView>,
-    #[serde(flatten)]
+    /// How to reach the broker with the user's credentials; null when security is off.
     pub connection: Option<KafkaConnection>,
 }
 
